@@ -1,0 +1,15 @@
+"""Trainable activations, training diagnostics and input preprocessing for Keras 3."""
+
+__version__ = "0.1.0"
+
+from keras_acts import testing
+from keras_acts.layers import Maxout, MaxoutDense, ParametricELU, PReLU
+
+__all__ = [
+    "Maxout",
+    "MaxoutDense",
+    "PReLU",
+    "ParametricELU",
+    "testing",
+    "__version__",
+]

@@ -1,0 +1,139 @@
+"""Maxout over groups of features (Goodfellow et al., 2013)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+GROUPINGS = ("contiguous", "interleaved")
+
+
+@keras.saving.register_keras_serializable(package="keras_acts")
+class Maxout(keras.layers.Layer):
+    """Keeps the maximum of each group of features along an axis.
+
+    The `features` entries of `axis` are split into `num_units` groups of
+    `k = features / num_units`, and each group is replaced by its maximum.
+    The layer has no weights: placed after a `Dense` or `Conv` layer with
+    `num_units * k` outputs, it makes each output the maximum of `k` affine
+    pieces, the maxout unit of Goodfellow et al.
+
+    Groupings:
+        - `"contiguous"` (pylearn2's and Lasagne's convention): unit `j` takes
+          features `j*k, ..., j*k + k - 1`.
+        - `"interleaved"`: unit `j` takes features `j, j + num_units,
+          j + 2*num_units, ...`. This gives exactly the outputs of
+          `tfa.layers.Maxout` (TensorFlow Addons), so weights trained with it
+          keep their meaning.
+
+    Contiguous is the default because it is the cheaper reduction.
+
+    Args:
+        num_units: Number of outputs along `axis`; must divide its size.
+        axis: The axis holding the features. Defaults to `-1`.
+        grouping: `"contiguous"` or `"interleaved"`. Defaults to
+            `"contiguous"`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        Any tensor of rank >= 2 with a known size on `axis` divisible by
+        `num_units`; other axes may be unknown.
+
+    Output shape:
+        The input shape with `num_units` on `axis`.
+
+    Example:
+        ```python
+        model = keras.Sequential([
+            keras.Input(shape=(32, 32, 3)),
+            keras.layers.Conv2D(4 * 16, 3),
+            keras_acts.Maxout(16),  # 16 channels, each the max of 4
+        ])
+        ```
+
+    References:
+        - [Goodfellow et al., 2013, Maxout Networks](
+          https://arxiv.org/abs/1302.4389)
+    """
+
+    def __init__(
+        self,
+        num_units: int,
+        axis: int = -1,
+        grouping: str = "contiguous",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (
+            not isinstance(num_units, int)
+            or isinstance(num_units, bool)
+            or num_units < 1
+        ):
+            raise ValueError(
+                "`num_units` must be a positive integer. "
+                f"Received: num_units={num_units!r}"
+            )
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            raise ValueError(f"`axis` must be an integer. Received: axis={axis!r}")
+        if grouping not in GROUPINGS:
+            raise ValueError(
+                f"`grouping` must be one of {GROUPINGS}. "
+                f"Received: grouping={grouping!r}"
+            )
+        self.num_units = num_units
+        self.axis = axis
+        self.grouping = grouping
+
+    def _resolve_axis(self, input_shape) -> int:
+        rank = len(input_shape)
+        axis = self.axis + rank if self.axis < 0 else self.axis
+        if not 1 <= axis < rank:
+            raise ValueError(
+                f"`axis` must name a non-batch axis of the input (1 to {rank - 1}, "
+                f"or -1 to {-(rank - 1)}). Received: axis={self.axis} for "
+                f"input_shape={input_shape}"
+            )
+        return axis
+
+    def build(self, input_shape):
+        axis = self._resolve_axis(input_shape)
+        features = input_shape[axis]
+        if features is None:
+            raise ValueError(
+                f"Maxout needs a known size on axis {self.axis}. "
+                f"Received: input_shape={input_shape}"
+            )
+        if features % self.num_units:
+            raise ValueError(
+                f"The size of axis {self.axis} ({features}) must be a multiple "
+                f"of num_units={self.num_units}. Received: "
+                f"input_shape={input_shape}"
+            )
+        self.input_spec = keras.layers.InputSpec(
+            ndim=len(input_shape), axes={axis: features}
+        )
+
+    def call(self, inputs):
+        axis = self._resolve_axis(inputs.shape)
+        shape = list(ops.shape(inputs))
+        pieces = shape[axis] // self.num_units
+        if self.grouping == "contiguous":
+            groups, reduce_axis = [self.num_units, pieces], axis + 1
+        else:
+            groups, reduce_axis = [pieces, self.num_units], axis
+        grouped = ops.reshape(inputs, shape[:axis] + groups + shape[axis + 1 :])
+        return ops.max(grouped, axis=reduce_axis)
+
+    def compute_output_shape(self, input_shape):
+        output_shape = list(input_shape)
+        output_shape[self._resolve_axis(input_shape)] = self.num_units
+        return tuple(output_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {"num_units": self.num_units, "axis": self.axis, "grouping": self.grouping}
+        )
+        return config

@@ -1,0 +1,159 @@
+"""A dense layer of maxout units (Goodfellow et al., 2013)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_acts.types import Constraint, Initializer, Regularizer
+
+
+@keras.saving.register_keras_serializable(package="keras_acts")
+class MaxoutDense(keras.layers.Layer):
+    """Dense layer whose units are the maximum of several affine pieces.
+
+    Formula:
+    ```
+    f(x)_u = max_j (x @ W_j + b_j)_u    for j = 1, ..., pieces
+    ```
+    The `pieces` weight matrices are stored side by side in one kernel of
+    shape `(input_dim, units * pieces)`, column `u * pieces + j` being piece
+    `j` of unit `u`, so that the layer computes exactly
+    `keras_acts.Maxout(units)(keras.layers.Dense(units * pieces)(x))` in one
+    matrix product.
+
+    Args:
+        units: Number of output units.
+        pieces: Number of affine pieces per unit. Defaults to `2`.
+        use_bias: Whether the pieces have biases. Defaults to `True`.
+        kernel_initializer: Initializer of the kernel.
+            Defaults to `"glorot_uniform"`.
+        bias_initializer: Initializer of the bias. Defaults to `"zeros"`.
+        kernel_regularizer: Regularizer of the kernel. Defaults to `None`.
+        bias_regularizer: Regularizer of the bias. Defaults to `None`.
+        kernel_constraint: Constraint of the kernel. Defaults to `None`.
+        bias_constraint: Constraint of the bias. Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        A tensor of rank >= 2, `(batch, ..., input_dim)`, with a known
+        `input_dim`.
+
+    Output shape:
+        `(batch, ..., units)`.
+
+    Example:
+        ```python
+        model = keras.Sequential([
+            keras.Input(shape=(20,)),
+            keras_acts.MaxoutDense(64, pieces=3),
+            keras.layers.Dense(1),
+        ])
+        ```
+
+    References:
+        - [Goodfellow et al., 2013, Maxout Networks](
+          https://arxiv.org/abs/1302.4389)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        pieces: int = 2,
+        use_bias: bool = True,
+        kernel_initializer: Initializer = "glorot_uniform",
+        bias_initializer: Initializer = "zeros",
+        kernel_regularizer: Regularizer = None,
+        bias_regularizer: Regularizer = None,
+        kernel_constraint: Constraint = None,
+        bias_constraint: Constraint = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        for name, value in (("units", units), ("pieces", pieces)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(
+                    f"`{name}` must be a positive integer. "
+                    f"Received: {name}={value!r}"
+                )
+        self.units = units
+        self.pieces = pieces
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                "MaxoutDense needs a known size on the last axis. "
+                f"Received: input_shape={input_shape}"
+            )
+        self.kernel = self.add_weight(
+            shape=(input_dim, self.units * self.pieces),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=(self.units * self.pieces,),
+                name="bias",
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        self.input_spec = keras.layers.InputSpec(
+            min_ndim=2, axes={-1: input_dim}
+        )
+
+    def call(self, inputs):
+        affine = ops.matmul(inputs, ops.cast(self.kernel, inputs.dtype))
+        if self.bias is not None:
+            affine = affine + ops.cast(self.bias, inputs.dtype)
+        shape = list(ops.shape(affine))
+        grouped = ops.reshape(affine, shape[:-1] + [self.units, self.pieces])
+        return ops.max(grouped, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "pieces": self.pieces,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+                "bias_regularizer": keras.regularizers.serialize(
+                    self.bias_regularizer
+                ),
+                "kernel_constraint": keras.constraints.serialize(
+                    self.kernel_constraint
+                ),
+                "bias_constraint": keras.constraints.serialize(
+                    self.bias_constraint
+                ),
+            }
+        )
+        return config

@@ -1,0 +1,88 @@
+"""The exponential linear unit of Clevert et al. (2015) with a learned alpha."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_acts.layers._alpha_activation import AlphaActivation
+from keras_acts.types import Constraint, Initializer, Regularizer
+
+
+@keras.saving.register_keras_serializable(package="keras_acts")
+class ParametricELU(AlphaActivation):
+    """Exponential linear unit whose saturation value `alpha` is learned.
+
+    Formula:
+    ```
+    f(x) = x                      for x > 0
+    f(x) = alpha * (exp(x) - 1)   for x <= 0
+    ```
+    For very negative inputs the output saturates at `-alpha`. Unlike
+    `keras.layers.ELU`, which keeps `alpha` fixed, `alpha` here is a weight,
+    by default one per channel. The default constraint keeps `alpha >= 0`: a
+    negative `alpha` makes the function non-monotonic.
+
+    Args:
+        alpha_initializer: Initializer of `alpha`; a number means a constant.
+            Defaults to `1.0`.
+        alpha_regularizer: Regularizer of `alpha`. Defaults to `None`.
+        alpha_constraint: Constraint of `alpha`; `None` lifts the default.
+            Defaults to `"non_neg"`.
+        channel_axis: The axis holding the channels, one `alpha` per index
+            along it: `-1` for channels-last, `1` for channels-first; `None` for
+            a single `alpha` shared by all units. Defaults to `-1`.
+        shared_axes: For migration from `keras.layers.PReLU`-style layers: the
+            axes (counting the batch axis as 0) along which `alpha` is shared;
+            every other non-batch axis gets one `alpha` per index. When given,
+            it decides the shape of `alpha` and `channel_axis` is ignored.
+            Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        Any tensor of rank >= 2 whose channel axis has a known size.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+        ```python
+        model = keras.Sequential([
+            keras.Input(shape=(8,)),
+            keras.layers.Dense(16),
+            keras_acts.ParametricELU(),  # 16 learned alphas
+        ])
+        ```
+
+    References:
+        - [Clevert et al., 2015, Fast and Accurate Deep Network Learning by
+          Exponential Linear Units (ELUs)](https://arxiv.org/abs/1511.07289)
+    """
+
+    def __init__(
+        self,
+        alpha_initializer: Initializer = 1.0,
+        alpha_regularizer: Regularizer = None,
+        alpha_constraint: Constraint = "non_neg",
+        channel_axis: int | None = -1,
+        shared_axes: int | list[int] | tuple[int, ...] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            alpha_initializer=alpha_initializer,
+            alpha_regularizer=alpha_regularizer,
+            alpha_constraint=alpha_constraint,
+            channel_axis=channel_axis,
+            shared_axes=shared_axes,
+            **kwargs,
+        )
+
+    def call(self, inputs):
+        alpha = self._broadcast_alpha(inputs.dtype)
+        # elu(x) is x for x > 0 and exp(x) - 1 otherwise, with a fused gradient
+        # that stays finite for large x; scaling its negative part by alpha
+        # gives the parametric form.
+        unit_elu = ops.elu(inputs)
+        return ops.maximum(unit_elu, 0) + alpha * ops.minimum(unit_elu, 0)
