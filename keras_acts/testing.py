@@ -57,7 +57,9 @@ def _central_differences(scalar_of, point: np.ndarray, epsilon: float):
 
 
 def _relative_error(autodiff: np.ndarray, numeric: np.ndarray) -> float:
-    scale = max(np.max(np.abs(numeric), initial=0.0), np.max(np.abs(autodiff), initial=0.0))
+    scale = max(
+        np.max(np.abs(numeric), initial=0.0), np.max(np.abs(autodiff), initial=0.0)
+    )
     if scale == 0.0:
         return 0.0
     return float(np.max(np.abs(autodiff - numeric)) / scale)

@@ -78,7 +78,9 @@ class AlphaActivation(keras.layers.Layer):
             alpha_shape, axes = (), {}
             self._alpha_broadcast_shape = None
         else:
-            axis = self.channel_axis + rank if self.channel_axis < 0 else self.channel_axis
+            axis = (
+                self.channel_axis + rank if self.channel_axis < 0 else self.channel_axis
+            )
             if not 1 <= axis < rank:
                 raise ValueError(
                     f"`channel_axis` must name a non-batch axis of the input "
@@ -150,9 +152,7 @@ class AlphaActivation(keras.layers.Layer):
                 "alpha_regularizer": keras.regularizers.serialize(
                     self.alpha_regularizer
                 ),
-                "alpha_constraint": keras.constraints.serialize(
-                    self.alpha_constraint
-                ),
+                "alpha_constraint": keras.constraints.serialize(self.alpha_constraint),
                 "channel_axis": self.channel_axis,
                 "shared_axes": self.shared_axes,
             }

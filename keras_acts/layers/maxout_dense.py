@@ -75,8 +75,7 @@ class MaxoutDense(keras.layers.Layer):
         for name, value in (("units", units), ("pieces", pieces)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(
-                    f"`{name}` must be a positive integer. "
-                    f"Received: {name}={value!r}"
+                    f"`{name}` must be a positive integer. Received: {name}={value!r}"
                 )
         self.units = units
         self.pieces = pieces
@@ -114,9 +113,7 @@ class MaxoutDense(keras.layers.Layer):
             )
         else:
             self.bias = None
-        self.input_spec = keras.layers.InputSpec(
-            min_ndim=2, axes={-1: input_dim}
-        )
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def call(self, inputs):
         affine = ops.matmul(inputs, ops.cast(self.kernel, inputs.dtype))
@@ -139,21 +136,15 @@ class MaxoutDense(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(
                     self.kernel_regularizer
                 ),
-                "bias_regularizer": keras.regularizers.serialize(
-                    self.bias_regularizer
-                ),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
                 "kernel_constraint": keras.constraints.serialize(
                     self.kernel_constraint
                 ),
-                "bias_constraint": keras.constraints.serialize(
-                    self.bias_constraint
-                ),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             }
         )
         return config

@@ -1,0 +1,51 @@
+import subprocess
+import sys
+
+import pytest
+
+from keras_acts.cli import build_parser, main
+from keras_acts.demo import run_demo, train_xor
+
+
+def test_deep_sigmoid_net_stalls_where_relu_learns():
+    _, sigmoid = train_xor("sigmoid", steps=600, seed=1)
+    _, relu = train_xor("relu", steps=600, seed=1)
+    assert sigmoid.loss == pytest.approx(0.6931, abs=2e-3)
+    assert sigmoid.accuracy <= 0.5
+    assert relu.loss < 0.05 and relu.accuracy == 1.0
+
+
+def test_demo_prints_a_table_for_the_chosen_activations():
+    lines = []
+    results = run_demo(
+        ["PReLU", "MaxoutDense"], steps=600, seed=1, print_fn=lines.append
+    )
+    assert [r.activation for r in results] == ["PReLU", "MaxoutDense"]
+    assert all(r.accuracy == 1.0 for r in results)
+    table = lines[lines.index("") + 1 :]
+    assert table[0].split() == ["activation", "loss", "accuracy", "seconds"]
+    assert [row.split()[0] for row in table[1:]] == ["PReLU", "MaxoutDense"]
+
+
+def test_cli_runs_the_demo(capsys):
+    assert main(["demo", "--steps", "50", "--activations", "tanh"]) == 0
+    assert "tanh" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv", [["demo", "--steps", "0"], ["demo", "--activations", "swish"], []]
+)
+def test_cli_rejects_bad_arguments(argv):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(argv)
+    assert info.value.code == 2
+
+
+def test_module_entry_point_shows_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_acts", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and "--activations" in result.stdout

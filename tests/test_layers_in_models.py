@@ -1,0 +1,99 @@
+"""Every layer in each kind of model, compiled with XLA and in mixed precision."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_acts
+
+LAYERS = {
+    "PReLU": lambda **kw: keras_acts.PReLU(**kw),
+    "ParametricELU": lambda **kw: keras_acts.ParametricELU(**kw),
+    "Maxout": lambda **kw: keras_acts.Maxout(4, **kw),
+    "MaxoutDense": lambda **kw: keras_acts.MaxoutDense(4, pieces=3, **kw),
+}
+
+
+class SubclassedNet(keras.Model):
+    def __init__(self, make_layer, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = keras.layers.Dense(8)
+        self.activation = make_layer()
+        self.head = keras.layers.Dense(1)
+
+    def call(self, inputs):
+        return self.head(self.activation(self.hidden(inputs)))
+
+
+def build(kind, make_layer):
+    if kind == "subclassed":
+        return SubclassedNet(make_layer)
+    layers = [keras.layers.Dense(8), make_layer(), keras.layers.Dense(1)]
+    if kind == "sequential":
+        return keras.Sequential([keras.Input((8,))] + layers)
+    inputs = keras.Input((8,))
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+def regression_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype("float32")
+    y = np.sin(x @ rng.normal(size=(8, 1))).astype("float32")
+    return x, y
+
+
+@pytest.mark.parametrize("name", LAYERS)
+@pytest.mark.parametrize("kind", ["sequential", "functional", "subclassed"])
+def test_model_trains_and_loss_falls(name, kind):
+    x, y = regression_data()
+    model = build(kind, LAYERS[name])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", jit_compile=False)
+    losses = model.fit(x, y, epochs=10, batch_size=32, verbose=0).history["loss"]
+    assert losses[-1] < 0.7 * losses[0]
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_jit_compiled_training_and_inference(name):
+    x, y = regression_data()
+    model = build("functional", LAYERS[name])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", jit_compile=True)
+    losses = model.fit(x, y, epochs=10, batch_size=32, verbose=0).history["loss"]
+    assert losses[-1] < 0.7 * losses[0]
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), model(x), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("name", LAYERS)
+@pytest.mark.parametrize(
+    "policy, compute_dtype",
+    [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")],
+)
+def test_mixed_precision(name, policy, compute_dtype):
+    x, y = regression_data()
+    layer = LAYERS[name](dtype=policy)
+    out = layer(x)
+    assert keras.backend.standardize_dtype(out.dtype) == compute_dtype
+    for weight in layer.weights:
+        assert weight.dtype == "float32"
+    reference = LAYERS[name]()
+    reference.build(x.shape)
+    reference.set_weights(layer.get_weights())
+    tolerance = 1e-2 if compute_dtype == "float16" else 5e-2
+    np.testing.assert_allclose(
+        np.asarray(out, "float32"), reference(x), rtol=tolerance, atol=tolerance
+    )
+
+    keras.config.set_dtype_policy(policy)
+    model = build("functional", LAYERS[name])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (
+        policy == "mixed_float16"
+    )
+    losses = model.fit(x, y, epochs=10, batch_size=16, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    for weight in model.weights:
+        assert weight.dtype == "float32"

@@ -1,0 +1,132 @@
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from layer_checks import run_layer_checks
+
+import keras_acts
+from keras_acts.testing import check_gradients
+
+
+def np_maxout(x, num_units, axis=-1, grouping="contiguous"):
+    moved = np.moveaxis(x, axis, -1)
+    pieces = moved.shape[-1] // num_units
+    if grouping == "contiguous":
+        out = moved.reshape(moved.shape[:-1] + (num_units, pieces)).max(axis=-1)
+    else:
+        out = moved.reshape(moved.shape[:-1] + (pieces, num_units)).max(axis=-2)
+    return np.moveaxis(out, -1, axis)
+
+
+def tfa_maxout(x, num_units, axis=-1):
+    """TensorFlow Addons' Maxout: a group axis of size k inserted before `axis`."""
+    axis = axis % x.ndim
+    shape = list(x.shape)
+    pieces = shape[axis] // num_units
+    shape[axis] = num_units
+    shape.insert(axis, pieces)
+    return x.reshape(shape).max(axis=axis)
+
+
+@pytest.mark.parametrize("grouping", ["contiguous", "interleaved"])
+@pytest.mark.parametrize(
+    "num_units, axis, input_shape",
+    [(2, -1, (4, 6)), (3, -1, (2, 3, 4, 6)), (2, 1, (2, 4, 3, 3)), (1, 2, (2, 3, 5))],
+)
+def test_layer_checks(grouping, num_units, axis, input_shape, tmp_path):
+    run_layer_checks(
+        lambda: keras_acts.Maxout(num_units, axis=axis, grouping=grouping),
+        input_shape,
+        tmp_path,
+    )
+
+
+@pytest.mark.parametrize("grouping", ["contiguous", "interleaved"])
+@pytest.mark.parametrize(
+    "num_units, axis, input_shape",
+    [(2, -1, (4, 6)), (4, -1, (2, 3, 5, 8)), (3, 1, (2, 6, 4)), (2, -2, (2, 4, 3))],
+)
+def test_values_against_numpy(grouping, num_units, axis, input_shape, rng):
+    x = rng.normal(size=input_shape).astype("float32")
+    layer = keras_acts.Maxout(num_units, axis=axis, grouping=grouping)
+    np.testing.assert_array_equal(layer(x), np_maxout(x, num_units, axis, grouping))
+
+
+def test_grouping_conventions_on_a_worked_example():
+    x = np.array([[0.0, 5.0, 1.0, 2.0, 4.0, 3.0]])
+    # contiguous: units take (0, 5, 1) and (2, 4, 3); interleaved: (0, 1, 4), (5, 2, 3)
+    np.testing.assert_array_equal(keras_acts.Maxout(2)(x), [[5.0, 4.0]])
+    np.testing.assert_array_equal(
+        keras_acts.Maxout(2, grouping="interleaved")(x), [[4.0, 5.0]]
+    )
+
+
+@pytest.mark.parametrize(
+    "num_units, axis, input_shape",
+    [(2, -1, (3, 8)), (3, -1, (2, 4, 4, 6)), (2, 1, (2, 4, 3, 3))],
+)
+def test_interleaved_matches_tensorflow_addons(num_units, axis, input_shape, rng):
+    x = rng.normal(size=input_shape).astype("float32")
+    layer = keras_acts.Maxout(num_units, axis=axis, grouping="interleaved")
+    np.testing.assert_array_equal(layer(x), tfa_maxout(x, num_units, axis))
+
+
+def test_unknown_sizes_on_other_axes():
+    inputs = keras.Input(shape=(None, None, 6))
+    model = keras.Model(inputs, keras_acts.Maxout(3)(inputs))
+    assert tuple(model.output.shape) == (None, None, None, 3)
+    x = np.random.default_rng(0).normal(size=(2, 5, 7, 6))
+    np.testing.assert_allclose(model(x), np_maxout(x, 3), rtol=1e-6)
+
+
+@pytest.mark.parametrize("grouping", ["contiguous", "interleaved"])
+def test_gradients(grouping, rng):
+    x = rng.normal(size=(3, 2, 6))
+    check_gradients(keras_acts.Maxout(3, grouping=grouping), x, tolerance=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    hnp.arrays(
+        "float32",
+        hnp.array_shapes(min_dims=2, max_dims=4),
+        elements=st.floats(-1e3, 1e3, width=32),
+    ),
+    st.sampled_from(["contiguous", "interleaved"]),
+)
+def test_one_feature_per_unit_is_the_identity(x, grouping):
+    layer = keras_acts.Maxout(x.shape[-1], grouping=grouping)
+    np.testing.assert_array_equal(layer(x), x)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_units": 0}, "num_units=0"),
+        ({"num_units": -2}, "num_units=-2"),
+        ({"num_units": 2.0}, "num_units=2.0"),
+        ({"num_units": True}, "num_units=True"),
+        ({"num_units": 2, "grouping": "strided"}, "grouping='strided'"),
+        ({"num_units": 2, "axis": "channels"}, "axis='channels'"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        keras_acts.Maxout(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, input_shape, match",
+    [
+        ({"num_units": 4}, (None, 6), r"\(6\) must be a multiple of num_units=4"),
+        ({"num_units": 2, "axis": 2}, (None, 6), "axis=2"),
+        ({"num_units": 2, "axis": 0}, (None, 6), "axis=0"),
+        ({"num_units": 2, "axis": -3}, (None, 6), "axis=-3"),
+        ({"num_units": 2}, (None, 4, None), "known size on axis -1"),
+    ],
+)
+def test_invalid_shapes(kwargs, input_shape, match):
+    with pytest.raises(ValueError, match=match):
+        keras_acts.Maxout(**kwargs).build(input_shape)

@@ -1,0 +1,103 @@
+"""Models with every layer survive .keras save/load in another Python process.
+
+One subprocess serves all models (a TensorFlow import costs seconds): it loads
+each model with safe_mode=True and no custom_objects, predicts, trains further,
+and saves again; this process then loads the re-saved files and compares.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_acts
+
+MODELS = {
+    "prelu": lambda: keras_acts.PReLU(),
+    "prelu_shared_axes": lambda: keras_acts.PReLU(shared_axes=[1]),
+    "prelu_channels_first": lambda: keras_acts.PReLU(channel_axis=1),
+    "parametric_elu": lambda: keras_acts.ParametricELU(alpha_regularizer="l2"),
+    "maxout": lambda: keras_acts.Maxout(2),
+    "maxout_interleaved": lambda: keras_acts.Maxout(2, axis=1, grouping="interleaved"),
+    "maxout_dense": lambda: keras_acts.MaxoutDense(3, pieces=3),
+}
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import keras
+    import keras_acts  # registers the layers; no custom_objects below
+
+    folder = sys.argv[1]
+    x = np.load(f"{folder}/x.npy")
+    y = np.load(f"{folder}/y.npy")
+    report = {}
+    for name in json.loads(sys.argv[2]):
+        model = keras.saving.load_model(f"{folder}/{name}.keras", safe_mode=True)
+        np.save(f"{folder}/{name}_loaded.npy", model.predict(x, verbose=0))
+        model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        np.save(f"{folder}/{name}_retrained.npy", model.predict(x, verbose=0))
+        model.save(f"{folder}/{name}_retrained.keras")
+        report[name] = int(model.optimizer.iterations.numpy())
+    print(json.dumps(report))
+    """
+)
+
+
+def build(make_layer):
+    inputs = keras.Input((4, 6))
+    x = keras.layers.Dense(6)(inputs)
+    x = make_layer()(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    return model
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fresh_process")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4, 6)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    np.save(folder / "x.npy", x)
+    np.save(folder / "y.npy", y)
+    expected = {}
+    for name, make_layer in MODELS.items():
+        model = build(make_layer)
+        model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        expected[name] = model.predict(x, verbose=0)
+        model.save(folder / f"{name}.keras")
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder), json.dumps(list(MODELS))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    iterations = json.loads(child.stdout.strip().splitlines()[-1])
+    return folder, x, expected, iterations
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_loaded_in_fresh_process_gives_identical_outputs(saved_models, name):
+    folder, _, expected, _ = saved_models
+    np.testing.assert_array_equal(
+        np.load(folder / f"{name}_loaded.npy"), expected[name]
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_train_further_resave_and_load_again(saved_models, name):
+    folder, x, expected, iterations = saved_models
+    # 2 epochs of 2 steps before saving, 2 more after loading: optimizer state kept.
+    assert iterations[name] == 8
+    retrained = np.load(folder / f"{name}_retrained.npy")
+    assert not np.array_equal(retrained, expected[name])
+    model = keras.saving.load_model(folder / f"{name}_retrained.keras", safe_mode=True)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), retrained)
