@@ -103,7 +103,8 @@ def test_gradient_formula(rng):
     )
 
 
-finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+# TensorFlow on CPU flushes subnormal floats to zero in arithmetic.
+finite = st.floats(-1e3, 1e3, width=32, allow_subnormal=False)
 
 
 @settings(max_examples=25, deadline=None)

@@ -35,9 +35,8 @@ def _normalize_shared_axes(shared_axes: int | list[int] | tuple[int, ...] | None
 class AlphaActivation(keras.layers.Layer):
     """Base of the elementwise activations with a trainable weight `alpha`.
 
-    Subclasses implement `call` using `self._broadcast_alpha(dtype)`, which
-    returns `alpha` cast to the compute dtype and shaped to broadcast against
-    the inputs.
+    Subclasses implement `call` using `self._broadcast_alpha()`, which returns
+    the float32 `alpha` shaped to broadcast against the inputs.
     """
 
     def __init__(
@@ -133,8 +132,10 @@ class AlphaActivation(keras.layers.Layer):
                 axes[axis] = input_shape[axis]
         return tuple(alpha_shape), axes
 
-    def _broadcast_alpha(self, dtype):
-        alpha = keras.ops.cast(self.alpha, dtype)
+    def _broadcast_alpha(self):
+        # The raw value: Keras's autocast would otherwise hand out the compute
+        # dtype, and the gradient of alpha is accumulated in float32.
+        alpha = keras.ops.convert_to_tensor(self.alpha.value)
         if self._alpha_broadcast_shape is None:
             return alpha
         return keras.ops.reshape(alpha, self._alpha_broadcast_shape)

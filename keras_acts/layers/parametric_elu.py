@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_acts.layers._alpha_activation import AlphaActivation
+from keras_acts.layers._ops import prelu
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
@@ -80,9 +81,7 @@ class ParametricELU(AlphaActivation):
         )
 
     def call(self, inputs):
-        alpha = self._broadcast_alpha(inputs.dtype)
-        # elu(x) is x for x > 0 and exp(x) - 1 otherwise, with a fused gradient
-        # that stays finite for large x; scaling its negative part by alpha
-        # gives the parametric form.
-        unit_elu = ops.elu(inputs)
-        return ops.maximum(unit_elu, 0) + alpha * ops.minimum(unit_elu, 0)
+        # elu(x) is x for x > 0 and exp(x) - 1 <= 0 otherwise, so scaling its
+        # negative part by alpha is the parametric form. Its own fused gradient
+        # stays finite for large x, where exp(x) overflows.
+        return prelu(ops.elu(inputs), self._broadcast_alpha())

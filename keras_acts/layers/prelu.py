@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 from keras_acts.layers._alpha_activation import AlphaActivation
+from keras_acts.layers._ops import prelu
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
@@ -82,5 +82,4 @@ class PReLU(AlphaActivation):
         )
 
     def call(self, inputs):
-        alpha = self._broadcast_alpha(inputs.dtype)
-        return ops.maximum(inputs, 0) + alpha * ops.minimum(inputs, 0)
+        return prelu(inputs, self._broadcast_alpha())

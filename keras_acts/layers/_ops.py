@@ -1,0 +1,43 @@
+"""The parametric leaky ReLU as one op with a hand-written gradient."""
+
+from keras import ops
+
+
+def _sum_to_shape(values, shape):
+    """Sums `values` (broadcast from `shape`, aligned right) back to `shape`."""
+    leading = len(values.shape) - len(shape)
+    axes = list(range(leading)) + [
+        leading + i for i, size in enumerate(shape) if size == 1
+    ]
+    return ops.reshape(ops.sum(values, axis=axes), shape)
+
+
+def prelu(inputs, alpha):
+    """`inputs` where positive, `alpha * inputs` elsewhere.
+
+    `alpha` (float32, broadcastable to `inputs`) gets a float32 gradient summed
+    in float32, so a float16 batch does not lose it to rounding. The gradient
+    is written by hand because autodiff of the two-branch expression keeps
+    several full-size intermediates that cost more than the op itself.
+    """
+
+    @ops.custom_gradient
+    def forward(x, alpha_float32):
+        alpha_compute = ops.cast(alpha_float32, x.dtype)
+        negative = ops.minimum(x, 0)
+        outputs = x + (alpha_compute - 1) * negative
+
+        def backward(*args, upstream=None):
+            # TensorFlow and JAX pass the upstream gradient positionally,
+            # PyTorch by keyword.
+            if upstream is None:
+                (upstream,) = args
+            grad_inputs = ops.where(x > 0, upstream, upstream * alpha_compute)
+            grad_alpha = _sum_to_shape(
+                ops.cast(upstream * negative, "float32"), alpha_float32.shape
+            )
+            return grad_inputs, grad_alpha
+
+        return outputs, backward
+
+    return forward(inputs, alpha)
