@@ -3,9 +3,11 @@
 __version__ = "0.1.0"
 
 from keras_acts import testing
+from keras_acts.callbacks import GradientMonitor
 from keras_acts.layers import Maxout, MaxoutDense, ParametricELU, PReLU
 
 __all__ = [
+    "GradientMonitor",
     "Maxout",
     "MaxoutDense",
     "PReLU",

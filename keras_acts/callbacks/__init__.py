@@ -1,0 +1,3 @@
+from keras_acts.callbacks.gradient_monitor import GradientMonitor
+
+__all__ = ["GradientMonitor"]

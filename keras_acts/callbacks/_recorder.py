@@ -1,0 +1,198 @@
+"""What every keras_acts monitor shares: rows, files, TensorBoard, plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Writes `text` to a temporary file beside `path`, then renames it over
+    `path`, so a reader never sees a half-written file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", newline="") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _csv_value(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _json_value(value: Any) -> Any:
+    # JSON has no NaN or Infinity; a non-finite statistic is written as a string.
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class Recorder(keras.callbacks.Callback):
+    """Base of the monitors: records rows in long format and writes them out.
+
+    A subclass defines `COLUMNS`, appends records with `_add_record(record)`
+    and turns a record into rows (`_rows_of`) and TensorBoard values
+    (`_scalars_of`, `_histograms_of`). Rows are built only when asked for, or
+    when a CSV file or TensorBoard log is written as training goes.
+    """
+
+    COLUMNS: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike | None,
+        csv_path: str | os.PathLike | None,
+        append: bool,
+    ) -> None:
+        super().__init__()
+        self.log_dir = None if log_dir is None else os.fspath(log_dir)
+        self.csv_path = None if csv_path is None else os.fspath(csv_path)
+        self.append = append
+        self._records: list[Any] = []
+        self._writer = None
+
+    # Subclass hooks.
+    def _rows_of(self, record: Any) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _scalars_of(self, record: Any) -> Iterator[tuple[str, float]]:
+        return iter(())
+
+    def _histograms_of(self, record: Any) -> Iterator[tuple[str, Any]]:
+        return iter(())
+
+    def _step_of(self, record: Any) -> int:
+        raise NotImplementedError
+
+    # Outputs.
+    def _open_outputs(self) -> None:
+        """Resets the records and checks, before any step, that files can be
+        written; raises ValueError naming the path otherwise."""
+        self._records = []
+        self._close_writer()
+        if self.csv_path is not None:
+            folder = os.path.dirname(os.path.abspath(self.csv_path))
+            try:
+                os.makedirs(folder, exist_ok=True)
+                fresh = not (self.append and os.path.exists(self.csv_path))
+                with open(self.csv_path, "w" if fresh else "a", newline="") as file:
+                    if fresh or file.tell() == 0:
+                        csv.writer(file).writerow(self.COLUMNS)
+            except OSError as error:
+                raise ValueError(
+                    f"Cannot write csv_path={self.csv_path!r}: {error}"
+                ) from error
+        if self.log_dir is not None:
+            try:
+                import tensorboard  # noqa: F401
+            except ImportError as error:
+                raise ValueError(
+                    f"log_dir={self.log_dir!r} needs the tensorboard package: "
+                    "pip install tensorboard"
+                ) from error
+            try:
+                os.makedirs(self.log_dir, exist_ok=True)
+                with tempfile.TemporaryFile(dir=self.log_dir):
+                    pass
+            except OSError as error:
+                raise ValueError(
+                    f"Cannot write log_dir={self.log_dir!r}: {error}"
+                ) from error
+            import tensorflow as tf
+
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def _add_record(self, record: Any) -> None:
+        self._records.append(record)
+        try:
+            if self.csv_path is not None:
+                # Appended and closed at each record: a crash loses nothing
+                # recorded before it.
+                with open(self.csv_path, "a", newline="") as file:
+                    writer = csv.writer(file)
+                    for row in self._rows_of(record):
+                        writer.writerow(_csv_value(row[c]) for c in self.COLUMNS)
+            if self._writer is not None:
+                self._write_tensorboard(record)
+        except OSError as error:
+            warnings.warn(
+                f"{self.__class__.__name__} could not write step "
+                f"{self._step_of(record)}: {error}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def _write_tensorboard(self, record: Any) -> None:
+        import tensorflow as tf
+
+        with self._writer.as_default(step=self._step_of(record)):
+            for tag, value in self._scalars_of(record):
+                tf.summary.scalar(tag, value)
+            for tag, values in self._histograms_of(record):
+                tf.summary.histogram(tag, values)
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    # What the user reads.
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """Every recorded row, oldest first, as dicts keyed by `COLUMNS`."""
+        return [row for record in self._records for row in self._rows_of(record)]
+
+    def to_dataframe(self):
+        """The history as a pandas DataFrame (pandas is optional).
+
+        Raises:
+            ImportError: If pandas is not installed.
+        """
+        try:
+            import pandas as pd
+        except ImportError as error:
+            raise ImportError(
+                "to_dataframe() needs pandas: pip install pandas"
+            ) from error
+        return pd.DataFrame(self.history, columns=list(self.COLUMNS))
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Writes the history to a CSV file, atomically."""
+        rows = self.history
+
+        class _Buffer(list):
+            def write(self, text):
+                self.append(text)
+
+        buffer = _Buffer()
+        writer = csv.writer(buffer)
+        writer.writerow(self.COLUMNS)
+        for row in rows:
+            writer.writerow(_csv_value(row[c]) for c in self.COLUMNS)
+        atomic_write_text(path, "".join(buffer))
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Writes the history to a JSON file (a list of rows), atomically."""
+        rows = [{k: _json_value(v) for k, v in row.items()} for row in self.history]
+        atomic_write_text(path, json.dumps(rows, indent=1))

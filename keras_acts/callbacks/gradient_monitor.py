@@ -1,0 +1,678 @@
+"""Records the gradients that `model.fit` applies, per layer and per variable."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_acts.callbacks._recorder import Recorder
+
+STATS = ("l2", "mean_abs", "max_abs", "weight_l2", "update_ratio")
+COLUMNS = ("step", "epoch", "layer", "variable") + STATS
+GLOBAL = "(global)"
+NONFINITE_ACTIONS = ("warn", "stop", "raise")
+GROWTH_FLAG = 1e3
+
+# Columns of the statistics computed on the device, one row per variable.
+_SUM_SQUARES, _SUM_ABS, _MAX_ABS, _WEIGHT_SQUARES, _UPDATE_SQUARES = range(5)
+_NOT_MEASURED = -1.0
+
+
+@dataclass
+class _Record:
+    step: int
+    epoch: int
+    statistics: np.ndarray  # (variables, 5), the columns above
+    gradients: list[np.ndarray] | None  # for histograms
+
+
+def _aggregate(statistics: np.ndarray, sizes: np.ndarray) -> dict[str, Any]:
+    """The row values of a group of variables, from their device statistics."""
+    sum_squares = float(np.sum(statistics[:, _SUM_SQUARES]))
+    weight_squares = float(np.sum(statistics[:, _WEIGHT_SQUARES]))
+    updates = statistics[:, _UPDATE_SQUARES]
+    update_ratio = None
+    if weight_squares > 0 and np.all(updates != _NOT_MEASURED):
+        update_ratio = math.sqrt(float(np.sum(updates))) / math.sqrt(weight_squares)
+    size = int(np.sum(sizes))
+    return {
+        "l2": math.sqrt(sum_squares) if sum_squares >= 0 else math.nan,
+        "mean_abs": float(np.sum(statistics[:, _SUM_ABS])) / size if size else 0.0,
+        "max_abs": float(np.max(statistics[:, _MAX_ABS])),
+        "weight_l2": math.sqrt(weight_squares),
+        "update_ratio": update_ratio,
+    }
+
+
+class GradientMonitor(Recorder):
+    """Records the per-layer gradient magnitudes that `model.fit` applies.
+
+    `model.fit(..., callbacks=[keras_acts.GradientMonitor()])` is all it takes.
+    Every `freq` steps the monitor records, for each trainable variable and
+    for each layer (its trainable variables together), the L2 norm, mean
+    absolute value and maximum absolute value of the gradient, the L2 norm of
+    the weights and the update-to-weight ratio `||w_after - w_before|| /
+    ||w_before||`, plus the same over the whole model (the global norm).
+
+    How: the gradients are the tensors that the training step hands to the
+    optimizer, not those of a second pass. At the start of `fit` the monitor
+    wraps the `apply` method of `model.optimizer` (under mixed precision, of
+    the `LossScaleOptimizer`'s inner optimizer, which receives the unscaled
+    gradients, and of the outer one, which alone sees a non-finite step) and
+    retraces the training function. On a recorded step (decided in the graph
+    from `optimizer.iterations`) the wrapped `apply` computes the statistics
+    on the device and stores them in one variable, which the monitor reads
+    with one transfer; other steps run the plain `apply`. At the end of `fit`
+    the optimizer is restored and the traced function dropped, so a later
+    `fit` without the monitor pays nothing.
+
+    What is recorded:
+        - `step` is `optimizer.iterations` when the step began (0 for the
+          first update ever); it continues across `fit` calls and after
+          loading a saved model.
+        - With `steps_per_execution > 1`, steps are recorded as usual; when
+          several recorded steps fall in one block, the last one is kept.
+        - With `gradient_accumulation_steps=n`, each call of `apply` sees one
+          micro-batch's gradient: that is what is recorded. The optimizer
+          counts one iteration per `n` micro-batches, so `n` records share a
+          step; the update ratio is 0 on those that only accumulate.
+        - A custom `train_step` is covered whenever it calls
+          `optimizer.apply` or `optimizer.apply_gradients`.
+        - A non-finite step skipped by a `LossScaleOptimizer` is recorded
+          with its non-finite statistics and no update ratio.
+
+    Args:
+        freq: Record every `freq` optimizer steps, or `"epoch"` to record the
+            first step of each epoch. Defaults to `1`.
+        log_dir: If given, a folder to write TensorBoard scalars
+            `gradients/<layer path>/<stat>` (and `gradients/global/<stat>`).
+            Defaults to `None`.
+        histograms: With `log_dir`, also write one gradient histogram per
+            variable at each record (this keeps a copy of the gradients).
+            Defaults to `False`.
+        csv_path: If given, rows are appended to this CSV file at each record,
+            so a crash loses at most the steps since the last record.
+            Defaults to `None`.
+        append: Append to an existing `csv_path` instead of overwriting it.
+            Defaults to `False`.
+        stats: The statistics written to TensorBoard, from `"l2"`,
+            `"mean_abs"`, `"max_abs"`, `"weight_l2"`, `"update_ratio"`.
+            Defaults to all of them.
+        on_nonfinite: What to do when a gradient holds NaN or Inf: `"warn"`
+            names the layers and the step, `"stop"` also sets
+            `model.stop_training`, `"raise"` raises `FloatingPointError`.
+            Defaults to `"warn"`.
+        vanishing_ratio: In `summary()`, a layer whose gradient norm relative
+            to the output layer's is below this is flagged as vanishing.
+            Defaults to `1e-3`.
+        exploding_threshold: In `summary()`, a global gradient norm above
+            this is flagged as exploding. Defaults to `1e3`.
+
+    Example:
+        ```python
+        model = keras.Sequential([
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="sigmoid"),
+            keras.layers.Dense(1),
+        ])
+        model.compile(optimizer="sgd", loss="mse")
+        monitor = keras_acts.GradientMonitor()
+        model.fit(np.ones((8, 4)), np.ones((8, 1)), callbacks=[monitor], verbose=0)
+        print(monitor.layer_norms())
+        print(monitor.summary())
+        ```
+    """
+
+    COLUMNS = COLUMNS
+
+    def __init__(
+        self,
+        freq: int | str = 1,
+        log_dir: str | os.PathLike | None = None,
+        histograms: bool = False,
+        csv_path: str | os.PathLike | None = None,
+        append: bool = False,
+        stats: Sequence[str] = STATS,
+        on_nonfinite: str = "warn",
+        vanishing_ratio: float = 1e-3,
+        exploding_threshold: float = 1e3,
+    ) -> None:
+        super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
+        if freq != "epoch" and (
+            not isinstance(freq, int) or isinstance(freq, bool) or freq < 1
+        ):
+            raise ValueError(
+                f'`freq` must be a positive integer or "epoch". Received: freq={freq!r}'
+            )
+        if isinstance(stats, str):
+            stats = (stats,)
+        unknown = [name for name in stats if name not in STATS]
+        if unknown or not stats:
+            raise ValueError(
+                f"`stats` must name statistics from {STATS}. Received: stats={stats!r}"
+            )
+        if on_nonfinite not in NONFINITE_ACTIONS:
+            raise ValueError(
+                f"`on_nonfinite` must be one of {NONFINITE_ACTIONS}. "
+                f"Received: on_nonfinite={on_nonfinite!r}"
+            )
+        if histograms and log_dir is None:
+            raise ValueError("`histograms=True` needs a `log_dir` to write them to.")
+        for name, value in (
+            ("vanishing_ratio", vanishing_ratio),
+            ("exploding_threshold", exploding_threshold),
+        ):
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(
+                    f"`{name}` must be a positive number. Received: {name}={value!r}"
+                )
+        self.freq = freq
+        self.histograms = histograms
+        self.stats = tuple(stats)
+        self.on_nonfinite = on_nonfinite
+        self.vanishing_ratio = vanishing_ratio
+        self.exploding_threshold = exploding_threshold
+        self._installed: list[Any] = []
+
+    # Set-up and tear-down.
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError(
+                "GradientMonitor supports the TensorFlow backend only. "
+                f"Received: backend={keras.backend.backend()!r}"
+            )
+        self._restore_optimizer()
+        self._open_outputs()
+        self._active = True
+        self._variables = None
+        self._seen_records = 0
+        self._epoch = 0
+        self._block_begin = 0
+        optimizer = self.model.optimizer
+        self._host_iterations = int(optimizer.iterations.numpy())
+        if self.model.trainable_variables:
+            self._setup(self.model.trainable_variables)
+        # Otherwise the model is built when the step is traced: the wrapped
+        # apply sets up then.
+        self._install(optimizer)
+        self.model.make_train_function(force=True)
+
+    def _setup(self, variables) -> None:
+        """Names the variables and creates the statistics variables, outside
+        any traced function."""
+        import tensorflow as tf
+
+        self._variables = list(variables)
+        prefix = f"{self.model.name}/"
+        paths = [v.path for v in self._variables]
+        if all(p.startswith(prefix) for p in paths):
+            paths = [p[len(prefix) :] for p in paths]
+        self._variable_paths = paths
+        self._variable_names = [p.rsplit("/", 1)[-1] for p in paths]
+        self._variable_layers = [p.rsplit("/", 1)[0] if "/" in p else p for p in paths]
+        self._layers = list(dict.fromkeys(self._variable_layers))
+        self._sizes = np.array([int(np.prod(v.shape)) for v in self._variables])
+        self._index_of = {id(v): i for i, v in enumerate(self._variables)}
+        count = len(self._variables)
+        self._statistics = tf.Variable(
+            tf.zeros((count, 5), tf.float64), trainable=False, name="gradient_stats"
+        )
+        self._record_id = tf.Variable(
+            tf.constant([self._seen_records, -1], tf.int64),
+            trainable=False,
+            name="record_id",
+        )
+        self._record_next = tf.Variable(
+            self.freq == "epoch", trainable=False, name="record_next"
+        )
+        self._gradient_copies = None
+        if self.histograms:
+            self._gradient_copies = [
+                tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False)
+                for v in self._variables
+            ]
+        if not self.model.optimizer.built:
+            # Built here so that its slots are not created inside our tf.cond.
+            self.model.optimizer.build(self._variables)
+
+    def _setup_in_trace(self, trainable_variables) -> None:
+        import tensorflow as tf
+
+        if self._variables is None:
+            with tf.init_scope():
+                self._setup(
+                    self.model.trainable_variables
+                    if trainable_variables is None
+                    else trainable_variables
+                )
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._active and self._variables is not None:
+            self._collect()
+        self._finish()
+
+    def _finish(self) -> None:
+        self._restore_optimizer()
+        if self.model is not None:
+            # The traced function holds the wrapped apply: drop it.
+            self.model.train_function = None
+        self._close_writer()
+
+    def _install(self, optimizer) -> None:
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            inner = optimizer.inner_optimizer
+            self._wrap(inner, self._recording_apply(inner, inner.apply))
+            self._wrap(optimizer, self._nonfinite_apply(optimizer, optimizer.apply))
+        else:
+            self._wrap(optimizer, self._recording_apply(optimizer, optimizer.apply))
+
+    def _wrap(self, optimizer, apply) -> None:
+        # An instance attribute shadows the class's method; deleting it
+        # restores the method. object.__setattr__ keeps Keras's attribute
+        # tracking out of it.
+        object.__setattr__(optimizer, "apply", apply)
+        self._installed.append(optimizer)
+
+    def _restore_optimizer(self) -> None:
+        for optimizer in self._installed:
+            vars(optimizer).pop("apply", None)
+        self._installed = []
+
+    # The graph side: runs inside the traced training step.
+    def _should_record(self, iterations):
+        import tensorflow as tf
+
+        if self.freq == "epoch":
+            return self._record_next.read_value()
+        return tf.equal(tf.math.floormod(iterations, self.freq), 0)
+
+    def _statistics_of(self, gradients, variables, before, after):
+        import tensorflow as tf
+
+        rows = [tf.zeros((5,), tf.float32)] * len(self._variables)
+        copies = {}
+        for position, (gradient, variable) in enumerate(
+            zip(gradients, variables, strict=True)
+        ):
+            index = self._index_of.get(id(variable))
+            if index is None or gradient is None:
+                continue
+            # Embedding gradients arrive as IndexedSlices.
+            gradient = tf.cast(tf.convert_to_tensor(gradient), tf.float32)
+            weight = tf.cast(before[position], tf.float32)
+            if after is None:
+                update_squares = tf.constant(_NOT_MEASURED, tf.float32)
+            else:
+                update_squares = tf.reduce_sum(
+                    tf.square(tf.cast(after[position], tf.float32) - weight)
+                )
+            magnitude = tf.abs(gradient)
+            rows[index] = tf.stack(
+                [
+                    tf.reduce_sum(tf.square(gradient)),
+                    tf.reduce_sum(magnitude),
+                    tf.reduce_max(magnitude),
+                    tf.reduce_sum(tf.square(weight)),
+                    update_squares,
+                ]
+            )
+            copies[index] = gradient
+        return tf.cast(tf.stack(rows), tf.float64), copies
+
+    def _store(self, statistics, copies, step) -> None:
+        import tensorflow as tf
+
+        self._statistics.assign(statistics)
+        self._record_id.assign(
+            tf.stack([self._record_id[0] + 1, tf.cast(step, tf.int64)])
+        )
+        self._record_next.assign(False)
+        if self._gradient_copies is not None:
+            for index, gradient in copies.items():
+                self._gradient_copies[index].assign(gradient)
+
+    def _unscale(self, optimizer, gradients):
+        # The base optimizer divides by its own `loss_scale_factor` inside
+        # `apply`; record what it applies.
+        scale = getattr(optimizer, "loss_scale_factor", None)
+        if scale is None:
+            return list(gradients)
+        return [g if g is None else g / scale for g in gradients]
+
+    def _recording_apply(self, optimizer, original_apply):
+        import tensorflow as tf
+
+        def apply(grads, trainable_variables=None):
+            self._setup_in_trace(trainable_variables)
+            grads = list(grads)
+            variables = (
+                self._variables
+                if trainable_variables is None
+                else list(trainable_variables)
+            )
+            step = tf.identity(optimizer.iterations)
+
+            def recorded():
+                before = [tf.identity(v.value) for v in variables]
+                original_apply(grads, trainable_variables)
+                after = [v.value for v in variables]
+                statistics, copies = self._statistics_of(
+                    self._unscale(optimizer, grads), variables, before, after
+                )
+                self._store(statistics, copies, step)
+
+            def plain():
+                original_apply(grads, trainable_variables)
+
+            tf.cond(self._should_record(step), recorded, plain)
+
+        return apply
+
+    def _nonfinite_apply(self, loss_scale_optimizer, original_apply):
+        import tensorflow as tf
+
+        def apply(grads, trainable_variables=None):
+            self._setup_in_trace(trainable_variables)
+            grads = list(grads)
+            variables = (
+                self._variables
+                if trainable_variables is None
+                else list(trainable_variables)
+            )
+            step = tf.identity(loss_scale_optimizer.iterations)
+            finite = tf.reduce_all(
+                [tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None]
+            )
+
+            def recorded():
+                scale = tf.cast(loss_scale_optimizer.dynamic_scale, tf.float32)
+                unscaled = [
+                    None if g is None else tf.cast(g, tf.float32) / scale for g in grads
+                ]
+                before = [v.value for v in variables]
+                statistics, copies = self._statistics_of(
+                    unscaled, variables, before, None
+                )
+                self._store(statistics, copies, step)
+
+            tf.cond(
+                tf.logical_and(self._should_record(step), tf.logical_not(finite)),
+                recorded,
+                lambda: None,
+            )
+            original_apply(grads, trainable_variables)
+
+        return apply
+
+    # The host side.
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+        # The first epoch's flag is set when the variable is created.
+        if self._variables is not None and self.freq == "epoch" and epoch > 0:
+            self._record_next.assign(True)
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._block_begin = batch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not self._active:
+            return
+        if self._variables is None:
+            # The step ran without calling apply: nothing trainable.
+            self._active = False
+            warnings.warn(
+                f"GradientMonitor: model {self.model.name!r} has no trainable "
+                "weights; there are no gradients to record.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
+        first = self._host_iterations
+        steps = batch - self._block_begin + 1
+        self._host_iterations += steps
+        if self._block_may_have_recorded(first, steps):
+            self._collect()
+
+    def _block_may_have_recorded(self, first: int, steps: int) -> bool:
+        # Reading the device forces a sync: skip it on blocks where no step
+        # can have been recorded. Steps skipped by a LossScaleOptimizer and
+        # accumulating micro-steps do not count as iterations, so the host
+        # cannot predict them; read every block then.
+        optimizer = self.model.optimizer
+        if (
+            self.freq == "epoch"
+            or isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+            or getattr(optimizer, "gradient_accumulation_steps", None)
+        ):
+            return True
+        next_recorded = -(-first // self.freq) * self.freq
+        return next_recorded < first + steps
+
+    def _collect(self) -> None:
+        record_count, step = (int(v) for v in self._record_id.numpy())
+        if record_count == self._seen_records:
+            return
+        self._seen_records = record_count
+        try:
+            gradients = None
+            if self._gradient_copies is not None:
+                gradients = [np.asarray(v.numpy()) for v in self._gradient_copies]
+            record = _Record(step, self._epoch, self._statistics.numpy(), gradients)
+            self._add_record(record)
+        except Exception as error:  # the monitor must never end training
+            warnings.warn(
+                f"GradientMonitor could not record step {step}: {error!r}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
+        self._handle_nonfinite(record)
+
+    def _handle_nonfinite(self, record: _Record) -> None:
+        totals = record.statistics[:, [_SUM_SQUARES, _SUM_ABS]].sum(axis=1)
+        bad = [self._variable_paths[i] for i in np.flatnonzero(~np.isfinite(totals))]
+        if not bad:
+            return
+        layers = list(dict.fromkeys(p.rsplit("/", 1)[0] for p in bad))
+        message = (
+            f"GradientMonitor: non-finite gradient (NaN or Inf) at step "
+            f"{record.step} in layer(s) {', '.join(layers)}."
+        )
+        if self.on_nonfinite == "raise":
+            self._finish()
+            raise FloatingPointError(message)
+        if self.on_nonfinite == "stop":
+            self.model.stop_training = True
+            message += " Stopping training."
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    # Rows.
+    def _step_of(self, record: _Record) -> int:
+        return record.step
+
+    def _groups(self) -> Iterator[tuple[str, str | None, np.ndarray]]:
+        """(layer, variable, indices) of every row of a record, in order."""
+        for index, (layer, name) in enumerate(
+            zip(self._variable_layers, self._variable_names, strict=True)
+        ):
+            yield layer, name, np.array([index])
+        for layer in self._layers:
+            members = [
+                i for i, owner in enumerate(self._variable_layers) if owner == layer
+            ]
+            yield layer, None, np.array(members)
+        yield GLOBAL, None, np.arange(len(self._variables))
+
+    def _rows_of(self, record: _Record) -> Iterator[dict[str, Any]]:
+        for layer, variable, indices in self._groups():
+            values = _aggregate(record.statistics[indices], self._sizes[indices])
+            yield {
+                "step": record.step,
+                "epoch": record.epoch,
+                "layer": layer,
+                "variable": variable,
+                **values,
+            }
+
+    def _scalars_of(self, record: _Record) -> Iterator[tuple[str, float]]:
+        for layer, variable, indices in self._groups():
+            if variable is not None:
+                continue
+            values = _aggregate(record.statistics[indices], self._sizes[indices])
+            tag_layer = "global" if layer == GLOBAL else layer
+            for stat in self.stats:
+                if values[stat] is not None:
+                    yield f"gradients/{tag_layer}/{stat}", values[stat]
+
+    def _histograms_of(self, record: _Record) -> Iterator[tuple[str, Any]]:
+        if record.gradients is not None:
+            for path, gradient in zip(
+                self._variable_paths, record.gradients, strict=True
+            ):
+                yield f"gradients/{path}", gradient
+
+    # What the user reads.
+    def _layer_rows_of(self, record: _Record) -> dict[str, dict[str, Any]]:
+        return {
+            row["layer"]: row
+            for row in self._rows_of(record)
+            if row["variable"] is None
+        }
+
+    def _layer_rows(self, step: int | None = None) -> dict[str, dict[str, Any]]:
+        if not self._records:
+            raise ValueError("GradientMonitor has recorded nothing yet.")
+        if step is None:
+            return self._layer_rows_of(self._records[-1])
+        matching = [r for r in self._records if r.step == step]
+        if not matching:
+            steps = [r.step for r in self._records]
+            raise ValueError(f"No record at step={step}. Recorded steps: {steps}")
+        return self._layer_rows_of(matching[-1])
+
+    def layer_norms(self, step: int | None = None) -> dict[str, float]:
+        """Gradient L2 norm of each layer at the last (or the given) record.
+
+        Args:
+            step: A recorded step; `None` for the last record. Defaults to
+                `None`.
+
+        Returns:
+            `{layer path: norm}`, from the input side to the output side.
+        """
+        rows = self._layer_rows(step)
+        return {layer: rows[layer]["l2"] for layer in self._layers}
+
+    def summary(self, step: int | None = None) -> str:
+        """A table of the last (or the given) record, one line per layer.
+
+        Each layer's gradient norm is shown relative to the output layer's
+        (the last layer with weights); layers below `vanishing_ratio` are
+        flagged as vanishing. Below the table: a non-finite or exploding
+        global norm (above `exploding_threshold`, or grown `1000`-fold since
+        the first record of this `fit`).
+
+        Args:
+            step: A recorded step; `None` for the last record. Defaults to
+                `None`.
+
+        Returns:
+            The table as a string.
+        """
+        rows = self._layer_rows(step)
+        output_norm = rows[self._layers[-1]]["l2"]
+        width = max(len(layer) for layer in self._layers + [GLOBAL])
+        lines = [
+            f"Gradients at step {rows[GLOBAL]['step']} "
+            f"(norms relative to {self._layers[-1]})",
+            f"{'layer':<{width}}  {'grad l2':>10}  {'relative':>10}  "
+            f"{'update/weight':>13}  flag",
+        ]
+        for layer in self._layers + [GLOBAL]:
+            row = rows[layer]
+            relative = row["l2"] / output_norm if output_norm > 0 else math.nan
+            ratio = row["update_ratio"]
+            flag = ""
+            if not math.isfinite(row["l2"]):
+                flag = "non-finite"
+            elif layer != GLOBAL and relative < self.vanishing_ratio:
+                flag = "vanishing"
+            lines.append(
+                f"{layer:<{width}}  {row['l2']:>10.3e}  {relative:>10.3e}  "
+                f"{'-' if ratio is None else f'{ratio:.3e}':>13}  {flag}".rstrip()
+            )
+        global_norm = rows[GLOBAL]["l2"]
+        first_norm = self._layer_rows_of(self._records[0])[GLOBAL]["l2"]
+        if not math.isfinite(global_norm):
+            lines.append("Non-finite global gradient norm.")
+        elif global_norm > self.exploding_threshold:
+            lines.append(
+                f"Exploding: global gradient norm {global_norm:.3e} > "
+                f"exploding_threshold={self.exploding_threshold:g}."
+            )
+        elif first_norm > 0 and global_norm / first_norm >= GROWTH_FLAG:
+            lines.append(
+                f"Exploding: global gradient norm grew {global_norm / first_norm:.1e}"
+                f"-fold since step {self._records[0].step}."
+            )
+        return "\n".join(lines)
+
+    def plot(self, axes=None, title: str | None = None):
+        """Plots the gradient norm of each layer over the recorded steps.
+
+        Left: a layers-by-steps heatmap of log10 of the gradient L2 norm, input
+        side at the top. Right: one line per layer. Needs matplotlib.
+
+        Args:
+            axes: Two matplotlib axes to draw into; `None` makes a new figure.
+                Defaults to `None`.
+            title: A title above the heatmap. Defaults to `None`.
+
+        Returns:
+            The matplotlib figure.
+        """
+        import matplotlib.pyplot as plt
+
+        if not self._records:
+            raise ValueError("GradientMonitor has recorded nothing to plot yet.")
+        if axes is None:
+            figure, axes = plt.subplots(
+                1, 2, figsize=(11, 0.35 * len(self._layers) + 2.5)
+            )
+        heatmap_axes, line_axes = axes
+        steps = [r.step for r in self._records]
+        by_record = [self._layer_rows_of(r) for r in self._records]
+        norms = np.array(
+            [[rows[layer]["l2"] for rows in by_record] for layer in self._layers]
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_norms = np.where(norms > 0, np.log10(norms), np.nan)
+        image = heatmap_axes.imshow(
+            log_norms, aspect="auto", interpolation="nearest", cmap="viridis"
+        )
+        heatmap_axes.set_yticks(range(len(self._layers)), self._layers, fontsize=8)
+        ticks = np.unique(
+            np.linspace(0, len(steps) - 1, min(len(steps), 6)).astype(int)
+        )
+        heatmap_axes.set_xticks(ticks, [str(steps[t]) for t in ticks])
+        heatmap_axes.set_xlabel("step")
+        heatmap_axes.figure.colorbar(
+            image, ax=heatmap_axes, label="log10 gradient L2 norm"
+        )
+        if title:
+            heatmap_axes.set_title(title)
+        for layer, row in zip(self._layers, norms, strict=True):
+            line_axes.plot(steps, row, label=layer)
+        line_axes.set_yscale("log")
+        line_axes.set_xlabel("step")
+        line_axes.set_ylabel("gradient L2 norm")
+        if len(self._layers) <= 12:
+            line_axes.legend(fontsize=7)
+        return heatmap_axes.figure

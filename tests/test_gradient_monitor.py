@@ -1,0 +1,432 @@
+import csv
+import glob
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_acts
+from keras_acts import GradientMonitor
+from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
+
+LEARNING_RATE = 0.1
+
+
+def small_model(name="small"):
+    return keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, activation="tanh", name="hidden"),
+            keras.layers.Dense(2, name="out"),
+        ],
+        name=name,
+    )
+
+
+def data(samples=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(samples, 3)).astype("float32")
+    y = rng.normal(size=(samples, 2)).astype("float32")
+    return x, y
+
+
+def fit(model, monitor, x, y, batch_size=8, epochs=1, **compile_kwargs):
+    if not model.compiled:
+        model.compile(
+            optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse", **compile_kwargs
+        )
+    callbacks = [] if monitor is None else [monitor]
+    return model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+    )
+
+
+def expected_sgd_records(model, x, y, batch_size, steps):
+    """Per step: {variable path: (gradient, weight before)} by hand with a tape."""
+    weights = [np.array(v.numpy()) for v in model.trainable_variables]
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    loss_fn = keras.losses.MeanSquaredError()
+    records = []
+    for step in range(steps):
+        start = (step * batch_size) % len(x)
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        for variable, value in zip(twin.trainable_variables, weights, strict=True):
+            variable.assign(value)
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, twin(xb))
+        gradients = [g.numpy() for g in tape.gradient(loss, twin.trainable_variables)]
+        records.append(list(zip(gradients, weights, strict=True)))
+        weights = [
+            w - LEARNING_RATE * g for w, g in zip(weights, gradients, strict=True)
+        ]
+    return records
+
+
+@pytest.mark.parametrize(
+    "jit_compile, steps_per_execution, recorded_steps",
+    [
+        (False, 1, [0, 1, 2, 3]),
+        (True, 1, [0, 1, 2, 3]),
+        (False, 2, [1, 3]),
+        (True, 2, [1, 3]),
+    ],
+)
+def test_records_exactly_the_applied_gradients(
+    jit_compile, steps_per_execution, recorded_steps
+):
+    x, y = data()
+    model = small_model()
+    model.compile(
+        optimizer=keras.optimizers.SGD(LEARNING_RATE),
+        loss="mse",
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+    expected = expected_sgd_records(model, x, y, batch_size=8, steps=4)
+    monitor = GradientMonitor()
+    fit(model, monitor, x, y, epochs=2)
+
+    variable_rows = [r for r in monitor.history if r["variable"] is not None]
+    assert sorted({r["step"] for r in variable_rows}) == recorded_steps
+    paths = ["hidden/kernel", "hidden/bias", "out/kernel", "out/bias"]
+    for row in variable_rows:
+        index = paths.index(f"{row['layer']}/{row['variable']}")
+        gradient, weight = expected[row["step"]][index]
+        np.testing.assert_allclose(row["l2"], np.linalg.norm(gradient), rtol=1e-5)
+        np.testing.assert_allclose(row["mean_abs"], np.abs(gradient).mean(), rtol=1e-5)
+        np.testing.assert_allclose(row["max_abs"], np.abs(gradient).max(), rtol=1e-5)
+        np.testing.assert_allclose(row["weight_l2"], np.linalg.norm(weight), rtol=1e-5)
+        if np.linalg.norm(weight) > 0:
+            # Plain SGD moves the weights by exactly lr * gradient.
+            np.testing.assert_allclose(
+                row["update_ratio"],
+                LEARNING_RATE * np.linalg.norm(gradient) / np.linalg.norm(weight),
+                rtol=1e-4,
+            )
+        else:
+            assert row["update_ratio"] is None
+    for step in recorded_steps:
+        norms = monitor.layer_norms(step)
+        assert list(norms) == ["hidden", "out"]
+        hidden = np.sqrt(sum(np.sum(g**2) for g, _ in expected[step][:2]))
+        np.testing.assert_allclose(norms["hidden"], hidden, rtol=1e-5)
+        (global_row,) = [
+            r for r in monitor.history if r["step"] == step and r["layer"] == "(global)"
+        ]
+        all_squares = sum(np.sum(g**2) for g, _ in expected[step])
+        np.testing.assert_allclose(global_row["l2"], np.sqrt(all_squares), rtol=1e-5)
+
+
+def test_history_rows_have_the_documented_keys():
+    x, y = data()
+    monitor = GradientMonitor()
+    fit(small_model(), monitor, x, y)
+    rows = monitor.history
+    assert all(
+        list(r) == list(keras_acts.callbacks.gradient_monitor.COLUMNS) for r in rows
+    )
+    per_step = [r for r in rows if r["step"] == 0]
+    assert [(r["layer"], r["variable"]) for r in per_step] == [
+        ("hidden", "kernel"),
+        ("hidden", "bias"),
+        ("out", "kernel"),
+        ("out", "bias"),
+        ("hidden", None),
+        ("out", None),
+        ("(global)", None),
+    ]
+
+
+def test_deep_sigmoid_gradients_vanish_where_relu_ones_do_not():
+    x = np.tile(XOR_INPUTS, (5, 1))
+    y = np.tile(XOR_TARGETS, (5, 1))
+    relative = {}
+    for activation in ("sigmoid", "relu"):
+        model = build_xor_model(activation, seed=1, steps_per_execution=1)
+        monitor = GradientMonitor()
+        model.fit(
+            x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[monitor]
+        )
+        norms = list(monitor.layer_norms().values())
+        relative[activation] = norms[0] / norms[-1]
+    assert relative["sigmoid"] * 100 < relative["relu"]
+
+
+def test_freq_and_epoch_recording():
+    x, y = data(samples=32)
+    every_third = GradientMonitor(freq=3)
+    fit(small_model(), every_third, x, y, epochs=3)  # 4 steps per epoch
+    assert sorted({r["step"] for r in every_third.history}) == [0, 3, 6, 9]
+
+    per_epoch = GradientMonitor(freq="epoch")
+    fit(small_model(), per_epoch, x, y, epochs=3)
+    globals_ = [r for r in per_epoch.history if r["layer"] == "(global)"]
+    assert [(r["step"], r["epoch"]) for r in globals_] == [(0, 0), (4, 1), (8, 2)]
+
+
+def test_reuse_across_fits_and_restoring_the_optimizer():
+    x, y = data()
+    model = small_model()
+    monitor = GradientMonitor()
+    fit(model, monitor, x, y)
+    assert sorted({r["step"] for r in monitor.history}) == [0, 1]
+    fit(model, monitor, x, y)
+    # A new fit starts a new history; the step counter continues.
+    assert sorted({r["step"] for r in monitor.history}) == [2, 3]
+    assert "apply" not in vars(model.optimizer)
+    assert model.train_function is None
+    history = fit(model, None, x, y)  # plain fit after the monitor
+    assert len(history.history["loss"]) == 1
+    assert int(model.optimizer.iterations.numpy()) == 6
+
+
+def test_training_resumed_from_a_saved_model(tmp_path):
+    x, y = data()
+    model = small_model()
+    fit(model, None, x, y, epochs=2)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    monitor = GradientMonitor()
+    fit(loaded, monitor, x, y)
+    assert sorted({r["step"] for r in monitor.history}) == [4, 5]
+
+
+def test_nested_and_subclassed_models_report_layer_paths():
+    encoder = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, name="dense_a"),
+            keras.layers.Dense(4, name="dense_b"),
+        ],
+        name="encoder",
+    )
+    inputs = keras.Input((3,))
+    outer = keras.Model(inputs, keras.layers.Dense(2, name="head")(encoder(inputs)))
+    monitor = GradientMonitor()
+    fit(outer, monitor, *data())
+    assert list(monitor.layer_norms()) == ["encoder/dense_a", "encoder/dense_b", "head"]
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__(name="subclassed")
+            self.inner = keras.layers.Dense(4, name="inner")
+            self.block = keras.Sequential(
+                [keras.layers.Dense(2, name="last")], name="block"
+            )
+
+        def call(self, inputs):
+            return self.block(self.inner(inputs))
+
+    monitor = GradientMonitor()
+    fit(Subclassed(), monitor, *data())
+    assert list(monitor.layer_norms()) == ["inner", "block/last"]
+
+
+def test_model_without_trainable_weights_warns_once():
+    model = small_model()
+    model.trainable = False
+    model.compile(optimizer="sgd", loss="mse")
+    monitor = GradientMonitor()
+    with pytest.warns(RuntimeWarning, match="no trainable weights"):
+        model.fit(*data(), epochs=1, verbose=0, callbacks=[monitor])
+    assert monitor.history == []
+
+
+def test_tensorboard_event_files(tmp_path):
+    x, y = data()
+    monitor = GradientMonitor(log_dir=tmp_path / "logs", histograms=True)
+    fit(small_model(), monitor, x, y)
+    scalars, histograms = {}, set()
+    for path in glob.glob(str(tmp_path / "logs" / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                kind = value.metadata.plugin_data.plugin_name
+                if kind == "scalars":
+                    scalars[(value.tag, event.step)] = float(
+                        tf.make_ndarray(value.tensor)
+                    )
+                elif kind == "histograms":
+                    histograms.add((value.tag, event.step))
+    layer_rows = {
+        (r["layer"], r["step"]): r for r in monitor.history if r["variable"] is None
+    }
+    for stat in ("l2", "mean_abs", "max_abs", "weight_l2"):
+        for step in (0, 1):
+            assert scalars[(f"gradients/hidden/{stat}", step)] == pytest.approx(
+                layer_rows[("hidden", step)][stat], rel=1e-6
+            )
+            assert scalars[(f"gradients/global/{stat}", step)] == pytest.approx(
+                layer_rows[("(global)", step)][stat], rel=1e-6
+            )
+    assert ("gradients/out/kernel", 1) in histograms
+    assert len(histograms) == 8
+
+
+def test_csv_survives_a_crash_mid_epoch(tmp_path):
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                raise RuntimeError("simulated crash")
+
+    x, y = data(samples=48)
+    path = tmp_path / "gradients.csv"
+    model = small_model()
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
+    monitor = GradientMonitor(csv_path=path)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        model.fit(
+            x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[monitor, Crash()]
+        )
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 3 * 7  # steps 0, 1, 2; 7 rows each
+    assert [int(r["step"]) for r in rows if r["layer"] == "(global)"] == [0, 1, 2]
+    for row, kept in zip(rows, monitor.history, strict=True):
+        assert float(row["l2"]) == pytest.approx(kept["l2"], rel=1e-12)
+
+
+def test_to_csv_json_and_dataframe(tmp_path):
+    monitor = GradientMonitor()
+    fit(small_model(), monitor, *data())
+    monitor.to_csv(tmp_path / "g.csv")
+    monitor.to_json(tmp_path / "g.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv", "g.json"]
+    with open(tmp_path / "g.csv", newline="") as file:
+        assert len(list(csv.DictReader(file))) == len(monitor.history)
+    rows = json.loads((tmp_path / "g.json").read_text())
+    assert rows[0]["layer"] == "hidden" and rows[0]["step"] == 0
+    frame = monitor.to_dataframe()
+    assert list(frame.columns) == list(keras_acts.callbacks.gradient_monitor.COLUMNS)
+    assert len(frame) == len(monitor.history)
+
+
+def nan_data():
+    x, y = data()
+    y[3, 0] = np.nan
+    return x, y
+
+
+def test_nonfinite_warn_names_layer_and_step():
+    monitor = GradientMonitor()
+    with pytest.warns(RuntimeWarning, match=r"step 0 in layer\(s\) hidden, out"):
+        fit(small_model(), monitor, *nan_data())
+    assert math.isnan([r for r in monitor.history if r["layer"] == "hidden"][0]["l2"])
+
+
+def test_nonfinite_stop_sets_stop_training():
+    model = small_model()
+    with pytest.warns(RuntimeWarning, match="Stopping training"):
+        fit(model, GradientMonitor(on_nonfinite="stop"), *nan_data(), epochs=3)
+    assert int(model.optimizer.iterations.numpy()) == 1
+
+
+def test_nonfinite_raise_restores_the_optimizer():
+    model = small_model()
+    with pytest.raises(FloatingPointError, match="step 0"):
+        fit(model, GradientMonitor(on_nonfinite="raise"), *nan_data())
+    assert "apply" not in vars(model.optimizer)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"freq": 0}, "freq=0"),
+        ({"freq": -2}, "freq=-2"),
+        ({"freq": "batch"}, "freq='batch'"),
+        ({"freq": 1.5}, "freq=1.5"),
+        ({"stats": ["l2", "l3"]}, "stats"),
+        ({"on_nonfinite": "ignore"}, "on_nonfinite='ignore'"),
+        ({"histograms": True}, "log_dir"),
+        ({"vanishing_ratio": 0}, "vanishing_ratio=0"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GradientMonitor(**kwargs)
+
+
+@pytest.mark.parametrize("argument", ["log_dir", "csv_path"])
+def test_unwritable_paths_fail_before_any_step(tmp_path, argument):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    model = small_model()
+    with pytest.raises(ValueError, match=argument):
+        fit(model, GradientMonitor(**{argument: blocker / "sub" / "x"}), *data())
+    assert int(model.optimizer.iterations.numpy()) == 0
+
+
+def test_mixed_precision_records_unscaled_gradients():
+    x, y = data()
+    reference = GradientMonitor()
+    model = small_model()
+    weights = model.get_weights()
+    fit(model, reference, x, y)
+
+    keras.config.set_dtype_policy("mixed_float16")
+    mixed_model = small_model()
+    mixed_model.set_weights(weights)
+    monitor = GradientMonitor()
+    fit(mixed_model, monitor, x, y)
+    assert isinstance(mixed_model.optimizer, keras.optimizers.LossScaleOptimizer)
+    for step in (0, 1):
+        expected = reference.layer_norms(step)
+        for layer, norm in monitor.layer_norms(step).items():
+            assert norm == pytest.approx(expected[layer], rel=2e-2)
+
+
+def test_gradient_accumulation_records_micro_batches():
+    x, y = data()
+    model = small_model()
+    model.compile(
+        optimizer=keras.optimizers.SGD(LEARNING_RATE, gradient_accumulation_steps=2),
+        loss="mse",
+    )
+    monitor = GradientMonitor()
+    fit(model, monitor, x, y, batch_size=4)
+    global_rows = [r for r in monitor.history if r["layer"] == "(global)"]
+    # Two micro-batches per optimizer iteration: the first only accumulates.
+    assert [r["step"] for r in global_rows] == [0, 0, 1, 1]
+    ratios = [r["update_ratio"] for r in global_rows]
+    assert ratios[0] == 0.0 and ratios[2] == 0.0
+    assert ratios[1] > 0 and ratios[3] > 0
+
+
+def test_summary_and_plot_show_vanishing():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    model = build_xor_model("sigmoid", seed=1, steps_per_execution=1)
+    monitor = GradientMonitor()
+    model.fit(
+        np.tile(XOR_INPUTS, (3, 1)),
+        np.tile(XOR_TARGETS, (3, 1)),
+        batch_size=4,
+        verbose=0,
+        shuffle=False,
+        callbacks=[monitor],
+    )
+    text = monitor.summary()
+    first_layer_line = text.splitlines()[2]
+    assert first_layer_line.endswith("vanishing")
+    assert "(global)" in text
+    figure = monitor.plot(title="sigmoid")
+    heatmap = figure.axes[0].images[0].get_array()
+    assert heatmap.shape == (len(monitor.layer_norms()), 3)
+    assert heatmap[0, 0] < heatmap[-1, 0] - 3  # three orders of magnitude
+
+
+def test_layer_norms_of_an_unrecorded_step():
+    monitor = GradientMonitor(freq=2)
+    fit(small_model(), monitor, *data())
+    with pytest.raises(ValueError, match=r"step=1\. Recorded steps: \[0\]"):
+        monitor.layer_norms(1)
