@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Comma-separated names (default: all).",
     )
+    demo.add_argument(
+        "--plot",
+        default="gradient_flow.png",
+        help="Where to write the sigmoid-versus-relu gradient plot "
+        "(default: gradient_flow.png).",
+    )
+    demo.add_argument(
+        "--no-plot", action="store_true", help="Do not write the gradient plot."
+    )
     return parser
 
 
@@ -55,7 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from keras_acts.demo import ACTIVATIONS, run_demo
 
-    run_demo(args.activations or ACTIVATIONS, steps=args.steps, seed=args.seed)
+    run_demo(
+        args.activations or ACTIVATIONS,
+        steps=args.steps,
+        seed=args.seed,
+        plot_path=None if args.no_plot else args.plot,
+    )
     return 0
 
 

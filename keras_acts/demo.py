@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from keras_acts.callbacks import GradientMonitor
 from keras_acts.layers import MaxoutDense, ParametricELU, PReLU
 
 XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype="float32")
@@ -18,19 +20,35 @@ HIDDEN_UNITS = 10
 LEARNING_RATE = 0.1
 
 
-def _builtin(name: str) -> Callable[[], list[keras.layers.Layer]]:
-    return lambda: [keras.layers.Dense(HIDDEN_UNITS, activation=name)]
+# Record the gradients every 50 steps (one per block of steps_per_execution)
+# and report those after the first 50.
+REPORT_FREQ = 50
+REPORT_STEP = 50
 
 
-HIDDEN_BLOCKS: dict[str, Callable[[], list[keras.layers.Layer]]] = {
+def _builtin(name: str) -> Callable[[str], list[keras.layers.Layer]]:
+    return lambda block: [keras.layers.Dense(HIDDEN_UNITS, activation=name, name=block)]
+
+
+def _dense_then(layer_class) -> Callable[[str], list[keras.layers.Layer]]:
+    return lambda block: [
+        keras.layers.Dense(HIDDEN_UNITS, name=block),
+        layer_class(name=f"{block}_activation"),
+    ]
+
+
+# Each builds hidden block `block`: its weight layer is named `block`.
+HIDDEN_BLOCKS: dict[str, Callable[[str], list[keras.layers.Layer]]] = {
     "sigmoid": _builtin("sigmoid"),
     "tanh": _builtin("tanh"),
     "relu": _builtin("relu"),
-    "PReLU": lambda: [keras.layers.Dense(HIDDEN_UNITS), PReLU()],
-    "ParametricELU": lambda: [keras.layers.Dense(HIDDEN_UNITS), ParametricELU()],
-    "MaxoutDense": lambda: [MaxoutDense(HIDDEN_UNITS)],
+    "PReLU": _dense_then(PReLU),
+    "ParametricELU": _dense_then(ParametricELU),
+    "MaxoutDense": lambda block: [MaxoutDense(HIDDEN_UNITS, name=block)],
 }
 ACTIVATIONS = tuple(HIDDEN_BLOCKS)
+HIDDEN_NAMES = tuple(f"hidden_{i}" for i in range(1, HIDDEN_LAYERS + 1))
+OUTPUT_NAME = "output"
 
 
 @dataclass
@@ -41,6 +59,15 @@ class DemoResult:
     loss: float
     accuracy: float
     seconds: float
+    monitor: GradientMonitor | None = None
+
+    def relative_gradient_norms(self, step: int = REPORT_STEP) -> dict[str, float]:
+        """Each hidden layer's gradient norm relative to the output layer's."""
+        norms = self.monitor.layer_norms(step)
+        return {
+            name: norms[name] / norms[OUTPUT_NAME]
+            for name in HIDDEN_NAMES + (OUTPUT_NAME,)
+        }
 
 
 def build_xor_model(
@@ -57,9 +84,9 @@ def build_xor_model(
         )
     keras.utils.set_random_seed(seed)
     layers = [keras.Input(shape=(2,))]
-    for _ in range(HIDDEN_LAYERS):
-        layers.extend(HIDDEN_BLOCKS[activation]())
-    layers.append(keras.layers.Dense(1, activation="sigmoid"))
+    for name in HIDDEN_NAMES:
+        layers.extend(HIDDEN_BLOCKS[activation](name))
+    layers.append(keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_NAME))
     model = keras.Sequential(layers, name=f"xor_{activation}")
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE),
@@ -74,39 +101,54 @@ def train_xor(
     activation: str,
     steps: int = 2000,
     seed: int = 1,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
+    monitor: GradientMonitor | None = None,
 ) -> tuple[keras.Model, DemoResult]:
     """Trains the deep XOR net with full-batch gradient descent for `steps` steps."""
     if steps < 1:
         raise ValueError(f"`steps` must be a positive integer. Received: steps={steps}")
     model = build_xor_model(activation, seed)
-    # fit's cost per epoch dwarfs a 4-point step, so each epoch runs many
-    # full-batch steps over copies of the 4 points.
-    epochs = min(steps, 10)
-    steps_per_epoch = -(-steps // epochs)
-    x = np.tile(XOR_INPUTS, (steps_per_epoch, 1))
-    y = np.tile(XOR_TARGETS, (steps_per_epoch, 1))
+    # fit's cost per epoch dwarfs a 4-point step: one epoch runs every
+    # full-batch step, over `steps` copies of the 4 points.
+    x = np.tile(XOR_INPUTS, (steps, 1))
+    y = np.tile(XOR_TARGETS, (steps, 1))
     start = time.perf_counter()
     model.fit(
         x,
         y,
         batch_size=len(XOR_INPUTS),
-        epochs=epochs,
+        epochs=1,
         shuffle=False,
         verbose=0,
-        callbacks=list(callbacks),
+        callbacks=[] if monitor is None else [monitor],
     )
-    loss, accuracy = model.evaluate(XOR_INPUTS, XOR_TARGETS, verbose=0)
-    return model, DemoResult(activation, loss, accuracy, time.perf_counter() - start)
+    # A direct call: evaluate() would trace a test function for 4 points.
+    probabilities = keras.ops.convert_to_numpy(model(XOR_INPUTS)).astype("float64")
+    probabilities = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    loss = float(
+        -np.mean(
+            XOR_TARGETS * np.log(probabilities)
+            + (1 - XOR_TARGETS) * np.log(1 - probabilities)
+        )
+    )
+    accuracy = float(np.mean((probabilities > 0.5) == (XOR_TARGETS > 0.5)))
+    seconds = time.perf_counter() - start
+    return model, DemoResult(activation, loss, accuracy, seconds, monitor)
 
 
 def run_demo(
     activations: Sequence[str] = ACTIVATIONS,
     steps: int = 2000,
     seed: int = 1,
+    plot_path: str | os.PathLike | None = "gradient_flow.png",
     print_fn: Callable[[str], None] = print,
 ) -> list[DemoResult]:
-    """Trains one XOR net per activation and prints a table of the results."""
+    """Trains one XOR net per activation and prints what happened.
+
+    Prints the final loss and accuracy per activation, then each hidden
+    layer's gradient norm relative to the output layer after the first
+    `REPORT_STEP` steps, and writes the gradient heatmaps of the sigmoid and
+    relu nets side by side to `plot_path` (when both are trained).
+    """
     unknown = [name for name in activations if name not in HIDDEN_BLOCKS]
     if unknown:
         raise ValueError(
@@ -119,11 +161,59 @@ def run_demo(
     results = []
     for index, activation in enumerate(activations, start=1):
         print_fn(f"[{index}/{len(activations)}] training {activation} ...")
-        results.append(train_xor(activation, steps=steps, seed=seed)[1])
+        monitor = GradientMonitor(freq=REPORT_FREQ)
+        results.append(train_xor(activation, steps, seed, monitor)[1])
+
     print_fn("")
     print_fn(f"{'activation':<15}{'loss':>10}{'accuracy':>10}{'seconds':>10}")
     for r in results:
         print_fn(
             f"{r.activation:<15}{r.loss:>10.4f}{r.accuracy:>10.2f}{r.seconds:>10.1f}"
         )
+
+    if steps > REPORT_STEP:
+        print_fn("")
+        print_fn(
+            f"Gradient L2 norm of each layer relative to the output layer, "
+            f"at step {REPORT_STEP}:"
+        )
+        columns = [r.activation for r in results]
+        print_fn(f"{'layer':<10}" + "".join(f"{c:>15}" for c in columns))
+        relative = [r.relative_gradient_norms() for r in results]
+        for name in HIDDEN_NAMES + (OUTPUT_NAME,):
+            print_fn(f"{name:<10}" + "".join(f"{r[name]:>15.1e}" for r in relative))
+
+    by_activation = {r.activation: r for r in results}
+    if plot_path is not None and {"sigmoid", "relu"} <= set(by_activation):
+        save_gradient_flow_plot(
+            [by_activation["sigmoid"], by_activation["relu"]], plot_path
+        )
+        print_fn(f"\nWrote {plot_path}: gradient norms per layer, sigmoid beside relu.")
     return results
+
+
+def save_gradient_flow_plot(
+    results: Sequence[DemoResult], path: str | os.PathLike
+) -> None:
+    """Side by side, each result's gradient heatmap over its line plot, on one
+    colour scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, len(results), figsize=(6 * len(results), 8))
+    images = []
+    for column, result in enumerate(results):
+        result.monitor.plot(
+            axes=(axes[0, column], axes[1, column]),
+            title=f"{result.activation}: log10 gradient L2 norm",
+        )
+        images.append(axes[0, column].images[0])
+    low = min(float(np.nanmin(image.get_array())) for image in images)
+    high = max(float(np.nanmax(image.get_array())) for image in images)
+    for image in images:
+        image.set_clim(low, high)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

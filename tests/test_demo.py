@@ -18,17 +18,45 @@ def test_deep_sigmoid_net_stalls_where_relu_learns():
 def test_demo_prints_a_table_for_the_chosen_activations():
     lines = []
     results = run_demo(
-        ["PReLU", "MaxoutDense"], steps=600, seed=1, print_fn=lines.append
+        ["PReLU", "MaxoutDense"],
+        steps=600,
+        seed=1,
+        plot_path=None,
+        print_fn=lines.append,
     )
     assert [r.activation for r in results] == ["PReLU", "MaxoutDense"]
     assert all(r.accuracy == 1.0 for r in results)
     table = lines[lines.index("") + 1 :]
     assert table[0].split() == ["activation", "loss", "accuracy", "seconds"]
-    assert [row.split()[0] for row in table[1:]] == ["PReLU", "MaxoutDense"]
+    assert [row.split()[0] for row in table[1:3]] == ["PReLU", "MaxoutDense"]
+
+
+def test_gradient_report_and_plot(tmp_path):
+    lines = []
+    plot = tmp_path / "flow.png"
+    sigmoid, relu = run_demo(
+        ["sigmoid", "relu"], steps=100, seed=1, plot_path=plot, print_fn=lines.append
+    )
+    assert plot.stat().st_size > 10_000
+    for result in (sigmoid, relu):
+        relative = result.relative_gradient_norms()
+        assert list(relative)[0] == "hidden_1" and relative["output"] == 1.0
+    # The vanishing gradient: the first sigmoid layer gets orders of magnitude
+    # less than the output layer; the relu one does not.
+    assert sigmoid.relative_gradient_norms()["hidden_1"] < 1e-3
+    assert relu.relative_gradient_norms()["hidden_1"] > 1e-1
+    heading = "Gradient L2 norm of each layer relative to the output layer, at step 50:"
+    report = lines[lines.index(heading) + 1 :]
+    assert report[0].split() == ["layer", "sigmoid", "relu"]
+    first = report[1].split()
+    assert first[0] == "hidden_1"
+    assert float(first[1]) == pytest.approx(
+        sigmoid.relative_gradient_norms()["hidden_1"], rel=0.06
+    )
 
 
 def test_cli_runs_the_demo(capsys):
-    assert main(["demo", "--steps", "50", "--activations", "tanh"]) == 0
+    assert main(["demo", "--steps", "50", "--activations", "tanh", "--no-plot"]) == 0
     assert "tanh" in capsys.readouterr().out
 
 

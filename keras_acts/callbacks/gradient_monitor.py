@@ -51,6 +51,16 @@ def _aggregate(statistics: np.ndarray, sizes: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _same_spec(gradient, variable) -> bool:
+    import tensorflow as tf
+
+    return (
+        isinstance(gradient, tf.Tensor)
+        and gradient.dtype == variable.dtype
+        and gradient.shape == tuple(variable.shape)
+    )
+
+
 class GradientMonitor(Recorder):
     """Records the per-layer gradient magnitudes that `model.fit` applies.
 
@@ -67,9 +77,10 @@ class GradientMonitor(Recorder):
     the `LossScaleOptimizer`'s inner optimizer, which receives the unscaled
     gradients, and of the outer one, which alone sees a non-finite step) and
     retraces the training function. On a recorded step (decided in the graph
-    from `optimizer.iterations`) the wrapped `apply` computes the statistics
-    on the device and stores them in one variable, which the monitor reads
-    with one transfer; other steps run the plain `apply`. At the end of `fit`
+    from `optimizer.iterations`) the wrapped `apply` keeps the weights from
+    before the update, computes the statistics on the device after it and
+    stores them in one variable, which the monitor reads with one transfer;
+    other steps run the plain `apply` and two untaken branches. At the end of `fit`
     the optimizer is restored and the traced function dropped, so a later
     `fit` without the monitor pays nothing.
 
@@ -294,10 +305,12 @@ class GradientMonitor(Recorder):
         return tf.equal(tf.math.floormod(iterations, self.freq), 0)
 
     def _statistics_of(self, gradients, variables, before, after):
+        """One (variables, 5) tensor of statistics. The tensors are flattened
+        into one vector and reduced per variable with segment sums, so that
+        the traced graph grows by a few ops per variable, not a dozen."""
         import tensorflow as tf
 
-        rows = [tf.zeros((5,), tf.float32)] * len(self._variables)
-        copies = {}
+        indices, flat_gradients, flat_before, flat_after, copies = [], [], [], [], {}
         for position, (gradient, variable) in enumerate(
             zip(gradients, variables, strict=True)
         ):
@@ -306,25 +319,42 @@ class GradientMonitor(Recorder):
                 continue
             # Embedding gradients arrive as IndexedSlices.
             gradient = tf.cast(tf.convert_to_tensor(gradient), tf.float32)
-            weight = tf.cast(before[position], tf.float32)
-            if after is None:
-                update_squares = tf.constant(_NOT_MEASURED, tf.float32)
-            else:
-                update_squares = tf.reduce_sum(
-                    tf.square(tf.cast(after[position], tf.float32) - weight)
-                )
-            magnitude = tf.abs(gradient)
-            rows[index] = tf.stack(
-                [
-                    tf.reduce_sum(tf.square(gradient)),
-                    tf.reduce_sum(magnitude),
-                    tf.reduce_max(magnitude),
-                    tf.reduce_sum(tf.square(weight)),
-                    update_squares,
-                ]
-            )
             copies[index] = gradient
-        return tf.cast(tf.stack(rows), tf.float64), copies
+            indices.append(index)
+            flat_gradients.append(tf.reshape(gradient, [-1]))
+            flat_before.append(tf.reshape(tf.cast(before[position], tf.float32), [-1]))
+            if after is not None:
+                flat_after.append(
+                    tf.reshape(tf.cast(after[position], tf.float32), [-1])
+                )
+        count = len(self._variables)
+        if not indices:
+            return tf.zeros((count, 5), tf.float64), copies
+        sizes = [int(self._sizes[i]) for i in indices]
+        segments = tf.repeat(tf.range(len(indices)), sizes)
+
+        def per_variable(values, reduce=tf.math.unsorted_segment_sum):
+            return reduce(values, segments, num_segments=len(indices))
+
+        gradient = tf.concat(flat_gradients, 0)
+        magnitude = tf.abs(gradient)
+        weight = tf.concat(flat_before, 0)
+        if after is None:
+            update_squares = tf.fill([len(indices)], _NOT_MEASURED)
+        else:
+            update_squares = per_variable(tf.square(tf.concat(flat_after, 0) - weight))
+        columns = tf.stack(
+            [
+                per_variable(tf.square(gradient)),
+                per_variable(magnitude),
+                per_variable(magnitude, tf.math.unsorted_segment_max),
+                per_variable(tf.square(weight)),
+                update_squares,
+            ],
+            axis=1,
+        )
+        statistics = tf.scatter_nd(tf.constant(indices)[:, None], columns, [count, 5])
+        return tf.cast(statistics, tf.float64), copies
 
     def _store(self, statistics, copies, step) -> None:
         import tensorflow as tf
@@ -358,20 +388,31 @@ class GradientMonitor(Recorder):
                 else list(trainable_variables)
             )
             step = tf.identity(optimizer.iterations)
+            record = self._should_record(step)
+            # The weights before the update are read only on recorded steps;
+            # other steps pass the gradients (tensors of the same shapes that
+            # are alive anyway) through, so they neither allocate nor keep a
+            # read of each variable alive, which would make the update copy it.
+            # apply itself is traced once.
+            stand_ins = [
+                g if _same_spec(g, v) else tf.zeros(v.shape, v.dtype)
+                for g, v in zip(grads, variables, strict=True)
+            ]
+            before = tf.cond(
+                record,
+                lambda: [tf.identity(v.value) for v in variables],
+                lambda: stand_ins,
+            )
+            original_apply(grads, trainable_variables)
 
-            def recorded():
-                before = [tf.identity(v.value) for v in variables]
-                original_apply(grads, trainable_variables)
+            def store():
                 after = [v.value for v in variables]
                 statistics, copies = self._statistics_of(
                     self._unscale(optimizer, grads), variables, before, after
                 )
                 self._store(statistics, copies, step)
 
-            def plain():
-                original_apply(grads, trainable_variables)
-
-            tf.cond(self._should_record(step), recorded, plain)
+            tf.cond(record, store, lambda: None)
 
         return apply
 
