@@ -305,12 +305,15 @@ class GradientMonitor(Recorder):
         return tf.equal(tf.math.floormod(iterations, self.freq), 0)
 
     def _statistics_of(self, gradients, variables, before, after):
-        """One (variables, 5) tensor of statistics. The tensors are flattened
-        into one vector and reduced per variable with segment sums, so that
-        the traced graph grows by a few ops per variable, not a dozen."""
+        """One (variables, 5) tensor of statistics.
+
+        Plain per-variable reductions: on CPU they run 3x faster than one
+        segment reduction over the concatenated tensors (benchmarks/).
+        """
         import tensorflow as tf
 
-        indices, flat_gradients, flat_before, flat_after, copies = [], [], [], [], {}
+        rows = [tf.zeros((5,), tf.float32)] * len(self._variables)
+        copies = {}
         for position, (gradient, variable) in enumerate(
             zip(gradients, variables, strict=True)
         ):
@@ -319,42 +322,25 @@ class GradientMonitor(Recorder):
                 continue
             # Embedding gradients arrive as IndexedSlices.
             gradient = tf.cast(tf.convert_to_tensor(gradient), tf.float32)
-            copies[index] = gradient
-            indices.append(index)
-            flat_gradients.append(tf.reshape(gradient, [-1]))
-            flat_before.append(tf.reshape(tf.cast(before[position], tf.float32), [-1]))
-            if after is not None:
-                flat_after.append(
-                    tf.reshape(tf.cast(after[position], tf.float32), [-1])
+            magnitude = tf.abs(gradient)
+            weight = tf.cast(before[position], tf.float32)
+            if after is None:
+                update_squares = tf.constant(_NOT_MEASURED, tf.float32)
+            else:
+                update_squares = tf.reduce_sum(
+                    tf.square(tf.cast(after[position], tf.float32) - weight)
                 )
-        count = len(self._variables)
-        if not indices:
-            return tf.zeros((count, 5), tf.float64), copies
-        sizes = [int(self._sizes[i]) for i in indices]
-        segments = tf.repeat(tf.range(len(indices)), sizes)
-
-        def per_variable(values, reduce=tf.math.unsorted_segment_sum):
-            return reduce(values, segments, num_segments=len(indices))
-
-        gradient = tf.concat(flat_gradients, 0)
-        magnitude = tf.abs(gradient)
-        weight = tf.concat(flat_before, 0)
-        if after is None:
-            update_squares = tf.fill([len(indices)], _NOT_MEASURED)
-        else:
-            update_squares = per_variable(tf.square(tf.concat(flat_after, 0) - weight))
-        columns = tf.stack(
-            [
-                per_variable(tf.square(gradient)),
-                per_variable(magnitude),
-                per_variable(magnitude, tf.math.unsorted_segment_max),
-                per_variable(tf.square(weight)),
-                update_squares,
-            ],
-            axis=1,
-        )
-        statistics = tf.scatter_nd(tf.constant(indices)[:, None], columns, [count, 5])
-        return tf.cast(statistics, tf.float64), copies
+            rows[index] = tf.stack(
+                [
+                    tf.reduce_sum(magnitude * magnitude),
+                    tf.reduce_sum(magnitude),
+                    tf.reduce_max(magnitude),
+                    tf.reduce_sum(weight * weight),
+                    update_squares,
+                ]
+            )
+            copies[index] = gradient
+        return tf.cast(tf.stack(rows), tf.float64), copies
 
     def _store(self, statistics, copies, step) -> None:
         import tensorflow as tf
