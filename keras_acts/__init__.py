@@ -4,7 +4,13 @@ __version__ = "0.1.0"
 
 from keras_acts import testing
 from keras_acts.callbacks import GradientMonitor
-from keras_acts.layers import Maxout, MaxoutDense, ParametricELU, PReLU
+from keras_acts.layers import (
+    Maxout,
+    MaxoutDense,
+    ParametricELU,
+    PReLU,
+    Standardize,
+)
 
 __all__ = [
     "GradientMonitor",
@@ -12,6 +18,7 @@ __all__ = [
     "MaxoutDense",
     "PReLU",
     "ParametricELU",
+    "Standardize",
     "testing",
     "__version__",
 ]

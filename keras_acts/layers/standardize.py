@@ -1,0 +1,389 @@
+"""Zero-centering and scaling of inputs, with a streaming, exact `adapt`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+# Rows per chunk when adapting on an array: bounds adapt's memory.
+DEFAULT_CHUNK_VALUES = 2**20
+
+
+class _RunningMoments:
+    """Count, mean and sum of squared deviations per statistic index, merged
+    batch by batch with the parallel formula of Chan, Golub and LeVeque, in
+    float64: exact for data far from zero, where E[x^2] - E[x]^2 cancels."""
+
+    def __init__(self, reduce_axes: tuple[int, ...], skip_nonfinite: bool) -> None:
+        self.reduce_axes = reduce_axes
+        self.skip_nonfinite = skip_nonfinite
+        self.count = None
+        self.mean = None
+        self.m2 = None
+        self.nonfinite = 0
+
+    def update(self, batch: np.ndarray) -> None:
+        axes = self.reduce_axes
+        finite = np.isfinite(batch)
+        all_finite = bool(finite.all())
+        if not all_finite:
+            self.nonfinite += int(finite.size - np.count_nonzero(finite))
+            if not self.skip_nonfinite:
+                return  # keep counting the bad values; adapt raises at the end
+            batch = np.where(finite, batch, 0.0)
+            count = finite.sum(axis=axes, keepdims=True, dtype=np.float64)
+        else:
+            per_index = np.prod([batch.shape[a] for a in axes], dtype=np.float64)
+            count = np.full(
+                [1 if a in axes else n for a, n in enumerate(batch.shape)], per_index
+            )
+        mean = batch.sum(axis=axes, keepdims=True) / np.maximum(count, 1)
+        deviations = batch - mean
+        if not all_finite:
+            deviations = np.where(finite, deviations, 0.0)
+        m2 = np.sum(deviations * deviations, axis=axes, keepdims=True)
+        if self.count is None:
+            self.count, self.mean, self.m2 = count, mean, m2
+            return
+        total = self.count + count
+        delta = mean - self.mean
+        weight = count / np.maximum(total, 1)
+        self.mean = self.mean + delta * weight
+        self.m2 = self.m2 + m2 + delta * delta * self.count * weight
+        self.count = total
+
+
+def _batches(data, batch_size, steps) -> Iterator[np.ndarray]:
+    """Yields batches of x from an array, a tf.data.Dataset or an iterable."""
+    if hasattr(data, "element_spec"):  # a tf.data.Dataset
+        if batch_size is not None:
+            data = data.rebatch(batch_size)
+        source: Iterable = data.as_numpy_iterator()
+    elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
+        array = np.asarray(data)
+        if array.ndim < 2 or len(array) == 0:
+            raise ValueError(
+                "adapt() needs an array of rank >= 2 (batch, ...) with at least "
+                f"one row. Received an array of shape {array.shape}"
+            )
+        rows = batch_size or max(1, DEFAULT_CHUNK_VALUES // max(1, array[0].size))
+        source = (array[i : i + rows] for i in range(0, len(array), rows))
+    elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, dict)):
+        source = data
+    else:
+        raise ValueError(
+            "adapt() takes a NumPy array, a tf.data.Dataset or an iterable of "
+            f"batches. Received: {type(data).__name__}"
+        )
+    for step, batch in enumerate(source):
+        if steps is not None and step >= steps:
+            break
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]  # (x, y) or (x, y, sample_weight)
+        yield np.asarray(keras.ops.convert_to_numpy(batch), dtype=np.float64)
+
+
+@keras.saving.register_keras_serializable(package="keras_acts")
+class Standardize(keras.layers.Layer):
+    """Zero-centers and scales inputs with statistics learned by `adapt`.
+
+    Computes `(x - mean) / sqrt(variance + epsilon)`, with one mean and
+    variance per index of `axis` (per channel with the default `axis=-1`), or
+    a single pair over everything with `axis=None`. `center=False` skips the
+    subtraction and `scale=False` the division; `invert=True` maps
+    standardized values back.
+
+    `adapt(data)` computes the statistics in one pass over the data, in
+    float64, combining per-batch moments with the parallel formula of Chan et
+    al., so its memory does not grow with the data and it stays exact for data
+    far from zero (float32 data with mean 1e4 and standard deviation 1e-2 gets
+    its variance right; `E[x^2] - E[x]^2` does not).
+
+    A channel whose variance is 0 (a constant) is centered and not scaled: it
+    becomes 0 rather than NaN.
+
+    The statistics are non-trainable weights named `mean` and `variance`,
+    saved with the model.
+
+    Args:
+        axis: The axis or axes that keep one statistic per index, like
+            `keras.layers.Normalization`; `None` for one global mean and
+            variance. The batch axis cannot be one of them. Defaults to `-1`.
+        center: Whether to subtract the mean. Defaults to `True`.
+        scale: Whether to divide by the standard deviation. Defaults to `True`.
+        mean: The mean, if known: a number or an array broadcastable to the
+            statistics' shape. Given with `variance`, it makes `adapt`
+            unnecessary. Defaults to `None`.
+        variance: The variance, if known, as `mean`. Defaults to `None`.
+        epsilon: Added to the variance before the square root.
+            Defaults to `1e-7`.
+        invert: Whether to map standardized values back to the data's scale.
+            Defaults to `False`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        Any tensor of rank >= 2, `(batch, ...)`, with known sizes on `axis`.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+        ```python
+        images = np.random.default_rng(0).uniform(0, 255, size=(100, 8, 8, 3))
+        layer = keras_acts.Standardize()          # one mean and variance per channel
+        layer.adapt(images)
+        print(layer(images).numpy().mean(axis=(0, 1, 2)))  # about [0, 0, 0]
+        ```
+
+    References:
+        - [Chan, Golub and LeVeque, 1979, Updating Formulae and a Pairwise
+          Algorithm for Computing Sample Variances](
+          https://doi.org/10.1007/978-3-642-51461-6_3)
+    """
+
+    def __init__(
+        self,
+        axis: int | tuple[int, ...] | list[int] | None = -1,
+        center: bool = True,
+        scale: bool = True,
+        mean: float | np.ndarray | list | None = None,
+        variance: float | np.ndarray | list | None = None,
+        epsilon: float = 1e-7,
+        invert: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if axis is None:
+            axes = None
+        else:
+            axes = (axis,) if isinstance(axis, int) else tuple(axis)
+            if not axes or not all(
+                isinstance(a, int) and not isinstance(a, bool) for a in axes
+            ):
+                raise ValueError(
+                    "`axis` must be an integer, a non-empty tuple of integers or "
+                    f"None. Received: axis={axis!r}"
+                )
+        if not center and not scale:
+            raise ValueError(
+                "Standardize with center=False and scale=False does nothing. "
+                "Received: center=False, scale=False"
+            )
+        if (mean is None) != (variance is None):
+            raise ValueError(
+                "Pass both `mean` and `variance`, or neither. "
+                f"Received: mean={mean!r}, variance={variance!r}"
+            )
+        if variance is not None and np.any(np.asarray(variance) < 0):
+            raise ValueError(
+                f"`variance` must be non-negative. Received: variance={variance!r}"
+            )
+        if not isinstance(epsilon, (int, float)) or epsilon < 0:
+            raise ValueError(
+                "`epsilon` must be a non-negative number. "
+                f"Received: epsilon={epsilon!r}"
+            )
+        self.axis = axis if axes is None or isinstance(axis, int) else list(axes)
+        self._axes = axes
+        self.center = center
+        self.scale = scale
+        # Keras's Normalization convention: the arguments as `input_mean` and
+        # `input_variance`, the weights as `mean` and `variance`.
+        self.input_mean = mean
+        self.input_variance = variance
+        self.epsilon = epsilon
+        self.invert = invert
+        self._has_statistics = mean is not None
+        self.supports_masking = True
+
+    def _kept_axes(self, rank: int) -> tuple[int, ...]:
+        if self._axes is None:
+            return ()
+        kept = []
+        for axis in self._axes:
+            positive = axis + rank if axis < 0 else axis
+            if not 1 <= positive < rank:
+                raise ValueError(
+                    f"`axis` must name non-batch axes of the input (1 to {rank - 1}, "
+                    f"or -1 to {-(rank - 1)}). Received: axis={self.axis} for an "
+                    f"input of rank {rank}"
+                )
+            kept.append(positive)
+        return tuple(sorted(set(kept)))
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        if rank < 2:
+            raise ValueError(
+                "Standardize expects inputs of rank >= 2 (batch, ...). "
+                f"Received: input_shape={input_shape}"
+            )
+        kept = self._kept_axes(rank)
+        unknown = [a for a in kept if input_shape[a] is None]
+        if unknown:
+            raise ValueError(
+                f"Standardize needs known sizes on axis {self.axis} to keep one "
+                f"statistic per index. Received: input_shape={input_shape}"
+            )
+        self._statistics_shape = tuple(input_shape[a] for a in kept)
+        broadcast = [1] * rank
+        for a in kept:
+            broadcast[a] = input_shape[a]
+        self._broadcast_shape = tuple(broadcast)
+        self._reduce_axes = tuple(a for a in range(rank) if a not in kept)
+        self.mean = self.add_weight(
+            name="mean",
+            shape=self._statistics_shape,
+            initializer="zeros",
+            trainable=False,
+        )
+        self.variance = self.add_weight(
+            name="variance",
+            shape=self._statistics_shape,
+            initializer="ones",
+            trainable=False,
+        )
+        if self.input_mean is not None:
+            self._assign_statistics(self.input_mean, self.input_variance)
+        self.input_spec = keras.layers.InputSpec(
+            ndim=rank, axes={a: input_shape[a] for a in kept}
+        )
+
+    def _assign_statistics(self, mean, variance) -> None:
+        for weight, value, name in (
+            (self.mean, mean, "mean"),
+            (self.variance, variance, "variance"),
+        ):
+            try:
+                value = np.broadcast_to(
+                    np.asarray(value, np.float64), self._statistics_shape
+                )
+            except ValueError as error:
+                raise ValueError(
+                    f"`{name}` of shape {np.shape(value)} does not broadcast to the "
+                    f"statistics' shape {self._statistics_shape} (from axis="
+                    f"{self.axis})."
+                ) from error
+            weight.assign(value.astype(weight.dtype))
+        self._has_statistics = True
+
+    def adapt(
+        self,
+        data: Any,
+        batch_size: int | None = None,
+        steps: int | None = None,
+        *,
+        ignore_nonfinite: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Computes the mean and variance of `data` in one streaming pass.
+
+        Args:
+            data: A NumPy array, a `tf.data.Dataset` (of `x`, or of `(x, y)`
+                pairs, whose `x` is used), or any iterable of batches.
+            batch_size: Rows per batch: for an array, the chunk size (by
+                default chunks of about 1e6 values); for a dataset, it is
+                rebatched to this size. Defaults to `None`.
+            steps: Read at most this many batches. Defaults to `None` (all).
+            ignore_nonfinite: Leave NaN and Inf out of the statistics instead
+                of raising. Defaults to `False`.
+
+        Returns:
+            The statistics in float64, before they are stored in the float32
+            weights: `{"mean": ..., "variance": ..., "count": ...}`.
+
+        Raises:
+            ValueError: If the data is empty, or holds NaN or Inf and
+                `ignore_nonfinite` is False; the message gives how many values.
+        """
+        moments = None
+        first_shape = None
+        for batch in _batches(data, batch_size, steps):
+            if moments is None:
+                first_shape = batch.shape
+                if not self.built:
+                    self.build((None,) + batch.shape[1:])
+                moments = _RunningMoments(self._reduce_axes, ignore_nonfinite)
+            elif batch.ndim != len(first_shape) or any(
+                batch.shape[a] != first_shape[a]
+                for a in range(1, batch.ndim)
+                if a not in self._reduce_axes
+            ):
+                raise ValueError(
+                    f"adapt() got batches whose sizes on axis {self.axis} differ: "
+                    f"{first_shape} and {batch.shape}"
+                )
+            if batch.size:
+                moments.update(batch)
+        if moments is None or moments.count is None:
+            raise ValueError("adapt() got no data to compute statistics from.")
+        if moments.nonfinite and not ignore_nonfinite:
+            raise ValueError(
+                f"adapt() data holds {moments.nonfinite} NaN or Inf values. Clean "
+                "the data or pass ignore_nonfinite=True to leave them out."
+            )
+        if not np.all(moments.count > 0):
+            raise ValueError(
+                "adapt() found no finite values for some statistics; every "
+                f"index of axis {self.axis} needs at least one."
+            )
+        shape = self._statistics_shape
+        statistics = {
+            "mean": moments.mean.reshape(shape),
+            "variance": (moments.m2 / moments.count).reshape(shape),
+            "count": moments.count.reshape(shape),
+        }
+        self._assign_statistics(statistics["mean"], statistics["variance"])
+        return statistics
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        self._has_statistics = True
+
+    def set_weights(self, weights):
+        super().set_weights(weights)
+        self._has_statistics = True
+
+    def call(self, inputs):
+        if not self._has_statistics:
+            raise ValueError(
+                f"Standardize layer {self.name!r} has no statistics yet: call "
+                "`adapt(data)` first, or pass `mean` and `variance`."
+            )
+        dtype = inputs.dtype
+        mean = ops.reshape(ops.cast(self.mean, dtype), self._broadcast_shape)
+        variance = ops.reshape(ops.cast(self.variance, dtype), self._broadcast_shape)
+        # A constant channel (variance 0) is only centered.
+        std = ops.where(
+            variance > 0, ops.sqrt(variance + ops.cast(self.epsilon, dtype)), 1
+        )
+        if self.invert:
+            outputs = inputs * std if self.scale else inputs
+            return outputs + mean if self.center else outputs
+        outputs = inputs - mean if self.center else inputs
+        return outputs / std if self.scale else outputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+
+        def plain(value):
+            return np.asarray(value).tolist() if value is not None else None
+
+        config.update(
+            {
+                "axis": self.axis,
+                "center": self.center,
+                "scale": self.scale,
+                "mean": plain(self.input_mean),
+                "variance": plain(self.input_variance),
+                "epsilon": self.epsilon,
+                "invert": self.invert,
+            }
+        )
+        return config

@@ -1,0 +1,275 @@
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from layer_checks import run_layer_checks
+
+import keras_acts
+from keras_acts import Standardize
+
+
+def np_statistics(x, axis):
+    """Mean and variance in float64, one per index of `axis` (None: global)."""
+    x = np.asarray(x, np.float64)
+    if axis is None:
+        return x.mean(), x.var()
+    kept = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+    reduce = tuple(a for a in range(x.ndim) if a not in kept)
+    return x.mean(axis=reduce), x.var(axis=reduce)
+
+
+def np_standardize(x, mean, variance, axis, center=True, scale=True, epsilon=1e-7):
+    x = np.asarray(x, np.float64)
+    if axis is not None:
+        kept = sorted(
+            {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+        )
+        shape = [x.shape[a] if a in kept else 1 for a in range(x.ndim)]
+        mean, variance = np.reshape(mean, shape), np.reshape(variance, shape)
+    std = np.where(variance > 0, np.sqrt(variance + epsilon), 1.0)
+    out = x - mean if center else x
+    return out / std if scale else out
+
+
+@pytest.mark.parametrize(
+    "axis, shape",
+    [
+        (-1, (50, 4)),
+        (None, (50, 4)),
+        (-1, (20, 5, 6, 3)),
+        (None, (20, 5, 6, 3)),
+        ((1, 2), (20, 5, 6, 3)),
+        (1, (30, 3, 7)),
+    ],
+)
+@pytest.mark.parametrize("center, scale", [(True, True), (True, False), (False, True)])
+def test_statistics_and_values_against_numpy(axis, shape, center, scale, rng):
+    x = (rng.normal(size=shape) * rng.uniform(0.5, 3, size=shape[-1:]) + 7).astype(
+        "float32"
+    )
+    layer = Standardize(axis=axis, center=center, scale=scale)
+    layer.adapt(x, batch_size=7)
+    mean, variance = np_statistics(x, axis)
+    np.testing.assert_allclose(layer.mean.numpy(), mean, rtol=1e-6)
+    np.testing.assert_allclose(layer.variance.numpy(), variance, rtol=1e-6)
+    expected = np_standardize(x, mean, variance, axis, center, scale)
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_large_offset_variance_is_exact():
+    rng = np.random.default_rng(1)
+    x = (1e4 + 1e-2 * rng.normal(size=(200_000, 2))).astype("float32")
+    reference = np.var(x.astype(np.float64), axis=0)
+    layer = Standardize()
+    layer.adapt(x, batch_size=1000)
+    np.testing.assert_allclose(layer.variance.numpy(), reference, rtol=1e-2)
+    # E[x^2] - E[x]^2 on the same float32 data is off by orders of magnitude.
+    naive = np.mean(x**2, axis=0, dtype=np.float32) - np.mean(x, axis=0) ** 2
+    assert np.all(np.abs(naive - reference) > 10 * reference)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    chunks=st.lists(st.integers(1, 40), min_size=1, max_size=8),
+    axis=st.sampled_from([-1, None, 1]),
+)
+def test_chunking_does_not_change_the_statistics(chunks, axis):
+    rng = np.random.default_rng(sum(chunks))
+    x = (rng.normal(size=(sum(chunks), 3, 4)) * 5 + 100).astype("float32")
+    whole = Standardize(axis=axis).adapt(x, batch_size=len(x))
+    edges = np.cumsum([0] + chunks)
+    pieces = Standardize(axis=axis).adapt(
+        [x[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    )
+    # The float64 results: the float32 weights would hide differences.
+    for statistic in ("mean", "variance", "count"):
+        np.testing.assert_allclose(
+            pieces[statistic], whole[statistic], rtol=1e-10, atol=0
+        )
+
+
+def test_constant_channel_is_centered_not_divided():
+    x = np.stack([np.full(10, 3.0), np.arange(10.0)], axis=1).astype("float32")
+    layer = Standardize()
+    layer.adapt(x)
+    assert layer.variance.numpy()[0] == 0.0
+    out = np.asarray(layer(x))
+    np.testing.assert_array_equal(out[:, 0], np.zeros(10))
+    assert np.all(np.isfinite(out))
+
+
+def test_nonfinite_values_raise_with_their_count_or_are_skipped():
+    x = np.arange(40.0, dtype="float32").reshape(20, 2)
+    x[3, 0] = np.nan
+    x[5, 1] = np.inf
+    x[6, 1] = -np.inf
+    with pytest.raises(ValueError, match="holds 3 NaN or Inf values"):
+        Standardize().adapt(x, batch_size=4)
+    layer = Standardize()
+    layer.adapt(x, batch_size=4, ignore_nonfinite=True)
+    finite = [x[np.isfinite(x[:, c]), c].astype(np.float64) for c in range(2)]
+    np.testing.assert_allclose(
+        layer.mean.numpy(), [f.mean() for f in finite], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        layer.variance.numpy(), [f.var() for f in finite], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("axis", [-1, None])
+def test_invert_round_trip(axis, rng):
+    x = (rng.normal(size=(32, 5)) * 4 + 2).astype("float32")
+    forward = Standardize(axis=axis)
+    forward.adapt(x)
+    backward = Standardize(
+        axis=axis,
+        mean=forward.mean.numpy(),
+        variance=forward.variance.numpy(),
+        invert=True,
+    )
+    np.testing.assert_allclose(backward(forward(x)), x, rtol=1e-5, atol=1e-5)
+
+
+def test_given_statistics_skip_adapt():
+    layer = Standardize(mean=[1.0, 2.0], variance=[4.0, 9.0], epsilon=0.0)
+    np.testing.assert_allclose(layer(np.array([[3.0, 5.0]])), [[1.0, 1.0]])
+
+
+def test_adapt_on_datasets_and_iterables(rng):
+    x = rng.normal(size=(64, 3)).astype("float32") * 2 + 1
+    y = rng.normal(size=(64, 1)).astype("float32")
+    mean, variance = np_statistics(x, -1)
+    sources = {
+        "dataset of x": tf.data.Dataset.from_tensor_slices(x).batch(10),
+        "dataset of (x, y)": tf.data.Dataset.from_tensor_slices((x, y)).batch(9),
+        "generator": (x[i : i + 16] for i in range(0, 64, 16)),
+        "list of tensors": [tf.constant(x[:30]), tf.constant(x[30:])],
+    }
+    for name, source in sources.items():
+        layer = Standardize()
+        layer.adapt(source)
+        np.testing.assert_allclose(layer.mean.numpy(), mean, rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            layer.variance.numpy(), variance, rtol=1e-6, err_msg=name
+        )
+    first_two = Standardize()
+    first_two.adapt(tf.data.Dataset.from_tensor_slices(x).batch(16), steps=2)
+    np.testing.assert_allclose(first_two.mean.numpy(), x[:32].mean(axis=0), rtol=1e-6)
+
+
+def test_in_a_tf_data_pipeline_and_a_model(rng):
+    x = (rng.uniform(0, 255, size=(16, 4, 4, 3))).astype("float32")
+    layer = Standardize()
+    layer.adapt(x)
+    mapped = np.concatenate(
+        list(
+            tf.data.Dataset.from_tensor_slices(x)
+            .batch(5)
+            .map(layer)
+            .as_numpy_iterator()
+        )
+    )
+    np.testing.assert_allclose(mapped, layer(x), rtol=1e-6)
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, keras.layers.Dense(1)(layer(inputs)))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.zeros((16, 4, 4, 1)), epochs=1, verbose=0)
+
+
+def test_layer_checks(tmp_path):
+    def make():
+        return Standardize(mean=[1.0, 2.0, 3.0], variance=[1.0, 4.0, 9.0])
+
+    run_layer_checks(make, (6, 5, 3), tmp_path)
+
+
+def test_calling_before_adapt_raises():
+    layer = Standardize()
+    with pytest.raises(ValueError, match="no statistics yet"):
+        layer(np.zeros((2, 3)))
+    # Building a model before adapting is the usual order and works.
+    inputs = keras.Input((3,))
+    keras.Model(inputs, Standardize()(inputs))
+
+
+LOAD_IN_CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np, keras
+    import keras_acts  # registers Standardize; no custom_objects below
+
+    folder = sys.argv[1]
+    model = keras.saving.load_model(f"{folder}/standardize.keras", safe_mode=True)
+    layer = model.layers[-1]
+    outputs = model.predict(np.load(f"{folder}/x.npy"), verbose=0)
+    np.save(f"{folder}/out.npy", outputs)
+    np.save(f"{folder}/stats.npy", np.stack([layer.mean, layer.variance]))
+    """
+)
+
+
+def test_save_and_load_in_a_fresh_process(tmp_path, rng):
+    x = (rng.normal(size=(40, 6, 6, 3)) * 30 + 120).astype("float32")
+    layer = Standardize(axis=-1)
+    layer.adapt(x)
+    inputs = keras.Input((6, 6, 3))
+    model = keras.Model(inputs, layer(inputs))
+    model.save(tmp_path / "standardize.keras")
+    np.save(tmp_path / "x.npy", x)
+    child = subprocess.run(
+        [sys.executable, "-c", LOAD_IN_CHILD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "stats.npy"), [layer.mean.numpy(), layer.variance.numpy()]
+    )
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "out.npy"), model.predict(x, verbose=0)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"axis": "channels"}, "axis='channels'"),
+        ({"axis": ()}, r"axis=\(\)"),
+        ({"center": False, "scale": False}, "does nothing"),
+        ({"mean": 1.0}, "both `mean` and `variance`"),
+        ({"mean": 0.0, "variance": -1.0}, "variance=-1.0"),
+        ({"epsilon": -1e-3}, "epsilon=-0.001"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Standardize(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, data, match",
+    [
+        ({"axis": 0}, np.zeros((4, 3)), "axis=0"),
+        ({"axis": 3}, np.zeros((4, 3)), "axis=3"),
+        ({}, np.zeros((0, 3)), "at least one row"),
+        ({}, np.zeros(5), "rank >= 2"),
+        ({}, iter([]), "no data"),
+        ({}, "text", "Received: str"),
+        ({}, [np.zeros((2, 3)), np.zeros((2, 4))], r"\(2, 3\) and \(2, 4\)"),
+        ({"mean": [1.0, 2.0], "variance": [1.0, 1.0]}, np.zeros((2, 3)), "broadcast"),
+    ],
+)
+def test_invalid_data(kwargs, data, match):
+    with pytest.raises(ValueError, match=match):
+        Standardize(**kwargs).adapt(data)
+
+
+def test_exported_at_top_level():
+    assert keras_acts.Standardize is Standardize
