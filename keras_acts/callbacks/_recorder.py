@@ -9,9 +9,12 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
+
+if TYPE_CHECKING:
+    import pandas
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -163,7 +166,7 @@ class Recorder(keras.callbacks.Callback):
         """Every recorded row, oldest first, as dicts keyed by `COLUMNS`."""
         return [row for record in self._records for row in self._rows_of(record)]
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> pandas.DataFrame:
         """The history as a pandas DataFrame (pandas is optional).
 
         Raises:

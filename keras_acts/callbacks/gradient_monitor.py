@@ -7,12 +7,16 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from keras_acts.callbacks._recorder import Recorder
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 STATS = ("l2", "mean_abs", "max_abs", "weight_l2", "update_ratio")
 COLUMNS = ("step", "epoch", "layer", "variable") + STATS
@@ -651,7 +655,9 @@ class GradientMonitor(Recorder):
             )
         return "\n".join(lines)
 
-    def plot(self, axes=None, title: str | None = None):
+    def plot(
+        self, axes: tuple[Axes, Axes] | None = None, title: str | None = None
+    ) -> Figure:
         """Plots the gradient norm of each layer over the recorded steps.
 
         Left: a layers-by-steps heatmap of log10 of the gradient L2 norm, input

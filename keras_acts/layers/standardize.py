@@ -28,33 +28,37 @@ class _RunningMoments:
 
     def update(self, batch: np.ndarray) -> None:
         axes = self.reduce_axes
-        finite = np.isfinite(batch)
-        all_finite = bool(finite.all())
-        if not all_finite:
+        # Sums in float64 straight from the batch's own dtype: no float64 copy
+        # of the batch. A float64 sum of float32 values cannot overflow, so a
+        # finite sum means the values were finite; only a batch with a NaN or
+        # an Inf takes the masked path.
+        with np.errstate(invalid="ignore"):  # inf + -inf in a bad batch
+            total = np.sum(batch, axis=axes, keepdims=True, dtype=np.float64)
+        if np.all(np.isfinite(total)):
+            per_index = np.prod([batch.shape[a] for a in axes], dtype=np.float64)
+            count = np.full(total.shape, per_index)
+            mean = total / per_index
+            deviations = np.subtract(batch, mean, dtype=np.float64)
+        else:
+            finite = np.isfinite(batch)
             self.nonfinite += int(finite.size - np.count_nonzero(finite))
             if not self.skip_nonfinite:
                 return  # keep counting the bad values; adapt raises at the end
-            batch = np.where(finite, batch, 0.0)
             count = finite.sum(axis=axes, keepdims=True, dtype=np.float64)
-        else:
-            per_index = np.prod([batch.shape[a] for a in axes], dtype=np.float64)
-            count = np.full(
-                [1 if a in axes else n for a, n in enumerate(batch.shape)], per_index
-            )
-        mean = batch.sum(axis=axes, keepdims=True) / np.maximum(count, 1)
-        deviations = batch - mean
-        if not all_finite:
-            deviations = np.where(finite, deviations, 0.0)
-        m2 = np.sum(deviations * deviations, axis=axes, keepdims=True)
+            kept = np.where(finite, batch, 0).astype(np.float64)
+            mean = kept.sum(axis=axes, keepdims=True) / np.maximum(count, 1)
+            deviations = np.where(finite, kept - mean, 0.0)
+        np.multiply(deviations, deviations, out=deviations)
+        m2 = deviations.sum(axis=axes, keepdims=True)
         if self.count is None:
             self.count, self.mean, self.m2 = count, mean, m2
             return
-        total = self.count + count
+        total_count = self.count + count
         delta = mean - self.mean
-        weight = count / np.maximum(total, 1)
+        weight = count / np.maximum(total_count, 1)
         self.mean = self.mean + delta * weight
         self.m2 = self.m2 + m2 + delta * delta * self.count * weight
-        self.count = total
+        self.count = total_count
 
 
 def _batches(data, batch_size, steps) -> Iterator[np.ndarray]:
@@ -84,7 +88,10 @@ def _batches(data, batch_size, steps) -> Iterator[np.ndarray]:
             break
         if isinstance(batch, (tuple, list)):
             batch = batch[0]  # (x, y) or (x, y, sample_weight)
-        yield np.asarray(keras.ops.convert_to_numpy(batch), dtype=np.float64)
+        batch = np.asarray(keras.ops.convert_to_numpy(batch))
+        if not np.issubdtype(batch.dtype, np.floating):
+            batch = batch.astype(np.float64)
+        yield batch
 
 
 @keras.saving.register_keras_serializable(package="keras_acts")
