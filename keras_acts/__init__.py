@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from keras_acts import testing
-from keras_acts.callbacks import GradientMonitor
+from keras_acts.callbacks import ActivationMonitor, GradientMonitor
 from keras_acts.layers import (
     Maxout,
     MaxoutDense,
@@ -13,6 +13,7 @@ from keras_acts.layers import (
 )
 
 __all__ = [
+    "ActivationMonitor",
     "GradientMonitor",
     "Maxout",
     "MaxoutDense",
