@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from keras_acts.callbacks import GradientMonitor
+from keras_acts.callbacks import ActivationMonitor, GradientMonitor
 from keras_acts.layers import MaxoutDense, ParametricELU, PReLU
 
 XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype="float32")
@@ -59,14 +59,25 @@ class DemoResult:
     loss: float
     accuracy: float
     seconds: float
-    monitor: GradientMonitor | None = None
+    gradients: GradientMonitor | None = None
+    activations: ActivationMonitor | None = None
 
     def relative_gradient_norms(self, step: int = REPORT_STEP) -> dict[str, float]:
         """Each hidden layer's gradient norm relative to the output layer's."""
-        norms = self.monitor.layer_norms(step)
+        norms = self.gradients.layer_norms(step)
         return {
             name: norms[name] / norms[OUTPUT_NAME]
             for name in HIDDEN_NAMES + (OUTPUT_NAME,)
+        }
+
+    def hidden_activation_rows(self) -> dict[str, dict]:
+        """The last ActivationMonitor row of each hidden block's nonlinearity."""
+        last_step = self.activations.history[-1]["step"]
+        rows = {
+            r["layer"]: r for r in self.activations.history if r["step"] == last_step
+        }
+        return {
+            name: rows.get(name) or rows[f"{name}_activation"] for name in HIDDEN_NAMES
         }
 
 
@@ -101,7 +112,7 @@ def train_xor(
     activation: str,
     steps: int = 2000,
     seed: int = 1,
-    monitor: GradientMonitor | None = None,
+    monitors: Sequence[keras.callbacks.Callback] = (),
 ) -> tuple[keras.Model, DemoResult]:
     """Trains the deep XOR net with full-batch gradient descent for `steps` steps."""
     if steps < 1:
@@ -119,7 +130,7 @@ def train_xor(
         epochs=1,
         shuffle=False,
         verbose=0,
-        callbacks=[] if monitor is None else [monitor],
+        callbacks=list(monitors),
     )
     # A direct call: evaluate() would trace a test function for 4 points.
     probabilities = keras.ops.convert_to_numpy(model(XOR_INPUTS)).astype("float64")
@@ -132,7 +143,16 @@ def train_xor(
     )
     accuracy = float(np.mean((probabilities > 0.5) == (XOR_TARGETS > 0.5)))
     seconds = time.perf_counter() - start
-    return model, DemoResult(activation, loss, accuracy, seconds, monitor)
+    by_type = {type(m): m for m in monitors}
+    result = DemoResult(
+        activation,
+        loss,
+        accuracy,
+        seconds,
+        by_type.get(GradientMonitor),
+        by_type.get(ActivationMonitor),
+    )
+    return model, result
 
 
 def run_demo(
@@ -144,9 +164,10 @@ def run_demo(
 ) -> list[DemoResult]:
     """Trains one XOR net per activation and prints what happened.
 
-    Prints the final loss and accuracy per activation, then each hidden
-    layer's gradient norm relative to the output layer after the first
-    `REPORT_STEP` steps, and writes the gradient heatmaps of the sigmoid and
+    Prints the final loss and accuracy per activation, each hidden layer's
+    gradient norm relative to the output layer after the first `REPORT_STEP`
+    steps, and the dead and saturated fractions of each hidden layer after
+    training; writes the gradient heatmaps of the sigmoid and
     relu nets side by side to `plot_path` (when both are trained).
     """
     unknown = [name for name in activations if name not in HIDDEN_BLOCKS]
@@ -161,8 +182,11 @@ def run_demo(
     results = []
     for index, activation in enumerate(activations, start=1):
         print_fn(f"[{index}/{len(activations)}] training {activation} ...")
-        monitor = GradientMonitor(freq=REPORT_FREQ)
-        results.append(train_xor(activation, steps, seed, monitor)[1])
+        monitors = (
+            GradientMonitor(freq=REPORT_FREQ),
+            ActivationMonitor((XOR_INPUTS, XOR_TARGETS)),
+        )
+        results.append(train_xor(activation, steps, seed, monitors)[1])
 
     print_fn("")
     print_fn(f"{'activation':<15}{'loss':>10}{'accuracy':>10}{'seconds':>10}")
@@ -182,6 +206,25 @@ def run_demo(
         relative = [r.relative_gradient_norms() for r in results]
         for name in HIDDEN_NAMES + (OUTPUT_NAME,):
             print_fn(f"{name:<10}" + "".join(f"{r[name]:>15.1e}" for r in relative))
+
+    print_fn("")
+    print_fn(
+        "Dead units / saturated outputs of each hidden layer after training "
+        "(probe: the 4 XOR points; - where it does not apply):"
+    )
+    print_fn(f"{'layer':<10}" + "".join(f"{r.activation:>15}" for r in results))
+    tables = [r.hidden_activation_rows() for r in results]
+    for name in HIDDEN_NAMES:
+        cells = []
+        for table in tables:
+            row = table[name]
+            cells.append(
+                " / ".join(
+                    "-" if value is None else f"{value:.0%}"
+                    for value in (row["dead_fraction"], row["saturated_fraction"])
+                )
+            )
+        print_fn(f"{name:<10}" + "".join(f"{c:>15}" for c in cells))
 
     by_activation = {r.activation: r for r in results}
     if plot_path is not None and {"sigmoid", "relu"} <= set(by_activation):
@@ -205,7 +248,7 @@ def save_gradient_flow_plot(
     figure, axes = plt.subplots(2, len(results), figsize=(6 * len(results), 8))
     images = []
     for column, result in enumerate(results):
-        result.monitor.plot(
+        result.gradients.plot(
             axes=(axes[0, column], axes[1, column]),
             title=f"{result.activation}: log10 gradient L2 norm",
         )

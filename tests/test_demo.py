@@ -77,3 +77,21 @@ def test_module_entry_point_shows_help():
         timeout=120,
     )
     assert result.returncode == 0 and "--activations" in result.stdout
+
+
+def test_demo_reports_dead_and_saturated_units():
+    lines = []
+    run_demo(
+        ["sigmoid", "relu"], steps=100, seed=1, plot_path=None, print_fn=lines.append
+    )
+    start = next(i for i, line in enumerate(lines) if line.startswith("Dead units"))
+    header, *rows = lines[start + 1 : start + 11]
+    assert header.split() == ["layer", "sigmoid", "relu"]
+    assert [row.split()[0] for row in rows] == [f"hidden_{i}" for i in range(1, 10)]
+    for row in rows:
+        _, sigmoid_dead, _, sigmoid_saturated, relu_dead, _, relu_saturated = (
+            row.split()
+        )
+        # Sigmoid units cannot die; relu outputs have no bounded range.
+        assert sigmoid_dead == "-" and relu_saturated == "-"
+        assert sigmoid_saturated.endswith("%") and relu_dead.endswith("%")

@@ -40,6 +40,10 @@ SATURATING_RANGES = {
     "hard_tanh": (-1.0, 1.0),
     "softsign": (-1.0, 1.0),
 }
+# Activations that are flat at 0 for negative inputs: a unit that outputs 0
+# for every example gets no gradient and never recovers. A tanh, leaky, ELU
+# or maxout unit with negative outputs still learns, so it is not "dead".
+DYING_ACTIVATIONS = {"relu", "relu6", "ReLU"}
 ACTIVATION_LAYERS = (
     keras.layers.Activation,
     keras.layers.ReLU,
@@ -84,9 +88,12 @@ class ActivationMonitor(Recorder):
 
     - the mean and standard deviation of its outputs (a mean far from 0, as
       after a sigmoid, slows down the next layer);
-    - the fraction of dead units: units (indices of the last axis, i.e.
-      neurons or channels) whose output is `<= dead_threshold` for every probe
-      example and position. A dead ReLU gets no gradient and never recovers;
+    - for ReLU units (`relu`, `relu6`, `keras.layers.ReLU`), the fraction of
+      dead units: units (indices of the last axis, i.e. neurons or channels)
+      whose output is `<= dead_threshold` for every probe example and
+      position. A dead ReLU gets no gradient and never recovers. `None` for
+      other activations: a tanh, leaky, ELU or maxout unit with only
+      negative outputs still has a gradient;
     - the fraction of saturated outputs, for activations with a bounded
       range (sigmoid, hard sigmoid and softmax on [0, 1]; tanh, hard tanh and
       softsign on [-1, 1]): outputs within `saturation_margin` times the
@@ -274,7 +281,9 @@ class ActivationMonitor(Recorder):
                 probe_outputs.append(tensor)
                 matches = [len(probe_outputs) - 1]
             self._prediction_indices.append(matches[0])
-        self._probe = keras.Model(inputs, probe_outputs)
+        self._probe = keras.Model(
+            inputs[0] if len(inputs) == 1 else inputs, probe_outputs
+        )
         self._open_outputs()
         self._epoch = 0
         self._batches = 0
@@ -327,7 +336,9 @@ class ActivationMonitor(Recorder):
         values = np.asarray(values, np.float64)
         name = activation_name(layer) or "linear"
         units = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values
-        dead = np.all(units <= self.dead_threshold, axis=0)
+        dead_fraction = None
+        if name in DYING_ACTIVATIONS and getattr(layer, "negative_slope", 0) == 0:
+            dead_fraction = float(np.mean(np.all(units <= self.dead_threshold, axis=0)))
         saturated = None
         if name in SATURATING_RANGES:
             low, high = SATURATING_RANGES[name]
@@ -340,7 +351,7 @@ class ActivationMonitor(Recorder):
             "activation": name,
             "mean": float(values.mean()),
             "std": float(values.std()),
-            "dead_fraction": float(dead.mean()),
+            "dead_fraction": dead_fraction,
             "saturated_fraction": saturated,
             "zero_fraction": float(np.mean(values == 0)),
             "output_grad_l2": None,
@@ -407,8 +418,9 @@ class ActivationMonitor(Recorder):
         ]
         for row in record.rows:
             flags = []
-            if row["dead_fraction"] > FLAG_DEAD:
-                flags.append(f"{row['dead_fraction']:.0%} dead units")
+            dead = row["dead_fraction"]
+            if dead is not None and dead > FLAG_DEAD:
+                flags.append(f"{dead:.0%} dead units")
             saturated = row["saturated_fraction"]
             if (
                 saturated is not None
@@ -421,7 +433,8 @@ class ActivationMonitor(Recorder):
             gradient = row["output_grad_l2"]
             lines.append(
                 f"{row['layer']:<{width}}  {row['activation']:<13}"
-                f"{row['mean']:>8.3f}{row['std']:>8.3f}{row['dead_fraction']:>7.0%}"
+                f"{row['mean']:>8.3f}{row['std']:>8.3f}"
+                f"{'-' if dead is None else f'{dead:.0%}':>7}"
                 f"{'-' if saturated is None else f'{saturated:.0%}':>10}"
                 f"{'-' if gradient is None else f'{gradient:.2e}':>11}  "
                 + "; ".join(f"{row['layer']}: {flag}" for flag in flags)
@@ -450,7 +463,9 @@ class ActivationMonitor(Recorder):
         steps = [r.step for r in self._records]
         for index, layer in enumerate(self._monitored):
             rows = [r.rows[index] for r in self._records]
-            dead_axes.plot(steps, [r["dead_fraction"] for r in rows], label=layer.name)
+            dead = [r["dead_fraction"] for r in rows]
+            if dead[0] is not None:
+                dead_axes.plot(steps, dead, label=layer.name)
             saturated = [r["saturated_fraction"] for r in rows]
             if saturated[0] is not None:
                 saturated_axes.plot(steps, saturated, label=layer.name)

@@ -1,0 +1,218 @@
+import csv
+import glob
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_acts
+from keras_acts import ActivationMonitor
+from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
+
+
+def probe_model():
+    """A ReLU layer forced dead, a sigmoid fed large inputs, an identity."""
+    inputs = keras.Input((3,))
+    dead = keras.layers.Dense(
+        4,
+        activation="relu",
+        bias_initializer=keras.initializers.Constant(-100.0),
+        name="dead_relu",
+    )(inputs)
+    saturated = keras.layers.Dense(
+        5,
+        activation="sigmoid",
+        kernel_initializer=keras.initializers.Constant(50.0),
+        name="saturated_sigmoid",
+    )(inputs)
+    identity = keras.layers.Activation("linear", name="identity")(inputs)
+    merged = keras.layers.Concatenate()([dead, saturated, identity])
+    model = keras.Model(inputs, keras.layers.Dense(1, name="head")(merged))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    return model
+
+
+def probe_data(samples=32):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, 3)).astype("float32")
+    return x, rng.normal(size=(samples, 1)).astype("float32")
+
+
+def fit(model, monitor, x, y, epochs=1):
+    return model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, callbacks=[monitor])
+
+
+def test_dead_saturated_and_identity_layers_against_numpy():
+    x, y = probe_data()
+    model = probe_model()
+    monitor = ActivationMonitor(
+        x, layers=["dead_relu", "saturated_sigmoid", "identity"]
+    )
+    fit(model, monitor, x, y)
+    rows = {r["layer"]: r for r in monitor.history if r["step"] == 0}
+    assert rows["dead_relu"]["dead_fraction"] == 1.0
+    assert rows["dead_relu"]["zero_fraction"] == 1.0
+    assert rows["saturated_sigmoid"]["saturated_fraction"] > 0.9
+    assert rows["identity"]["dead_fraction"] is None
+    assert rows["identity"]["saturated_fraction"] is None
+    assert rows["saturated_sigmoid"]["dead_fraction"] is None
+    assert rows["identity"]["activation"] == "linear"
+    # Against NumPy on the same probe outputs.
+    outputs = keras.Model(model.inputs[0], [model.get_layer(n).output for n in rows])(x)
+    for row, values in zip(rows.values(), outputs, strict=True):
+        values = np.asarray(values, np.float64)
+        assert row["mean"] == pytest.approx(values.mean(), rel=1e-6, abs=1e-9)
+        assert row["std"] == pytest.approx(values.std(), rel=1e-6, abs=1e-9)
+        if row["dead_fraction"] is not None:
+            assert row["dead_fraction"] == np.mean(np.all(values <= 0, axis=0))
+        assert row["zero_fraction"] == np.mean(values == 0)
+    sigmoid = np.asarray(outputs[1], np.float64)
+    assert rows["saturated_sigmoid"]["saturated_fraction"] == pytest.approx(
+        np.mean((sigmoid <= 0.05) | (sigmoid >= 0.95))
+    )
+
+
+def test_default_selection_and_selection_by_type():
+    x, y = probe_data()
+    monitor = ActivationMonitor(x)
+    fit(probe_model(), monitor, x, y)
+    assert {r["layer"] for r in monitor.history} == {"dead_relu", "saturated_sigmoid"}
+    by_type = ActivationMonitor(x, layers=[keras.layers.Activation])
+    fit(probe_model(), by_type, x, y)
+    assert {r["layer"] for r in by_type.history} == {"identity"}
+
+
+def test_output_gradients_match_a_tape():
+    x, y = probe_data()
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, activation="tanh", name="hidden"),
+            keras.layers.Dense(1, name="head"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    monitor = ActivationMonitor((x, y), layers=["hidden"])
+    fit(model, monitor, x, y)
+    hidden = keras.Model(model.inputs[0], model.get_layer("hidden").output)
+    h = tf.constant(hidden(x))
+    with tf.GradientTape() as tape:
+        tape.watch(h)
+        loss = keras.losses.MeanSquaredError()(y, model.get_layer("head")(h))
+    expected = tape.gradient(loss, h).numpy()
+    row = monitor.history[0]
+    assert row["output_grad_l2"] == pytest.approx(np.linalg.norm(expected), rel=1e-5)
+    assert row["output_grad_mean_abs"] == pytest.approx(
+        np.abs(expected).mean(), rel=1e-5
+    )
+
+
+def test_deep_sigmoid_net_is_not_zero_centered_where_relu_is():
+    x = np.tile(XOR_INPUTS, (25, 1))
+    y = np.tile(XOR_TARGETS, (25, 1))
+    flagged = {}
+    for activation in ("sigmoid", "relu"):
+        model = build_xor_model(activation, seed=1, steps_per_execution=1)
+        monitor = ActivationMonitor((XOR_INPUTS, XOR_TARGETS))
+        model.fit(x, y, batch_size=4, verbose=0, shuffle=False, callbacks=[monitor])
+        hidden = [r for r in monitor.history if r["layer"].startswith("hidden")]
+        flagged[activation] = [r for r in hidden if abs(r["mean"]) > r["std"]]
+        text = monitor.summary()
+        assert ("hidden_1: not zero-centered" in text) == (activation == "sigmoid")
+        gradients = [r["output_grad_l2"] for r in hidden if r["step"] == 25]
+        if activation == "sigmoid":  # the backpropagated signal decays
+            assert gradients[0] < 1e-3 * gradients[-1]
+    assert len(flagged["sigmoid"]) == 2 * 9  # every hidden layer, both records
+    assert len(flagged["relu"]) <= 2
+
+
+def test_large_learning_rate_kills_relu_units():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 10)).astype("float32")
+    y = (x @ rng.normal(size=(10, 1))).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((10,)),
+            keras.layers.Dense(32, activation="relu", name="h1"),
+            keras.layers.Dense(32, activation="relu", name="h2"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(0.2), "mse")
+    monitor = ActivationMonitor(x)
+    model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[monitor])
+    dead = [r["dead_fraction"] for r in monitor.history if r["layer"] == "h2"]
+    assert dead[0] == 0.0 and dead[-1] > 0.5
+    assert "h2: " in monitor.summary() and "dead units" in monitor.summary()
+
+
+def test_freq_in_steps_records_before_and_during_training():
+    x, y = probe_data(64)
+    monitor = ActivationMonitor(x, freq=2)
+    fit(probe_model(), monitor, x, y, epochs=2)  # 4 steps per epoch
+    assert sorted({r["step"] for r in monitor.history}) == [0, 2, 4, 6, 8]
+
+
+def test_outputs_csv_tensorboard_plot(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    x, y = probe_data()
+    monitor = ActivationMonitor(
+        (x, y), csv_path=tmp_path / "acts.csv", log_dir=tmp_path / "logs"
+    )
+    fit(probe_model(), monitor, x, y, epochs=2)
+    with open(tmp_path / "acts.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == len(monitor.history) == 3 * 2
+    assert list(rows[0]) == list(keras_acts.callbacks.activation_monitor.COLUMNS)
+    tags = set()
+    for path in glob.glob(str(tmp_path / "logs" / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    assert "activations/dead_relu/dead_fraction" in tags
+    assert "activations/saturated_sigmoid" in tags  # the histogram
+    figure = monitor.plot()
+    # One line per layer where the measure applies: dead for the ReLU,
+    # saturated for the sigmoid.
+    assert [len(ax.lines) for ax in figure.axes] == [1, 1]
+
+
+def test_subclassed_model_is_refused_clearly():
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2, activation="relu")
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    model = Subclassed()
+    model.compile(optimizer="sgd", loss="mse")
+    x, _ = probe_data()
+    with pytest.raises(ValueError, match="subclassed"):
+        model.fit(x, np.zeros((32, 2)), verbose=0, callbacks=[ActivationMonitor(x)])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"data": np.zeros((0, 3))}, "no examples"),
+        ({"data": tf.data.Dataset.from_tensor_slices(np.zeros((0, 3)))}, "empty"),
+        ({"data": (np.zeros((4, 3)), np.zeros((3, 1)))}, "4 inputs but 3 targets"),
+        ({"data": np.zeros((4, 3)), "freq": 0}, "freq=0"),
+        ({"data": np.zeros((4, 3)), "saturation_margin": 0.7}, "saturation_margin"),
+        ({"data": np.zeros((4, 3)), "layers": [3]}, "layers"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ActivationMonitor(**kwargs)
+
+
+def test_unknown_layer_name_is_refused():
+    x, y = probe_data()
+    with pytest.raises(ValueError, match=r"\['nope'\]"):
+        fit(probe_model(), ActivationMonitor(x, layers=["nope"]), x, y)
