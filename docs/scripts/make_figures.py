@@ -91,7 +91,107 @@ def dead_and_saturated() -> None:
     plt.close(figure)
 
 
-FIGURES = {"gradient_flow": gradient_flow, "dead_and_saturated": dead_and_saturated}
+def _function_and_derivative(layer, x):
+    """The layer's output and its derivative, elementwise, by autodiff."""
+    import numpy as np
+    import tensorflow as tf
+
+    inputs = tf.constant(x.reshape(-1, 1).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs)
+        total = tf.reduce_sum(outputs)
+    derivative = tape.gradient(total, inputs)
+    return np.asarray(outputs).ravel(), np.asarray(derivative).ravel()
+
+
+def _two_panel(title, curves, path, ylim=None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for label, x, values, derivative in curves:
+        left.plot(x, values, label=label)
+        right.plot(x, derivative, label=label)
+    left.set_title(f"{title}: f(x)")
+    right.set_title(f"{title}: f'(x)")
+    for ax in (left, right):
+        ax.axhline(0, color="grey", linewidth=0.5)
+        ax.axvline(0, color="grey", linewidth=0.5)
+        ax.set_xlabel("x")
+        ax.legend(fontsize=8)
+    if ylim:
+        left.set_ylim(*ylim)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def activation_plots() -> None:
+    import keras
+    import numpy as np
+
+    from keras_acts import MaxoutDense, ParametricELU, PReLU
+
+    x = np.linspace(-6, 6, 601)
+    builtins = [
+        (name, *_function_and_derivative(keras.activations.get(name), x))
+        for name in ("sigmoid", "tanh", "relu")
+    ]
+    _two_panel(
+        "Classic activations",
+        [(name, x, f, d) for name, f, d in builtins],
+        IMAGES / "activations.png",
+    )
+    _two_panel(
+        "PReLU",
+        [
+            (
+                f"alpha = {a}",
+                x,
+                *_function_and_derivative(PReLU(a, channel_axis=None), x),
+            )
+            for a in (0.0, 0.1, 0.25, 1.0)
+        ],
+        IMAGES / "prelu.png",
+        ylim=(-3, 6),
+    )
+    _two_panel(
+        "ParametricELU",
+        [
+            (
+                f"alpha = {a}",
+                x,
+                *_function_and_derivative(ParametricELU(a, channel_axis=None), x),
+            )
+            for a in (0.5, 1.0, 2.0)
+        ],
+        IMAGES / "parametric_elu.png",
+        ylim=(-2.5, 6),
+    )
+    curves = []
+    for pieces, slopes in ((2, [-0.5, 1.0]), (3, [-1.0, 0.2, 1.5])):
+        layer = MaxoutDense(1, pieces=pieces)
+        layer.build((None, 1))
+        biases = [0.0, 0.5, -1.0][:pieces]
+        layer.set_weights([np.array([slopes], "float32"), np.array(biases, "float32")])
+        curves.append(
+            (
+                f"{pieces} pieces: slopes {slopes}",
+                x,
+                *_function_and_derivative(layer, x),
+            )
+        )
+    _two_panel("MaxoutDense (one unit)", curves, IMAGES / "maxout.png")
+
+
+FIGURES = {
+    "gradient_flow": gradient_flow,
+    "dead_and_saturated": dead_and_saturated,
+    "activation_plots": activation_plots,
+}
 
 
 def main(names: list[str]) -> None:
