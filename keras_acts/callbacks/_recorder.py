@@ -35,6 +35,16 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def check_freq(freq: int | str) -> None:
+    """Raises ValueError unless `freq` is a positive integer or "epoch"."""
+    if freq != "epoch" and (
+        not isinstance(freq, int) or isinstance(freq, bool) or freq < 1
+    ):
+        raise ValueError(
+            f'`freq` must be a positive integer or "epoch". Received: freq={freq!r}'
+        )
+
+
 def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 

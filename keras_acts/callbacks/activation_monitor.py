@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from keras_acts.callbacks._recorder import Recorder
+from keras_acts.callbacks._recorder import Recorder, check_freq
 from keras_acts.layers import Maxout, MaxoutDense, ParametricELU, PReLU
 
 if TYPE_CHECKING:
@@ -164,12 +164,7 @@ class ActivationMonitor(Recorder):
         append: bool = False,
     ) -> None:
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
-        if freq != "epoch" and (
-            not isinstance(freq, int) or isinstance(freq, bool) or freq < 1
-        ):
-            raise ValueError(
-                f'`freq` must be a positive integer or "epoch". Received: freq={freq!r}'
-            )
+        check_freq(freq)
         if not isinstance(saturation_margin, (int, float)) or not (
             0 < saturation_margin < 0.5
         ):

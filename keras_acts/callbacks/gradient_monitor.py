@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from keras_acts.callbacks._recorder import Recorder
+from keras_acts.callbacks._recorder import Recorder, check_freq
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -56,8 +57,6 @@ def _aggregate(statistics: np.ndarray, sizes: np.ndarray) -> dict[str, Any]:
 
 
 def _same_spec(gradient, variable) -> bool:
-    import tensorflow as tf
-
     return (
         isinstance(gradient, tf.Tensor)
         and gradient.dtype == variable.dtype
@@ -160,12 +159,7 @@ class GradientMonitor(Recorder):
         exploding_threshold: float = 1e3,
     ) -> None:
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
-        if freq != "epoch" and (
-            not isinstance(freq, int) or isinstance(freq, bool) or freq < 1
-        ):
-            raise ValueError(
-                f'`freq` must be a positive integer or "epoch". Received: freq={freq!r}'
-            )
+        check_freq(freq)
         if isinstance(stats, str):
             stats = (stats,)
         unknown = [name for name in stats if name not in STATS]
@@ -222,8 +216,6 @@ class GradientMonitor(Recorder):
     def _setup(self, variables) -> None:
         """Names the variables and creates the statistics variables, outside
         any traced function."""
-        import tensorflow as tf
-
         self._variables = list(variables)
         prefix = f"{self.model.name}/"
         paths = [v.path for v in self._variables]
@@ -258,8 +250,6 @@ class GradientMonitor(Recorder):
             self.model.optimizer.build(self._variables)
 
     def _setup_in_trace(self, trainable_variables) -> None:
-        import tensorflow as tf
-
         if self._variables is None:
             with tf.init_scope():
                 self._setup(
@@ -302,8 +292,6 @@ class GradientMonitor(Recorder):
 
     # The graph side: runs inside the traced training step.
     def _should_record(self, iterations):
-        import tensorflow as tf
-
         if self.freq == "epoch":
             return self._record_next.read_value()
         return tf.equal(tf.math.floormod(iterations, self.freq), 0)
@@ -314,8 +302,6 @@ class GradientMonitor(Recorder):
         Plain per-variable reductions: on CPU they run 3x faster than one
         segment reduction over the concatenated tensors (benchmarks/).
         """
-        import tensorflow as tf
-
         rows = [tf.zeros((5,), tf.float32)] * len(self._variables)
         copies = {}
         for position, (gradient, variable) in enumerate(
@@ -347,8 +333,6 @@ class GradientMonitor(Recorder):
         return tf.cast(tf.stack(rows), tf.float64), copies
 
     def _store(self, statistics, copies, step) -> None:
-        import tensorflow as tf
-
         self._statistics.assign(statistics)
         self._record_id.assign(
             tf.stack([self._record_id[0] + 1, tf.cast(step, tf.int64)])
@@ -366,18 +350,21 @@ class GradientMonitor(Recorder):
             return list(gradients)
         return [g if g is None else g / scale for g in gradients]
 
-    def _recording_apply(self, optimizer, original_apply):
-        import tensorflow as tf
+    def _step_inputs(self, optimizer, grads, trainable_variables):
+        """The gradients, their variables and the step, in the traced step."""
+        self._setup_in_trace(trainable_variables)
+        variables = (
+            self._variables
+            if trainable_variables is None
+            else list(trainable_variables)
+        )
+        return list(grads), variables, tf.identity(optimizer.iterations)
 
+    def _recording_apply(self, optimizer, original_apply):
         def apply(grads, trainable_variables=None):
-            self._setup_in_trace(trainable_variables)
-            grads = list(grads)
-            variables = (
-                self._variables
-                if trainable_variables is None
-                else list(trainable_variables)
+            grads, variables, step = self._step_inputs(
+                optimizer, grads, trainable_variables
             )
-            step = tf.identity(optimizer.iterations)
             record = self._should_record(step)
             # The weights before the update are read only on recorded steps;
             # other steps pass the gradients (tensors of the same shapes that
@@ -407,17 +394,10 @@ class GradientMonitor(Recorder):
         return apply
 
     def _nonfinite_apply(self, loss_scale_optimizer, original_apply):
-        import tensorflow as tf
-
         def apply(grads, trainable_variables=None):
-            self._setup_in_trace(trainable_variables)
-            grads = list(grads)
-            variables = (
-                self._variables
-                if trainable_variables is None
-                else list(trainable_variables)
+            grads, variables, step = self._step_inputs(
+                loss_scale_optimizer, grads, trainable_variables
             )
-            step = tf.identity(loss_scale_optimizer.iterations)
             finite = tf.reduce_all(
                 [tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None]
             )
