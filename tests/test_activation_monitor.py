@@ -216,3 +216,21 @@ def test_unknown_layer_name_is_refused():
     x, y = probe_data()
     with pytest.raises(ValueError, match=r"\['nope'\]"):
         fit(probe_model(), ActivationMonitor(x, layers=["nope"]), x, y)
+
+
+def test_dead_units_of_a_convolution_are_channels():
+    inputs = keras.Input((6, 6, 2))
+    conv = keras.layers.Conv2D(
+        4,
+        3,
+        activation="relu",
+        name="conv",
+        bias_initializer=keras.initializers.Constant([-100.0, -100.0, 0.0, 0.0]),
+    )(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(conv)))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    x = np.abs(np.random.default_rng(0).normal(size=(8, 6, 6, 2))).astype("float32")
+    monitor = ActivationMonitor(x)
+    model.fit(x, np.zeros((8, 1)), verbose=0, callbacks=[monitor])
+    # Two of the four channels are forced off everywhere: half the units.
+    assert monitor.history[0]["dead_fraction"] == 0.5

@@ -430,3 +430,45 @@ def test_layer_norms_of_an_unrecorded_step():
     fit(small_model(), monitor, *data())
     with pytest.raises(ValueError, match=r"step=1\. Recorded steps: \[0\]"):
         monitor.layer_norms(1)
+
+
+def test_mixed_precision_under_xla():
+    keras.config.set_dtype_policy("mixed_float16")
+    model = small_model()
+    monitor = GradientMonitor()
+    fit(model, monitor, *data(), jit_compile=True)
+    norms = monitor.layer_norms()
+    assert set(norms) == {"hidden", "out"}
+    assert all(np.isfinite(v) and v > 0 for v in norms.values())
+
+
+def test_embedding_gradients_arrive_as_indexed_slices():
+    model = keras.Sequential(
+        [
+            keras.Input((4,), dtype="int32"),
+            keras.layers.Embedding(50, 3, name="embed"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    x = np.random.default_rng(0).integers(0, 50, size=(8, 4)).astype("int32")
+    y = np.ones((8, 1), "float32")
+    with tf.GradientTape() as tape:
+        loss = keras.losses.MeanSquaredError()(y, model(tf.constant(x)))
+    (gradient,) = tape.gradient(loss, [model.get_layer("embed").embeddings.value])
+    assert isinstance(gradient, tf.IndexedSlices)
+    expected = np.linalg.norm(tf.convert_to_tensor(gradient).numpy())
+    monitor = GradientMonitor()
+    fit(model, monitor, x, y)  # one step on the same batch
+    (row,) = [
+        r
+        for r in monitor.history
+        if r["layer"] == "embed" and r["variable"] is not None and r["step"] == 0
+    ]
+    assert row["l2"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_summary_flags_an_exploding_global_norm():
+    monitor = GradientMonitor(exploding_threshold=1e-9)
+    fit(small_model(), monitor, *data())
+    assert "Exploding: global gradient norm" in monitor.summary()
