@@ -472,3 +472,30 @@ def test_summary_flags_an_exploding_global_norm():
     monitor = GradientMonitor(exploding_threshold=1e-9)
     fit(small_model(), monitor, *data())
     assert "Exploding: global gradient norm" in monitor.summary()
+
+
+def test_custom_train_step_calling_apply_gradients_is_covered():
+    class CustomStep(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                loss = keras.losses.MeanSquaredError()(y, self(x, training=True))
+            gradients = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(
+                zip(gradients, self.trainable_variables, strict=True)
+            )
+            return {"loss": loss}
+
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(2, name="out")(
+        keras.layers.Dense(4, activation="tanh", name="hidden")(inputs)
+    )
+    model = CustomStep(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE))
+    x, y = data()
+    expected = expected_sgd_records(model, x, y, batch_size=8, steps=2)
+    monitor = GradientMonitor()
+    model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[monitor])
+    for step in (0, 1):
+        hidden = np.sqrt(sum(np.sum(g**2) for g, _ in expected[step][:2]))
+        assert monitor.layer_norms(step)["hidden"] == pytest.approx(hidden, rel=1e-5)
