@@ -99,6 +99,9 @@ class GradientMonitor(Recorder):
           step; the update ratio is 0 on those that only accumulate.
         - A custom `train_step` is covered whenever it calls
           `optimizer.apply` or `optimizer.apply_gradients`.
+        - Distribution strategies with several replicas are refused at
+          `on_train_begin` (each replica sees only its local gradient); one
+          replica, the default, is supported.
         - A non-finite step skipped by a `LossScaleOptimizer` is recorded
           with its non-finite statistics and no update ratio.
 
@@ -196,6 +199,17 @@ class GradientMonitor(Recorder):
             raise ValueError(
                 "GradientMonitor supports the TensorFlow backend only. "
                 f"Received: backend={keras.backend.backend()!r}"
+            )
+        replicas = self.model.distribute_strategy.num_replicas_in_sync
+        if replicas > 1:
+            # Each replica's apply sees its local gradient; the sum that the
+            # optimizer applies exists only inside its cross-replica update,
+            # and an all-reduce inside our tf.cond is not allowed there.
+            raise ValueError(
+                "GradientMonitor does not support distribution strategies with "
+                "several replicas yet: it would record each replica's local "
+                "gradient, not the gradient the optimizer applies. Received a "
+                f"strategy with num_replicas_in_sync={replicas}."
             )
         self._restore_optimizer()
         self._open_outputs()
