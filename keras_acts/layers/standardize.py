@@ -63,7 +63,7 @@ class _RunningMoments:
 
 def _batches(data, batch_size, steps) -> Iterator[np.ndarray]:
     """Yields batches of x from an array, a tf.data.Dataset or an iterable."""
-    if hasattr(data, "element_spec"):  # a tf.data.Dataset
+    if hasattr(data, "as_numpy_iterator"):  # a tf.data.Dataset
         if batch_size is not None:
             data = data.rebatch(batch_size)
         source: Iterable = data.as_numpy_iterator()
@@ -88,6 +88,10 @@ def _batches(data, batch_size, steps) -> Iterator[np.ndarray]:
             break
         if isinstance(batch, (tuple, list)):
             batch = batch[0]  # (x, y) or (x, y, sample_weight)
+        parts = getattr(batch, "values", None)
+        if isinstance(parts, tuple):
+            # A distributed dataset's batch: one part per replica.
+            batch = np.concatenate([keras.ops.convert_to_numpy(p) for p in parts])
         batch = np.asarray(keras.ops.convert_to_numpy(batch))
         if not np.issubdtype(batch.dtype, np.floating):
             batch = batch.astype(np.float64)
@@ -290,7 +294,9 @@ class Standardize(keras.layers.Layer):
 
         Args:
             data: A NumPy array, a `tf.data.Dataset` (of `x`, or of `(x, y)`
-                pairs, whose `x` is used), or any iterable of batches.
+                pairs, whose `x` is used), a distributed dataset (from
+                `strategy.experimental_distribute_dataset`), or any iterable
+                of batches.
             batch_size: Rows per batch: for an array, the chunk size (by
                 default chunks of about 1e6 values); for a dataset, it is
                 rebatched to this size. Defaults to `None`.
