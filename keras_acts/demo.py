@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -228,6 +229,12 @@ def run_demo(
 
     by_activation = {r.activation: r for r in results}
     if plot_path is not None and {"sigmoid", "relu"} <= set(by_activation):
+        if importlib.util.find_spec("matplotlib") is None:
+            print_fn(
+                f"\nNot writing {plot_path}: it needs matplotlib "
+                '(pip install "keras-acts[plot]").'
+            )
+            return results
         save_gradient_flow_plot(
             [by_activation["sigmoid"], by_activation["relu"]], plot_path
         )

@@ -95,3 +95,19 @@ def test_demo_reports_dead_and_saturated_units():
         # Sigmoid units cannot die; relu outputs have no bounded range.
         assert sigmoid_dead == "-" and relu_saturated == "-"
         assert sigmoid_saturated.endswith("%") and relu_dead.endswith("%")
+
+
+def test_demo_without_matplotlib_says_so_instead_of_failing(tmp_path, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a),
+    )
+    lines = []
+    plot = tmp_path / "flow.png"
+    run_demo(["sigmoid", "relu"], steps=60, plot_path=plot, print_fn=lines.append)
+    assert not plot.exists()
+    assert any("needs matplotlib" in line for line in lines)
