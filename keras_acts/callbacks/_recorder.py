@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -138,9 +139,7 @@ class Recorder(keras.callbacks.Callback):
                 # Appended and closed at each record: a crash loses nothing
                 # recorded before it.
                 with open(self.csv_path, "a", newline="") as file:
-                    writer = csv.writer(file)
-                    for row in self._rows_of(record):
-                        writer.writerow(_csv_value(row[c]) for c in self.COLUMNS)
+                    self._write_csv_rows(file, self._rows_of(record))
             if self._writer is not None:
                 self._write_tensorboard(record)
         except OSError as error:
@@ -192,18 +191,15 @@ class Recorder(keras.callbacks.Callback):
 
     def to_csv(self, path: str | os.PathLike) -> None:
         """Writes the history to a CSV file, atomically."""
-        rows = self.history
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow(self.COLUMNS)
+        self._write_csv_rows(buffer, self.history)
+        atomic_write_text(path, buffer.getvalue())
 
-        class _Buffer(list):
-            def write(self, text):
-                self.append(text)
-
-        buffer = _Buffer()
-        writer = csv.writer(buffer)
-        writer.writerow(self.COLUMNS)
+    def _write_csv_rows(self, file, rows: Iterator[dict[str, Any]]) -> None:
+        writer = csv.writer(file)
         for row in rows:
             writer.writerow(_csv_value(row[c]) for c in self.COLUMNS)
-        atomic_write_text(path, "".join(buffer))
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Writes the history to a JSON file (a list of rows), atomically."""

@@ -48,7 +48,7 @@ def _aggregate(statistics: np.ndarray, sizes: np.ndarray) -> dict[str, Any]:
         update_ratio = math.sqrt(float(np.sum(updates))) / math.sqrt(weight_squares)
     size = int(np.sum(sizes))
     return {
-        "l2": math.sqrt(sum_squares) if sum_squares >= 0 else math.nan,
+        "l2": math.sqrt(sum_squares),  # NaN and Inf pass through
         "mean_abs": float(np.sum(statistics[:, _SUM_ABS])) / size if size else 0.0,
         "max_abs": float(np.max(statistics[:, _MAX_ABS])),
         "weight_l2": math.sqrt(weight_squares),
@@ -502,10 +502,10 @@ class GradientMonitor(Recorder):
 
     def _handle_nonfinite(self, record: _Record) -> None:
         totals = record.statistics[:, [_SUM_SQUARES, _SUM_ABS]].sum(axis=1)
-        bad = [self._variable_paths[i] for i in np.flatnonzero(~np.isfinite(totals))]
-        if not bad:
+        bad = np.flatnonzero(~np.isfinite(totals))
+        if not bad.size:
             return
-        layers = list(dict.fromkeys(p.rsplit("/", 1)[0] for p in bad))
+        layers = list(dict.fromkeys(self._variable_layers[i] for i in bad))
         message = (
             f"GradientMonitor: non-finite gradient (NaN or Inf) at step "
             f"{record.step} in layer(s) {', '.join(layers)}."
