@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,20 @@ def _aggregate(statistics: np.ndarray, sizes: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _replica_local(initial_value, name: str) -> tf.Variable:
+    """A statistics variable that every replica writes without a cross-replica
+    call (not allowed inside the recording tf.cond) and that the host reads
+    from the first replica: all replicas compute the same statistics from the
+    reduced gradients."""
+    return tf.Variable(
+        initial_value,
+        trainable=False,
+        name=name,
+        synchronization=tf.VariableSynchronization.ON_READ,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+    )
+
+
 def _same_spec(gradient, variable) -> bool:
     return (
         isinstance(gradient, tf.Tensor)
@@ -99,9 +114,17 @@ class GradientMonitor(Recorder):
           step; the update ratio is 0 on those that only accumulate.
         - A custom `train_step` is covered whenever it calls
           `optimizer.apply` or `optimizer.apply_gradients`.
-        - Distribution strategies with several replicas are refused at
-          `on_train_begin` (each replica sees only its local gradient); one
-          replica, the default, is supported.
+        - Under a `tf.distribute` strategy with several replicas
+          (`MirroredStrategy`, `MultiWorkerMirroredStrategy`), the gradient
+          recorded is the one the optimizer applies: the sum over replicas of
+          their local gradients (each already scaled by 1 / replicas), taken
+          from the optimizer's own all-reduce, so recording adds no
+          communication. It equals the gradient of a one-device run on the
+          same global batch. With `clipnorm`/`clipvalue` it is the sum of the
+          replicas' clipped gradients, since Keras clips before the
+          reduction (one device records the gradient before clipping).
+          `gradient_accumulation_steps` with several replicas is refused at
+          `on_train_begin` (Keras itself cannot train that way).
         - A non-finite step skipped by a `LossScaleOptimizer` is recorded
           with its non-finite statistics and no update ratio.
 
@@ -191,7 +214,8 @@ class GradientMonitor(Recorder):
         self.on_nonfinite = on_nonfinite
         self.vanishing_ratio = vanishing_ratio
         self.exploding_threshold = exploding_threshold
-        self._installed: list[Any] = []
+        self._installed: list[tuple[Any, str]] = []
+        self._reduced = threading.local()
 
     # Set-up and tear-down.
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -200,18 +224,8 @@ class GradientMonitor(Recorder):
                 "GradientMonitor supports the TensorFlow backend only. "
                 f"Received: backend={keras.backend.backend()!r}"
             )
-        replicas = self.model.distribute_strategy.num_replicas_in_sync
-        if replicas > 1:
-            # Each replica's apply sees its local gradient; the sum that the
-            # optimizer applies exists only inside its cross-replica update,
-            # and an all-reduce inside our tf.cond is not allowed there.
-            raise ValueError(
-                "GradientMonitor does not support distribution strategies with "
-                "several replicas yet: it would record each replica's local "
-                "gradient, not the gradient the optimizer applies. Received a "
-                f"strategy with num_replicas_in_sync={replicas}."
-            )
         self._restore_optimizer()
+        self._check_strategy()
         self._open_outputs()
         self._active = True
         self._variables = None
@@ -242,23 +256,22 @@ class GradientMonitor(Recorder):
         self._sizes = np.array([int(np.prod(v.shape)) for v in self._variables])
         self._index_of = {id(v): i for i, v in enumerate(self._variables)}
         count = len(self._variables)
-        self._statistics = tf.Variable(
-            tf.zeros((count, 5), tf.float64), trainable=False, name="gradient_stats"
-        )
-        self._record_id = tf.Variable(
-            tf.constant([self._seen_records, -1], tf.int64),
-            trainable=False,
-            name="record_id",
-        )
-        self._record_next = tf.Variable(
-            self.freq == "epoch", trainable=False, name="record_next"
-        )
-        self._gradient_copies = None
-        if self.histograms:
-            self._gradient_copies = [
-                tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False)
-                for v in self._variables
-            ]
+        with self.model.distribute_strategy.scope():
+            self._statistics = _replica_local(
+                tf.zeros((count, 5), tf.float64), "gradient_stats"
+            )
+            self._record_id = _replica_local(
+                tf.constant([self._seen_records, -1], tf.int64), "record_id"
+            )
+            self._record_next = _replica_local(
+                tf.constant(self.freq == "epoch"), "record_next"
+            )
+            self._gradient_copies = None
+            if self.histograms:
+                self._gradient_copies = [
+                    _replica_local(tf.zeros(v.shape, tf.float32), "gradient_copy")
+                    for v in self._variables
+                ]
         if not self.model.optimizer.built:
             # Built here so that its slots are not created inside our tf.cond.
             self.model.optimizer.build(self._variables)
@@ -284,24 +297,57 @@ class GradientMonitor(Recorder):
             self.model.train_function = None
         self._close_writer()
 
-    def _install(self, optimizer) -> None:
+    def _check_strategy(self) -> None:
+        replicas = self.model.distribute_strategy.num_replicas_in_sync
+        self._replicated = replicas > 1
+        if not self._replicated:
+            return
+        optimizer = self.model.optimizer
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            inner = optimizer.inner_optimizer
-            self._wrap(inner, self._recording_apply(inner, inner.apply))
-            self._wrap(optimizer, self._nonfinite_apply(optimizer, optimizer.apply))
-        else:
-            self._wrap(optimizer, self._recording_apply(optimizer, optimizer.apply))
+            optimizer = optimizer.inner_optimizer
+        unsupported = None
+        if getattr(optimizer, "gradient_accumulation_steps", None):
+            # Keras itself fails there: its all-reduce runs inside a tf.cond.
+            unsupported = "gradient_accumulation_steps"
+        elif not callable(getattr(optimizer, "_all_reduce_sum_gradients", None)):
+            unsupported = (
+                f"this Keras version's {type(optimizer).__name__}, which has no "
+                "_all_reduce_sum_gradients step to read the reduced gradients from"
+            )
+        if unsupported:
+            raise ValueError(
+                "GradientMonitor records the gradient summed across replicas, "
+                f"which it cannot do with {unsupported}. Received a strategy "
+                f"with num_replicas_in_sync={replicas}."
+            )
 
-    def _wrap(self, optimizer, apply) -> None:
+    def _install(self, optimizer) -> None:
+        recording = optimizer
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            recording = optimizer.inner_optimizer
+            self._wrap(
+                optimizer, "apply", self._nonfinite_apply(optimizer, optimizer.apply)
+            )
+        self._wrap(
+            recording, "apply", self._recording_apply(recording, recording.apply)
+        )
+        if self._replicated:
+            self._wrap(
+                recording,
+                "_all_reduce_sum_gradients",
+                self._capturing_all_reduce(recording._all_reduce_sum_gradients),
+            )
+
+    def _wrap(self, optimizer, method: str, replacement) -> None:
         # An instance attribute shadows the class's method; deleting it
         # restores the method. object.__setattr__ keeps Keras's attribute
         # tracking out of it.
-        object.__setattr__(optimizer, "apply", apply)
-        self._installed.append(optimizer)
+        object.__setattr__(optimizer, method, replacement)
+        self._installed.append((optimizer, method))
 
     def _restore_optimizer(self) -> None:
-        for optimizer in self._installed:
-            vars(optimizer).pop("apply", None)
+        for optimizer, method in self._installed:
+            vars(optimizer).pop(method, None)
         self._installed = []
 
     # The graph side: runs inside the traced training step.
@@ -374,6 +420,33 @@ class GradientMonitor(Recorder):
         )
         return list(grads), variables, tf.identity(optimizer.iterations)
 
+    def _capturing_all_reduce(self, original_all_reduce):
+        """Keeps the gradients that the optimizer's own all-reduce returns.
+
+        Under a strategy with several replicas, `apply` runs on each replica
+        with its local gradient, and the optimizer sums them across replicas
+        inside `apply`. Reading that sum costs no extra communication; an
+        all-reduce of our own would be a cross-replica call, which TensorFlow
+        does not allow inside the recording tf.cond. Each replica traces in
+        its own thread, hence thread-local storage.
+        """
+
+        def all_reduce_sum_gradients(grads_and_vars):
+            reduced = original_all_reduce(grads_and_vars)
+            self._reduced.pairs = list(reduced)
+            return reduced
+
+        return all_reduce_sum_gradients
+
+    def _applied_gradients(self, optimizer, grads, variables):
+        """The gradients the optimizer applies, in the order of `variables`."""
+        if not self._replicated:
+            return self._unscale(optimizer, grads)
+        # Already unscaled and clipped, paired with each variable's backing
+        # tf.Variable; variables without a gradient are absent.
+        by_variable = {id(var): gradient for gradient, var in self._reduced.pairs}
+        return [by_variable.get(id(v.value)) for v in variables]
+
     def _recording_apply(self, optimizer, original_apply):
         def apply(grads, trainable_variables=None):
             grads, variables, step = self._step_inputs(
@@ -399,7 +472,10 @@ class GradientMonitor(Recorder):
             def store():
                 after = [v.value for v in variables]
                 statistics, copies = self._statistics_of(
-                    self._unscale(optimizer, grads), variables, before, after
+                    self._applied_gradients(optimizer, grads, variables),
+                    variables,
+                    before,
+                    after,
                 )
                 self._store(statistics, copies, step)
 
