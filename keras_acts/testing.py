@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["check_gradients"]
+__all__ = ["check_gradients", "vector_jacobian_product"]
 
 
 def _float64_copy(layer: keras.layers.Layer, inputs: np.ndarray):
@@ -29,18 +29,120 @@ def _float64_copy(layer: keras.layers.Layer, inputs: np.ndarray):
     return twin
 
 
-def _autodiff(function, inputs, variables, projection):
-    import tensorflow as tf
+def _tensor(array: np.ndarray):
+    """A backend tensor of the array's own dtype (Keras converts float64 NumPy
+    arrays to float32 on some backends)."""
+    return keras.ops.convert_to_tensor(array, dtype=str(array.dtype))
 
-    x = tf.convert_to_tensor(inputs)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        scalar = tf.reduce_sum(function(x) * projection)
-    gradients = tape.gradient(scalar, [x] + [v.value for v in variables])
+
+def _as_upstream(outputs, upstream: np.ndarray):
+    """`outputs * upstream` in the upstream's dtype (a mixed-precision layer
+    returns float16 outputs for float32 inputs)."""
+    outputs = keras.ops.cast(outputs, upstream.dtype)
+    return outputs * keras.ops.convert_to_tensor(upstream)
+
+
+def _backward(function, inputs, upstream, variables) -> list[np.ndarray]:
+    """Gradients of `sum(function(inputs) * upstream)` with respect to the
+    inputs and each of `variables` (the trainable weights of `function`, a
+    layer, in its order), by the backend's automatic differentiation."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = _tensor(inputs)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            scalar = tf.reduce_sum(_as_upstream(function(x), upstream))
+        gradients = tape.gradient(scalar, [x] + [v.value for v in variables])
+    elif backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        x = _tensor(inputs)
+        if variables:
+            # JAX differentiates functions of arrays: call the layer statelessly
+            # with its trainable weights as an argument.
+            non_trainable = [v.value for v in function.non_trainable_variables]
+
+            def scalar_of(x, weights):
+                outputs, _ = function.stateless_call(weights, non_trainable, x)
+                return jnp.sum(_as_upstream(outputs, upstream))
+
+            weights = [v.value for v in variables]
+            grad_x, grad_weights = jax.grad(scalar_of, argnums=(0, 1))(x, weights)
+            gradients = [grad_x, *grad_weights]
+        else:
+            gradients = [
+                jax.grad(lambda x: jnp.sum(_as_upstream(function(x), upstream)))(x)
+            ]
+    elif backend == "torch":
+        import torch
+
+        x = _tensor(inputs).detach().requires_grad_(True)
+        scalar = torch.sum(_as_upstream(function(x), upstream))
+        gradients = torch.autograd.grad(
+            scalar, [x] + [v.value for v in variables], allow_unused=True
+        )
+    else:
+        raise NotImplementedError(
+            "keras_acts.testing supports the tensorflow, jax and torch backends. "
+            f"Received: backend={backend!r}"
+        )
     return [
-        np.zeros(t.shape) if g is None else np.asarray(g, np.float64)
-        for g, t in zip(gradients, [x] + list(variables), strict=True)
+        np.zeros(t.shape) if g is None else np.asarray(keras.ops.convert_to_numpy(g))
+        for g, t in zip(gradients, [inputs] + list(variables), strict=True)
     ]
+
+
+def vector_jacobian_product(
+    target: keras.layers.Layer | Callable[[Any], Any],
+    inputs: Any,
+    upstream: Any,
+) -> dict[str, np.ndarray]:
+    """Gradients of `sum(target(inputs) * upstream)`, on any backend.
+
+    The backend's own automatic differentiation computes them (TensorFlow's
+    `GradientTape`, `jax.grad` of the layer's `stateless_call`, or
+    `torch.autograd`), so a layer's custom gradient is what gets returned:
+    compare it with a formula in a test that runs on every backend.
+
+    Args:
+        target: A Keras layer (built on `inputs` if it is not built), or a
+            callable of one tensor.
+        inputs: The inputs, an array; its dtype is kept.
+        upstream: The gradient flowing back into the outputs, an array of the
+            outputs' shape.
+
+    Returns:
+        A dict mapping `"inputs"` and each trainable weight's path to its
+        gradient as a NumPy array.
+
+    Example:
+        ```python
+        layer = keras_acts.PReLU()
+        x = np.array([[-2.0, 3.0]], "float32")
+        gradients = keras_acts.testing.vector_jacobian_product(
+            layer, x, np.ones_like(x)
+        )
+        # {"inputs": [[0.25, 1.0]], "p_re_lu/alpha": [-2.0, 0.0]}
+        ```
+    """
+    inputs = np.asarray(inputs)
+    variables = []
+    names = ["inputs"]
+    if isinstance(target, keras.layers.Layer):
+        if not target.built:
+            target(inputs)
+        variables = list(target.trainable_weights)
+        names += [v.path for v in variables]
+    elif not callable(target):
+        raise ValueError(
+            f"`target` must be a Keras layer or a callable. Received: {target!r}"
+        )
+    upstream = np.asarray(upstream, inputs.dtype)
+    gradients = _backward(target, inputs, upstream, variables)
+    return dict(zip(names, gradients, strict=True))
 
 
 def _central_differences(scalar_of, point: np.ndarray, epsilon: float):
@@ -69,7 +171,7 @@ def check_gradients(
     target: keras.layers.Layer | Callable[[Any], Any],
     inputs: Any,
     *,
-    epsilon: float = 1e-6,
+    epsilon: float | None = None,
     tolerance: float | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
@@ -88,12 +190,19 @@ def check_gradients(
     (tens to a few hundred elements). Inputs within `epsilon` of a kink (0 for
     ReLU-like functions, ties for a maximum) give large errors by nature.
 
-    Only the TensorFlow backend is supported for now.
+    Runs on the TensorFlow, JAX and PyTorch backends. Only TensorFlow keeps
+    float64 through every op: on JAX and PyTorch, Keras computes ops that
+    promote types (`matmul`, `minimum`, `maximum`...) of float64 tensors in
+    float32, as JAX does by default. There the default `epsilon` is larger and
+    errors of about `1e-4` are rounding, not a wrong gradient (a wrong one
+    shows errors of `0.1` and more). On JAX, 64-bit types are enabled for the
+    duration of the check (`jax.enable_x64`).
 
     Args:
         target: A Keras layer, or a callable of one tensor that works in float64.
         inputs: The point at which to check, an array.
-        epsilon: Step of the central differences. Defaults to `1e-6`.
+        epsilon: Step of the central differences. Defaults to `1e-6` on
+            TensorFlow and `1e-3` on JAX and PyTorch.
         tolerance: If given, the largest error allowed; any tensor over it
             raises `AssertionError`. Defaults to `None`.
         seed: Seed of the random projection. Defaults to `0`.
@@ -113,31 +222,48 @@ def check_gradients(
         errors = keras_acts.testing.check_gradients(layer, x, tolerance=1e-6)
         ```
     """
-    if keras.backend.backend() != "tensorflow":
-        raise NotImplementedError(
-            "check_gradients supports the TensorFlow backend only. "
-            f"Received: backend={keras.backend.backend()!r}"
+    if not isinstance(target, keras.layers.Layer) and not callable(target):
+        raise ValueError(
+            f"`target` must be a Keras layer or a callable. Received: {target!r}"
         )
+    if epsilon is None:
+        epsilon = 1e-6 if keras.backend.backend() == "tensorflow" else 1e-3
+    if keras.backend.backend() == "jax":
+        import jax
+
+        # Without it JAX silently computes float64 inputs in float32.
+        with jax.enable_x64(True):
+            errors = _gradient_errors(target, inputs, epsilon, seed)
+    else:
+        errors = _gradient_errors(target, inputs, epsilon, seed)
+    if tolerance is not None:
+        failing = {name: e for name, e in errors.items() if not e <= tolerance}
+        if failing:
+            listed = ", ".join(f"{name}: {e:.3g}" for name, e in failing.items())
+            raise AssertionError(
+                f"Gradients differ from finite differences by more than "
+                f"tolerance={tolerance}: {listed}"
+            )
+    return errors
+
+
+def _gradient_errors(target, inputs, epsilon: float, seed: int) -> dict[str, float]:
     point = np.array(inputs, dtype=np.float64)
     if isinstance(target, keras.layers.Layer):
         twin = _float64_copy(target, point)
         function, variables = twin, list(twin.trainable_weights)
         names = ["inputs"] + [v.path for v in target.trainable_weights]
-    elif callable(target):
-        function, variables, names = target, [], ["inputs"]
     else:
-        raise ValueError(
-            f"`target` must be a Keras layer or a callable. Received: {target!r}"
-        )
+        function, variables, names = target, [], ["inputs"]
 
-    output = np.asarray(keras.ops.convert_to_numpy(function(point)), np.float64)
+    output = np.asarray(keras.ops.convert_to_numpy(function(_tensor(point))))
     projection = np.random.default_rng(seed).normal(size=output.shape)
 
     def scalar_at(x):
-        out = keras.ops.convert_to_numpy(function(x))
+        out = keras.ops.convert_to_numpy(function(_tensor(x)))
         return float(np.sum(np.asarray(out, np.float64) * projection))
 
-    autodiff = _autodiff(function, point, variables, projection)
+    autodiff = _backward(function, point, projection, variables)
     numeric = [_central_differences(scalar_at, point, epsilon)]
     for variable in variables:
         values = np.array(keras.ops.convert_to_numpy(variable), np.float64)
@@ -149,16 +275,7 @@ def check_gradients(
         numeric.append(_central_differences(scalar_at_weight, values, epsilon))
         variable.assign(values)
 
-    errors = {
+    return {
         name: _relative_error(a, n)
         for name, a, n in zip(names, autodiff, numeric, strict=True)
     }
-    if tolerance is not None:
-        failing = {name: e for name, e in errors.items() if not e <= tolerance}
-        if failing:
-            listed = ", ".join(f"{name}: {e:.3g}" for name, e in failing.items())
-            raise AssertionError(
-                f"Gradients differ from finite differences by more than "
-                f"tolerance={tolerance}: {listed}"
-            )
-    return errors

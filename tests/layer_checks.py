@@ -8,6 +8,10 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+# check_gradients tolerance. Only TensorFlow keeps float64 through every op;
+# JAX and PyTorch compute type-promoting ops in float32 (see its docstring).
+GRADIENT_TOLERANCE = 1e-6 if keras.backend.backend() == "tensorflow" else 1e-3
+
 
 def _wrap(layer: keras.layers.Layer, input_shape: tuple) -> keras.Model:
     inputs = keras.Input(shape=input_shape[1:], batch_size=None)

@@ -10,6 +10,9 @@ import keras_acts
 from keras_acts import ActivationMonitor
 from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
 
+# TensorFlow only: ActivationMonitor reads gradients with tf.GradientTape.
+pytestmark = pytest.mark.tensorflow_only
+
 
 def probe_model():
     """A ReLU layer forced dead, a sigmoid fed large inputs, an identity."""

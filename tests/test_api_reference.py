@@ -3,7 +3,12 @@
 import pathlib
 import re
 
+import pytest
+
 import keras_acts
+
+# TensorFlow only: checks the docs once, whatever the backend.
+pytestmark = pytest.mark.tensorflow_only
 
 API_PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api.md"
 

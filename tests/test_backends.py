@@ -1,118 +1,144 @@
-"""The layers and Standardize on the JAX and PyTorch backends.
+"""Every backend: the suite on JAX and PyTorch, and .keras files that move
+between all three.
 
-Keras fixes its backend when it is imported, so each backend runs in a child
-process. The child checks values against NumPy, trains each layer, saves and
-reloads it, and loads the models this (TensorFlow) process saved: they must
-give the same outputs. Skipped for a backend that is not installed."""
+Keras fixes its backend when it is imported, so the other backends run in
+child processes: a pytest run of this suite per backend (tests that are
+TensorFlow-only by nature are marked so and skipped there), and a child that
+loads the models saved under the other backends and saves its own. A backend
+that is not installed is skipped; CI installs both CPU builds."""
 
 import importlib.util
 import json
 import os
+import pathlib
+import re
 import subprocess
 import sys
 import textwrap
 
-import keras
 import numpy as np
 import pytest
 
-import keras_acts
+# TensorFlow only: drives the other backends from a TensorFlow process.
+pytestmark = pytest.mark.tensorflow_only
 
-LAYERS = {
-    "prelu": lambda: keras_acts.PReLU(),
-    "parametric_elu": lambda: keras_acts.ParametricELU(),
-    "maxout": lambda: keras_acts.Maxout(4),
-    "maxout_interleaved": lambda: keras_acts.Maxout(4, grouping="interleaved"),
-    "maxout_dense": lambda: keras_acts.MaxoutDense(4, pieces=3),
-    "standardize": lambda: keras_acts.Standardize(mean=1.0, variance=4.0),
-}
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OTHER_BACKENDS = ["jax", "torch"]
 
-CHILD = textwrap.dedent(
+SAVE_AND_LOAD = textwrap.dedent(
     """
-    import json, sys
-    import numpy as np
-    import keras
+    import json, pathlib, sys
+    import keras, numpy as np
     import keras_acts
 
-    folder, names = sys.argv[1], json.loads(sys.argv[2])
-    x = np.load(f"{folder}/x.npy")
-    rng = np.random.default_rng(1)
-    report = {"backend": keras.backend.backend(), "loaded": {}, "trained": {}}
-    for name in names:
-        model = keras.saving.load_model(f"{folder}/{name}.keras", safe_mode=True)
-        outputs = np.asarray(keras.ops.convert_to_numpy(model(x)))
-        expected = np.load(f"{folder}/{name}_out.npy")
-        report["loaded"][name] = float(np.max(np.abs(outputs - expected)))
+    LAYERS = {
+        "prelu": lambda: keras_acts.PReLU(),
+        "parametric_elu": lambda: keras_acts.ParametricELU(),
+        "maxout": lambda: keras_acts.Maxout(4),
+        "maxout_interleaved": lambda: keras_acts.Maxout(4, grouping="interleaved"),
+        "maxout_dense": lambda: keras_acts.MaxoutDense(4, pieces=3),
+        "standardize": lambda: keras_acts.Standardize(mean=1.0, variance=4.0),
+    }
 
-    # Values against NumPy on this backend.
-    v = rng.normal(size=(5, 8)).astype("float32")
-    prelu = keras_acts.PReLU(alpha_initializer=0.3)
-    report["prelu_value"] = float(np.max(np.abs(
-        keras.ops.convert_to_numpy(prelu(v)) - np.where(v > 0, v, 0.3 * v))))
-    elu = keras_acts.ParametricELU(alpha_initializer=2.0)
-    report["elu_value"] = float(np.max(np.abs(
-        keras.ops.convert_to_numpy(elu(v)) - np.where(v > 0, v, 2.0 * np.expm1(v)))))
-    maxout = keras.ops.convert_to_numpy(keras_acts.Maxout(2)(v))
-    report["maxout_value"] = float(np.max(np.abs(
-        maxout - v.reshape(5, 2, 4).max(axis=-1))))
-    standardize = keras_acts.Standardize()
-    standardize.adapt(v * 3 + 2)
-    report["standardize_mean"] = float(np.max(np.abs(
-        keras.ops.convert_to_numpy(standardize.mean) - (v * 3 + 2).mean(axis=0))))
+    def save_all(folder, x):
+        # Trained a little, so that every weight differs from its initializer.
+        folder.mkdir(exist_ok=True)
+        y = np.random.default_rng(1).normal(size=(len(x), 1)).astype("float32")
+        for name, make in LAYERS.items():
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([
+                keras.Input((8,)), keras.layers.Dense(8), make(),
+                keras.layers.Dense(1),
+            ])
+            model.compile(keras.optimizers.Adam(0.01), "mse")
+            model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+            model.save(folder / f"{name}.keras")
+            np.save(folder / f"{name}.npy", keras.ops.convert_to_numpy(model(x)))
 
-    # Training on this backend, then a save and load round trip.
-    y = rng.normal(size=(len(x), 1)).astype("float32")
-    for name in names:
-        model = keras.saving.load_model(f"{folder}/{name}.keras")
-        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
-        losses = model.fit(x, y, epochs=8, batch_size=16, verbose=0).history["loss"]
-        path = f"{folder}/{name}_{report['backend']}.keras"
-        model.save(path)
-        again = keras.saving.load_model(path)
-        report["trained"][name] = {
-            "loss_fell": losses[-1] < losses[0],
-            "reload_diff": float(np.max(np.abs(
-                keras.ops.convert_to_numpy(again(x))
-                - keras.ops.convert_to_numpy(model(x))))),
-        }
-    print(json.dumps(report))
+    def load_all(folder, x):
+        differences = {}
+        for name in LAYERS:
+            model = keras.saving.load_model(folder / f"{name}.keras", safe_mode=True)
+            outputs = keras.ops.convert_to_numpy(model(x))
+            expected = np.load(folder / f"{name}.npy")
+            differences[name] = float(np.max(np.abs(outputs - expected)))
+        return differences
+
+    if __name__ == "__main__":
+        root = pathlib.Path(sys.argv[1])
+        x = np.load(root / "x.npy")
+        backend = keras.backend.backend()
+        report = {"backend": backend, "loaded": {}}
+        for source in json.loads(sys.argv[2]):
+            report["loaded"][source] = load_all(root / source, x)
+        if not (root / backend).exists():
+            save_all(root / backend, x)
+        print(json.dumps(report))
     """
 )
 
 
-@pytest.fixture(scope="module")
-def saved_models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("backends")
-    x = np.random.default_rng(0).normal(size=(32, 8)).astype("float32")
-    np.save(folder / "x.npy", x)
-    for name, make in LAYERS.items():
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential(
-            [keras.Input((8,)), keras.layers.Dense(8), make(), keras.layers.Dense(1)]
-        )
-        np.save(folder / f"{name}_out.npy", np.asarray(model(x)))
-        model.save(folder / f"{name}.keras")
-    return folder
+def installed(backend):
+    return importlib.util.find_spec(backend) is not None
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_layers_on_another_backend(backend, saved_models):
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed")
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(saved_models), json.dumps(list(LAYERS))],
+def run_on(backend, *args, timeout=600):
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    return subprocess.run(
+        [sys.executable, *args],
         capture_output=True,
         text=True,
-        timeout=600,
-        env={**os.environ, "KERAS_BACKEND": backend},
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
     )
-    assert child.returncode == 0, child.stderr[-3000:]
-    report = json.loads(child.stdout.strip().splitlines()[-1])
-    assert report["backend"] == backend
-    # Saved under TensorFlow, loaded here: the same outputs.
-    assert max(report["loaded"].values()) < 1e-5, report["loaded"]
-    for key in ("prelu_value", "elu_value", "maxout_value", "standardize_mean"):
-        assert report[key] < 1e-5, (key, report[key])
-    for name, result in report["trained"].items():
-        assert result["loss_fell"], name
-        assert result["reload_diff"] < 1e-6, name
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_suite_passes_on_backend(backend):
+    if not installed(backend):
+        pytest.skip(f"{backend} is not installed")
+    child = run_on(
+        backend, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", timeout=1200
+    )
+    summary = child.stdout.strip().splitlines()[-1] if child.stdout.strip() else ""
+    assert child.returncode == 0, child.stdout[-6000:] + child.stderr[-2000:]
+    passed = int(re.search(r"(\d+) passed", summary).group(1))
+    # The layers, Standardize and check_gradients tests: well over a hundred.
+    assert passed > 150, summary
+
+
+def test_saved_models_load_under_every_backend(tmp_path):
+    backends = [b for b in OTHER_BACKENDS if installed(b)]
+    if not backends:
+        pytest.skip("neither jax nor torch is installed")
+    namespace = {"__name__": "save_and_load"}
+    exec(SAVE_AND_LOAD, namespace)
+    x = np.random.default_rng(0).normal(size=(32, 8)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    namespace["save_all"](tmp_path / "tensorflow", x)
+
+    loaded = {}  # (saved under, loaded under) -> {layer: max difference}
+    saved = ["tensorflow"]
+    # Each child loads what was saved before it, then saves its own; the first
+    # backend runs again to load what the last one saved.
+    for backend in backends + backends[:1]:
+        sources = [s for s in saved if s != backend and (s, backend) not in loaded]
+        if not sources:
+            continue
+        child = run_on(backend, "-c", SAVE_AND_LOAD, str(tmp_path), json.dumps(sources))
+        assert child.returncode == 0, child.stderr[-3000:]
+        report = json.loads(child.stdout.strip().splitlines()[-1])
+        assert report["backend"] == backend
+        for source, differences in report["loaded"].items():
+            loaded[(source, backend)] = differences
+        saved = list(dict.fromkeys(saved + [backend]))
+    for backend in backends:
+        loaded[(backend, "tensorflow")] = namespace["load_all"](tmp_path / backend, x)
+
+    every_backend = ["tensorflow", *backends]
+    expected = {(a, b) for a in every_backend for b in every_backend if a != b}
+    assert set(loaded) == expected
+    for pair, differences in loaded.items():
+        assert set(differences) == set(namespace["LAYERS"]), pair
+        assert max(differences.values()) < 1e-5, (pair, differences)

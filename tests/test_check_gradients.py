@@ -1,14 +1,19 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
+from layer_checks import GRADIENT_TOLERANCE
 
-from keras_acts.testing import check_gradients
+from keras_acts.testing import check_gradients, vector_jacobian_product
 
 
-@tf.custom_gradient
+# TensorFlow and JAX pass the upstream gradient positionally, PyTorch by keyword.
+@ops.custom_gradient
 def sine_with_wrong_gradient(x):
-    return tf.sin(x), lambda upstream: upstream * tf.sin(x)
+    def grad(*args, upstream=None):
+        return (upstream if upstream is not None else args[0]) * ops.sin(x)
+
+    return ops.sin(x), grad
 
 
 class ScaleWithWrongGradient(keras.layers.Layer):
@@ -16,20 +21,23 @@ class ScaleWithWrongGradient(keras.layers.Layer):
         self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
 
     def call(self, inputs):
-        @tf.custom_gradient
+        @ops.custom_gradient
         def scaled(x, scale):
-            def grad(upstream):
+            def grad(*args, upstream=None):
+                upstream = upstream if upstream is not None else args[0]
                 # The weight's gradient is off by a factor of 2.
-                return upstream * scale, 2 * tf.reduce_sum(upstream * x, axis=0)
+                return upstream * scale, 2 * ops.sum(upstream * x, axis=0)
 
             return x * scale, grad
 
-        return scaled(inputs, tf.cast(self.scale, inputs.dtype))
+        return scaled(inputs, ops.cast(self.scale, inputs.dtype))
 
 
 def test_correct_gradient_passes(rng):
-    errors = check_gradients(tf.sin, rng.normal(size=(3, 4)), tolerance=1e-7)
-    assert errors["inputs"] < 1e-7
+    errors = check_gradients(
+        ops.sin, rng.normal(size=(3, 4)), tolerance=GRADIENT_TOLERANCE
+    )
+    assert errors["inputs"] < GRADIENT_TOLERANCE
 
 
 def test_wrong_input_gradient_is_caught(rng):
@@ -43,7 +51,7 @@ def test_wrong_weight_gradient_is_caught_and_named(rng):
     layer = ScaleWithWrongGradient(name="scale_layer")
     x = rng.normal(size=(3, 2))
     errors = check_gradients(layer, x)
-    assert errors["inputs"] < 1e-7
+    assert errors["inputs"] < GRADIENT_TOLERANCE
     assert errors["scale_layer/variable"] > 0.4
     with pytest.raises(AssertionError, match="scale_layer/variable") as info:
         check_gradients(layer, x, tolerance=1e-4)
@@ -55,7 +63,7 @@ def test_weights_are_left_unchanged(rng):
     x = rng.normal(size=(2, 4))
     layer(x)
     before = [w.copy() for w in layer.get_weights()]
-    check_gradients(layer, x, tolerance=1e-6)
+    check_gradients(layer, x, tolerance=GRADIENT_TOLERANCE)
     for b, a in zip(before, layer.get_weights(), strict=True):
         np.testing.assert_array_equal(b, a)
 
@@ -63,3 +71,14 @@ def test_weights_are_left_unchanged(rng):
 def test_rejects_non_callable():
     with pytest.raises(ValueError, match="target"):
         check_gradients(42, np.zeros((1, 1)))
+
+
+def test_vector_jacobian_product_matches_dense_formula(rng):
+    layer = keras.layers.Dense(3, name="dense")
+    x = rng.normal(size=(4, 2)).astype("float32")
+    upstream = rng.normal(size=(4, 3)).astype("float32")
+    gradients = vector_jacobian_product(layer, x, upstream)
+    kernel = keras.ops.convert_to_numpy(layer.kernel)
+    np.testing.assert_allclose(gradients["inputs"], upstream @ kernel.T, rtol=1e-5)
+    np.testing.assert_allclose(gradients["dense/kernel"], x.T @ upstream, rtol=1e-5)
+    np.testing.assert_allclose(gradients["dense/bias"], upstream.sum(0), rtol=1e-5)

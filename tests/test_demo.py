@@ -6,6 +6,9 @@ import pytest
 from keras_acts.cli import build_parser, main
 from keras_acts.demo import run_demo, train_xor
 
+# TensorFlow only: the demo attaches the monitors.
+pytestmark = pytest.mark.tensorflow_only
+
 
 def test_deep_sigmoid_net_stalls_where_relu_learns():
     _, sigmoid = train_xor("sigmoid", steps=600, seed=1)

@@ -12,6 +12,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+# TensorFlow only: tf.distribute strategies.
+pytestmark = pytest.mark.tensorflow_only
+
 # Shared by both children: the data, a model with every keras_acts layer, and
 # a one-device run of GradientMonitor to compare with.
 COMMON = textwrap.dedent(

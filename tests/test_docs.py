@@ -5,6 +5,9 @@ import re
 
 import pytest
 
+# TensorFlow only: the docs' examples use the monitors.
+pytestmark = pytest.mark.tensorflow_only
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]

@@ -21,9 +21,13 @@ CHROMIUM = next(
     ),
     None,
 )
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)"
-)
+pytestmark = [
+    # TensorFlow only: builds and checks the docs site once, whatever the backend.
+    pytest.mark.tensorflow_only,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)"
+    ),
+]
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

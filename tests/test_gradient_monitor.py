@@ -12,6 +12,9 @@ import keras_acts
 from keras_acts import GradientMonitor
 from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
 
+# TensorFlow only: GradientMonitor works inside TensorFlow's traced training step.
+pytestmark = pytest.mark.tensorflow_only
+
 LEARNING_RATE = 0.1
 
 

@@ -63,7 +63,10 @@ def test_jit_compiled_training_and_inference(name):
     losses = model.fit(x, y, epochs=10, batch_size=32, verbose=0).history["loss"]
     assert losses[-1] < 0.7 * losses[0]
     np.testing.assert_allclose(
-        model.predict(x, verbose=0), model(x), rtol=1e-5, atol=1e-6
+        keras.ops.convert_to_numpy(model.predict(x, verbose=0)),
+        keras.ops.convert_to_numpy(model(x)),
+        rtol=1e-5,
+        atol=1e-6,
     )
 
 
@@ -84,7 +87,10 @@ def test_mixed_precision(name, policy, compute_dtype):
     reference.set_weights(layer.get_weights())
     tolerance = 1e-2 if compute_dtype == "float16" else 5e-2
     np.testing.assert_allclose(
-        np.asarray(out, "float32"), reference(x), rtol=tolerance, atol=tolerance
+        keras.ops.convert_to_numpy(keras.ops.cast(out, "float32")),
+        keras.ops.convert_to_numpy(reference(x)),
+        rtol=tolerance,
+        atol=tolerance,
     )
 
     keras.config.set_dtype_policy(policy)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from layer_checks import run_layer_checks
+from layer_checks import GRADIENT_TOLERANCE, run_layer_checks
 
 import keras_acts
 from keras_acts.testing import check_gradients
@@ -51,15 +51,20 @@ def test_layer_checks(grouping, num_units, axis, input_shape, tmp_path):
 def test_values_against_numpy(grouping, num_units, axis, input_shape, rng):
     x = rng.normal(size=input_shape).astype("float32")
     layer = keras_acts.Maxout(num_units, axis=axis, grouping=grouping)
-    np.testing.assert_array_equal(layer(x), np_maxout(x, num_units, axis, grouping))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer(x)), np_maxout(x, num_units, axis, grouping)
+    )
 
 
 def test_grouping_conventions_on_a_worked_example():
     x = np.array([[0.0, 5.0, 1.0, 2.0, 4.0, 3.0]])
     # contiguous: units take (0, 5, 1) and (2, 4, 3); interleaved: (0, 1, 4), (5, 2, 3)
-    np.testing.assert_array_equal(keras_acts.Maxout(2)(x), [[5.0, 4.0]])
     np.testing.assert_array_equal(
-        keras_acts.Maxout(2, grouping="interleaved")(x), [[4.0, 5.0]]
+        keras.ops.convert_to_numpy(keras_acts.Maxout(2)(x)), [[5.0, 4.0]]
+    )
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(keras_acts.Maxout(2, grouping="interleaved")(x)),
+        [[4.0, 5.0]],
     )
 
 
@@ -70,7 +75,9 @@ def test_grouping_conventions_on_a_worked_example():
 def test_interleaved_matches_tensorflow_addons(num_units, axis, input_shape, rng):
     x = rng.normal(size=input_shape).astype("float32")
     layer = keras_acts.Maxout(num_units, axis=axis, grouping="interleaved")
-    np.testing.assert_array_equal(layer(x), tfa_maxout(x, num_units, axis))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer(x)), tfa_maxout(x, num_units, axis)
+    )
 
 
 def test_unknown_sizes_on_other_axes():
@@ -78,13 +85,17 @@ def test_unknown_sizes_on_other_axes():
     model = keras.Model(inputs, keras_acts.Maxout(3)(inputs))
     assert tuple(model.output.shape) == (None, None, None, 3)
     x = np.random.default_rng(0).normal(size=(2, 5, 7, 6))
-    np.testing.assert_allclose(model(x), np_maxout(x, 3), rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(x)), np_maxout(x, 3), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("grouping", ["contiguous", "interleaved"])
 def test_gradients(grouping, rng):
     x = rng.normal(size=(3, 2, 6))
-    check_gradients(keras_acts.Maxout(3, grouping=grouping), x, tolerance=1e-6)
+    check_gradients(
+        keras_acts.Maxout(3, grouping=grouping), x, tolerance=GRADIENT_TOLERANCE
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -98,7 +109,7 @@ def test_gradients(grouping, rng):
 )
 def test_one_feature_per_unit_is_the_identity(x, grouping):
     layer = keras_acts.Maxout(x.shape[-1], grouping=grouping)
-    np.testing.assert_array_equal(layer(x), x)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
 
 
 @pytest.mark.parametrize(

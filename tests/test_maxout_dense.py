@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from layer_checks import run_layer_checks
+from layer_checks import GRADIENT_TOLERANCE, run_layer_checks
 
 import keras_acts
 from keras_acts.testing import check_gradients
@@ -35,7 +35,9 @@ def test_values_against_numpy(input_shape, rng):
     out = layer(x)
     assert layer.kernel.shape == (5, 12) and layer.bias.shape == (12,)
     expected = np_maxout_dense(x, layer.kernel.numpy(), layer.bias.numpy(), 3, 4)
-    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(out), expected, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_equals_dense_followed_by_maxout(rng):
@@ -45,12 +47,16 @@ def test_equals_dense_followed_by_maxout(rng):
     dense = keras.layers.Dense(12)
     dense.build(x.shape)
     dense.set_weights(layer.get_weights())
-    np.testing.assert_allclose(out, keras_acts.Maxout(4)(dense(x)), rtol=1e-6)
+    np.testing.assert_allclose(
+        out, keras.ops.convert_to_numpy(keras_acts.Maxout(4)(dense(x))), rtol=1e-6
+    )
 
 
 def test_gradients(rng):
     layer = keras_acts.MaxoutDense(2, pieces=3, bias_initializer="random_normal")
-    errors = check_gradients(layer, rng.normal(size=(3, 4)), tolerance=1e-6)
+    errors = check_gradients(
+        layer, rng.normal(size=(3, 4)), tolerance=GRADIENT_TOLERANCE
+    )
     assert set(errors) == {"inputs", "maxout_dense/kernel", "maxout_dense/bias"}
 
 
