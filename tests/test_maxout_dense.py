@@ -48,7 +48,9 @@ def test_equals_dense_followed_by_maxout(rng):
     dense.build(x.shape)
     dense.set_weights(layer.get_weights())
     np.testing.assert_allclose(
-        out, keras.ops.convert_to_numpy(keras_acts.Maxout(4)(dense(x))), rtol=1e-6
+        keras.ops.convert_to_numpy(out),
+        keras.ops.convert_to_numpy(keras_acts.Maxout(4)(dense(x))),
+        rtol=1e-6,
     )
 
 
