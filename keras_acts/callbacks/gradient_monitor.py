@@ -73,9 +73,10 @@ def _replica_local(initial_value, name: str) -> tf.Variable:
 
 def _same_spec(gradient, variable) -> bool:
     return (
-        isinstance(gradient, tf.Tensor)
-        and gradient.dtype == variable.dtype
-        and gradient.shape == tuple(variable.shape)
+        keras.ops.is_tensor(gradient)
+        and not isinstance(gradient, tf.IndexedSlices)
+        and keras.backend.standardize_dtype(gradient.dtype) == variable.dtype
+        and tuple(gradient.shape) == tuple(variable.shape)
     )
 
 
@@ -94,20 +95,23 @@ class GradientMonitor(Recorder):
     wraps the `apply` method of `model.optimizer` (under mixed precision, of
     the `LossScaleOptimizer`'s inner optimizer, which receives the unscaled
     gradients, and of the outer one, which alone sees a non-finite step) and
-    retraces the training function. On a recorded step (decided in the graph
+    retraces the training function. On a recorded step (decided in the step
     from `optimizer.iterations`) the wrapped `apply` keeps the weights from
-    before the update, computes the statistics on the device after it and
+    before the update and computes the statistics on the device after it;
+    other steps run the plain `apply` and two untaken branches. TensorFlow
     stores them in one variable, which the monitor reads with one transfer;
-    other steps run the plain `apply` and two untaken branches. At the end of `fit`
-    the optimizer is restored and the traced function dropped, so a later
-    `fit` without the monitor pays nothing.
+    JAX sends them from the compiled step with a
+    `jax.experimental.io_callback`; PyTorch runs the step eagerly. At the end
+    of `fit` the optimizer is restored and the traced function dropped, so a
+    later `fit` without the monitor pays nothing.
 
     What is recorded:
         - `step` is `optimizer.iterations` when the step began (0 for the
           first update ever); it continues across `fit` calls and after
           loading a saved model.
-        - With `steps_per_execution > 1`, steps are recorded as usual; when
-          several recorded steps fall in one block, the last one is kept.
+        - With `steps_per_execution > 1`, steps are recorded as usual; on
+          TensorFlow, when several recorded steps fall in one block, the last
+          one is kept.
         - With `gradient_accumulation_steps=n`, each call of `apply` sees one
           micro-batch's gradient: that is what is recorded. The optimizer
           counts one iteration per `n` micro-batches, so `n` records share a
@@ -127,6 +131,8 @@ class GradientMonitor(Recorder):
           `on_train_begin` (Keras itself cannot train that way).
         - A non-finite step skipped by a `LossScaleOptimizer` is recorded
           with its non-finite statistics and no update ratio.
+        - Backends: TensorFlow, JAX and PyTorch. On JAX, a
+          `keras.distribution` is refused at `on_train_begin`.
 
     Args:
         freq: Record every `freq` optimizer steps, or `"epoch"` to record the
@@ -219,10 +225,12 @@ class GradientMonitor(Recorder):
 
     # Set-up and tear-down.
     def on_train_begin(self, logs: dict | None = None) -> None:
-        if keras.backend.backend() != "tensorflow":
+        self._backend = keras.backend.backend()
+        if self._backend == "jax" and keras.distribution.distribution() is not None:
             raise ValueError(
-                "GradientMonitor supports the TensorFlow backend only. "
-                f"Received: backend={keras.backend.backend()!r}"
+                "GradientMonitor does not support a keras.distribution on the "
+                "JAX backend. Received: "
+                f"distribution={keras.distribution.distribution()!r}"
             )
         self._restore_optimizer()
         self._check_strategy()
@@ -232,8 +240,9 @@ class GradientMonitor(Recorder):
         self._seen_records = 0
         self._epoch = 0
         self._block_begin = 0
+        self._pending = []
         optimizer = self.model.optimizer
-        self._host_iterations = int(optimizer.iterations.numpy())
+        self._host_iterations = int(keras.ops.convert_to_numpy(optimizer.iterations))
         if self.model.trainable_variables:
             self._setup(self.model.trainable_variables)
         # Otherwise the model is built when the step is traced: the wrapped
@@ -255,6 +264,13 @@ class GradientMonitor(Recorder):
         self._layers = list(dict.fromkeys(self._variable_layers))
         self._sizes = np.array([int(np.prod(v.shape)) for v in self._variables])
         self._index_of = {id(v): i for i, v in enumerate(self._variables)}
+        if not self.model.optimizer.built:
+            # Built here so that its slots are not created inside our cond.
+            self.model.optimizer.build(self._variables)
+        if self._backend != "tensorflow":
+            # Statistics go to the host as they are computed (_emit).
+            self._record_next = self.freq == "epoch"
+            return
         count = len(self._variables)
         with self.model.distribute_strategy.scope():
             self._statistics = _replica_local(
@@ -272,9 +288,6 @@ class GradientMonitor(Recorder):
                     _replica_local(tf.zeros(v.shape, tf.float32), "gradient_copy")
                     for v in self._variables
                 ]
-        if not self.model.optimizer.built:
-            # Built here so that its slots are not created inside our tf.cond.
-            self.model.optimizer.build(self._variables)
 
     def _setup_in_trace(self, trainable_variables) -> None:
         if self._variables is None:
@@ -298,6 +311,9 @@ class GradientMonitor(Recorder):
         self._close_writer()
 
     def _check_strategy(self) -> None:
+        if self._backend != "tensorflow":
+            self._replicated = False
+            return
         replicas = self.model.distribute_strategy.num_replicas_in_sync
         self._replicated = replicas > 1
         if not self._replicated:
@@ -325,9 +341,22 @@ class GradientMonitor(Recorder):
         recording = optimizer
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             recording = optimizer.inner_optimizer
-            self._wrap(
-                optimizer, "apply", self._nonfinite_apply(optimizer, optimizer.apply)
-            )
+            # The JAX trainer calls stateless_apply, which skips apply on a
+            # non-finite step.
+            if self._backend == "jax":
+                self._wrap(
+                    optimizer,
+                    "stateless_apply",
+                    self._nonfinite_stateless_apply(
+                        optimizer, optimizer.stateless_apply
+                    ),
+                )
+            else:
+                self._wrap(
+                    optimizer,
+                    "apply",
+                    self._nonfinite_apply(optimizer, optimizer.apply),
+                )
         self._wrap(
             recording, "apply", self._recording_apply(recording, recording.apply)
         )
@@ -350,19 +379,32 @@ class GradientMonitor(Recorder):
             vars(optimizer).pop(method, None)
         self._installed = []
 
-    # The graph side: runs inside the traced training step.
+    # The step side: runs inside the traced (TensorFlow, JAX) or eager
+    # (PyTorch) training step, in keras.ops.
     def _should_record(self, iterations):
-        if self.freq == "epoch":
+        if self.freq != "epoch":
+            return keras.ops.equal(keras.ops.mod(iterations, self.freq), 0)
+        if self._backend == "tensorflow":
             return self._record_next.read_value()
-        return tf.equal(tf.math.floormod(iterations, self.freq), 0)
+        if self._backend == "jax":
+            import jax
+
+            # The flag is set on the host between epochs: ask for it.
+            return jax.experimental.io_callback(
+                lambda: np.array(self._record_next),
+                jax.ShapeDtypeStruct((), np.bool_),
+            )
+        return self._record_next
 
     def _statistics_of(self, gradients, variables, before, after):
-        """One (variables, 5) tensor of statistics.
+        """One (variables, 5) float32 tensor of statistics, and the gradients
+        by variable index.
 
         Plain per-variable reductions: on CPU they run 3x faster than one
         segment reduction over the concatenated tensors (benchmarks/).
         """
-        rows = [tf.zeros((5,), tf.float32)] * len(self._variables)
+        ops = keras.ops
+        rows = [ops.zeros((5,), "float32")] * len(self._variables)
         copies = {}
         for position, (gradient, variable) in enumerate(
             zip(gradients, variables, strict=True)
@@ -370,37 +412,65 @@ class GradientMonitor(Recorder):
             index = self._index_of.get(id(variable))
             if index is None or gradient is None:
                 continue
-            # Embedding gradients arrive as IndexedSlices.
-            gradient = tf.cast(tf.convert_to_tensor(gradient), tf.float32)
-            magnitude = tf.abs(gradient)
-            weight = tf.cast(before[position], tf.float32)
+            if isinstance(gradient, tf.IndexedSlices):  # Embedding, on TensorFlow
+                gradient = tf.convert_to_tensor(gradient)
+            gradient = ops.cast(gradient, "float32")
+            magnitude = ops.abs(gradient)
+            weight = ops.cast(before[position], "float32")
             if after is None:
-                update_squares = tf.constant(_NOT_MEASURED, tf.float32)
+                update_squares = ops.full((), _NOT_MEASURED, "float32")
             else:
-                update_squares = tf.reduce_sum(
-                    tf.square(tf.cast(after[position], tf.float32) - weight)
+                update_squares = ops.sum(
+                    ops.square(ops.cast(after[position], "float32") - weight)
                 )
-            rows[index] = tf.stack(
+            rows[index] = ops.stack(
                 [
-                    tf.reduce_sum(magnitude * magnitude),
-                    tf.reduce_sum(magnitude),
-                    tf.reduce_max(magnitude),
-                    tf.reduce_sum(weight * weight),
+                    ops.sum(magnitude * magnitude),
+                    ops.sum(magnitude),
+                    ops.max(magnitude),
+                    ops.sum(weight * weight),
                     update_squares,
                 ]
             )
             copies[index] = gradient
-        return tf.cast(tf.stack(rows), tf.float64), copies
+        return ops.stack(rows), copies
+
+    def _emit(self, statistics, copies, step) -> None:
+        """Hands a record to the host: TensorFlow stores it in variables
+        that the host reads; JAX sends it from the compiled step with a host
+        callback; PyTorch runs eagerly, on the host already."""
+        if not self.histograms:
+            copies = {}
+        if self._backend == "tensorflow":
+            self._store(statistics, copies, step)
+        elif self._backend == "jax":
+            import jax
+
+            jax.experimental.io_callback(self._receive, None, statistics, copies, step)
+        else:
+            self._receive(statistics, copies, step)
 
     def _store(self, statistics, copies, step) -> None:
-        self._statistics.assign(statistics)
+        self._statistics.assign(tf.cast(statistics, tf.float64))
         self._record_id.assign(
             tf.stack([self._record_id[0] + 1, tf.cast(step, tf.int64)])
         )
         self._record_next.assign(False)
-        if self._gradient_copies is not None:
-            for index, gradient in copies.items():
-                self._gradient_copies[index].assign(gradient)
+        for index, gradient in copies.items():
+            self._gradient_copies[index].assign(gradient)
+
+    def _receive(self, statistics, copies, step) -> None:
+        self._record_next = False
+        gradients = None
+        if self.histograms:
+            gradients = [
+                keras.ops.convert_to_numpy(copies[index])
+                if index in copies
+                else np.zeros(variable.shape, np.float32)
+                for index, variable in enumerate(self._variables)
+            ]
+        statistics = np.asarray(keras.ops.convert_to_numpy(statistics), np.float64)
+        self._pending.append((int(step), statistics, gradients))
 
     def _unscale(self, optimizer, gradients):
         # The base optimizer divides by its own `loss_scale_factor` inside
@@ -418,7 +488,8 @@ class GradientMonitor(Recorder):
             if trainable_variables is None
             else list(trainable_variables)
         )
-        return list(grads), variables, tf.identity(optimizer.iterations)
+        # A copy: apply increments the variable in place.
+        return list(grads), variables, keras.ops.copy(optimizer.iterations)
 
     def _capturing_all_reduce(self, original_all_reduce):
         """Keeps the gradients that the optimizer's own all-reduce returns.
@@ -448,10 +519,14 @@ class GradientMonitor(Recorder):
         return [by_variable.get(id(v.value)) for v in variables]
 
     def _recording_apply(self, optimizer, original_apply):
+        ops = keras.ops
+
         def apply(grads, trainable_variables=None):
             grads, variables, step = self._step_inputs(
                 optimizer, grads, trainable_variables
             )
+            if not self._variables:  # a model with nothing to train
+                return original_apply(grads, trainable_variables)
             record = self._should_record(step)
             # The weights before the update are read only on recorded steps;
             # other steps pass the gradients (tensors of the same shapes that
@@ -459,12 +534,12 @@ class GradientMonitor(Recorder):
             # read of each variable alive, which would make the update copy it.
             # apply itself is traced once.
             stand_ins = [
-                g if _same_spec(g, v) else tf.zeros(v.shape, v.dtype)
+                g if _same_spec(g, v) else ops.zeros(v.shape, v.dtype)
                 for g, v in zip(grads, variables, strict=True)
             ]
-            before = tf.cond(
+            before = ops.cond(
                 record,
-                lambda: [tf.identity(v.value) for v in variables],
+                lambda: [ops.copy(v.value) for v in variables],
                 lambda: stand_ins,
             )
             original_apply(grads, trainable_variables)
@@ -477,47 +552,73 @@ class GradientMonitor(Recorder):
                     before,
                     after,
                 )
-                self._store(statistics, copies, step)
+                self._emit(statistics, copies, step)
 
-            tf.cond(record, store, lambda: None)
+            ops.cond(record, store, lambda: None)
 
         return apply
 
+    def _record_if_nonfinite(self, loss_scale_optimizer, grads, variables, step):
+        """Records a step that the LossScaleOptimizer skips: the inner
+        optimizer's apply never sees it."""
+        ops = keras.ops
+        if not self._variables:
+            return
+        finite = ops.all(
+            ops.stack([ops.all(ops.isfinite(g)) for g in grads if g is not None])
+        )
+
+        def recorded():
+            scale = ops.cast(loss_scale_optimizer.dynamic_scale, "float32")
+            unscaled = [
+                None if g is None else ops.cast(g, "float32") / scale for g in grads
+            ]
+            before = [v.value for v in variables]
+            statistics, copies = self._statistics_of(unscaled, variables, before, None)
+            self._emit(statistics, copies, step)
+
+        ops.cond(
+            ops.logical_and(self._should_record(step), ops.logical_not(finite)),
+            recorded,
+            lambda: None,
+        )
+
     def _nonfinite_apply(self, loss_scale_optimizer, original_apply):
         def apply(grads, trainable_variables=None):
-            grads, variables, step = self._step_inputs(
-                loss_scale_optimizer, grads, trainable_variables
-            )
-            finite = tf.reduce_all(
-                [tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None]
-            )
-
-            def recorded():
-                scale = tf.cast(loss_scale_optimizer.dynamic_scale, tf.float32)
-                unscaled = [
-                    None if g is None else tf.cast(g, tf.float32) / scale for g in grads
-                ]
-                before = [v.value for v in variables]
-                statistics, copies = self._statistics_of(
-                    unscaled, variables, before, None
-                )
-                self._store(statistics, copies, step)
-
-            tf.cond(
-                tf.logical_and(self._should_record(step), tf.logical_not(finite)),
-                recorded,
-                lambda: None,
+            self._record_if_nonfinite(
+                loss_scale_optimizer,
+                *self._step_inputs(loss_scale_optimizer, grads, trainable_variables),
             )
             original_apply(grads, trainable_variables)
 
         return apply
+
+    def _nonfinite_stateless_apply(self, loss_scale_optimizer, original):
+        def stateless_apply(optimizer_variables, grads, trainable_variables):
+            # The JAX trainer passes the values of the model's trainable
+            # variables, in order.
+            mapping = [
+                *zip(self._variables, trainable_variables, strict=True),
+                *zip(loss_scale_optimizer.variables, optimizer_variables, strict=True),
+            ]
+            with keras.StatelessScope(state_mapping=mapping):
+                self._record_if_nonfinite(
+                    loss_scale_optimizer,
+                    *self._step_inputs(loss_scale_optimizer, grads, None),
+                )
+            return original(optimizer_variables, grads, trainable_variables)
+
+        return stateless_apply
 
     # The host side.
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
         # The first epoch's flag is set when the variable is created.
         if self._variables is not None and self.freq == "epoch" and epoch > 0:
-            self._record_next.assign(True)
+            if self._backend == "tensorflow":
+                self._record_next.assign(True)
+            else:
+                self._record_next = True
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._block_begin = batch
@@ -525,8 +626,9 @@ class GradientMonitor(Recorder):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if not self._active:
             return
-        if self._variables is None:
-            # The step ran without calling apply: nothing trainable.
+        if not self._variables:
+            # Nothing trainable: the step did not call apply, or called it
+            # with no variables.
             self._active = False
             warnings.warn(
                 f"GradientMonitor: model {self.model.name!r} has no trainable "
@@ -557,24 +659,36 @@ class GradientMonitor(Recorder):
         return next_recorded < first + steps
 
     def _collect(self) -> None:
+        for step, statistics, gradients in self._received():
+            try:
+                record = _Record(step, self._epoch, statistics, gradients)
+                self._add_record(record)
+            except Exception as error:  # the monitor must never end training
+                warnings.warn(
+                    f"GradientMonitor could not record step {step}: {error!r}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                continue
+            self._handle_nonfinite(record)
+
+    def _received(self) -> list[tuple[int, np.ndarray, list[np.ndarray] | None]]:
+        """The records that reached the host since the last call, in order."""
+        if self._backend == "jax":
+            import jax
+
+            jax.effects_barrier()  # host callbacks of dispatched steps
+        if self._backend != "tensorflow":
+            received, self._pending = self._pending, []
+            return sorted(received, key=lambda record: record[0])
         record_count, step = (int(v) for v in self._record_id.numpy())
         if record_count == self._seen_records:
-            return
+            return []
         self._seen_records = record_count
-        try:
-            gradients = None
-            if self._gradient_copies is not None:
-                gradients = [np.asarray(v.numpy()) for v in self._gradient_copies]
-            record = _Record(step, self._epoch, self._statistics.numpy(), gradients)
-            self._add_record(record)
-        except Exception as error:  # the monitor must never end training
-            warnings.warn(
-                f"GradientMonitor could not record step {step}: {error!r}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return
-        self._handle_nonfinite(record)
+        gradients = None
+        if self._gradient_copies is not None:
+            gradients = [np.asarray(v.numpy()) for v in self._gradient_copies]
+        return [(step, self._statistics.numpy(), gradients)]
 
     def _handle_nonfinite(self, record: _Record) -> None:
         totals = record.statistics[:, [_SUM_SQUARES, _SUM_ABS]].sum(axis=1)
