@@ -61,6 +61,19 @@ COMMON = textwrap.dedent(
         model.save(path)
         loaded = keras.saving.load_model(path, safe_mode=True)
         return float(np.max(np.abs(np.asarray(loaded(x)) - np.asarray(model(x)))))
+
+    def adapt_on_distributed(strategy):
+        # Each worker of a multi-worker strategy reads only its shard.
+        whole = keras_acts.Standardize().adapt(x)
+        distributed = strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+        )
+        parts = keras_acts.Standardize().adapt(distributed)
+        difference = max(
+            float(np.max(np.abs(parts[k] - whole[k]) / np.abs(whole[k])))
+            for k in ("mean", "variance")
+        )
+        return {"difference": difference, "count": float(np.max(parts["count"]))}
     """
 )
 
@@ -102,15 +115,7 @@ MIRRORED = (
     )
     keras.config.set_dtype_policy("float32")
 
-    whole = keras_acts.Standardize().adapt(x)
-    distributed = strategy.experimental_distribute_dataset(
-        tf.data.Dataset.from_tensor_slices((x, y)).batch(10)
-    )
-    parts = keras_acts.Standardize().adapt(distributed)
-    report["adapt_distributed"] = max(
-        float(np.max(np.abs(parts[k] - whole[k]) / np.abs(whole[k])))
-        for k in ("mean", "variance")
-    )
+    report["adapt_distributed"] = adapt_on_distributed(strategy)
     with strategy.scope():
         accumulating = build(
             keras.optimizers.SGD(0.05, gradient_accumulation_steps=2)
@@ -179,6 +184,7 @@ WORKER = (
     report["load_diff"] = load_difference(
         model, os.path.join(sys.argv[1], f"worker{task}.keras")
     )
+    report["adapt_distributed"] = adapt_on_distributed(strategy)
     print(json.dumps(report))
     """
     )
@@ -208,7 +214,8 @@ def test_layers_and_monitor_under_mirrored_strategy():
     assert report["mixed_monitor_difference"] < 5e-3
     assert report["loss_fell"]
     assert report["load_diff"] < 1e-5
-    assert report["adapt_distributed"] < 1e-10
+    assert report["adapt_distributed"]["difference"] < 1e-10
+    assert report["adapt_distributed"]["count"] == 32
     assert "gradient_accumulation_steps" in report["accumulation"]
 
 
@@ -254,3 +261,6 @@ def test_layers_and_monitor_under_multi_worker_mirrored_strategy(tmp_path):
         assert report["monitor_difference"] < 1e-4
         assert report["weights_diff"] < 1e-5
         assert report["load_diff"] < 1e-6
+        # Each worker read half the rows; the merged statistics are the whole's.
+        assert report["adapt_distributed"]["difference"] < 1e-10
+        assert report["adapt_distributed"]["count"] == 32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -49,7 +50,10 @@ class _RunningMoments:
             mean = kept.sum(axis=axes, keepdims=True) / np.maximum(count, 1)
             deviations = np.where(finite, kept - mean, 0.0)
         np.multiply(deviations, deviations, out=deviations)
-        m2 = deviations.sum(axis=axes, keepdims=True)
+        self.merge(count, mean, deviations.sum(axis=axes, keepdims=True))
+
+    def merge(self, count: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> None:
+        """Adds the moments of other data."""
         if self.count is None:
             self.count, self.mean, self.m2 = count, mean, m2
             return
@@ -59,6 +63,46 @@ class _RunningMoments:
         self.mean = self.mean + delta * weight
         self.m2 = self.m2 + m2 + delta * delta * self.count * weight
         self.count = total_count
+
+
+def _distribution_strategy(data) -> Any:
+    """The tf.distribute strategy of a distributed dataset, else None."""
+    tf = sys.modules.get("tensorflow")  # no distributed dataset without it
+    if tf is None or not isinstance(data, tf.distribute.DistributedDataset):
+        return None
+    # The dataset holds its strategy privately; there is no public accessor.
+    return getattr(data, "_strategy", None)
+
+
+def _merge_across_workers(strategy, moments: _RunningMoments) -> None:
+    """Under a multi-worker strategy each worker reads only its own shard of
+    a distributed dataset: gathers every worker's moments and merges them, so
+    that all workers get the statistics of the whole dataset."""
+    local_replicas = len(strategy.extended.worker_devices)
+    if strategy.num_replicas_in_sync == local_replicas:
+        return  # one worker: it has read everything
+    import tensorflow as tf
+
+    shape = moments.count.shape
+    local = np.stack(
+        [
+            moments.count.ravel(),
+            moments.mean.ravel(),
+            moments.m2.ravel(),
+            np.full(moments.count.size, float(moments.nonfinite)),
+        ]
+    )
+    values = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant(local[np.newaxis])
+    )
+    # One row per replica; a worker's replicas are consecutive and each
+    # carries that worker's moments.
+    rows = strategy.gather(values, axis=0).numpy()[::local_replicas]
+    moments.count = moments.mean = moments.m2 = None
+    moments.nonfinite = 0
+    for count, mean, m2, nonfinite in rows:
+        moments.merge(count.reshape(shape), mean.reshape(shape), m2.reshape(shape))
+        moments.nonfinite += int(nonfinite[0])
 
 
 def _batches(data, batch_size, steps) -> Iterator[np.ndarray]:
@@ -296,7 +340,10 @@ class Standardize(keras.layers.Layer):
             data: A NumPy array, a `tf.data.Dataset` (of `x`, or of `(x, y)`
                 pairs, whose `x` is used), a distributed dataset (from
                 `strategy.experimental_distribute_dataset`), or any iterable
-                of batches.
+                of batches. Under a `MultiWorkerMirroredStrategy` each worker
+                reads its own shard of a distributed dataset and the workers'
+                moments are then merged, so every worker must call `adapt`
+                and all get the statistics of the whole dataset.
             batch_size: Rows per batch: for an array, the chunk size (by
                 default chunks of about 1e6 values); for a dataset, it is
                 rebatched to this size. Defaults to `None`.
@@ -331,6 +378,9 @@ class Standardize(keras.layers.Layer):
                 )
             if batch.size:
                 moments.update(batch)
+        strategy = _distribution_strategy(data)
+        if strategy is not None and moments is not None and moments.count is not None:
+            _merge_across_workers(strategy, moments)
         if moments is None or moments.count is None:
             raise ValueError("adapt() got no data to compute statistics from.")
         if moments.nonfinite and not ignore_nonfinite:
