@@ -9,6 +9,10 @@ the repository root:
 
     python benchmarks/gradient_monitor.py
     python benchmarks/gradient_monitor.py --models mlp --rounds 5
+    python benchmarks/gradient_monitor.py --devices 2   # MirroredStrategy
+
+With `--devices n` (n > 1) the CPU is split into n logical devices and every
+configuration trains under a MirroredStrategy over them, plain fit included.
 """
 
 from __future__ import annotations
@@ -94,27 +98,44 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=40, help="steps per epoch")
     parser.add_argument("--epochs", type=int, default=4, help="timed epochs + 1")
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="logical CPU devices; above 1, training runs under MirroredStrategy",
+    )
     args = parser.parse_args(argv)
 
+    strategy = tf.distribute.get_strategy()
+    if args.devices > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices
+        )
+        devices = [f"/cpu:{i}" for i in range(args.devices)]
+        strategy = tf.distribute.MirroredStrategy(devices)
     print(
         f"keras {keras.__version__}, tensorflow {tf.__version__}, "
-        f"{os.cpu_count()} CPUs, batch {BATCH}, {args.steps} steps per epoch"
+        f"{os.cpu_count()} CPUs, batch {BATCH}, {args.steps} steps per epoch, "
+        f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} device(s)"
     )
     rng = np.random.default_rng(0)
     failures = []
     for name in args.models:
-        model = {"mlp": mlp, "cnn": cnn}[name]()
+        with strategy.scope():
+            model = {"mlp": mlp, "cnn": cnn}[name]()
+            model.compile(
+                optimizer=keras.optimizers.Adam(1e-4),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            )
         shape = (args.steps * BATCH,) + tuple(model.input_shape[1:])
         x = rng.normal(size=shape).astype("float32")
         y = rng.integers(0, 10, size=(args.steps * BATCH,))
-        model.compile(
-            optimizer=keras.optimizers.Adam(1e-4),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        )
         configs = {"plain fit": lambda: []}
         for freq in (1, 10, 100):
             configs[f"monitor freq={freq}"] = lambda f=freq: [GradientMonitor(freq=f)]
-        for freq in (1, 10, 100):
+        # The naive pass is a one-device baseline.
+        for freq in (1, 10, 100) if args.devices == 1 else ():
             configs[f"naive tape freq={freq}"] = (
                 lambda f=freq, p=(x[:BATCH], y[:BATCH]): [NaiveGradientNorms(*p, f)]
             )

@@ -1,11 +1,13 @@
-"""Forward+backward time of each keras_acts layer against its closest Keras peer.
+"""Forward+backward time of each keras_acts layer against its closest Keras
+peer, on every Keras backend.
 
-Both sides run in the same process, alternately, on the same inputs, so the
-printed ratios (ours / baseline) hold on a shared, noisy machine where the
-absolute times do not. Run from the repository root:
+Keras picks its backend once per process, so each backend runs in a child
+process of its own. Within it both sides run alternately on the same inputs,
+so the printed ratios (ours / baseline) hold on a shared, noisy machine where
+the absolute times do not. Run from the repository root:
 
-    python benchmarks/layers.py                 # 1e4 to 1e7 elements
-    python benchmarks/layers.py --sizes 4e6 --modes function xla
+    python benchmarks/layers.py                    # 3 backends, 1e4 to 1e7 elements
+    python benchmarks/layers.py --backends jax torch --sizes 1e6
 """
 
 from __future__ import annotations
@@ -13,44 +15,53 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import keras_acts  # noqa: E402
-
+BACKENDS = ("tensorflow", "jax", "torch")
 CHANNELS = 64
 MAXOUT_UNITS = 16
-# Largest ours/baseline ratio accepted, per mode ("eager" has no target).
-TARGETS = {
-    "PReLU": {"function": 1.25, "xla": 1.10},
-    "ParametricELU": {"function": 2.0, "xla": 1.25},
-    "Maxout contiguous": {"function": 1.25, "xla": 1.10},
-    "Maxout interleaved": {"function": 1.25, "xla": 1.10},
+# Per backend, the modes timed and which target applies: "unfused" for what
+# `fit` runs by default (tf.function without XLA, PyTorch eager), "compiled"
+# for XLA (TensorFlow jit_compile, JAX jit), None for no target.
+MODES = {
+    "tensorflow": {"eager": None, "function": "unfused", "xla": "compiled"},
+    "jax": {"jit": "compiled"},
+    "torch": {"eager": "unfused"},
 }
-
-
-class ReshapeMax(keras.layers.Layer):
-    """The hand-written maxout that Maxout is compared with."""
-
-    def __init__(self, num_units, interleaved, **kwargs):
-        super().__init__(**kwargs)
-        self.num_units = num_units
-        self.interleaved = interleaved
-
-    def call(self, x):
-        k = x.shape[-1] // self.num_units
-        if self.interleaved:
-            return tf.reduce_max(tf.reshape(x, [-1, k, self.num_units]), axis=1)
-        return tf.reduce_max(tf.reshape(x, [-1, self.num_units, k]), axis=2)
+# Largest ours/baseline ratio accepted.
+TARGETS = {
+    "PReLU": {"unfused": 1.25, "compiled": 1.10},
+    "ParametricELU": {"unfused": 2.0, "compiled": 1.25},
+    "Maxout contiguous": {"unfused": 1.25, "compiled": 1.10},
+    "Maxout interleaved": {"unfused": 1.25, "compiled": 1.10},
+}
 
 
 def pairs():
     """(name, our layer, Keras baseline) with the same parameter shapes."""
+    import keras
+
+    import keras_acts
+
+    class ReshapeMax(keras.layers.Layer):
+        """The hand-written maxout that Maxout is compared with."""
+
+        def __init__(self, num_units, interleaved, **kwargs):
+            super().__init__(**kwargs)
+            self.num_units = num_units
+            self.interleaved = interleaved
+
+        def call(self, x):
+            k = x.shape[-1] // self.num_units
+            if self.interleaved:
+                grouped = keras.ops.reshape(x, (-1, k, self.num_units))
+                return keras.ops.max(grouped, axis=1)
+            return keras.ops.max(keras.ops.reshape(x, (-1, self.num_units, k)), axis=2)
+
     return [
         (
             "PReLU",
@@ -71,15 +82,19 @@ def pairs():
     ]
 
 
-def forward_backward(layer, mode):
+# Each returns a function of (x, upstream) giving the sum of the outputs and
+# the gradients with respect to the input and every trainable weight. The sum
+# consumes the output, so XLA cannot prune a forward pass that the backward
+# pass does not need; in a model the next layer consumes it.
+def tensorflow_step(layer, mode):
+    import tensorflow as tf
+
     def step(x, upstream):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = layer(x)
         sources = [x] + [v.value for v in layer.trainable_variables]
         gradients = tape.gradient(y, sources, output_gradients=upstream)
-        # Consuming the output keeps XLA from pruning a forward pass that the
-        # backward pass does not need; in a model the next layer consumes it.
         return [tf.reduce_sum(y)] + gradients
 
     if mode == "eager":
@@ -87,79 +102,150 @@ def forward_backward(layer, mode):
     return tf.function(step, jit_compile=mode == "xla")
 
 
+def jax_step(layer, mode):
+    import jax
+
+    trainable = [v.value for v in layer.trainable_variables]
+    non_trainable = [v.value for v in layer.non_trainable_variables]
+
+    def outputs(trainable, x):
+        return layer.stateless_call(trainable, non_trainable, x)[0]
+
+    @jax.jit
+    def step(trainable, x, upstream):
+        y, backward = jax.vjp(outputs, trainable, x)
+        weight_gradients, input_gradient = backward(upstream)
+        return [y.sum(), input_gradient, *weight_gradients]
+
+    return lambda x, upstream: step(trainable, x, upstream)
+
+
+def torch_step(layer, mode):
+    import torch
+
+    weights = [v.value for v in layer.trainable_variables]
+
+    def step(x, upstream):
+        x = x.detach().requires_grad_(True)
+        y = layer(x)
+        gradients = torch.autograd.grad(y, [x, *weights], upstream)
+        return [y.detach().sum(), *gradients]
+
+    return step
+
+
 def time_pair(ours, baseline, x, upstream, repeats, rounds):
     """Median seconds per call of each, measured in alternating rounds."""
+    import keras
+
+    def finish(result):  # waits for the device
+        return [keras.ops.convert_to_numpy(t) for t in result]
+
     timings = {id(ours): [], id(baseline): []}
     for fn in (ours, baseline):
         for _ in range(2):  # trace, compile and warm caches
-            [t.numpy() for t in fn(x, upstream)]
+            finish(fn(x, upstream))
     for _ in range(rounds):
         for fn in (ours, baseline):
             start = time.perf_counter()
             for _ in range(repeats):
                 result = fn(x, upstream)
-            [t.numpy() for t in result]
+            finish(result)
             timings[id(fn)].append((time.perf_counter() - start) / repeats)
     return statistics.median(timings[id(ours)]), statistics.median(
         timings[id(baseline)]
     )
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6, 1e7])
-    parser.add_argument(
-        "--modes",
-        nargs="+",
-        default=["eager", "function", "xla"],
-        choices=["eager", "function", "xla"],
-    )
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args(argv)
+def run_backend(args) -> list[str]:
+    """Times every pair on this process's backend; returns the misses."""
+    import keras
+    import numpy as np
 
+    backend = keras.backend.backend()
+    make_step = {"tensorflow": tensorflow_step, "jax": jax_step, "torch": torch_step}
+    framework = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+    version = __import__(framework).__version__
     print(
-        f"keras {keras.__version__}, tensorflow {tf.__version__}, "
-        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs"
+        f"\n== backend {backend} ({framework} {version}, keras {keras.__version__}, "
+        f"{os.cpu_count()} CPUs)"
     )
-    print("fwd+bwd per call, median of alternating rounds; ratio = ours / baseline")
     header = f"{'layer':<20}{'elements':>10}{'mode':>10}{'ours ms':>10}"
     print(header + f"{'base ms':>10}{'ratio':>8}{'target':>8}")
     failures = []
     rng = np.random.default_rng(0)
     for size in args.sizes:
         rows = max(1, int(size) // CHANNELS)
-        x = tf.constant(rng.normal(size=(rows, CHANNELS)).astype("float32"))
+        x = keras.ops.convert_to_tensor(
+            rng.normal(size=(rows, CHANNELS)).astype("float32")
+        )
         for name, ours_layer, base_layer in pairs():
             ours_layer(x)
             base_layer(x)
-            upstream_shape = ours_layer.compute_output_shape(x.shape)
-            upstream = tf.constant(rng.normal(size=upstream_shape).astype("float32"))
+            upstream_shape = ours_layer.compute_output_shape(tuple(x.shape))
+            upstream = keras.ops.convert_to_tensor(
+                rng.normal(size=upstream_shape).astype("float32")
+            )
             # About 1e6 elements per round: enough calls to time small sizes.
             repeats = max(2, int(1e6 / size))
-            for mode in args.modes:
+            for mode, kind in MODES[backend].items():
                 ours, base = time_pair(
-                    forward_backward(ours_layer, mode),
-                    forward_backward(base_layer, mode),
+                    make_step[backend](ours_layer, mode),
+                    make_step[backend](base_layer, mode),
                     x,
                     upstream,
                     repeats,
                     args.rounds,
                 )
                 ratio = ours / base
-                target = TARGETS[name].get(mode)
+                target = TARGETS[name].get(kind)
                 flag = ""
                 if target is not None:
                     flag = f"{target:>8.2f}" + ("" if ratio <= target else "  over")
                     if ratio > target:
-                        failures.append(f"{name} {size:.0e} {mode}: {ratio:.2f}")
+                        failures.append(
+                            f"{backend} {name} {size:.0e} {mode}: {ratio:.2f}"
+                        )
                 print(
                     f"{name:<20}{rows * CHANNELS:>10.0e}{mode:>10}"
-                    f"{ours * 1e3:>10.3f}{base * 1e3:>10.3f}{ratio:>8.2f}{flag}"
+                    f"{ours * 1e3:>10.3f}{base * 1e3:>10.3f}{ratio:>8.2f}{flag}",
+                    flush=True,
                 )
-    if failures:
-        print("over target: " + "; ".join(failures))
-    else:
-        print("all targets met")
+    return failures
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=BACKENDS, choices=BACKENDS)
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6, 1e7])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.in_process:
+        failures = run_backend(args)
+        for failure in failures:
+            print(f"over target: {failure}")
+        return
+    print("fwd+bwd per call, median of alternating rounds; ratio = ours / baseline")
+    failures = []
+    for backend in args.backends:
+        command = [sys.executable, __file__, "--in-process"]
+        command += ["--rounds", str(args.rounds), "--sizes", *map(str, args.sizes)]
+        with subprocess.Popen(
+            command,
+            env={**os.environ, "KERAS_BACKEND": backend},
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as child:
+            for line in child.stdout:
+                if line.startswith("over target: "):
+                    failures.append(line.removeprefix("over target: ").strip())
+                else:
+                    print(line, end="", flush=True)
+        if child.returncode:
+            raise SystemExit(f"the {backend} run failed (exit {child.returncode})")
+    print("\nover target: " + "; ".join(failures) if failures else "\nall targets met")
 
 
 if __name__ == "__main__":
