@@ -10,9 +10,12 @@ the repository root:
     python benchmarks/gradient_monitor.py
     python benchmarks/gradient_monitor.py --models mlp --rounds 5
     python benchmarks/gradient_monitor.py --devices 2   # MirroredStrategy
+    KERAS_BACKEND=jax python benchmarks/gradient_monitor.py --models mlp
 
 With `--devices n` (n > 1) the CPU is split into n logical devices and every
 configuration trains under a MirroredStrategy over them, plain fit included.
+The naive pass is a TensorFlow one-device baseline: it is left out under a
+strategy and on the other backends.
 """
 
 from __future__ import annotations
@@ -105,6 +108,8 @@ def main(argv=None):
         help="logical CPU devices; above 1, training runs under MirroredStrategy",
     )
     args = parser.parse_args(argv)
+    if args.devices > 1 and keras.backend.backend() != "tensorflow":
+        parser.error("--devices above 1 needs the TensorFlow backend")
 
     strategy = tf.distribute.get_strategy()
     if args.devices > 1:
@@ -115,7 +120,7 @@ def main(argv=None):
         devices = [f"/cpu:{i}" for i in range(args.devices)]
         strategy = tf.distribute.MirroredStrategy(devices)
     print(
-        f"keras {keras.__version__}, tensorflow {tf.__version__}, "
+        f"keras {keras.__version__}, backend {keras.backend.backend()}, "
         f"{os.cpu_count()} CPUs, batch {BATCH}, {args.steps} steps per epoch, "
         f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} device(s)"
     )
@@ -134,8 +139,8 @@ def main(argv=None):
         configs = {"plain fit": lambda: []}
         for freq in (1, 10, 100):
             configs[f"monitor freq={freq}"] = lambda f=freq: [GradientMonitor(freq=f)]
-        # The naive pass is a one-device baseline.
-        for freq in (1, 10, 100) if args.devices == 1 else ():
+        naive = args.devices == 1 and keras.backend.backend() == "tensorflow"
+        for freq in (1, 10, 100) if naive else ():
             configs[f"naive tape freq={freq}"] = (
                 lambda f=freq, p=(x[:BATCH], y[:BATCH]): [NaiveGradientNorms(*p, f)]
             )

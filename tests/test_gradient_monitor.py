@@ -163,8 +163,14 @@ def test_deep_sigmoid_gradients_vanish_where_relu_ones_do_not():
 def test_freq_and_epoch_recording():
     x, y = data(samples=32)
     every_third = GradientMonitor(freq=3)
-    fit(small_model(), every_third, x, y, epochs=3)  # 4 steps per epoch
+    model = small_model()
+    fit(model, every_third, x, y, epochs=3)  # 4 steps per epoch
     assert sorted({r["step"] for r in every_third.history}) == [0, 3, 6, 9]
+    # Steps 12 to 14 record nothing, then 15 does (on JAX, the step that
+    # cannot record is traced first, without the recording).
+    every_fifth = GradientMonitor(freq=5)
+    fit(model, every_fifth, x, y)
+    assert sorted({r["step"] for r in every_fifth.history}) == [15]
 
     per_epoch = GradientMonitor(freq="epoch")
     fit(small_model(), per_epoch, x, y, epochs=3)

@@ -123,7 +123,8 @@ class GradientMonitor(Recorder):
           recorded is the one the optimizer applies: the sum over replicas of
           their local gradients (each already scaled by 1 / replicas), taken
           from the optimizer's own all-reduce, so recording adds no
-          communication. It equals the gradient of a one-device run on the
+          communication; each worker's first replica computes the
+          statistics. It equals the gradient of a one-device run on the
           same global batch. With `clipnorm`/`clipvalue` it is the sum of the
           replicas' clipped gradients, since Keras clips before the
           reduction (one device records the gradient before clipping).
@@ -241,14 +242,63 @@ class GradientMonitor(Recorder):
         self._epoch = 0
         self._block_begin = 0
         self._pending = []
+        # Read once: on JAX, each access to `self.model` syncs the training
+        # state back to the model, which a batch hook must not pay for.
         optimizer = self.model.optimizer
+        self._steps_per_execution = self.model.steps_per_execution
+        # Steps skipped by a LossScaleOptimizer and accumulating micro-steps
+        # do not count as iterations: the host cannot tell which steps record.
+        self._unpredictable_iterations = isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer
+        ) or bool(getattr(optimizer, "gradient_accumulation_steps", None))
         self._host_iterations = int(keras.ops.convert_to_numpy(optimizer.iterations))
         if self.model.trainable_variables:
             self._setup(self.model.trainable_variables)
         # Otherwise the model is built when the step is traced: the wrapped
         # apply sets up then.
         self._install(optimizer)
-        self.model.make_train_function(force=True)
+        self._traces_recording = True
+        if self._backend == "jax":
+            self._dispatch_recorded_blocks()
+        else:
+            self.model.make_train_function(force=True)
+
+    def _dispatch_recorded_blocks(self) -> None:
+        """On JAX, a host callback anywhere in a compiled step slows every
+        call of it (about 3 ms on CPU, even when it does not run), so blocks
+        of steps that cannot record run a second train function, traced
+        without the recording."""
+        model = self.model
+        train_step = model.train_step
+        functions = {}
+        for recording in (True, False):
+
+            def variant(state, data, recording=recording):
+                # Runs when JAX traces the step, or at every step without
+                # jit_compile: the wrapped apply reads the flag then.
+                self._traces_recording = recording
+                return train_step(state, data)
+
+            # A distinct function per variant, since JAX caches traces by
+            # function; object.__setattr__ keeps Keras's tracking out of it.
+            object.__setattr__(model, "train_step", variant)
+            model.make_train_function(force=True)
+            functions[recording] = model.train_function
+        vars(model).pop("train_step")
+
+        def train_function(state, iterator):
+            return functions[self._next_block_may_record()](state, iterator)
+
+        model.train_function = train_function
+
+    def _next_block_may_record(self) -> bool:
+        if self._unpredictable_iterations:
+            return True
+        if self.freq == "epoch":
+            return self._record_next
+        return self._block_may_have_recorded(
+            self._host_iterations, self._steps_per_execution
+        )
 
     def _setup(self, variables) -> None:
         """Names the variables and creates the statistics variables, outside
@@ -383,18 +433,34 @@ class GradientMonitor(Recorder):
     # (PyTorch) training step, in keras.ops.
     def _should_record(self, iterations):
         if self.freq != "epoch":
-            return keras.ops.equal(keras.ops.mod(iterations, self.freq), 0)
-        if self._backend == "tensorflow":
-            return self._record_next.read_value()
-        if self._backend == "jax":
+            due = keras.ops.equal(keras.ops.mod(iterations, self.freq), 0)
+        elif self._backend == "tensorflow":
+            due = self._record_next.read_value()
+        elif self._backend == "jax":
             import jax
 
             # The flag is set on the host between epochs: ask for it.
-            return jax.experimental.io_callback(
+            due = jax.experimental.io_callback(
                 lambda: np.array(self._record_next),
                 jax.ShapeDtypeStruct((), np.bool_),
             )
-        return self._record_next
+        else:
+            due = self._record_next
+        if self._replicated:
+            return tf.logical_and(due, self._is_read_replica())
+        return due
+
+    def _is_read_replica(self):
+        """Whether this replica's statistics are the ones the host reads.
+
+        Every replica would compute the same statistics from the reduced
+        gradients; only each worker's first replica does, since the host
+        reads its copy of the replica-local variables. A worker's replicas
+        have consecutive ids.
+        """
+        replica_id = tf.distribute.get_replica_context().replica_id_in_sync_group
+        local_replicas = len(self.model.distribute_strategy.extended.worker_devices)
+        return tf.equal(tf.math.floormod(replica_id, local_replicas), 0)
 
     def _statistics_of(self, gradients, variables, before, after):
         """One (variables, 5) float32 tensor of statistics, and the gradients
@@ -525,7 +591,7 @@ class GradientMonitor(Recorder):
             grads, variables, step = self._step_inputs(
                 optimizer, grads, trainable_variables
             )
-            if not self._variables:  # a model with nothing to train
+            if not self._variables or not self._traces_recording:
                 return original_apply(grads, trainable_variables)
             record = self._should_record(step)
             # The weights before the update are read only on recorded steps;
@@ -562,7 +628,7 @@ class GradientMonitor(Recorder):
         """Records a step that the LossScaleOptimizer skips: the inner
         optimizer's apply never sees it."""
         ops = keras.ops
-        if not self._variables:
+        if not self._variables or not self._traces_recording:
             return
         finite = ops.all(
             ops.stack([ops.all(ops.isfinite(g)) for g in grads if g is not None])
@@ -645,15 +711,8 @@ class GradientMonitor(Recorder):
 
     def _block_may_have_recorded(self, first: int, steps: int) -> bool:
         # Reading the device forces a sync: skip it on blocks where no step
-        # can have been recorded. Steps skipped by a LossScaleOptimizer and
-        # accumulating micro-steps do not count as iterations, so the host
-        # cannot predict them; read every block then.
-        optimizer = self.model.optimizer
-        if (
-            self.freq == "epoch"
-            or isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-            or getattr(optimizer, "gradient_accumulation_steps", None)
-        ):
+        # can have been recorded.
+        if self.freq == "epoch" or self._unpredictable_iterations:
             return True
         next_recorded = -(-first // self.freq) * self.freq
         return next_recorded < first + steps
