@@ -164,10 +164,9 @@ def run_backend(args) -> list[str]:
 
     backend = keras.backend.backend()
     make_step = {"tensorflow": tensorflow_step, "jax": jax_step, "torch": torch_step}
-    framework = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
-    version = __import__(framework).__version__
+    version = __import__(backend).__version__  # the backend's own package
     print(
-        f"\n== backend {backend} ({framework} {version}, keras {keras.__version__}, "
+        f"\n== backend {backend} ({backend} {version}, keras {keras.__version__}, "
         f"{os.cpu_count()} CPUs)"
     )
     header = f"{'layer':<20}{'elements':>10}{'mode':>10}{'ours ms':>10}"

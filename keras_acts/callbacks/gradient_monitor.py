@@ -364,10 +364,12 @@ class GradientMonitor(Recorder):
         if self._backend != "tensorflow":
             self._replicated = False
             return
-        replicas = self.model.distribute_strategy.num_replicas_in_sync
+        strategy = self.model.distribute_strategy
+        replicas = strategy.num_replicas_in_sync
         self._replicated = replicas > 1
         if not self._replicated:
             return
+        self._local_replicas = len(strategy.extended.worker_devices)
         optimizer = self.model.optimizer
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             optimizer = optimizer.inner_optimizer
@@ -459,8 +461,7 @@ class GradientMonitor(Recorder):
         have consecutive ids.
         """
         replica_id = tf.distribute.get_replica_context().replica_id_in_sync_group
-        local_replicas = len(self.model.distribute_strategy.extended.worker_devices)
-        return tf.equal(tf.math.floormod(replica_id, local_replicas), 0)
+        return tf.equal(tf.math.floormod(replica_id, self._local_replicas), 0)
 
     def _statistics_of(self, gradients, variables, before, after):
         """One (variables, 5) float32 tensor of statistics, and the gradients
@@ -588,10 +589,12 @@ class GradientMonitor(Recorder):
         ops = keras.ops
 
         def apply(grads, trainable_variables=None):
+            if not self._traces_recording:
+                return original_apply(grads, trainable_variables)
             grads, variables, step = self._step_inputs(
                 optimizer, grads, trainable_variables
             )
-            if not self._variables or not self._traces_recording:
+            if not self._variables:  # a model with nothing to train
                 return original_apply(grads, trainable_variables)
             record = self._should_record(step)
             # The weights before the update are read only on recorded steps;
@@ -628,7 +631,7 @@ class GradientMonitor(Recorder):
         """Records a step that the LossScaleOptimizer skips: the inner
         optimizer's apply never sees it."""
         ops = keras.ops
-        if not self._variables or not self._traces_recording:
+        if not self._variables:
             return
         finite = ops.all(
             ops.stack([ops.all(ops.isfinite(g)) for g in grads if g is not None])
@@ -651,16 +654,21 @@ class GradientMonitor(Recorder):
 
     def _nonfinite_apply(self, loss_scale_optimizer, original_apply):
         def apply(grads, trainable_variables=None):
-            self._record_if_nonfinite(
-                loss_scale_optimizer,
-                *self._step_inputs(loss_scale_optimizer, grads, trainable_variables),
-            )
+            if self._traces_recording:
+                self._record_if_nonfinite(
+                    loss_scale_optimizer,
+                    *self._step_inputs(
+                        loss_scale_optimizer, grads, trainable_variables
+                    ),
+                )
             original_apply(grads, trainable_variables)
 
         return apply
 
     def _nonfinite_stateless_apply(self, loss_scale_optimizer, original):
         def stateless_apply(optimizer_variables, grads, trainable_variables):
+            if not self._traces_recording:
+                return original(optimizer_variables, grads, trainable_variables)
             # The JAX trainer passes the values of the model's trainable
             # variables, in order.
             mapping = [
