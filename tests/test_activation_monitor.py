@@ -204,7 +204,10 @@ def test_subclassed_model_is_refused_clearly():
     [
         ({"data": np.zeros((0, 3))}, "no examples"),
         ({"data": tf.data.Dataset.from_tensor_slices(np.zeros((0, 3)))}, "empty"),
-        ({"data": (np.zeros((4, 3)), np.zeros((3, 1)))}, "4 inputs but 3 targets"),
+        (
+            {"data": (np.zeros((4, 3)), np.zeros((3, 1)))},
+            r"4 examples in its inputs but \[3\] in its targets",
+        ),
         ({"data": np.zeros((4, 3)), "freq": 0}, "freq=0"),
         ({"data": np.zeros((4, 3)), "saturation_margin": 0.7}, "saturation_margin"),
         ({"data": np.zeros((4, 3)), "layers": [3]}, "layers"),

@@ -36,16 +36,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
-def check_freq(freq: int | str) -> None:
-    """Raises ValueError unless `freq` is a positive integer or "epoch"."""
-    if freq != "epoch" and (
-        not isinstance(freq, int) or isinstance(freq, bool) or freq < 1
-    ):
-        raise ValueError(
-            f'`freq` must be a positive integer or "epoch". Received: freq={freq!r}'
-        )
-
-
 def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
@@ -63,7 +53,8 @@ class Recorder(keras.callbacks.Callback):
     A subclass defines `COLUMNS`, appends records with `_add_record(record)`
     and turns a record into rows (`_rows_of`) and TensorBoard values
     (`_scalars_of`, `_histograms_of`). Rows are built only when asked for, or
-    when a CSV file or TensorBoard log is written as training goes.
+    when a CSV file or TensorBoard log is written as training goes, and each
+    record's rows once.
     """
 
     COLUMNS: tuple[str, ...] = ()
@@ -79,6 +70,8 @@ class Recorder(keras.callbacks.Callback):
         self.csv_path = None if csv_path is None else os.fspath(csv_path)
         self.append = append
         self._records: list[Any] = []
+        self._rows: list[dict[str, Any]] = []
+        self._rows_built = 0  # records whose rows are in self._rows
         self._writer = None
 
     # Subclass hooks.
@@ -96,9 +89,11 @@ class Recorder(keras.callbacks.Callback):
 
     # Outputs.
     def _open_outputs(self) -> None:
-        """Resets the records and checks, before any step, that files can be
-        written; raises ValueError naming the path otherwise."""
-        self._records = []
+        """Resets the records (unless `append`) and checks, before any step,
+        that files can be written; raises ValueError naming the path
+        otherwise."""
+        if not self.append:
+            self._records, self._rows, self._rows_built = [], [], 0
         self._close_writer()
         if self.csv_path is not None:
             folder = os.path.dirname(os.path.abspath(self.csv_path))
@@ -173,7 +168,10 @@ class Recorder(keras.callbacks.Callback):
     @property
     def history(self) -> list[dict[str, Any]]:
         """Every recorded row, oldest first, as dicts keyed by `COLUMNS`."""
-        return [row for record in self._records for row in self._rows_of(record)]
+        for record in self._records[self._rows_built :]:
+            self._rows.extend(self._rows_of(record))
+        self._rows_built = len(self._records)
+        return list(self._rows)
 
     def to_dataframe(self) -> pandas.DataFrame:
         """The history as a pandas DataFrame (pandas is optional).

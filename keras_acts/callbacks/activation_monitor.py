@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from keras_acts.callbacks._recorder import Recorder, check_freq
+from keras_acts._autodiff import value_and_gradients
+from keras_acts.callbacks._gradient_capture import optimizers_of
+from keras_acts.callbacks._recorder import Recorder
+from keras_acts.callbacks._schedule import Schedule, StepClock
 from keras_acts.layers import Maxout, MaxoutDense, ParametricELU, PReLU
 
 if TYPE_CHECKING:
@@ -43,32 +46,59 @@ SATURATING_RANGES = {
 # Activations that are flat at 0 for negative inputs: a unit that outputs 0
 # for every example gets no gradient and never recovers. A tanh, leaky, ELU
 # or maxout unit with negative outputs still learns, so it is not "dead".
-DYING_ACTIVATIONS = {"relu", "relu6", "ReLU"}
-ACTIVATION_LAYERS = (
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Softmax,
-    PReLU,
-    ParametricELU,
-    Maxout,
-    MaxoutDense,
-)
+DYING_ACTIVATIONS = {"relu", "relu6"}
+# Activation layers, by the name of the function they apply.
+ACTIVATION_LAYER_NAMES = {
+    keras.layers.Softmax: "softmax",
+    keras.layers.ELU: "elu",
+    keras.layers.LeakyReLU: "leaky_relu",
+    keras.layers.PReLU: "PReLU",
+    PReLU: "PReLU",
+    ParametricELU: "ParametricELU",
+    Maxout: "Maxout",
+    MaxoutDense: "MaxoutDense",
+}
 FLAG_DEAD = 0.5
 FLAG_SATURATED = 0.5
 
 
 def activation_name(layer: keras.layers.Layer) -> str | None:
     """The name of the layer's nonlinearity, or None if it has none."""
+    if isinstance(layer, keras.layers.ReLU):
+        if layer.negative_slope:
+            return "leaky_relu"
+        return "relu6" if layer.max_value == 6 else "relu"
+    for layer_class, name in ACTIVATION_LAYER_NAMES.items():
+        if type(layer) is layer_class:
+            return name
     activation = getattr(layer, "activation", None)
     if callable(activation):  # Dense, Conv, Activation and the like
         name = getattr(activation, "__name__", activation.__class__.__name__)
         return None if name == "linear" else name
-    if isinstance(layer, ACTIVATION_LAYERS):
-        return layer.__class__.__name__
     return None
+
+
+class _OutputTap(keras.layers.Layer):
+    """Adds a zero offset of the probe batch's shape to a layer's output, so
+    that the gradient of the loss with respect to the offset is its gradient
+    with respect to that output."""
+
+    def __init__(self, batch_size: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.batch_size = batch_size
+
+    def build(self, input_shape) -> None:
+        self.offset = self.add_weight(
+            shape=(self.batch_size, *input_shape[1:]),
+            initializer="zeros",
+            name="offset",
+        )
+
+    def call(self, inputs):
+        return inputs + keras.ops.cast(self.offset, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 @dataclass
@@ -76,13 +106,14 @@ class _Record:
     step: int
     epoch: int
     rows: list[dict[str, Any]]
+    outputs: list[np.ndarray]  # for histograms
 
 
 class ActivationMonitor(Recorder):
     """Tracks dead units, saturation and centering of each layer's outputs.
 
-    Every `freq`, the monitor runs the model once, in inference mode, on a
-    fixed probe batch and computes, for each layer that applies a
+    On the schedule of `freq`, the monitor runs the model once, in inference
+    mode, on a fixed probe batch and computes, for each layer that applies a
     nonlinearity (a `Dense` or `Conv` layer with an activation, an activation
     layer, the keras_acts layers):
 
@@ -95,31 +126,44 @@ class ActivationMonitor(Recorder):
       other activations: a tanh, leaky, ELU or maxout unit with only
       negative outputs still has a gradient;
     - the fraction of saturated outputs, for activations with a bounded
-      range (sigmoid, hard sigmoid and softmax on [0, 1]; tanh, hard tanh and
-      softsign on [-1, 1]): outputs within `saturation_margin` times the
-      range's width of either end, where the derivative is nearly 0. `None`
-      for other activations;
+      range (sigmoid, hard sigmoid and softmax, as activations or as
+      `keras.layers.Softmax`, on [0, 1]; tanh, hard tanh and softsign on
+      [-1, 1]): outputs within `saturation_margin` times the range's width
+      of either end, where the derivative is nearly 0. `None` for other
+      activations;
     - the fraction of outputs that are exactly 0;
-    - when `data` is an `(x, y)` pair, the gradient of the loss with respect to
-      the layer's output on the probe batch (its L2 norm and mean absolute
-      value), from one tape pass: the backpropagated signal whose decay from
-      the last layer to the first is the vanishing gradient itself.
+    - when `data` holds targets, the gradient of the loss (the model's
+      compiled loss, with the probe's sample weights) with respect to the
+      layer's output on the probe batch (its L2 norm and mean absolute
+      value): the backpropagated signal whose decay from the last layer to
+      the first is the vanishing gradient itself.
 
     The training step is not changed: each record costs one forward pass on
-    the probe batch (and one backward pass with `y`). Only the TensorFlow
-    backend is supported for the output gradients.
+    the probe batch (and one backward pass with targets).
 
-    Sequential and Functional models are supported: any layer of the model
-    (not inside a nested model) is reachable. A subclassed model has no graph
-    of layers to read outputs from, and the monitor raises at the start of
-    `fit`.
+    When: `step` is the number of optimizer updates applied when the probe
+    runs, the same `step` as GradientMonitor's (the gradient recorded at
+    step `s` is computed at the weights probed at step `s`), so the rows of
+    the two monitors join on `step`. With `freq="epoch"`, the probe runs
+    before the first step of each epoch and once more at the end of
+    training. With an integer `freq`, it runs when `step` is a multiple of
+    `freq`, at the start of training and after each block of steps; with
+    `steps_per_execution > 1` the probe can only run between blocks, so a
+    due step inside a block is probed at the block's end, under that step.
+
+    Models: Sequential and Functional models, with one or several inputs
+    (arrays, lists or dicts) and outputs; any layer of the model (not inside
+    a nested model) is reachable. A subclassed model has no graph of layers
+    to read outputs from, and the monitor raises at the start of `fit`.
+    Backends: TensorFlow, JAX and PyTorch.
 
     Args:
-        data: The probe batch: an array `x`, an `(x, y)` pair, or a
-            `tf.data.Dataset` (its first element is used).
-        freq: `"epoch"` to record at the end of every epoch, or a number of
-            training batches. A record is also made before the first step.
-            Defaults to `"epoch"`.
+        data: The probe batch, as `fit` takes it: `x`, an `(x, y)` pair or
+            an `(x, y, sample_weight)` triple, where `x` and `y` are arrays,
+            or lists or dicts of arrays for models with several inputs or
+            outputs; or a `tf.data.Dataset` (its first element is used).
+        freq: `"epoch"` to record at the start of every epoch, or a number of
+            optimizer steps. Defaults to `"epoch"`.
         layers: Names of layers, or layer classes, to monitor instead of every
             layer with a nonlinearity. Defaults to `None`.
         dead_threshold: A unit is dead if all its outputs are at most this.
@@ -131,7 +175,8 @@ class ActivationMonitor(Recorder):
             Defaults to `None`.
         csv_path: If given, rows are appended to this CSV file at each record.
             Defaults to `None`.
-        append: Append to an existing `csv_path` instead of overwriting it.
+        append: Keep the records of earlier fits in `history` and append to
+            an existing `csv_path`, instead of starting both anew.
             Defaults to `False`.
 
     Example:
@@ -164,7 +209,7 @@ class ActivationMonitor(Recorder):
         append: bool = False,
     ) -> None:
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
-        check_freq(freq)
+        self.schedule = Schedule(freq)
         if not isinstance(saturation_margin, (int, float)) or not (
             0 < saturation_margin < 0.5
         ):
@@ -183,7 +228,7 @@ class ActivationMonitor(Recorder):
                     "`layers` must be layer names or layer classes. "
                     f"Received: layers={layers!r}"
                 )
-        self.x, self.y = self._split_probe(data)
+        self.x, self.y, self.sample_weight = self._split_probe(data)
         self.freq = freq
         self.layers = layers
         self.dead_threshold = dead_threshold
@@ -195,26 +240,45 @@ class ActivationMonitor(Recorder):
             data = next(iter(data), None)
             if data is None:
                 raise ValueError("`data` is an empty dataset; the probe needs data.")
-        if isinstance(data, (tuple, list)):
-            if len(data) not in (1, 2, 3):
-                raise ValueError(
-                    "`data` must be x or an (x, y) pair. "
-                    f"Received a sequence of {len(data)} items."
-                )
-            x = data[0]
-            y = data[1] if len(data) > 1 else None
-        else:
-            x, y = data, None
-        x = np.asarray(keras.ops.convert_to_numpy(x))
-        if x.ndim == 0 or len(x) == 0:
+        if isinstance(data, (tuple, list)) and len(data) not in (1, 2, 3):
             raise ValueError(
-                f"`data` holds no examples. Received x of shape {np.shape(x)}"
+                "`data` must be x, an (x, y) pair or an (x, y, sample_weight) "
+                f"triple. Received a sequence of {len(data)} items."
             )
-        if y is not None:
-            y = np.asarray(keras.ops.convert_to_numpy(y))
-            if len(y) != len(x):
-                raise ValueError(f"`data` has {len(x)} inputs but {len(y)} targets.")
-        return x, y
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+            tuple(data) if isinstance(data, list) else data
+        )
+
+        def to_numpy(structure):
+            return keras.tree.map_structure(
+                lambda a: np.asarray(keras.ops.convert_to_numpy(a)), structure
+            )
+
+        x = to_numpy(x)
+        sizes = {part: [] for part in ("inputs", "targets", "sample weights")}
+        for part, structure in zip(sizes, (x, y, sample_weight), strict=True):
+            if structure is not None:
+                sizes[part] = [
+                    len(a) if a.ndim else 0
+                    for a in keras.tree.flatten(to_numpy(structure))
+                ]
+        if not sizes["inputs"] or min(sizes["inputs"]) == 0:
+            raise ValueError(
+                "`data` holds no examples. Received x of shape "
+                f"{keras.tree.map_structure(np.shape, x)}"
+            )
+        count = sizes["inputs"][0]
+        for part, lengths in sizes.items():
+            if any(length != count for length in lengths):
+                raise ValueError(
+                    f"`data` has {count} examples in its inputs but {lengths} in "
+                    f"its {part}."
+                )
+        return (
+            x,
+            None if y is None else to_numpy(y),
+            None if sample_weight is None else to_numpy(sample_weight),
+        )
 
     # Set-up.
     def _selected(self, layer) -> bool:
@@ -231,17 +295,20 @@ class ActivationMonitor(Recorder):
             inputs = model.inputs
         except (AttributeError, ValueError):
             inputs = None
-        if not inputs or isinstance(model, keras.Sequential) and not model.built:
-            if isinstance(model, keras.Sequential):
-                model.build((None,) + self.x.shape[1:])
-                inputs = model.inputs
-            else:
-                raise ValueError(
-                    f"ActivationMonitor needs the layer graph of a Sequential or "
-                    f"Functional model to read layer outputs; model "
-                    f"{model.name!r} is subclassed. Build it as a Functional "
-                    "model, or monitor one of its Functional sub-models."
-                )
+        if (
+            not inputs
+            and isinstance(model, keras.Sequential)
+            and not isinstance(self.x, (dict, list, tuple))
+        ):
+            model.build((None,) + self.x.shape[1:])
+            inputs = model.inputs
+        if not inputs:
+            raise ValueError(
+                "ActivationMonitor needs the layer graph of a Sequential or "
+                f"Functional model to read layer outputs; model {model.name!r} "
+                "is subclassed. Build it as a Functional model, or monitor one "
+                "of its Functional sub-models."
+            )
         self._monitored = [layer for layer in model.layers if self._selected(layer)]
         if self.layers is not None:
             names = {layer.name for layer in model.layers}
@@ -256,75 +323,129 @@ class ActivationMonitor(Recorder):
                 f"ActivationMonitor found no layer with a nonlinearity in model "
                 f"{model.name!r}; pass `layers=` to choose layers."
             )
-        if self.y is not None and keras.backend.backend() != "tensorflow":
-            raise ValueError(
-                "ActivationMonitor computes output gradients on the TensorFlow "
-                f"backend only. Received: backend={keras.backend.backend()!r}"
-            )
-        self._output_layer_names = {
-            layer.name
-            for layer in self._monitored
-            if any(layer.output is tensor for tensor in model.outputs)
-        }
-        probe_outputs = [layer.output for layer in self._monitored]
-        # The loss must be taken from the very tensors whose gradients are
-        # read: a model output that a monitored layer produces is reused.
-        self._prediction_indices = []
-        for tensor in model.outputs:
-            matches = [i for i, o in enumerate(probe_outputs) if o is tensor]
-            if not matches:
-                probe_outputs.append(tensor)
-                matches = [len(probe_outputs) - 1]
-            self._prediction_indices.append(matches[0])
-        self._probe = keras.Model(
-            inputs[0] if len(inputs) == 1 else inputs, probe_outputs
-        )
+        self._probe, self._taps = self._tapped_model(model)
         self._open_outputs()
         self._epoch = 0
-        self._batches = 0
-        self._record()
+        self._clock = StepClock(
+            self._iterations(model), int(getattr(model, "steps_per_execution", 1))
+        )
+        if (
+            not self.schedule.per_epoch
+            and self.schedule.first_due(self._clock.iterations, 1) is not None
+        ):
+            self._record(self._clock.iterations)
+
+    def _tapped_model(self, model):
+        """The model with an `_OutputTap` after each monitored layer, sharing
+        its layers and weights; outputs: the tapped outputs, then the
+        model's own outputs."""
+        monitored = {id(layer): layer for layer in self._monitored}
+        batch_size = len(keras.tree.flatten(self.x)[0])
+        taps, tapped, self._output_layer_names = [], [], set()
+
+        def call_function(layer, *args, **kwargs):
+            outputs = layer(*args, **kwargs)
+            if id(layer) in monitored and isinstance(outputs, keras.KerasTensor):
+                tap = _OutputTap(
+                    batch_size, name=f"tap_{layer.name}", dtype=outputs.dtype
+                )
+                outputs = tap(outputs)
+                taps.append(tap)
+                tapped.append(outputs)
+            return outputs
+
+        if isinstance(model, keras.Sequential):
+            model_inputs = model.inputs
+            inputs = keras.Input(
+                batch_shape=model_inputs[0].shape, dtype=model_inputs[0].dtype
+            )
+            outputs = inputs
+            for layer in model.layers:
+                outputs = call_function(layer, outputs)
+            clone = keras.Model(inputs, outputs)
+            last = model.layers[-1]
+            if id(last) in monitored:
+                self._output_layer_names.add(last.name)
+        else:
+            clone = keras.models.clone_model(
+                model, clone_function=lambda layer: layer, call_function=call_function
+            )
+            for layer in self._monitored:
+                if any(layer.output is tensor for tensor in model.outputs):
+                    self._output_layer_names.add(layer.name)
+        if len(taps) != len(self._monitored):
+            raise ValueError(
+                "ActivationMonitor can read only layers that return one tensor. "
+                f"Received layers: {[layer.name for layer in self._monitored]}"
+            )
+        self._output_structure = clone.output
+        probe = keras.Model(clone.input, tapped + keras.tree.flatten(clone.output))
+        return probe, taps
+
+    @staticmethod
+    def _iterations(model) -> int:
+        """Optimizer updates applied so far: the most of any optimizer's, so
+        that a model trained by optimizers held as attributes counts them."""
+        return max(
+            (
+                int(keras.ops.convert_to_numpy(o.iterations))
+                for o in optimizers_of(model)
+            ),
+            default=0,
+        )
 
     # When to record.
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
+        if self.schedule.per_epoch:
+            self._record()
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._clock.begin_block(batch)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._batches += 1
-        if self.freq != "epoch" and self._batches % self.freq == 0:
+        first, count = self._clock.end_block(batch)
+        # The weights now are those after the block: they are the ones a due
+        # step of the block (other than its first) would have been probed at.
+        if not self.schedule.per_epoch and (
+            self.schedule.first_due(first + 1, count) is not None
+        ):
             self._record()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.freq == "epoch":
-            self._record()
-        super().on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        if self.schedule.per_epoch:
+            self._record()
         self._close_writer()
 
     # Measuring.
     def _forward(self):
-        """Layer outputs on the probe and, with y, the loss gradients."""
+        """Layer outputs on the probe and, with targets, the loss gradients."""
         count = len(self._monitored)
         if self.y is None:
             outputs = self._probe(self.x, training=False)
             return [keras.ops.convert_to_numpy(o) for o in outputs[:count]], None
-        import tensorflow as tf
+        model = self.model
 
-        x = tf.convert_to_tensor(self.x)
-        with tf.GradientTape() as tape:
-            outputs = self._probe(x, training=False)
-            layer_outputs = outputs[:count]
-            # tf.identity drops the logits that Keras attaches to sigmoid and
-            # softmax outputs: the loss is then computed from the outputs
-            # themselves, so their gradient is defined.
-            predictions = [tf.identity(outputs[i]) for i in self._prediction_indices]
-            if len(predictions) == 1:
-                predictions = predictions[0]
-            loss = self.model.compute_loss(x=x, y=self.y, y_pred=predictions)
-        gradients = tape.gradient(loss, layer_outputs)
+        def loss():
+            outputs = self._probe(self.x, training=False)
+            predictions = keras.tree.pack_sequence_as(
+                self._output_structure, outputs[count:]
+            )
+            value = model.compute_loss(
+                x=self.x,
+                y=self.y,
+                y_pred=predictions,
+                sample_weight=self.sample_weight,
+                training=False,
+            )
+            return value, outputs[:count]
+
+        _, outputs, gradients = value_and_gradients(
+            loss, [tap.offset for tap in self._taps]
+        )
         return (
-            [o.numpy() for o in layer_outputs],
-            [None if g is None else g.numpy() for g in gradients],
+            [keras.ops.convert_to_numpy(o) for o in outputs],
+            [None if g is None else keras.ops.convert_to_numpy(g) for g in gradients],
         )
 
     def _statistics(self, layer, values, gradient) -> dict[str, Any]:
@@ -332,7 +453,7 @@ class ActivationMonitor(Recorder):
         name = activation_name(layer) or "linear"
         units = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values
         dead_fraction = None
-        if name in DYING_ACTIVATIONS and getattr(layer, "negative_slope", 0) == 0:
+        if name in DYING_ACTIVATIONS:
             dead_fraction = float(np.mean(np.all(units <= self.dead_threshold, axis=0)))
         saturated = None
         if name in SATURATING_RANGES:
@@ -358,9 +479,14 @@ class ActivationMonitor(Recorder):
             row["output_grad_mean_abs"] = float(np.mean(np.abs(gradient)))
         return row
 
-    def _record(self) -> None:
+    def _record(self, step: int | None = None) -> None:
+        # On JAX, self.model brings the training state back into the model.
+        model = self.model
+        if step is None:
+            step = self._iterations(model)
+        if self._records and self._records[-1].step == step:
+            return  # nothing trained since the last record
         outputs, gradients = self._forward()
-        step = int(self.model.optimizer.iterations.numpy())
         rows = []
         for index, (layer, values) in enumerate(
             zip(self._monitored, outputs, strict=True)
@@ -369,8 +495,7 @@ class ActivationMonitor(Recorder):
             row = {"step": step, "epoch": self._epoch}
             row.update(self._statistics(layer, values, gradient))
             rows.append(row)
-        self._last_outputs = outputs
-        self._add_record(_Record(step, self._epoch, rows))
+        self._add_record(_Record(step, self._epoch, rows, outputs))
 
     # Rows.
     def _step_of(self, record: _Record) -> int:
@@ -386,8 +511,8 @@ class ActivationMonitor(Recorder):
                     yield f"activations/{row['layer']}/{stat}", row[stat]
 
     def _histograms_of(self, record: _Record) -> Iterator[tuple[str, Any]]:
-        for layer, values in zip(self._monitored, self._last_outputs, strict=True):
-            yield f"activations/{layer.name}", values
+        for row, values in zip(record.rows, record.outputs, strict=True):
+            yield f"activations/{row['layer']}", values
 
     # What the user reads.
     def summary(self) -> str:
@@ -455,15 +580,17 @@ class ActivationMonitor(Recorder):
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4))
         dead_axes, saturated_axes = axes
-        steps = [r.step for r in self._records]
-        for index, layer in enumerate(self._monitored):
-            rows = [r.rows[index] for r in self._records]
-            dead = [r["dead_fraction"] for r in rows]
-            if dead[0] is not None:
-                dead_axes.plot(steps, dead, label=layer.name)
-            saturated = [r["saturated_fraction"] for r in rows]
-            if saturated[0] is not None:
-                saturated_axes.plot(steps, saturated, label=layer.name)
+        by_layer: dict[str, list[dict[str, Any]]] = {}
+        for row in self.history:
+            by_layer.setdefault(row["layer"], []).append(row)
+        for layer, rows in by_layer.items():
+            steps = [row["step"] for row in rows]
+            for ax, stat in (
+                (dead_axes, "dead_fraction"),
+                (saturated_axes, "saturated_fraction"),
+            ):
+                if rows[0][stat] is not None:
+                    ax.plot(steps, [row[stat] for row in rows], label=layer)
         for ax, title in (
             (dead_axes, "dead units"),
             (saturated_axes, "saturated outputs"),

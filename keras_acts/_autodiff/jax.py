@@ -1,0 +1,19 @@
+"""JAX: `jax.value_and_grad` of the function of the variables' values, which
+it reads through a StatelessScope."""
+
+from __future__ import annotations
+
+import jax
+import keras
+
+
+def value_and_gradients(function, variables):
+    def of_values(values):
+        mapping = list(zip(variables, values, strict=True))
+        with keras.StatelessScope(state_mapping=mapping):
+            return function()
+
+    (scalar, aux), gradients = jax.value_and_grad(of_values, has_aux=True)(
+        [v.value for v in variables]
+    )
+    return scalar, aux, gradients

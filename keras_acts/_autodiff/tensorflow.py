@@ -1,0 +1,13 @@
+"""TensorFlow: a GradientTape."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def value_and_gradients(function, variables):
+    values = [v.value for v in variables]
+    with tf.GradientTape() as tape:
+        tape.watch(values)
+        scalar, aux = function()
+    return scalar, aux, tape.gradient(scalar, values)

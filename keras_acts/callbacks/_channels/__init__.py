@@ -1,0 +1,104 @@
+"""Record channels: how a record computed in the training step reaches the
+host, one small module per backend (`tensorflow`, `jax`, `torch`), chosen
+once by `GradientCapture`. Only the chosen module imports its framework.
+
+- TensorFlow stores records in variables that the host reads after each
+  block of steps (this works under XLA and `tf.distribute`).
+- JAX sends them from the compiled step with a host callback.
+- PyTorch runs the step eagerly, on the host already.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+
+class Channel:
+    """What the channels share; each backend's module subclasses it.
+
+    Step side (called while the training step runs or is traced):
+    `should_record`, `emit`, `dense`, `same_spec`, `applied_gradients`.
+    Host side: `begin`, `add_site`, `request_records`, `received`, and
+    `recording_function`, which makes the train function used while a
+    monitor is attached.
+    """
+
+    def __init__(self, capture) -> None:
+        self.capture = capture
+        self._pending: list[tuple[Any, int, np.ndarray, list | None]] = []
+
+    # Host side.
+    def begin(self, monitor) -> None:
+        """Called when a monitor attaches."""
+
+    def add_site(self, site) -> None:
+        """Called when the step first applies gradients at `site`."""
+
+    def request_records(self) -> None:
+        """With freq="epoch": record each site's next step."""
+        for site in self.capture.sites.values():
+            site.pending = True
+
+    def trace_key(self, monitor) -> Any:
+        """What a traced recording step depends on, besides the model."""
+        return monitor.histograms
+
+    def recording_function(self, make_recording_function, plain_function):
+        """The train function to run while a monitor is attached."""
+        return make_recording_function()
+
+    def wrap_optimizer(self, optimizer, install) -> None:
+        """Wraps further optimizer methods, with `install(owner, name, f)`."""
+
+    def deliver(self, site, statistics, copies, step) -> None:
+        """Takes a record on the host; in a custom loop, hands it on at once."""
+        site.pending = False
+        self._pending.append(
+            (
+                site,
+                int(step),
+                np.asarray(keras.ops.convert_to_numpy(statistics), np.float64),
+                None
+                if copies is None
+                else [np.asarray(keras.ops.convert_to_numpy(c)) for c in copies],
+            )
+        )
+        if not self.capture.in_fit:
+            self.capture.monitor._collect(final=False)
+
+    def received(self) -> list[tuple[Any, int, np.ndarray, list | None]]:
+        """The records that reached the host since the last call, by step."""
+        received, self._pending = self._pending, []
+        return sorted(received, key=lambda record: record[1])
+
+    # Step side.
+    def should_record(self, site, step):
+        period = self.capture.monitor.schedule.period
+        if period:
+            return keras.ops.equal(keras.ops.mod(step, period), 0)
+        return site.pending
+
+    def emit(self, site, statistics, copies, step) -> None:
+        self.deliver(site, statistics, copies, step)
+
+    def dense(self, gradient):
+        return gradient
+
+    def same_spec(self, gradient, variable) -> bool:
+        return (
+            keras.ops.is_tensor(gradient)
+            and keras.backend.standardize_dtype(gradient.dtype) == variable.dtype
+            and tuple(gradient.shape) == tuple(variable.shape)
+        )
+
+    def applied_gradients(self, optimizer, gradients, variables) -> list:
+        """The gradients the optimizer applies, in the order of `variables`:
+        the base optimizer divides by its own `loss_scale_factor` inside
+        `apply`."""
+        scale = getattr(optimizer, "loss_scale_factor", None)
+        if scale is None:
+            return list(gradients)
+        return [g if g is None else g / scale for g in gradients]
