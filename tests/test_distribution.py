@@ -133,8 +133,7 @@ MIRRORED = (
 # Keras 3's Model.fit fails under a multi-worker MultiWorkerMirroredStrategy
 # before the first step, in its own code (keras-team/keras#20585), so the
 # workers train with a custom loop: strategy.run of a step that calls
-# optimizer.apply, with GradientMonitor driven through a CallbackList as fit
-# would drive it.
+# optimizer.apply, recorded by GradientMonitor.attach.
 WORKER = (
     "import tensorflow as tf\n"
     "strategy = tf.distribute.MultiWorkerMirroredStrategy()\n"
@@ -148,7 +147,6 @@ WORKER = (
     with strategy.scope():
         model = build()
     monitor = keras_acts.GradientMonitor()
-    callbacks = keras.callbacks.CallbackList([monitor], model=model)
 
     @tf.function
     def train_step(x_local, y_local):
@@ -162,17 +160,12 @@ WORKER = (
             model.optimizer.apply(gradients, model.trainable_variables)
         strategy.run(step, args=(x_local, y_local))
 
-    callbacks.on_train_begin()
-    for epoch in range(2):
-        callbacks.on_epoch_begin(epoch)
-        for batch in range(2):
-            # Each worker takes its half of the global batch of 16.
-            start = batch * 16 + task * 8
-            callbacks.on_train_batch_begin(batch)
-            train_step(x[start:start + 8], y[start:start + 8])
-            callbacks.on_train_batch_end(batch)
-        callbacks.on_epoch_end(epoch)
-    callbacks.on_train_end()
+    with monitor.attach(model):
+        for epoch in range(2):
+            for batch in range(2):
+                # Each worker takes its half of the global batch of 16.
+                start = batch * 16 + task * 8
+                train_step(x[start:start + 8], y[start:start + 8])
     # Same global batches, same steps: the same weights as one device.
     report["weights_diff"] = max(
         float(np.max(np.abs(np.asarray(a) - np.asarray(b))))

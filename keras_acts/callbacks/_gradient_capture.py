@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,6 +187,7 @@ class GradientCapture:
         self._functions: dict[Any, Any] = {}
         self._plain_function = None
         self._installed: list[tuple[Any, str]] = []
+        self._lock = threading.Lock()
 
     # Attaching a monitor.
     def attach(self, monitor, in_fit: bool) -> None:
@@ -288,20 +290,23 @@ class GradientCapture:
     # (PyTorch) training step, in keras.ops.
     def _site(self, kind: str, optimizer, variables: list) -> Site:
         key = (kind, id(optimizer), tuple(id(v) for v in variables))
-        site = self.sites.get(key)
-        if site is None:
-            site = Site(
-                index=len(self.sites),
-                kind=kind,
-                optimizer=optimizer,
-                variables=variables,
-                variable_indices=np.array(
-                    [self.names.index_of(v) for v in variables], dtype=int
-                ),
-                pending=self.monitor.schedule.per_epoch,
-            )
-            self.channel.add_site(site)
-            self.sites[key] = site
+        # Under a tf.distribute strategy each replica traces the step in a
+        # thread of its own.
+        with self._lock:
+            site = self.sites.get(key)
+            if site is None:
+                site = Site(
+                    index=len(self.sites),
+                    kind=kind,
+                    optimizer=optimizer,
+                    variables=variables,
+                    variable_indices=np.array(
+                        [self.names.index_of(v) for v in variables], dtype=int
+                    ),
+                    pending=self.monitor.schedule.per_epoch,
+                )
+                self.sites[key] = site
+        self.channel.add_site(site)
         return site
 
     def _recording_apply(self, optimizer):

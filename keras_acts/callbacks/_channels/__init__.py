@@ -35,7 +35,7 @@ class Channel:
         """Called when a monitor attaches."""
 
     def add_site(self, site) -> None:
-        """Called when the step first applies gradients at `site`."""
+        """Called each time the step is traced (or run eagerly) at `site`."""
 
     def request_records(self) -> None:
         """With freq="epoch": record each site's next step."""

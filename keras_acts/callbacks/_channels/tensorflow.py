@@ -85,18 +85,39 @@ class Channel(BaseChannel):
                 )
 
     def add_site(self, site) -> None:
+        if self._replicated and not tf.distribute.in_cross_replica_context():
+            # Every replica traces this; variables are made once, in a
+            # cross-replica call that all of them reach.
+            tf.distribute.get_replica_context().merge_call(
+                lambda _: self._create_storage(site)
+            )
+        else:
+            self._create_storage(site)
+
+    def _create_storage(self, site) -> None:
+        histograms = self.capture.monitor.histograms
+        if site.storage is not None and (
+            site.storage.copies is not None or not histograms
+        ):
+            return
         slots = max(1, int(getattr(self.capture.model, "steps_per_execution", 1)))
         with tf.init_scope(), self._strategy.scope():
-            site.storage = _Slots(
-                statistics=_replica_local(
-                    tf.zeros((slots, len(site.variables), STATISTICS_WIDTH)),
-                    "gradient_statistics",
-                ),
-                steps=_replica_local(tf.zeros((slots,), tf.int64), "record_steps"),
-                order=_replica_local(tf.zeros((slots,), tf.int64), "record_order"),
-                count=_replica_local(tf.constant(0, tf.int64), "record_count"),
-                pending=_replica_local(tf.constant(site.pending), "record_pending"),
-            )
+            if site.storage is None:
+                site.storage = _Slots(
+                    statistics=_replica_local(
+                        tf.zeros((slots, len(site.variables), STATISTICS_WIDTH)),
+                        "gradient_statistics",
+                    ),
+                    steps=_replica_local(tf.zeros((slots,), tf.int64), "record_steps"),
+                    order=_replica_local(tf.zeros((slots,), tf.int64), "record_order"),
+                    count=_replica_local(tf.constant(0, tf.int64), "record_count"),
+                    pending=_replica_local(tf.constant(site.pending), "record_pending"),
+                )
+            if histograms and site.storage.copies is None:
+                site.storage.copies = [
+                    _replica_local(tf.zeros(v.shape, tf.float32), "gradient_copy")
+                    for v in site.variables
+                ]
 
     def request_records(self) -> None:
         super().request_records()
@@ -200,12 +221,6 @@ class Channel(BaseChannel):
         slots.count.assign(count + 1)
         slots.pending.assign(False)
         if copies is not None:
-            if slots.copies is None:
-                with tf.init_scope(), self._strategy.scope():
-                    slots.copies = [
-                        _replica_local(tf.zeros(v.shape, tf.float32), "gradient_copy")
-                        for v in site.variables
-                    ]
             for variable, copy in zip(slots.copies, copies, strict=True):
                 variable.assign(copy)
 
