@@ -101,6 +101,20 @@ class Channel(BaseChannel):
         ):
             return
         slots = max(1, int(getattr(self.capture.model, "steps_per_execution", 1)))
+        try:
+            self._create_variables(site, slots, histograms)
+        except ValueError as error:
+            if "tf.function only supports singleton" not in str(error):
+                raise
+            raise ValueError(
+                "GradientMonitor makes its record variables where the training "
+                f"step first applies gradients through {site.optimizer.name!r}, "
+                "which must be in the first trace of the step; here it was in "
+                "a later one (the first applied no gradients). Build the model "
+                "and its optimizers before fit (optimizer.build(variables))."
+            ) from error
+
+    def _create_variables(self, site, slots: int, histograms: bool) -> None:
         with tf.init_scope(), self._strategy.scope():
             if site.storage is None:
                 site.storage = _Slots(

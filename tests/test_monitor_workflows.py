@@ -1,0 +1,449 @@
+"""GradientMonitor in the workflows of real training: repeated and
+interrupted fits, several optimizers, custom training loops, layers passed as
+activations, NaN between records, and keras.distribution on JAX."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_acts
+from keras_acts import GradientMonitor
+from keras_acts.testing import vector_jacobian_product
+
+BACKEND = keras.backend.backend()
+LEARNING_RATE = 0.1
+
+
+def data(samples=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(samples, 3)).astype("float32")
+    y = rng.normal(size=(samples, 2)).astype("float32")
+    return x, y
+
+
+def mse_upstream(outputs, y):
+    return 2 * (keras.ops.convert_to_numpy(outputs) - y) / y.size
+
+
+class CountingModel(keras.Sequential):
+    """Counts the Python runs of its train_step: traces on TensorFlow and JAX."""
+
+    runs = 0
+
+    def train_step(self, *args, **kwargs):
+        CountingModel.runs += 1
+        return super().train_step(*args, **kwargs)
+
+
+def counting_model():
+    CountingModel.runs = 0
+    model = CountingModel(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, activation="tanh", name="hidden"),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
+    return model
+
+
+def fit(model, callbacks, x, y, epochs=1, batch_size=8):
+    return model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+    )
+
+
+def test_keras_acts_layer_passed_as_an_activation():
+    x, y = data(samples=8)
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, activation=keras_acts.PReLU(), name="dense"),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
+    expected = vector_jacobian_product(model, x, mse_upstream(model(x), y))
+    monitor = GradientMonitor()
+    fit(model, [monitor], x, y)
+    (row,) = [r for r in monitor.history if r["variable"] == "alpha"]
+    assert row["layer"] == "dense/p_re_lu"
+    alpha_path = [p for p in expected if p.endswith("alpha")][0]
+    np.testing.assert_allclose(
+        row["l2"], np.linalg.norm(expected[alpha_path]), rtol=1e-5
+    )
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="PyTorch runs the step eagerly.")
+def test_repeated_fits_trace_the_recording_step_once():
+    x, y = data()
+    model = counting_model()
+    fit(model, [], x, y)
+    plain_function = model.train_function
+    after_plain = CountingModel.runs
+    fit(model, [GradientMonitor()], x, y)
+    after_first_monitor = CountingModel.runs
+    assert after_first_monitor > after_plain  # the recording step is traced
+    for callbacks in ([GradientMonitor()], [], [GradientMonitor(csv_path=None)]):
+        fit(model, callbacks, x, y)
+        assert CountingModel.runs == after_first_monitor
+        assert model.train_function is plain_function
+    # On TensorFlow the period is a variable of the traced step; JAX traces
+    # one recording step per freq.
+    monitor = GradientMonitor(freq=3)
+    fit(model, [monitor], x, y, epochs=2)
+    assert sorted({r["step"] for r in monitor.history}) == [12]
+    assert (CountingModel.runs == after_first_monitor) == (BACKEND == "tensorflow")
+
+
+class Interrupt(keras.callbacks.Callback):
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1:
+            raise self.error
+
+
+@pytest.mark.parametrize("error", [RuntimeError("a later callback"), KeyboardInterrupt])
+def test_after_an_interrupted_fit_the_model_trains_as_if_never_monitored(error):
+    x, y = data(samples=32)
+    keras.utils.set_random_seed(5)
+    model = counting_model()
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    twin.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
+    fit(model, [], x, y)
+    fit(twin, [], x, y)
+    monitor = GradientMonitor()
+    with pytest.raises(type(error) if isinstance(error, Exception) else error):
+        fit(model, [monitor, Interrupt(error)], x, y)
+    with pytest.raises(type(error) if isinstance(error, Exception) else error):
+        fit(twin, [Interrupt(error)], x, y)
+    recorded = len(monitor.history)
+    assert recorded == 2 * 7  # steps 4 and 5 reached the CSV-less history
+    capture = vars(model)[
+        keras_acts.callbacks._gradient_capture.GradientCapture.ATTRIBUTE
+    ]
+    runs_before = CountingModel.runs
+    fit(model, [], x, y, epochs=2)
+    fit(twin, [], x, y, epochs=2)
+    assert "apply" not in vars(model.optimizer)
+    assert "train_step" not in vars(model)
+    assert capture.channel.received() == []  # no recording work
+    if BACKEND != "torch":
+        assert CountingModel.runs == runs_before  # the plain traced function
+    for ours, theirs in zip(model.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)
+    assert len(monitor.history) == recorded
+
+
+class TwoOptimizerModel(keras.Model):
+    """GAN style: each half has its own optimizer, held as an attribute; the
+    compiled optimizer is never used."""
+
+    def __init__(self):
+        super().__init__(name="two_halves")
+        self.first = keras.layers.Dense(4, activation="tanh", name="first")
+        self.second = keras.layers.Dense(2, name="second")
+        self.first_optimizer = keras.optimizers.SGD(LEARNING_RATE)
+        self.second_optimizer = keras.optimizers.SGD(LEARNING_RATE)
+
+    def call(self, inputs):
+        return self.second(self.first(inputs))
+
+    def train_step(self, data):
+        x, y = data
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            with tf.GradientTape(persistent=True) as tape:
+                loss = keras.ops.mean(keras.ops.square(self(x) - y))
+        else:
+            import torch
+
+            loss = keras.ops.mean(keras.ops.square(self(x) - y))
+        # After the forward pass, which builds the layers on the first trace.
+        halves = (
+            (self.first_optimizer, self.first.trainable_variables),
+            (self.second_optimizer, self.second.trainable_variables),
+        )
+        if BACKEND == "tensorflow":
+            for optimizer, variables in halves:
+                optimizer.apply(tape.gradient(loss, variables), variables)
+        else:
+            every = [v for _, variables in halves for v in variables]
+            gradients = torch.autograd.grad(loss, [v.value for v in every])
+            for optimizer, variables in halves:
+                count = len(variables)
+                optimizer.apply(list(gradients[:count]), variables)
+                gradients = gradients[count:]
+        return {"loss": loss}
+
+
+@pytest.mark.skipif(
+    BACKEND == "jax",
+    reason="A JAX train_step is stateless; several optimizers are covered there "
+    "by the custom-loop test, through the same capture.",
+)
+def test_optimizers_held_as_model_attributes_are_all_recorded():
+    x, y = data()
+    model = TwoOptimizerModel()
+    model.compile(optimizer="rmsprop")  # not built: its weights come at fit
+    monitor = GradientMonitor()
+    fit(model, [monitor], x, y)
+    for step in (0, 1):
+        layers = monitor.layer_norms(step)
+        assert list(layers) == ["first", "second"]
+    global_rows = [r for r in monitor.history if r["layer"] == "(global)"]
+    assert [r["step"] for r in global_rows] == [0, 1]  # merged, one per step
+    layer_rows = [r for r in monitor.history if r["variable"] is None]
+    first_row = [r for r in layer_rows if r["layer"] == "first"][0]
+    second_row = [r for r in layer_rows if r["layer"] == "second"][0]
+    assert global_rows[0]["l2"] == pytest.approx(
+        np.hypot(first_row["l2"], second_row["l2"]), rel=1e-6
+    )
+
+
+def test_an_unwatched_optimizer_is_named_in_a_warning():
+    x, y = data()
+    model = TwoOptimizerModel()
+    model.compile(optimizer="rmsprop")
+    monitor = GradientMonitor(optimizers=[keras.optimizers.SGD()])
+    if BACKEND == "jax":
+        pytest.skip("TwoOptimizerModel's train_step is stateful.")
+    with pytest.warns(RuntimeWarning, match="applied no gradients") as caught:
+        fit(model, [monitor], x, y, batch_size=2)  # 8 batches
+    assert len([w for w in caught if "GradientMonitor" in str(w.message)]) == 1
+    assert monitor.history == []
+
+
+def test_no_optimizer_is_a_clear_error():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="found no optimizer"):
+        with GradientMonitor().attach(model):
+            pass
+    with pytest.raises(ValueError, match="optimizers"):
+        GradientMonitor(optimizers=["sgd"])
+    with pytest.raises(ValueError, match='freq="epoch"'):
+        with GradientMonitor(freq="epoch").attach(model, keras.optimizers.SGD()):
+            pass
+
+
+def custom_loop_step(model, optimizers):
+    """One training step of a custom loop on the current backend: the mean
+    squared error, its gradients, and each optimizer's apply on its half."""
+    halves = [
+        (optimizer, model.layers[i].trainable_variables)
+        for i, optimizer in enumerate(optimizers)
+    ]
+    if len(optimizers) == 1:
+        halves = [(optimizers[0], model.trainable_variables)]
+    every = [v for _, variables in halves for v in variables]
+
+    def split(gradients):
+        gradients = list(gradients)
+        for optimizer, variables in halves:
+            yield optimizer, gradients[: len(variables)], variables
+            gradients = gradients[len(variables) :]
+
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(model(x) - y))
+            for optimizer, gradients, variables in split(tape.gradient(loss, every)):
+                optimizer.apply(gradients, variables)
+
+        return step
+    if BACKEND == "torch":
+        import torch
+
+        def step(x, y):
+            loss = torch.mean(torch.square(model(torch.tensor(x)) - torch.tensor(y)))
+            gradients = torch.autograd.grad(loss, [v.value for v in every])
+            for optimizer, gradients_, variables in split(gradients):
+                optimizer.apply(gradients_, variables)
+
+        return step
+    import jax
+
+    for optimizer, variables in halves:
+        optimizer.build(variables)
+
+    def loss_of(values, x, y):
+        mapping = list(zip(every, values, strict=True))
+        with keras.StatelessScope(state_mapping=mapping):
+            return keras.ops.mean(keras.ops.square(model(x) - y))
+
+    @jax.jit
+    def jitted(values, optimizer_values, x, y):
+        gradients = jax.grad(loss_of)(values, x, y)
+        new_values, new_optimizer_values = [], []
+        for (optimizer, gradients_, _), own_values, own_optimizer_values in zip(
+            split(gradients),
+            split_values(values),
+            optimizer_values,
+            strict=True,
+        ):
+            trained, state = optimizer.stateless_apply(
+                own_optimizer_values, gradients_, own_values
+            )
+            new_values += trained
+            new_optimizer_values.append(state)
+        return new_values, new_optimizer_values
+
+    def split_values(values):
+        values = list(values)
+        for _, variables in halves:
+            yield values[: len(variables)]
+            values = values[len(variables) :]
+
+    def step(x, y):
+        values = [v.value for v in every]
+        optimizer_values = [[v.value for v in o.variables] for o, _ in halves]
+        new_values, new_optimizer_values = jitted(values, optimizer_values, x, y)
+        for variable, value in zip(every, new_values, strict=True):
+            variable.assign(value)
+        for (optimizer, _), values_ in zip(halves, new_optimizer_values, strict=True):
+            for variable, value in zip(optimizer.variables, values_, strict=True):
+                variable.assign(value)
+
+    return step
+
+
+def expected_layer_norms(model, x, y, steps, batch_size=8):
+    """Per step, each layer's gradient norm under plain SGD on the mean
+    squared error, on a copy of the model."""
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    norms = []
+    for step in range(steps):
+        start = (step * batch_size) % len(x)
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        upstream = 2 * (keras.ops.convert_to_numpy(twin(xb)) - yb) / yb.size
+        gradients = vector_jacobian_product(twin, xb, upstream)
+        norms.append(
+            {
+                layer.name: np.sqrt(
+                    sum(
+                        np.sum(gradients[v.path] ** 2)
+                        for v in layer.trainable_variables
+                    )
+                )
+                for layer in twin.layers
+            }
+        )
+        for variable in twin.trainable_variables:
+            variable.assign(variable - LEARNING_RATE * gradients[variable.path])
+    return norms
+
+
+@pytest.mark.parametrize("traced", [False, True])
+@pytest.mark.parametrize("optimizer_count", [1, 2])
+def test_custom_training_loop_with_attach(traced, optimizer_count):
+    if traced and BACKEND != "tensorflow":
+        pytest.skip("Traced and eager differ on TensorFlow only.")
+    x, y = data()
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, activation="tanh", name="hidden"),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
+    expected = expected_layer_norms(model, x, y, steps=5)
+    optimizers = [keras.optimizers.SGD(LEARNING_RATE) for _ in range(optimizer_count)]
+    step = custom_loop_step(model, optimizers)
+    if traced:
+        import tensorflow as tf
+
+        step = tf.function(step)
+    monitor = GradientMonitor(freq=2)
+    with monitor.attach(model, optimizers):
+        for index in range(5):
+            start = (index * 8) % len(x)
+            step(x[start : start + 8], y[start : start + 8])
+    assert "apply" not in vars(optimizers[0])
+    global_rows = [r for r in monitor.history if r["layer"] == "(global)"]
+    assert [r["step"] for r in global_rows] == [0, 2, 4]
+    for row in global_rows:
+        norms = monitor.layer_norms(row["step"])
+        assert list(norms) == ["hidden", "out"]
+        for layer, norm in norms.items():
+            assert norm == pytest.approx(expected[row["step"]][layer], rel=1e-5)
+
+
+def test_nan_between_records_is_reported_at_the_next_record():
+    x, y = data(samples=12)
+    y[5] = np.nan  # batch size 1: step 5
+    model = counting_model()
+    with pytest.raises(FloatingPointError, match="non-finite weights .* at step 8"):
+        fit(model, [GradientMonitor(freq=4, on_nonfinite="raise")], x, y, batch_size=1)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution is JAX's")
+def test_data_parallel_on_two_jax_devices_records_the_one_device_values():
+    code = textwrap.dedent(
+        """
+        import json
+        import keras, numpy as np, keras_acts, jax
+        assert len(jax.devices()) == 2
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(32, 3)).astype("float32")
+        y = rng.normal(size=(32, 2)).astype("float32")
+        def run(distribution):
+            keras.distribution.set_distribution(distribution)
+            keras.utils.set_random_seed(1)
+            model = keras.Sequential([
+                keras.Input((3,)), keras.layers.Dense(4, activation="tanh"),
+                keras.layers.Dense(2),
+            ])
+            model.compile(keras.optimizers.SGD(0.1), "mse")
+            monitor = keras_acts.GradientMonitor(freq=2)
+            model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+                      callbacks=[monitor])
+            keras.distribution.set_distribution(None)
+            return monitor.to_dataframe()
+        one, two = run(None), run(keras.distribution.DataParallel())
+        print(json.dumps({
+            "steps": sorted(set(two.step)),
+            "rows": [len(one), len(two)],
+            "difference": float(np.max(np.abs(two.l2.values - one.l2.values)
+                                       / one.l2.values)),
+        }))
+        """
+    )
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    import json
+
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    assert report["steps"] == [0, 2, 4, 6]
+    assert report["rows"][0] == report["rows"][1] == 4 * 7
+    assert report["difference"] < 1e-5
