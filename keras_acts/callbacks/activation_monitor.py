@@ -144,12 +144,13 @@ class ActivationMonitor(Recorder):
     When: `step` is the number of optimizer updates applied when the probe
     runs, the same `step` as GradientMonitor's (the gradient recorded at
     step `s` is computed at the weights probed at step `s`), so the rows of
-    the two monitors join on `step`. With `freq="epoch"`, the probe runs
-    before the first step of each epoch and once more at the end of
-    training. With an integer `freq`, it runs when `step` is a multiple of
-    `freq`, at the start of training and after each block of steps; with
-    `steps_per_execution > 1` the probe can only run between blocks, so a
-    due step inside a block is probed at the block's end, under that step.
+    the two monitors join on `step` (and `epoch`). With `freq="epoch"`, the
+    probe runs before the first step of each epoch and once more at the end
+    of training. With an integer `freq`, it runs before each step that is a
+    multiple of `freq`, and at the end of training if the last step was
+    due; with `steps_per_execution > 1` the probe can only run between
+    blocks of steps, so a due step inside a block is probed after the block,
+    under the step reached.
 
     Models: Sequential and Functional models, with one or several inputs
     (arrays, lists or dicts) and outputs; any layer of the model (not inside
@@ -326,6 +327,7 @@ class ActivationMonitor(Recorder):
         self._probe, self._taps = self._tapped_model(model)
         self._open_outputs()
         self._epoch = 0
+        self._probe_due = False
         self._clock = StepClock(
             self._iterations(model), int(getattr(model, "steps_per_execution", 1))
         )
@@ -402,18 +404,22 @@ class ActivationMonitor(Recorder):
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._clock.begin_block(batch)
+        if self._probe_due:
+            self._record()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         first, count = self._clock.end_block(batch)
-        # The weights now are those after the block: they are the ones a due
-        # step of the block (other than its first) would have been probed at.
+        # The weights after this block are those a due step of the block
+        # (other than its first) would have been probed at. They are probed
+        # before the next block, in the epoch that block belongs to, as
+        # GradientMonitor numbers its steps.
         if not self.schedule.per_epoch and (
             self.schedule.first_due(first + 1, count) is not None
         ):
-            self._record()
+            self._probe_due = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.schedule.per_epoch:
+        if self.schedule.per_epoch or self._probe_due:
             self._record()
         self._close_writer()
 
@@ -486,6 +492,7 @@ class ActivationMonitor(Recorder):
             step = self._iterations(model)
         if self._records and self._records[-1].step == step:
             return  # nothing trained since the last record
+        self._probe_due = False
         outputs, gradients = self._forward()
         rows = []
         for index, (layer, values) in enumerate(
