@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import keras_acts
 from keras_acts import GradientMonitor
+from keras_acts.callbacks.gradient_monitor import STATS
 from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
 from keras_acts.testing import vector_jacobian_product
 
@@ -114,13 +115,33 @@ def test_records_exactly_the_applied_gradients(jit_compile, steps_per_execution)
     for step in recorded_steps:
         norms = monitor.layer_norms(step)
         assert list(norms) == ["hidden", "out"]
-        hidden = np.sqrt(sum(np.sum(g**2) for g, _ in expected[step][:2]))
-        np.testing.assert_allclose(norms["hidden"], hidden, rtol=1e-5)
-        (global_row,) = [
-            r for r in monitor.history if r["step"] == step and r["layer"] == "(global)"
-        ]
-        all_squares = sum(np.sum(g**2) for g, _ in expected[step])
-        np.testing.assert_allclose(global_row["l2"], np.sqrt(all_squares), rtol=1e-5)
+        groups = {
+            "hidden": expected[step][:2],
+            "out": expected[step][2:],
+            "(global)": expected[step],
+        }
+        for layer, pairs in groups.items():
+            (row,) = [
+                r
+                for r in monitor.history
+                if r["step"] == step and r["layer"] == layer and r["variable"] is None
+            ]
+            assert_group_row(row, pairs)
+
+
+def assert_group_row(row, pairs):
+    """A layer or global row against its variables' (gradient, weight) pairs."""
+    gradients = np.concatenate([g.ravel() for g, _ in pairs])
+    weights = np.concatenate([w.ravel() for _, w in pairs])
+    np.testing.assert_allclose(row["l2"], np.linalg.norm(gradients), rtol=1e-5)
+    np.testing.assert_allclose(row["mean_abs"], np.abs(gradients).mean(), rtol=1e-5)
+    np.testing.assert_allclose(row["max_abs"], np.abs(gradients).max(), rtol=1e-5)
+    np.testing.assert_allclose(row["weight_l2"], np.linalg.norm(weights), rtol=1e-5)
+    np.testing.assert_allclose(
+        row["update_ratio"],
+        LEARNING_RATE * np.linalg.norm(gradients) / np.linalg.norm(weights),
+        rtol=1e-4,
+    )
 
 
 def test_history_rows_have_the_documented_keys():
@@ -242,39 +263,114 @@ def test_model_without_trainable_weights_warns_once():
     model.trainable = False
     model.compile(optimizer="sgd", loss="mse")
     monitor = GradientMonitor()
-    with pytest.warns(RuntimeWarning, match="no trainable weights"):
-        model.fit(*data(), epochs=1, verbose=0, callbacks=[monitor])
+    with pytest.warns(RuntimeWarning, match="no trainable weights") as caught:
+        model.fit(*data(), batch_size=2, epochs=2, verbose=0, callbacks=[monitor])
+    ours = [w for w in caught if "GradientMonitor" in str(w.message)]
+    assert len(ours) == 1  # over 16 batches
     assert monitor.history == []
 
 
-def test_tensorboard_event_files(tmp_path):
-    x, y = data()
-    monitor = GradientMonitor(log_dir=tmp_path / "logs", histograms=True)
-    fit(small_model(), monitor, x, y)
-    scalars, histograms = {}, set()
-    for path in glob.glob(str(tmp_path / "logs" / "events.out.tfevents.*")):
+def read_events(folder):
+    """{(tag, step): value} of the scalars, and {(tag, step): histogram} as
+    (left edges, right edges, counts), from TensorBoard event files."""
+    import tensorflow as tf
+
+    scalars, histograms = {}, {}
+    for path in glob.glob(str(folder / "events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 kind = value.metadata.plugin_data.plugin_name
+                array = tf.make_ndarray(value.tensor)
                 if kind == "scalars":
-                    scalars[(value.tag, event.step)] = float(
-                        tf.make_ndarray(value.tensor)
-                    )
+                    scalars[(value.tag, event.step)] = float(array)
                 elif kind == "histograms":
-                    histograms.add((value.tag, event.step))
+                    histograms[(value.tag, event.step)] = array.T
+    return scalars, histograms
+
+
+def test_tensorboard_scalars_and_histograms(tmp_path):
+    x, y = data()
+    model = small_model()
+    fit_kwargs = {"optimizer": keras.optimizers.SGD(LEARNING_RATE), "loss": "mse"}
+    model.compile(**fit_kwargs)
+    expected = expected_sgd_records(model, x, y, batch_size=8, steps=2)
+    monitor = GradientMonitor(log_dir=tmp_path / "logs", histograms=True)
+    fit(model, monitor, x, y)
+    scalars, histograms = read_events(tmp_path / "logs")
     layer_rows = {
         (r["layer"], r["step"]): r for r in monitor.history if r["variable"] is None
     }
-    for stat in ("l2", "mean_abs", "max_abs", "weight_l2"):
+    for stat in STATS:
         for step in (0, 1):
-            assert scalars[(f"gradients/hidden/{stat}", step)] == pytest.approx(
-                layer_rows[("hidden", step)][stat], rel=1e-6
-            )
-            assert scalars[(f"gradients/global/{stat}", step)] == pytest.approx(
-                layer_rows[("(global)", step)][stat], rel=1e-6
-            )
-    assert ("gradients/out/kernel", 1) in histograms
-    assert len(histograms) == 8
+            for layer, tag in (("hidden", "hidden"), ("(global)", "global")):
+                assert scalars[(f"gradients/{tag}/{stat}", step)] == pytest.approx(
+                    layer_rows[(layer, step)][stat], rel=1e-6
+                )
+    assert len(histograms) == 8  # 4 variables, 2 steps
+    paths = ["hidden/kernel", "hidden/bias", "out/kernel", "out/bias"]
+    for step in (0, 1):
+        for path, (gradient, _) in zip(paths, expected[step], strict=True):
+            left, right, counts = histograms[(f"gradients/{path}", step)]
+            assert counts.sum() == gradient.size
+            assert left[0] == pytest.approx(gradient.min(), rel=1e-5, abs=1e-7)
+            assert right[-1] == pytest.approx(gradient.max(), rel=1e-5, abs=1e-7)
+
+
+def test_stats_chooses_the_tensorboard_scalars(tmp_path):
+    monitor = GradientMonitor(log_dir=tmp_path, stats=["l2", "update_ratio"])
+    fit(small_model(), monitor, *data())
+    scalars, histograms = read_events(tmp_path)
+    assert {tag.rsplit("/", 1)[1] for tag, _ in scalars} == {"l2", "update_ratio"}
+    assert not histograms
+    # The history keeps every statistic.
+    assert all(row["max_abs"] is not None for row in monitor.history)
+
+
+def test_append_keeps_earlier_fits_in_history_and_csv(tmp_path):
+    path = tmp_path / "gradients.csv"
+    model = small_model()
+    monitor = GradientMonitor(csv_path=path, append=True)
+    fit(model, monitor, *data())
+    fit(model, monitor, *data())
+    assert sorted({r["step"] for r in monitor.history}) == [0, 1, 2, 3]
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == len(monitor.history) == 4 * 7
+    fresh = GradientMonitor(csv_path=path)
+    fit(model, fresh, *data())
+    with open(path, newline="") as file:
+        assert len(list(csv.DictReader(file))) == 2 * 7
+    assert sorted({r["step"] for r in fresh.history}) == [4, 5]
+
+
+def test_history_rows_are_built_once_per_record(monkeypatch):
+    monitor = GradientMonitor()
+    fit(small_model(), monitor, *data(samples=32))
+    built = []
+    original = GradientMonitor._rows_of
+    monkeypatch.setattr(
+        GradientMonitor,
+        "_rows_of",
+        lambda self, record: built.append(record.step) or original(self, record),
+    )
+    first = monitor.history
+    second = monitor.history
+    assert first == second and first is not second
+    assert built == [0, 1, 2, 3]  # once each, on the first access
+
+
+def test_to_json_writes_non_finite_values_as_valid_json(tmp_path):
+    monitor = GradientMonitor()
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        fit(small_model(), monitor, *nan_data())
+    monitor.to_json(tmp_path / "g.json")
+
+    def refuse(constant):
+        raise ValueError(f"not valid JSON: {constant}")
+
+    rows = json.loads((tmp_path / "g.json").read_text(), parse_constant=refuse)
+    assert rows[0]["l2"] == "nan"
+    assert len(rows) == len(monitor.history)
 
 
 def test_csv_survives_a_crash_mid_epoch(tmp_path):
@@ -493,6 +589,20 @@ def test_summary_flags_an_exploding_global_norm():
     monitor = GradientMonitor(exploding_threshold=1e-9)
     fit(small_model(), monitor, *data())
     assert "Exploding: global gradient norm" in monitor.summary()
+
+
+def test_summary_flags_a_global_norm_that_grew_a_thousandfold():
+    # Plain SGD far above the stable step size on a linear model: the
+    # gradient grows geometrically.
+    x, y = data(samples=8)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="out")])
+    model.compile(optimizer=keras.optimizers.SGD(5.0), loss="mse")
+    monitor = GradientMonitor(exploding_threshold=1e30)
+    model.fit(x, y, batch_size=8, epochs=12, verbose=0, callbacks=[monitor])
+    norms = [r["l2"] for r in monitor.history if r["layer"] == "(global)"]
+    assert norms[-1] / norms[0] > 1e3 and norms[-1] < 1e30
+    assert "-fold since step 0" in monitor.summary()
+    assert "-fold" not in monitor.summary(step=1)
 
 
 @pytest.mark.tensorflow_only
