@@ -11,17 +11,31 @@ the repository root:
     python benchmarks/gradient_monitor.py --models mlp --rounds 5
     python benchmarks/gradient_monitor.py --devices 2   # MirroredStrategy
     KERAS_BACKEND=jax python benchmarks/gradient_monitor.py --models mlp
+    python benchmarks/gradient_monitor.py --fits       # repeated fits
 
 With `--devices n` (n > 1) the CPU is split into n logical devices and every
 configuration trains under a MirroredStrategy over them, plain fit included.
 The naive pass is a TensorFlow one-device baseline: it is left out under a
 strategy and on the other backends.
+
+`--fits` measures what users who call `fit` again and again pay (fine-tuning
+stages, tuners, loops over epochs): the wall time of whole 2-step fits,
+tracing included, and the peak memory of the process, on
+`keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3))` and a
+stack of 300 `Dense(8)` layers. Each sequence of fits runs in a fresh child
+process (peak memory only grows): "plain" fits three times without a
+monitor; "monitored" fits twice, each with a new GradientMonitor, then once
+without; "mixed" fits without, with a new monitor, then without.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -95,8 +109,94 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+FIT_SEQUENCES = {
+    "plain": (False, False, False),
+    "monitored": (True, True, False),
+    "mixed": (False, True, False),
+}
+
+
+def resnet50():
+    return keras.applications.ResNet50(
+        weights=None, input_shape=(32, 32, 3), classes=10
+    )
+
+
+def dense300():
+    layers = [keras.Input((8,))] + [keras.layers.Dense(8) for _ in range(300)]
+    return keras.Sequential(layers, name="dense_300x8")
+
+
+def run_fit_sequence(model_name: str, sequence: str) -> dict:
+    """In this process: the fits of one sequence, timed, and the peak RSS."""
+    model = {"resnet50": resnet50, "dense300": dense300}[model_name]()
+    classes = model.output_shape[-1]
+    model.compile(
+        optimizer=keras.optimizers.SGD(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16,) + tuple(model.input_shape[1:])).astype("float32")
+    y = rng.integers(0, classes, size=(16,))
+    seconds = []
+    for monitored in FIT_SEQUENCES[sequence]:
+        callbacks = [GradientMonitor()] if monitored else []
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=callbacks)
+        seconds.append(time.perf_counter() - start)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "peak_mb": peak_kb / 1024}
+
+
+def repeated_fits(model_names) -> None:
+    print(
+        f"keras {keras.__version__}, backend {keras.backend.backend()}, "
+        f"{os.cpu_count()} CPUs; 2-step fits, tracing included"
+    )
+    for name in model_names:
+        results = {}
+        for sequence in FIT_SEQUENCES:
+            child = subprocess.run(
+                [sys.executable, __file__, "--fit-sequence", name, sequence],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results[sequence] = json.loads(child.stdout.strip().splitlines()[-1])
+        plain, monitored, mixed = (results[s] for s in FIT_SEQUENCES)
+        rows = [
+            ("first fit (monitored / plain)", monitored, 0, plain, 0),
+            ("second fit, new monitor / plain", monitored, 1, plain, 1),
+            ("monitored fit after a plain one / plain", mixed, 1, plain, 1),
+            ("plain fit after monitored ones / plain", mixed, 2, plain, 2),
+        ]
+        print(f"\n{name}: {model_count(name)}")
+        print(f"{'fit':<44}{'seconds':>16}{'ratio':>8}")
+        for label, ours, index, base, base_index in rows:
+            a, b = ours["seconds"][index], base["seconds"][base_index]
+            print(f"{label:<44}{a:>7.2f} / {b:>6.2f}{a / b:>8.2f}")
+        for sequence in ("monitored", "mixed"):
+            ratio = results[sequence]["peak_mb"] / plain["peak_mb"]
+            print(
+                f"{'peak RSS, ' + sequence + ' / plain':<44}"
+                f"{results[sequence]['peak_mb']:>7.0f} / {plain['peak_mb']:>6.0f}"
+                f"{ratio:>8.2f}"
+            )
+
+
+def model_count(name: str) -> str:
+    model = {"resnet50": resnet50, "dense300": dense300}[name]()
+    return (
+        f"{model.count_params():,} parameters, "
+        f"{len(model.trainable_variables)} trainable variables"
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fits", action="store_true", help="repeated fits")
+    parser.add_argument("--fit-models", nargs="+", default=["resnet50", "dense300"])
+    parser.add_argument("--fit-sequence", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--models", nargs="+", default=["mlp", "cnn"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=40, help="steps per epoch")
@@ -108,6 +208,12 @@ def main(argv=None):
         help="logical CPU devices; above 1, training runs under MirroredStrategy",
     )
     args = parser.parse_args(argv)
+    if args.fit_sequence:
+        print(json.dumps(run_fit_sequence(*args.fit_sequence)))
+        return
+    if args.fits:
+        repeated_fits(args.fit_models)
+        return
     if args.devices > 1 and keras.backend.backend() != "tensorflow":
         parser.error("--devices above 1 needs the TensorFlow backend")
 
