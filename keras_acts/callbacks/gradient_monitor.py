@@ -328,6 +328,7 @@ class GradientMonitor(Recorder):
             int(getattr(model, "steps_per_execution", 1) or 1),
         )
         self._capture = GradientCapture.of(model, optimizers)
+        self._lost_records = self._capture.channel.lost_records
         self._capture.attach(self, in_fit)
         if self.schedule.per_epoch:
             self._capture.channel.request_records()
@@ -406,7 +407,26 @@ class GradientMonitor(Recorder):
         where records arrive one by one) the records of the last step are
         held back, since another optimizer may still add to them."""
         records = self._held
-        for site, step, statistics, gradients in self._capture.channel.received():
+        channel = self._capture.channel
+        received = channel.received()
+        if self._predictable and any(
+            step >= self._clock.iterations for _, step, _, _ in received
+        ):
+            # The step applies more than once per batch: the host's count of
+            # steps is wrong, so it reads after every block from now on.
+            self._predictable = False
+        if channel.lost_records > self._lost_records:
+            warnings.warn(
+                f"GradientMonitor: {channel.lost_records - self._lost_records} "
+                "record(s) were overwritten before they could be read: the "
+                "training step applies gradients several times per batch. "
+                "Record fewer steps (a larger freq) to keep every record.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._lost_records = channel.lost_records
+            self._predictable = False
+        for site, step, statistics, gradients in received:
             record = _Record(
                 step,
                 self._epoch,

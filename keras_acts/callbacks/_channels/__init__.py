@@ -10,6 +10,7 @@ once by `GradientCapture`. Only the chosen module imports its framework.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import keras
@@ -29,6 +30,10 @@ class Channel:
     def __init__(self, capture) -> None:
         self.capture = capture
         self._pending: list[tuple[Any, int, np.ndarray, list | None]] = []
+        # Host callbacks of one step (one per optimizer) can run at once, on
+        # threads of the framework.
+        self._delivering = threading.Lock()
+        self.lost_records = 0  # overwritten before the host read them
 
     # Host side.
     def begin(self, monitor) -> None:
@@ -55,6 +60,10 @@ class Channel:
 
     def deliver(self, site, statistics, copies, step) -> None:
         """Takes a record on the host; in a custom loop, hands it on at once."""
+        with self._delivering:
+            self._deliver(site, statistics, copies, step)
+
+    def _deliver(self, site, statistics, copies, step) -> None:
         site.pending = False
         self._pending.append(
             (

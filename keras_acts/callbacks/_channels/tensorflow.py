@@ -50,7 +50,6 @@ class Channel(BaseChannel):
             # A worker's replicas have consecutive ids.
             self._local_replicas = len(self._strategy.extended.worker_devices)
         self._reduced = threading.local()
-        self.lost_records = 0
         with self._strategy.scope():
             self._period = tf.Variable(0, dtype=tf.int64, trainable=False)
             self._written = _replica_local(tf.constant(0, tf.int64), "records")
@@ -100,7 +99,9 @@ class Channel(BaseChannel):
             site.storage.copies is not None or not histograms
         ):
             return
-        slots = max(1, int(getattr(self.capture.model, "steps_per_execution", 1)))
+        # Room for two blocks: a step that applies more than once per batch
+        # (or a host that reads late) overwrites nothing at once.
+        slots = 2 * max(1, int(getattr(self.capture.model, "steps_per_execution", 1)))
         try:
             self._create_variables(site, slots, histograms)
         except ValueError as error:
@@ -157,6 +158,7 @@ class Channel(BaseChannel):
             first = max(slots.seen, count - size)
             self.lost_records += first - slots.seen
             slots.seen = count
+            site.pending = False
             statistics = slots.statistics.numpy().astype(np.float64)
             steps, order = slots.steps.numpy(), slots.order.numpy()
             copies = None
