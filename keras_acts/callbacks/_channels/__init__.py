@@ -21,7 +21,7 @@ class Channel:
     """What the channels share; each backend's module subclasses it.
 
     Step side (called while the training step runs or is traced):
-    `should_record`, `emit`, `dense`, `same_spec`, `applied_gradients`.
+    `should_record`, `weights_before`, `emit`, `dense`, `applied_gradients`.
     Host side: `begin`, `add_site`, `request_records`, `received`, and
     `recording_function`, which makes the train function used while a
     monitor is attached.
@@ -93,15 +93,28 @@ class Channel:
     def emit(self, site, statistics, copies, step) -> None:
         self.deliver(site, statistics, copies, step)
 
+    def weights_before(self, record, groups: list[list], gradients: list[list]):
+        """Per group of same-shaped variables, their weights before the
+        update, stacked (or as a list), on recorded steps; what they are on
+        other steps does not matter. The update writes the variables in
+        place, so the weights are copied, and only on recorded steps.
+        `gradients` are the groups' gradients."""
+        ops = keras.ops
+        return ops.cond(
+            record,
+            lambda: [
+                ops.stack([ops.cast(v.value, "float32") for v in group])
+                for group in groups
+            ],
+            # Other shapes than the true branch's: nothing is allocated.
+            lambda: [
+                ops.zeros((0,) * (len(group[0].shape) + 1), "float32")
+                for group in groups
+            ],
+        )
+
     def dense(self, gradient):
         return gradient
-
-    def same_spec(self, gradient, variable) -> bool:
-        return (
-            keras.ops.is_tensor(gradient)
-            and keras.backend.standardize_dtype(gradient.dtype) == variable.dtype
-            and tuple(gradient.shape) == tuple(variable.shape)
-        )
 
     def applied_gradients(self, optimizer, gradients, variables) -> list:
         """The gradients the optimizer applies, in the order of `variables`:

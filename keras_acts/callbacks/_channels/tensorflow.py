@@ -240,15 +240,33 @@ class Channel(BaseChannel):
             for variable, copy in zip(slots.copies, copies, strict=True):
                 variable.assign(copy)
 
+    def weights_before(self, record, groups, gradients):
+        if not getattr(self.capture.model, "jit_compile", False):
+            return super().weights_before(record, groups, gradients)
+
+        # XLA needs both branches to return the same shapes. Each variable's
+        # stand-in is its gradient, a tensor of its shape that is alive
+        # anyway, so unrecorded steps allocate nothing.
+        def copies():
+            return [[tf.identity(v.value) for v in group] for group in groups]
+
+        def stand_ins():
+            return [
+                [
+                    g
+                    if isinstance(g, tf.Tensor) and g.dtype == v.dtype
+                    else tf.zeros(v.shape, v.dtype)
+                    for g, v in zip(group_gradients, group, strict=True)
+                ]
+                for group, group_gradients in zip(groups, gradients, strict=True)
+            ]
+
+        return tf.cond(record, copies, stand_ins)
+
     def dense(self, gradient):
         if isinstance(gradient, tf.IndexedSlices):  # Embedding
             return tf.convert_to_tensor(gradient)
         return gradient
-
-    def same_spec(self, gradient, variable) -> bool:
-        return not isinstance(gradient, tf.IndexedSlices) and super().same_spec(
-            gradient, variable
-        )
 
     def _capturing_all_reduce(self, original_all_reduce):
         """Keeps the gradients that the optimizer's own all-reduce returns.
