@@ -97,25 +97,46 @@ def optimizers_of(model) -> list:
     return [o for key, o in found.items() if key not in inner]
 
 
+# Variables of at least this many elements are reduced one by one: stacking
+# them would copy much memory to save few ops.
+LARGE_VARIABLE = 2**16
+
+
 def shape_groups(variables: list) -> list[list[int]]:
-    """The positions of `variables`, grouped by shape, in order."""
+    """The positions of `variables`, grouped by shape, in order; a large
+    variable is a group of its own."""
     groups: dict[tuple, list[int]] = {}
     for position, variable in enumerate(variables):
-        groups.setdefault(tuple(variable.shape), []).append(position)
+        shape = tuple(variable.shape)
+        key = ("alone", position) if np.prod(shape) >= LARGE_VARIABLE else shape
+        groups.setdefault(key, []).append(position)
     return list(groups.values())
 
 
-def gradient_statistics(groups, gradients, before, after):
+def stack(tensors: list):
+    """`keras.ops.stack`, without a copy for a single tensor."""
+    if len(tensors) == 1:
+        return keras.ops.expand_dims(tensors[0], 0)
+    return keras.ops.stack(tensors)
+
+
+def _sums_of_squares(rows):
+    # A row-wise dot product: no squared copy of the stack is made.
+    return keras.ops.einsum("ij,ij->i", rows, rows)
+
+
+def gradient_statistics(groups, shapes, gradients, before, after):
     """One (variables, 5) float32 tensor of statistics, and the float32
     gradients, both in the order of the variables.
 
     Variables of one shape are stacked and reduced together (`groups`, from
-    `shape_groups`): a model's variables come in few shapes (a stack of 300
-    `Dense(8)` layers in two), so the traced step holds a few dozen
-    reductions rather than a dozen per variable, which is what tracing time
-    and memory grow with. `before` holds, per group, the weights before the
-    update, stacked or as a list; `after` the weights after it, as a list
-    per group, or None for a step that was skipped. A variable without a
+    `shape_groups`; `shapes` are the variables' shapes): a model's variables
+    come in few shapes (a stack of 300 `Dense(8)` layers in two), so the
+    traced step holds a few dozen reductions rather than a dozen per
+    variable, which is what tracing time and memory grow with. `before`
+    holds, per group, the weights before the update, stacked or as a list;
+    `after` the weights after it, as a list per group, or None for a step
+    that was skipped. A variable without a
     gradient counts as a zero gradient.
     """
     ops = keras.ops
@@ -124,25 +145,27 @@ def gradient_statistics(groups, gradients, before, after):
     for index, positions in enumerate(groups):
         weight = before[index]
         if isinstance(weight, list):
-            weight = ops.stack([ops.cast(w, "float32") for w in weight])
-        shape = tuple(weight.shape[1:])
+            weight = stack([ops.cast(w, "float32") for w in weight])
         for position in positions:
             if copies[position] is None:
-                copies[position] = ops.zeros(shape, "float32")
-        axes = tuple(range(1, len(shape) + 1))
-        magnitude = ops.abs(ops.stack([copies[p] for p in positions]))
+                copies[position] = ops.zeros(shapes[position], "float32")
+        count = len(positions)
+        gradient = ops.reshape(stack([copies[p] for p in positions]), (count, -1))
+        weight = ops.reshape(weight, (count, -1))
+        magnitude = ops.abs(gradient)
         if after is None:
-            update_squares = ops.full((len(positions),), NOT_MEASURED, "float32")
+            update_squares = ops.full((count,), NOT_MEASURED, "float32")
         else:
-            weight_after = ops.stack([ops.cast(w, "float32") for w in after[index]])
-            update_squares = ops.sum(ops.square(weight_after - weight), axis=axes)
+            weight_after = stack([ops.cast(w, "float32") for w in after[index]])
+            update = ops.reshape(weight_after, (count, -1)) - weight
+            update_squares = _sums_of_squares(update)
         tables.append(
             ops.stack(
                 [
-                    ops.sum(magnitude * magnitude, axis=axes),
-                    ops.sum(magnitude, axis=axes),
-                    ops.max(magnitude, axis=axes),
-                    ops.sum(weight * weight, axis=axes),
+                    _sums_of_squares(gradient),
+                    ops.sum(magnitude, axis=1),
+                    ops.max(magnitude, axis=1),
+                    _sums_of_squares(weight),
                     update_squares,
                 ],
                 axis=1,
@@ -383,7 +406,9 @@ class GradientCapture:
 
     def _emit(self, site: Site, gradients, before, after, step) -> None:
         gradients = [None if g is None else self.channel.dense(g) for g in gradients]
-        statistics, copies = gradient_statistics(site.groups, gradients, before, after)
+        statistics, copies = gradient_statistics(
+            site.groups, [v.shape for v in site.variables], gradients, before, after
+        )
         self.channel.emit(
             site, statistics, copies if self.monitor.histograms else None, step
         )

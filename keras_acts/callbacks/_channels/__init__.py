@@ -16,6 +16,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_acts.callbacks._gradient_capture import stack
+
 
 class Channel:
     """What the channels share; each backend's module subclasses it.
@@ -103,8 +105,7 @@ class Channel:
         return ops.cond(
             record,
             lambda: [
-                ops.stack([ops.cast(v.value, "float32") for v in group])
-                for group in groups
+                stack([ops.cast(v.value, "float32") for v in group]) for group in groups
             ],
             # Other shapes than the true branch's: nothing is allocated.
             lambda: [
