@@ -121,8 +121,8 @@ def stack(tensors: list):
 
 
 def _sums_of_squares(rows):
-    # A row-wise dot product: no squared copy of the stack is made.
-    return keras.ops.einsum("ij,ij->i", rows, rows)
+    # Not an einsum: on TensorFlow's CPU kernels that is 7x slower.
+    return keras.ops.sum(keras.ops.square(rows), axis=1)
 
 
 def gradient_statistics(groups, shapes, gradients, before, after):
