@@ -185,7 +185,7 @@ def test_activation_steps_under_gradient_accumulation():
     fit(model, monitor, x, y, epochs=2)  # 4 batches, 2 updates per epoch
     assert [(r["step"], r["epoch"]) for r in monitor.history] == [
         (0, 0),
-        (2, 1),
+        (2, 0),
         (4, 1),
     ]
 

@@ -11,6 +11,13 @@ import keras
 import numpy as np
 
 from keras_acts._autodiff import value_and_gradients
+from keras_acts.callbacks._flags import (
+    ACTIVATION_KINDS,
+    Flag,
+    LiveWarnings,
+    check_warn,
+    report,
+)
 from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._recorder import Recorder
 from keras_acts.callbacks._schedule import Schedule, StepClock
@@ -32,7 +39,9 @@ COLUMNS = (
     "zero_fraction",
     "output_grad_l2",
     "output_grad_mean_abs",
+    "dead_fraction_data",
 )
+PARAMETER_COLUMNS = ("step", "epoch", "layer", "parameter", "mean", "min", "max")
 # The output range of the saturating activations: saturated means within
 # `saturation_margin` (as a fraction of the range) of either end.
 SATURATING_RANGES = {
@@ -58,8 +67,13 @@ ACTIVATION_LAYER_NAMES = {
     Maxout: "Maxout",
     MaxoutDense: "MaxoutDense",
 }
+# Activation layers with learned parameters, whose trajectories are kept.
+LEARNED_ACTIVATIONS = (PReLU, ParametricELU, keras.layers.PReLU)
 FLAG_DEAD = 0.5
 FLAG_SATURATED = 0.5
+# Activations whose outputs are all positive: not zero-centered by design.
+POSITIVE_ACTIVATIONS = {"sigmoid", "hard_sigmoid"}
+UNITS_DOC = "Dead and saturated units"
 
 
 def activation_name(layer: keras.layers.Layer) -> str | None:
@@ -76,6 +90,37 @@ def activation_name(layer: keras.layers.Layer) -> str | None:
         name = getattr(activation, "__name__", activation.__class__.__name__)
         return None if name == "linear" else name
     return None
+
+
+def learned_activations(model) -> list[tuple[str, keras.layers.Layer]]:
+    """(name, layer) of the model's activation layers with learned
+    parameters, also those passed as a layer's `activation`."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, LEARNED_ACTIVATIONS):
+            found.append((layer.name, layer))
+        activation = getattr(layer, "activation", None)
+        if isinstance(activation, LEARNED_ACTIVATIONS):
+            found.append((f"{layer.name}/{activation.name}", activation))
+    return found
+
+
+def _dead_fraction(row: dict[str, Any]) -> float | None:
+    """Dead units counted on `dead_data` where they were, else on the probe."""
+    if row["dead_fraction_data"] is not None:
+        return row["dead_fraction_data"]
+    return row["dead_fraction"]
+
+
+def _batches(data: Any, size: int = 256) -> Iterator[Any]:
+    """The inputs of `data` (arrays, or a tf.data.Dataset) in batches."""
+    if hasattr(data, "element_spec"):
+        for element in data:
+            yield keras.utils.unpack_x_y_sample_weight(element)[0]
+        return
+    count = len(keras.tree.flatten(data)[0])
+    for start in range(0, count, size):
+        yield keras.tree.map_structure(lambda a, s=start: a[s : s + size], data)
 
 
 class _OutputTap(keras.layers.Layer):
@@ -107,6 +152,7 @@ class _Record:
     epoch: int
     rows: list[dict[str, Any]]
     outputs: list[np.ndarray]  # for histograms
+    parameters: list[tuple[dict[str, Any], np.ndarray]]  # rows, values
 
 
 class ActivationMonitor(Recorder):
@@ -179,6 +225,19 @@ class ActivationMonitor(Recorder):
         append: Keep the records of earlier fits in `history` and append to
             an existing `csv_path`, instead of starting both anew.
             Defaults to `False`.
+        dead_data: Inputs (an array, a list or dict of arrays, or a
+            `tf.data.Dataset`), for example the training set, on which to
+            count dead units at the end of every epoch, as keras-contrib's
+            `DeadReluDetector` did: a unit is dead if its output is at most
+            `dead_threshold` on every example. The column
+            `dead_fraction_data` holds it (None on other records); the probe
+            batch alone can miss a unit that is alive on a few examples.
+            Defaults to `None`.
+        warn: Warn (a `keras_acts.DiagnosisWarning`) the first time a
+            problem appears during `fit`, once per kind and layer: `True`
+            for every kind, `False` for none, or a list of kinds from
+            `"dead"`, `"saturated"`, `"off_center"`, `"inputs_off_center"`.
+            Defaults to `True`.
 
     Example:
         ```python
@@ -208,9 +267,12 @@ class ActivationMonitor(Recorder):
         log_dir: str | os.PathLike | None = None,
         csv_path: str | os.PathLike | None = None,
         append: bool = False,
+        dead_data: Any = None,
+        warn: bool | Sequence[str] = True,
     ) -> None:
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
         self.schedule = Schedule(freq)
+        self._warn_kinds = check_warn(warn, ACTIVATION_KINDS)
         if not isinstance(saturation_margin, (int, float)) or not (
             0 < saturation_margin < 0.5
         ):
@@ -230,6 +292,10 @@ class ActivationMonitor(Recorder):
                     f"Received: layers={layers!r}"
                 )
         self.x, self.y, self.sample_weight = self._split_probe(data)
+        if dead_data is not None and not hasattr(dead_data, "element_spec"):
+            dead_data = self._split_probe(dead_data)[0]
+        self.dead_data = dead_data
+        self.warn = warn
         self.freq = freq
         self.layers = layers
         self.dead_threshold = dead_threshold
@@ -325,17 +391,52 @@ class ActivationMonitor(Recorder):
                 f"{model.name!r}; pass `layers=` to choose layers."
             )
         self._probe, self._taps = self._tapped_model(model)
+        self._layer_outputs = None  # for dead_data, made when first needed
+        self._parameter_layers = learned_activations(model)
         self._open_outputs()
         self._epoch = 0
         self._probe_due = False
+        self._live_warnings = LiveWarnings(self._warn_kinds)
+        self._input_flags = self._inputs_off_center()
         self._clock = StepClock(
             self._iterations(model), int(getattr(model, "steps_per_execution", 1))
         )
-        if (
-            not self.schedule.per_epoch
-            and self.schedule.first_due(self._clock.iterations, 1) is not None
+        if self.schedule.per_epoch or (
+            self.schedule.first_due(self._clock.iterations, 1) is not None
         ):
             self._record(self._clock.iterations)
+
+    def _inputs_off_center(self) -> list[Flag]:
+        """Inputs whose features sit far from 0 relative to their spread:
+        every weight gradient of a first-layer unit then shares one sign."""
+        flags = []
+        flat = keras.tree.flatten(self.x)
+        names = (
+            ["(inputs)"]
+            if len(flat) == 1
+            else [f"(input {i})" for i in range(len(flat))]
+        )
+        if isinstance(self.x, dict):
+            names = [f"(input {name!r})" for name in sorted(self.x)]
+        for name, values in zip(names, flat, strict=True):
+            if not np.issubdtype(values.dtype, np.floating) or values.ndim < 2:
+                continue
+            features = values.reshape(-1, values.shape[-1]).astype(np.float64)
+            mean = float(np.mean(np.abs(features.mean(axis=0))))
+            std = float(np.mean(features.std(axis=0)))
+            if mean > std:
+                flags.append(
+                    Flag(
+                        "inputs_off_center",
+                        name,
+                        f"inputs far from zero-centered: features average "
+                        f"{mean:.3g} in absolute value, with a spread of {std:.3g}",
+                        "Standardize them (keras_acts.Standardize, adapted on "
+                        "the training data)",
+                        "Preprocessing",
+                    )
+                )
+        return flags
 
     def _tapped_model(self, model):
         """The model with an `_OutputTap` after each monitored layer, sharing
@@ -399,8 +500,6 @@ class ActivationMonitor(Recorder):
     # When to record.
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
-        if self.schedule.per_epoch:
-            self._record()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._clock.begin_block(batch)
@@ -410,18 +509,43 @@ class ActivationMonitor(Recorder):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         first, count = self._clock.end_block(batch)
         # The weights after this block are those a due step of the block
-        # (other than its first) would have been probed at. They are probed
-        # before the next block, in the epoch that block belongs to, as
-        # GradientMonitor numbers its steps.
+        # (other than its first) would have been probed at: they are probed
+        # before the next block.
         if not self.schedule.per_epoch and (
             self.schedule.first_due(first + 1, count) is not None
         ):
             self._probe_due = True
 
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.schedule.per_epoch or self.dead_data is not None:
+            self._record(with_dead_data=self.dead_data is not None)
+        self._log_headline(logs)
+        super().on_epoch_end(epoch, logs)
+
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.schedule.per_epoch or self._probe_due:
+        if self._probe_due:
             self._record()
         self._close_writer()
+
+    def _log_headline(self, logs: dict | None) -> None:
+        """The worst dead and saturated fractions of the last record, in
+        Keras's logs, so that the progress bar, History, CSVLogger,
+        keras.callbacks.TensorBoard and EarlyStopping see them."""
+        if logs is None or not self._records:
+            return
+        rows = self._records[-1].rows
+        dead = [_dead_fraction(row) for row in rows]
+        dead = [value for value in dead if value is not None]
+        if dead:
+            logs["dead_fraction"] = max(dead)
+        saturated = [
+            row["saturated_fraction"]
+            for row in rows
+            if row["saturated_fraction"] is not None
+            and row["layer"] not in self._output_layer_names
+        ]
+        if saturated:
+            logs["saturated_fraction"] = max(saturated)
 
     # Measuring.
     def _forward(self):
@@ -485,15 +609,40 @@ class ActivationMonitor(Recorder):
             row["output_grad_mean_abs"] = float(np.mean(np.abs(gradient)))
         return row
 
-    def _record(self, step: int | None = None) -> None:
+    def _dead_on_data(self) -> list[float | None]:
+        """Per monitored layer, the fraction of units whose output is at
+        most `dead_threshold` on every example of `dead_data`."""
+        if self._layer_outputs is None:
+            model = self.model
+            self._layer_outputs = keras.Model(
+                model.input, [layer.output for layer in self._monitored]
+            )
+        highest = [None] * len(self._monitored)
+        for batch in _batches(self.dead_data):
+            outputs = self._layer_outputs(batch, training=False)
+            for index, values in enumerate(outputs):
+                values = keras.ops.convert_to_numpy(values)
+                unit_max = values.reshape(-1, values.shape[-1]).max(axis=0)
+                if highest[index] is not None:
+                    unit_max = np.maximum(highest[index], unit_max)
+                highest[index] = unit_max
+        return [
+            float(np.mean(unit_max <= self.dead_threshold))
+            if unit_max is not None and activation_name(layer) in DYING_ACTIVATIONS
+            else None
+            for layer, unit_max in zip(self._monitored, highest, strict=True)
+        ]
+
+    def _record(self, step: int | None = None, with_dead_data: bool = False) -> None:
         # On JAX, self.model brings the training state back into the model.
         model = self.model
         if step is None:
             step = self._iterations(model)
-        if self._records and self._records[-1].step == step:
+        if self._records and self._records[-1].step == step and not with_dead_data:
             return  # nothing trained since the last record
         self._probe_due = False
         outputs, gradients = self._forward()
+        dead_on_data = self._dead_on_data() if with_dead_data else [None] * len(outputs)
         rows = []
         for index, (layer, values) in enumerate(
             zip(self._monitored, outputs, strict=True)
@@ -501,8 +650,24 @@ class ActivationMonitor(Recorder):
             gradient = None if gradients is None else gradients[index]
             row = {"step": step, "epoch": self._epoch}
             row.update(self._statistics(layer, values, gradient))
+            row["dead_fraction_data"] = dead_on_data[index]
             rows.append(row)
-        self._add_record(_Record(step, self._epoch, rows, outputs))
+        parameters = []
+        for name, layer in self._parameter_layers:
+            for variable in layer.trainable_weights:
+                values = np.asarray(keras.ops.convert_to_numpy(variable), np.float64)
+                row = {
+                    "step": step,
+                    "epoch": self._epoch,
+                    "layer": name,
+                    "parameter": variable.name,
+                    "mean": float(values.mean()),
+                    "min": float(values.min()),
+                    "max": float(values.max()),
+                }
+                parameters.append((row, values))
+        self._add_record(_Record(step, self._epoch, rows, outputs, parameters))
+        self._live_warnings.give(self.flags(), "ActivationMonitor")
 
     # Rows.
     def _step_of(self, record: _Record) -> int:
@@ -516,23 +681,112 @@ class ActivationMonitor(Recorder):
             for stat in COLUMNS[4:]:
                 if row[stat] is not None:
                     yield f"activations/{row['layer']}/{stat}", row[stat]
+        for row, _ in record.parameters:
+            for stat in PARAMETER_COLUMNS[4:]:
+                yield (
+                    f"activation_parameters/{row['layer']}/{row['parameter']}/{stat}",
+                    row[stat],
+                )
 
     def _histograms_of(self, record: _Record) -> Iterator[tuple[str, Any]]:
         for row, values in zip(record.rows, record.outputs, strict=True):
             yield f"activations/{row['layer']}", values
+        for row, values in record.parameters:
+            yield f"activation_parameters/{row['layer']}/{row['parameter']}", values
+
+    @property
+    def parameter_history(self) -> list[dict[str, Any]]:
+        """The learned parameters of the model's activation layers (the
+        slopes of PReLU, the alpha of ParametricELU...) at every record: one
+        row per layer and parameter, keyed by `PARAMETER_COLUMNS` (`step`,
+        `epoch`, `layer`, `parameter`, `mean`, `min`, `max`). TensorBoard
+        gets them as scalars `activation_parameters/<layer>/<parameter>/
+        <stat>` and histograms."""
+        return [row for record in self._records for row, _ in record.parameters]
 
     # What the user reads.
-    def summary(self) -> str:
-        """A table of the last record, one line per layer, with flags.
+    def flags(self) -> list[Flag]:
+        """The problems found, each with what to try: in the inputs of the
+        probe batch, and in the layers at the last record.
 
-        Flags: more than half the units dead; more than half the outputs
-        saturated (not for the model's own output layers, where saturation
-        means confident predictions); not zero-centered, when the mean is
-        farther from 0 than the standard deviation, so that nearly all outputs
-        share one sign.
+        - `"dead"`: more than half of a ReLU layer's units dead (on
+          `dead_data`, where given).
+        - `"saturated"`: more than half of a hidden layer's outputs
+          saturated (the model's own output layers are left out: a
+          confident classifier saturates by design).
+        - `"off_center"`: a hidden sigmoid layer whose mean is farther from
+          0 than its standard deviation, so the next layer's inputs share
+          one sign.
+        - `"inputs_off_center"`: input features whose mean is farther from 0
+          than their spread, on average.
 
         Returns:
-            The table as a string.
+            A list of `keras_acts.Flag`, empty when nothing was found.
+        """
+        flags = list(getattr(self, "_input_flags", []))
+        if not self._records:
+            return flags
+        for row in self._records[-1].rows:
+            layer = row["layer"]
+            dead = _dead_fraction(row)
+            if dead is not None and dead > FLAG_DEAD:
+                where = (
+                    "on dead_data"
+                    if row["dead_fraction_data"] is not None
+                    else ("on the probe batch")
+                )
+                flags.append(
+                    Flag(
+                        "dead",
+                        layer,
+                        f"{dead:.0%} of units dead {where} at step {row['step']}",
+                        "try PReLU, LeakyReLU or ELU, a lower learning rate, or "
+                        "He initialization",
+                        UNITS_DOC,
+                    )
+                )
+            saturated = row["saturated_fraction"]
+            hidden = layer not in self._output_layer_names
+            if saturated is not None and saturated > FLAG_SATURATED and hidden:
+                flags.append(
+                    Flag(
+                        "saturated",
+                        layer,
+                        f"{saturated:.0%} of outputs saturated at step {row['step']}",
+                        "Standardize the inputs, use smaller initial weights, or "
+                        "a ReLU-family activation",
+                        UNITS_DOC,
+                    )
+                )
+            if (
+                row["activation"] in POSITIVE_ACTIVATIONS
+                and hidden
+                and abs(row["mean"]) > row["std"]
+            ):
+                flags.append(
+                    Flag(
+                        "off_center",
+                        layer,
+                        f"outputs not zero-centered (mean {row['mean']:.2f}, std "
+                        f"{row['std']:.2f}): the next layer's weight gradients "
+                        "share one sign per example",
+                        "try tanh or a zero-centered activation such as "
+                        "keras_acts.ParametricELU",
+                        "Why activations matter",
+                    )
+                )
+        return flags
+
+    def summary(self) -> str:
+        """A table of the last record, one line per layer, and the problems
+        found (`flags()`).
+
+        The table marks, per layer: more than half the units dead; more than
+        half the outputs saturated; not zero-centered, when the mean is
+        farther from 0 than the standard deviation.
+
+        Returns:
+            The table and the problems, as a string.
         """
         if not self._records:
             raise ValueError("ActivationMonitor has recorded nothing yet.")
@@ -541,22 +795,18 @@ class ActivationMonitor(Recorder):
         lines = [
             f"Activations at step {record.step}",
             f"{'layer':<{width}}  {'activation':<13}{'mean':>8}{'std':>8}"
-            f"{'dead':>7}{'saturated':>10}{'grad l2':>11}  flags",
+            f"{'dead':>7}{'saturated':>10}{'grad l2':>11}  marks",
         ]
         for row in record.rows:
-            flags = []
-            dead = row["dead_fraction"]
+            marks = []
+            dead = _dead_fraction(row)
             if dead is not None and dead > FLAG_DEAD:
-                flags.append(f"{dead:.0%} dead units")
+                marks.append("dead")
             saturated = row["saturated_fraction"]
-            if (
-                saturated is not None
-                and saturated > FLAG_SATURATED
-                and row["layer"] not in self._output_layer_names
-            ):
-                flags.append(f"{saturated:.0%} saturated")
+            if saturated is not None and saturated > FLAG_SATURATED:
+                marks.append("saturated")
             if abs(row["mean"]) > row["std"]:
-                flags.append("not zero-centered")
+                marks.append("not zero-centered")
             gradient = row["output_grad_l2"]
             lines.append(
                 f"{row['layer']:<{width}}  {row['activation']:<13}"
@@ -564,8 +814,9 @@ class ActivationMonitor(Recorder):
                 f"{'-' if dead is None else f'{dead:.0%}':>7}"
                 f"{'-' if saturated is None else f'{saturated:.0%}':>10}"
                 f"{'-' if gradient is None else f'{gradient:.2e}':>11}  "
-                + "; ".join(f"{row['layer']}: {flag}" for flag in flags)
+                + ", ".join(marks)
             )
+        lines.append(report("Problems", self.flags()))
         return "\n".join(line.rstrip() for line in lines)
 
     def plot(self, axes: tuple[Axes, Axes] | None = None) -> Figure:

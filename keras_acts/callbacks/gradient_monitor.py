@@ -13,6 +13,13 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
+from keras_acts.callbacks._flags import (
+    GRADIENT_KINDS,
+    Flag,
+    LiveWarnings,
+    check_warn,
+    report,
+)
 from keras_acts.callbacks._gradient_capture import (
     MAX_ABS,
     NOT_MEASURED,
@@ -36,6 +43,15 @@ COLUMNS = ("step", "epoch", "layer", "variable") + STATS
 GLOBAL = "(global)"
 NONFINITE_ACTIONS = ("warn", "stop", "raise")
 GROWTH_FLAG = 1e3
+# A layer is vanishing when at least this share of the records finds it
+# below `vanishing_ratio` (early records count: a stuck net's gradients later
+# shrink everywhere alike).
+VANISHING_SHARE = 0.05
+# Learning has stalled when the updates are smaller than this fraction of the
+# weights, by the median over the later half of at least STALLED_RECORDS.
+STALLED_UPDATE_RATIO = 1e-6
+STALLED_RECORDS = 10
+DOC = "Diagnosing gradient flow"
 
 
 @dataclass
@@ -64,6 +80,56 @@ def _aggregate(statistics: np.ndarray, sizes: np.ndarray) -> dict[str, Any]:
         "weight_l2": math.sqrt(weight_squares),
         "update_ratio": update_ratio,
     }
+
+
+class _RunDiagnosis:
+    """What the flags need from every record of a `fit`, kept as it goes, so
+    that they cost the same at the 20,000th record as at the first."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.first_step: int | None = None
+        self.last_step: int | None = None
+        self.first_norm: float | None = None
+        self.peak = (0.0, 0)  # the largest finite global norm, and its step
+        self.nonfinite: tuple[int, list[str]] | None = None
+        # Per layer: records below vanishing_ratio, the lowest ratio to the
+        # output layer's norm, its step, and that output layer.
+        self.vanishing: dict[str, list] = {}
+        self.update_ratios: list[float] = []
+
+    def add(self, rows: dict[str, dict], step: int, vanishing_ratio: float) -> None:
+        self.records += 1
+        if self.first_step is None:
+            self.first_step = step
+        self.last_step = step
+        layers = [layer for layer in rows if layer != GLOBAL]
+        norm = rows[GLOBAL]["l2"]
+        if not math.isfinite(norm) or not math.isfinite(rows[GLOBAL]["weight_l2"]):
+            if self.nonfinite is None:
+                bad = [
+                    layer
+                    for layer in layers
+                    if not math.isfinite(rows[layer]["l2"] + rows[layer]["weight_l2"])
+                ]
+                self.nonfinite = (step, bad)
+            return
+        if self.first_norm is None:
+            self.first_norm = norm
+        if norm > self.peak[0]:
+            self.peak = (norm, step)
+        if rows[GLOBAL]["update_ratio"] is not None:
+            self.update_ratios.append(rows[GLOBAL]["update_ratio"])
+        output = layers[-1]
+        output_norm = rows[output]["l2"]
+        if output_norm <= 0:
+            return
+        for layer in layers[:-1]:
+            ratio = rows[layer]["l2"] / output_norm
+            state = self.vanishing.setdefault(layer, [0, math.inf, step, output])
+            state[0] += ratio < vanishing_ratio
+            if ratio < state[1]:
+                state[1:] = [ratio, step, output]
 
 
 class GradientMonitor(Recorder):
@@ -167,6 +233,11 @@ class GradientMonitor(Recorder):
             this is flagged as exploding. Defaults to `1e3`.
         optimizers: The optimizers to record, instead of those found on the
             model. Defaults to `None`.
+        warn: Warn (a `keras_acts.DiagnosisWarning`) the first time a
+            problem appears during `fit`, once per kind and layer: `True`
+            for every kind, `False` for none, or a list of kinds from
+            `"nonfinite"`, `"exploding"`, `"vanishing"`, `"stalled"`.
+            Defaults to `True`.
 
     Example:
         ```python
@@ -197,9 +268,11 @@ class GradientMonitor(Recorder):
         vanishing_ratio: float = 1e-3,
         exploding_threshold: float = 1e3,
         optimizers: Sequence[keras.optimizers.Optimizer] | None = None,
+        warn: bool | Sequence[str] = True,
     ) -> None:
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
         self.schedule = Schedule(freq)
+        self._warn_kinds = check_warn(warn, GRADIENT_KINDS)
         if isinstance(stats, str):
             stats = (stats,)
         unknown = [name for name in stats if name not in STATS]
@@ -240,6 +313,7 @@ class GradientMonitor(Recorder):
         self.vanishing_ratio = vanishing_ratio
         self.exploding_threshold = exploding_threshold
         self.optimizers = optimizers
+        self.warn = warn
         self._capture = None
 
     # Set-up and tear-down.
@@ -314,6 +388,8 @@ class GradientMonitor(Recorder):
         self._epoch = 0
         self._active = True
         self._held: list[_Record] = []
+        self._diagnosis = _RunDiagnosis()
+        self._live_warnings = LiveWarnings(self._warn_kinds - {"nonfinite"})
         main = optimizers[0]
         # The host counts steps from the batch indices, which is exact for
         # one optimizer that applies every batch.
@@ -349,6 +425,21 @@ class GradientMonitor(Recorder):
             self._capture.channel.request_records()
         self._epoch = epoch
 
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        self._log_headline(logs)
+
+    def _log_headline(self, logs: dict | None) -> None:
+        """The global gradient norm and update ratio of the last record, in
+        Keras's logs, so that the progress bar, History, CSVLogger,
+        keras.callbacks.TensorBoard and EarlyStopping see them."""
+        if logs is None or not self._records:
+            return
+        rows = self._layer_rows_of(self._records[-1])[GLOBAL]
+        logs["gradient_norm"] = rows["l2"]
+        if rows["update_ratio"] is not None:
+            logs["update_ratio"] = rows["update_ratio"]
+
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._clock.begin_block(batch)
         self._block_may_record = self._may_record(
@@ -366,6 +457,7 @@ class GradientMonitor(Recorder):
         # step can have been recorded.
         if self._block_may_record:
             self._collect(final=True)
+            self._log_headline(logs)
 
     def next_block_may_record(self) -> bool:
         """Whether the block of steps about to run can hold a record (used on
@@ -461,6 +553,10 @@ class GradientMonitor(Recorder):
                     stacklevel=2,
                 )
                 continue
+            self._diagnosis.add(
+                self._layer_rows_of(record), record.step, self.vanishing_ratio
+            )
+            self._live_warnings.give(self.flags(), "GradientMonitor")
             self._handle_nonfinite(record)
 
     def _handle_nonfinite(self, record: _Record) -> None:
@@ -551,10 +647,15 @@ class GradientMonitor(Recorder):
 
     # What the user reads.
     def _layer_rows_of(self, record: _Record) -> dict[str, dict[str, Any]]:
+        sizes = np.asarray(record.names.sizes)[record.indices]
         return {
-            row["layer"]: row
-            for row in self._rows_of(record)
-            if row["variable"] is None
+            layer: {
+                "step": record.step,
+                "epoch": record.epoch,
+                **_aggregate(record.statistics[positions], sizes[positions]),
+            }
+            for layer, variable, positions in self._groups(record)
+            if variable is None
         }
 
     def _record_at(self, step: int | None) -> _Record:
@@ -584,21 +685,112 @@ class GradientMonitor(Recorder):
         rows = self._layer_rows(step)
         return {layer: row["l2"] for layer, row in rows.items() if layer != GLOBAL}
 
-    def summary(self, step: int | None = None) -> str:
-        """A table of the last (or the given) record, one line per layer.
+    def flags(self) -> list[Flag]:
+        """The problems found over the whole of the last `fit` (and earlier
+        ones, with `append=True`), each with what to try.
 
-        Each layer's gradient norm is shown relative to the output layer's
-        (the last layer with weights); layers below `vanishing_ratio` are
-        flagged as vanishing. Below the table: a non-finite or exploding
-        global norm (above `exploding_threshold`, or grown `1000`-fold since
-        the first record of this `fit`).
-
-        Args:
-            step: A recorded step; `None` for the last record. Defaults to
-                `None`.
+        - `"nonfinite"`: a gradient or weight held NaN or Inf.
+        - `"exploding"`: the global gradient norm went above
+          `exploding_threshold`, or grew 1000-fold.
+        - `"vanishing"`: layers whose gradient norm was below
+          `vanishing_ratio` times the output layer's in at least 5% of the
+          records (early records count: once a net is stuck, its
+          gradients are tiny everywhere alike).
+        - `"stalled"`: over the later half of the records, the median
+          update was below 1e-6 of the weights' norm.
 
         Returns:
-            The table as a string.
+            A list of `keras_acts.Flag`, empty when nothing was found.
+        """
+        diagnosis = getattr(self, "_diagnosis", None)
+        if diagnosis is None or not diagnosis.records:
+            return []
+        flags = []
+        if diagnosis.nonfinite is not None:
+            step, layers = diagnosis.nonfinite
+            flags.append(
+                Flag(
+                    "nonfinite",
+                    layers[0] if layers else GLOBAL,
+                    f"non-finite gradients or weights (NaN or Inf) at step {step}, "
+                    f"in {', '.join(layers) or 'the model'}",
+                    "try a lower learning rate or gradient clipping (clipnorm=1.0), "
+                    "and check the inputs and targets for NaN",
+                    DOC,
+                )
+            )
+        peak, peak_step = diagnosis.peak
+        growth = peak / diagnosis.first_norm if diagnosis.first_norm else 0.0
+        if peak > self.exploding_threshold or growth >= GROWTH_FLAG:
+            problem = f"exploding gradients: global norm {peak:.1e} at step {peak_step}"
+            if peak > self.exploding_threshold:
+                problem += f", above exploding_threshold={self.exploding_threshold:g}"
+            else:
+                problem += (
+                    f", {growth:.0e} times its norm at step {diagnosis.first_step}"
+                )
+            flags.append(
+                Flag(
+                    "exploding",
+                    GLOBAL,
+                    problem,
+                    "try a lower learning rate, gradient clipping (clipnorm=1.0) "
+                    "or smaller initial weights",
+                    DOC,
+                )
+            )
+        vanishing = [
+            layer
+            for layer, (below, *_) in diagnosis.vanishing.items()
+            if below >= max(1.0, VANISHING_SHARE * diagnosis.records)
+        ]
+        if vanishing:
+            deepest = vanishing[-1]
+            worst = min(vanishing, key=lambda layer: diagnosis.vanishing[layer][1])
+            _, ratio, step, output = diagnosis.vanishing[worst]
+            flags.append(
+                Flag(
+                    "vanishing",
+                    deepest,
+                    f"gradients vanish at and below this layer: {worst} gets "
+                    f"{ratio:.1e} of {output}'s gradient norm at step {step}",
+                    "try ReLU-family activations (relu, keras_acts.PReLU, "
+                    "ParametricELU), He initialization, or Standardize the inputs",
+                    DOC,
+                )
+            )
+        later = diagnosis.update_ratios[len(diagnosis.update_ratios) // 2 :]
+        if len(diagnosis.update_ratios) >= STALLED_RECORDS:
+            median = float(np.median(later))
+            if median < STALLED_UPDATE_RATIO:
+                flags.append(
+                    Flag(
+                        "stalled",
+                        GLOBAL,
+                        f"learning has stalled: the updates are {median:.0e} of the "
+                        f"weights' norm (median of the last {len(later)} records)",
+                        "the gradients have vanished or the learning rate is too "
+                        "small: look for vanishing layers, or raise the "
+                        "learning rate",
+                        DOC,
+                    )
+                )
+        return flags
+
+    def summary(self, step: int | None = None) -> str:
+        """A table of the last (or the given) record, one line per layer, and
+        the problems found over the whole run (`flags()`).
+
+        Each layer's gradient norm is shown relative to the output layer's
+        (the last layer with weights); at that record, layers below
+        `vanishing_ratio` are marked as vanishing.
+
+        Args:
+            step: A recorded step for the table; `None` for the last record.
+                Defaults to `None`.
+
+        Returns:
+            The table and the problems, as a string.
         """
         rows = self._layer_rows(step)
         layers = [layer for layer in rows if layer != GLOBAL]
@@ -623,20 +815,13 @@ class GradientMonitor(Recorder):
                 f"{layer:<{width}}  {row['l2']:>10.3e}  {relative:>10.3e}  "
                 f"{'-' if ratio is None else f'{ratio:.3e}':>13}  {flag}".rstrip()
             )
-        global_norm = rows[GLOBAL]["l2"]
-        first_norm = self._layer_rows_of(self._records[0])[GLOBAL]["l2"]
-        if not math.isfinite(global_norm):
-            lines.append("Non-finite global gradient norm.")
-        elif global_norm > self.exploding_threshold:
-            lines.append(
-                f"Exploding: global gradient norm {global_norm:.3e} > "
-                f"exploding_threshold={self.exploding_threshold:g}."
+        steps = [record.step for record in self._records]
+        lines.append(
+            report(
+                f"Problems over {len(steps)} records (steps {steps[0]} to {steps[-1]})",
+                self.flags(),
             )
-        elif first_norm > 0 and global_norm / first_norm >= GROWTH_FLAG:
-            lines.append(
-                f"Exploding: global gradient norm grew {global_norm / first_norm:.1e}"
-                f"-fold since step {self._records[0].step}."
-            )
+        )
         return "\n".join(lines)
 
     def plot(
