@@ -534,7 +534,7 @@ def test_summary_and_plot_show_vanishing():
     assert first_layer_line.endswith("vanishing")
     assert "(global)" in text
     figure = monitor.plot(title="sigmoid")
-    heatmap = figure.axes[0].images[0].get_array()
+    heatmap = figure.axes[0].collections[0].get_array()
     assert heatmap.shape == (len(monitor.layer_norms()), 3)
     assert heatmap[0, 0] < heatmap[-1, 0] - 3  # three orders of magnitude
 

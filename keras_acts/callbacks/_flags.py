@@ -5,45 +5,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from keras_acts.callbacks.diagnosis_warning import DiagnosisWarning
+from keras_acts.callbacks.flag import Flag
 
 GRADIENT_KINDS = ("nonfinite", "exploding", "vanishing", "stalled")
 ACTIVATION_KINDS = ("dead", "saturated", "off_center", "inputs_off_center")
 KINDS = GRADIENT_KINDS + ACTIVATION_KINDS
-
-
-class DiagnosisWarning(RuntimeWarning):
-    """A problem that a keras_acts monitor found while training.
-
-    Each is given once per problem and layer in a `fit`. Silence them with
-    `warn=False` on the monitor, or with
-    `warnings.filterwarnings("ignore", category=keras_acts.DiagnosisWarning)`.
-    """
-
-
-@dataclass(frozen=True)
-class Flag:
-    """One problem a monitor found.
-
-    Attributes:
-        kind: What kind of problem: one of `"nonfinite"`, `"exploding"`,
-            `"vanishing"`, `"stalled"` (GradientMonitor), `"dead"`,
-            `"saturated"`, `"off_center"`, `"inputs_off_center"`
-            (ActivationMonitor).
-        layer: Where: a layer's name or path, `"(global)"` or `"(inputs)"`.
-        problem: What is wrong and how badly, with numbers.
-        advice: What to try.
-        doc: The title of the docs page that explains it.
-    """
-
-    kind: str
-    layer: str
-    problem: str
-    advice: str
-    doc: str
-
-    def __str__(self) -> str:
-        return f"{self.layer}: {self.problem}: {self.advice} (docs: {self.doc})"
 
 
 def check_warn(warn: bool | Sequence[str], kinds: Sequence[str]) -> frozenset[str]:

@@ -13,7 +13,6 @@ import numpy as np
 from keras_acts._autodiff import value_and_gradients
 from keras_acts.callbacks._flags import (
     ACTIVATION_KINDS,
-    Flag,
     LiveWarnings,
     check_warn,
     report,
@@ -21,6 +20,7 @@ from keras_acts.callbacks._flags import (
 from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._recorder import Recorder
 from keras_acts.callbacks._schedule import Schedule, StepClock
+from keras_acts.callbacks.flag import Flag
 from keras_acts.layers import Maxout, MaxoutDense, ParametricELU, PReLU
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ ACTIVATION_LAYER_NAMES = {
 # Activation layers with learned parameters, whose trajectories are kept.
 LEARNED_ACTIVATIONS = (PReLU, ParametricELU, keras.layers.PReLU)
 FLAG_DEAD = 0.5
+DEAD_RECORDS = 3
 FLAG_SATURATED = 0.5
 # Activations whose outputs are all positive: not zero-centered by design.
 POSITIVE_ACTIVATIONS = {"sigmoid", "hard_sigmoid"}
@@ -620,6 +621,8 @@ class ActivationMonitor(Recorder):
         highest = [None] * len(self._monitored)
         for batch in _batches(self.dead_data):
             outputs = self._layer_outputs(batch, training=False)
+            if not isinstance(outputs, (list, tuple)):  # one monitored layer
+                outputs = [outputs]
             for index, values in enumerate(outputs):
                 values = keras.ops.convert_to_numpy(values)
                 unit_max = values.reshape(-1, values.shape[-1]).max(axis=0)
@@ -710,13 +713,13 @@ class ActivationMonitor(Recorder):
         probe batch, and in the layers at the last record.
 
         - `"dead"`: more than half of a ReLU layer's units dead (on
-          `dead_data`, where given).
+          `dead_data`, where given) at each of the last three records.
         - `"saturated"`: more than half of a hidden layer's outputs
           saturated (the model's own output layers are left out: a
           confident classifier saturates by design).
-        - `"off_center"`: a hidden sigmoid layer whose mean is farther from
-          0 than its standard deviation, so the next layer's inputs share
-          one sign.
+        - `"off_center"`: hidden sigmoid layers whose mean is farther from 0
+          than their standard deviation, so the next layer's inputs share
+          one sign (one flag for all of them, under the first).
         - `"inputs_off_center"`: input features whose mean is farther from 0
           than their spread, on average.
 
@@ -726,15 +729,22 @@ class ActivationMonitor(Recorder):
         flags = list(getattr(self, "_input_flags", []))
         if not self._records:
             return flags
-        for row in self._records[-1].rows:
+        # Dead units never come back: a layer counts when more than half its
+        # units were dead at each of the last three records, which leaves
+        # out units that a small probe batch finds idle for a while.
+        recent = self._records[-DEAD_RECORDS:]
+        for index, row in enumerate(self._records[-1].rows):
             layer = row["layer"]
             dead = _dead_fraction(row)
-            if dead is not None and dead > FLAG_DEAD:
-                where = (
-                    "on dead_data"
-                    if row["dead_fraction_data"] is not None
-                    else ("on the probe batch")
-                )
+            persistent = len(recent) == DEAD_RECORDS and all(
+                (_dead_fraction(record.rows[index]) or 0.0) > FLAG_DEAD
+                for record in recent
+                if len(record.rows) == len(self._records[-1].rows)
+            )
+            if dead is not None and dead > FLAG_DEAD and persistent:
+                where = "on the probe batch"
+                if row["dead_fraction_data"] is not None:
+                    where = "on dead_data"
                 flags.append(
                     Flag(
                         "dead",
@@ -758,23 +768,29 @@ class ActivationMonitor(Recorder):
                         UNITS_DOC,
                     )
                 )
-            if (
-                row["activation"] in POSITIVE_ACTIVATIONS
-                and hidden
-                and abs(row["mean"]) > row["std"]
-            ):
-                flags.append(
-                    Flag(
-                        "off_center",
-                        layer,
-                        f"outputs not zero-centered (mean {row['mean']:.2f}, std "
-                        f"{row['std']:.2f}): the next layer's weight gradients "
-                        "share one sign per example",
-                        "try tanh or a zero-centered activation such as "
-                        "keras_acts.ParametricELU",
-                        "Why activations matter",
-                    )
+        off_center = [
+            row
+            for row in self._records[-1].rows
+            if row["activation"] in POSITIVE_ACTIVATIONS
+            and row["layer"] not in self._output_layer_names
+            and abs(row["mean"]) > row["std"]
+        ]
+        if off_center:
+            first = off_center[0]
+            layers = ", ".join(row["layer"] for row in off_center)
+            flags.append(
+                Flag(
+                    "off_center",
+                    first["layer"],
+                    f"outputs not zero-centered in {len(off_center)} layer(s) "
+                    f"({layers}; here mean {first['mean']:.2f}, std "
+                    f"{first['std']:.2f}): the next layer's weight gradients "
+                    "share one sign per example",
+                    "try tanh or a zero-centered activation such as "
+                    "keras_acts.ParametricELU",
+                    "Why activations matter",
                 )
+            )
         return flags
 
     def summary(self) -> str:
@@ -836,7 +852,7 @@ class ActivationMonitor(Recorder):
         if not self._records:
             raise ValueError("ActivationMonitor has recorded nothing to plot yet.")
         if axes is None:
-            _, axes = plt.subplots(1, 2, figsize=(11, 4))
+            _, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
         dead_axes, saturated_axes = axes
         by_layer: dict[str, list[dict[str, Any]]] = {}
         for row in self.history:
@@ -858,5 +874,78 @@ class ActivationMonitor(Recorder):
             ax.set_ylabel("fraction")
             ax.set_ylim(-0.02, 1.02)
             if ax.lines and len(ax.lines) <= 12:
-                ax.legend(fontsize=7)
+                ax.legend(fontsize=8)
         return dead_axes.figure
+
+    def plot_parameters(
+        self, ax: Axes | None = None, steps: Sequence[int] | None = None
+    ) -> Figure:
+        """Plots the learned activation parameters layer by layer, as He et
+        al. (2015) plot PReLU's learned slopes: the mean of each parameter
+        per layer (input side on the left), one line per record, with the
+        range (min to max) of the last one shaded. Needs matplotlib.
+
+        Args:
+            ax: A matplotlib axes to draw into; `None` makes a new figure.
+                Defaults to `None`.
+            steps: The recorded steps to draw. Defaults to `None`: the first,
+                the middle and the last record.
+
+        Returns:
+            The matplotlib figure.
+        """
+        import matplotlib.pyplot as plt
+
+        rows = self.parameter_history
+        if not rows:
+            raise ValueError(
+                "ActivationMonitor has no learned activation parameters to plot: "
+                "the model has no PReLU or ParametricELU layer, or nothing was "
+                "recorded yet."
+            )
+        recorded = sorted({row["step"] for row in rows})
+        if steps is None:
+            steps = sorted({recorded[0], recorded[len(recorded) // 2], recorded[-1]})
+        missing = [step for step in steps if step not in recorded]
+        if missing:
+            raise ValueError(
+                f"No record at steps {missing}. Recorded steps: {recorded}"
+            )
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+        series = list(dict.fromkeys((row["layer"], row["parameter"]) for row in rows))
+        positions = range(len(series))
+        for step in steps:
+            at_step = {
+                (row["layer"], row["parameter"]): row
+                for row in rows
+                if row["step"] == step
+            }
+            means = [
+                at_step[key]["mean"] if key in at_step else np.nan for key in series
+            ]
+            ax.plot(positions, means, marker="o", label=f"step {step}")
+            if step == steps[-1]:
+                ax.fill_between(
+                    positions,
+                    [
+                        at_step[key]["min"] if key in at_step else np.nan
+                        for key in series
+                    ],
+                    [
+                        at_step[key]["max"] if key in at_step else np.nan
+                        for key in series
+                    ],
+                    alpha=0.2,
+                    label=f"min to max, step {step}",
+                )
+        ax.set_xticks(
+            list(positions),
+            [f"{layer}\n{parameter}" for layer, parameter in series],
+            fontsize=8,
+            rotation=45 if len(series) > 6 else 0,
+        )
+        ax.set_ylabel("learned value")
+        ax.set_title("learned activation parameters by layer")
+        ax.legend(fontsize=8)
+        return ax.figure

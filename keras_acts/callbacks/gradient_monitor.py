@@ -15,7 +15,6 @@ import numpy as np
 
 from keras_acts.callbacks._flags import (
     GRADIENT_KINDS,
-    Flag,
     LiveWarnings,
     check_warn,
     report,
@@ -33,6 +32,7 @@ from keras_acts.callbacks._gradient_capture import (
 )
 from keras_acts.callbacks._recorder import Recorder
 from keras_acts.callbacks._schedule import Schedule, StepClock
+from keras_acts.callbacks.flag import Flag
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -825,17 +825,27 @@ class GradientMonitor(Recorder):
         return "\n".join(lines)
 
     def plot(
-        self, axes: tuple[Axes, Axes] | None = None, title: str | None = None
+        self,
+        axes: tuple[Axes, Axes] | None = None,
+        title: str | None = None,
+        vmin: float | None = None,
+        vmax: float | None = None,
     ) -> Figure:
         """Plots the gradient norm of each layer over the recorded steps.
 
         Left: a layers-by-steps heatmap of log10 of the gradient L2 norm, input
-        side at the top. Right: one line per layer. Needs matplotlib.
+        side at the top, with the steps on a true scale (ticks at recorded
+        steps). Right: one line per layer. Needs matplotlib.
 
         Args:
             axes: Two matplotlib axes to draw into; `None` makes a new figure.
                 Defaults to `None`.
             title: A title above the heatmap. Defaults to `None`.
+            vmin: The low end of the colour scale, in log10 of the norm: pass
+                the same `vmin` and `vmax` to compare monitors or models.
+                Defaults to `None` (the data's lowest).
+            vmax: The high end of the colour scale, likewise. Defaults to
+                `None`.
 
         Returns:
             The matplotlib figure.
@@ -844,7 +854,7 @@ class GradientMonitor(Recorder):
 
         if not self._records:
             raise ValueError("GradientMonitor has recorded nothing to plot yet.")
-        steps = [r.step for r in self._records]
+        steps = np.array([r.step for r in self._records], dtype=float)
         by_record = [self._layer_rows_of(r) for r in self._records]
         layers = [
             layer
@@ -852,7 +862,12 @@ class GradientMonitor(Recorder):
             if layer != GLOBAL
         ]
         if axes is None:
-            figure, axes = plt.subplots(1, 2, figsize=(11, 0.35 * len(layers) + 2.5))
+            _, axes = plt.subplots(
+                1,
+                2,
+                figsize=(11, max(3.0, 0.22 * len(layers) + 1.5)),
+                layout="constrained",
+            )
         heatmap_axes, line_axes = axes
         norms = np.array(
             [
@@ -862,14 +877,31 @@ class GradientMonitor(Recorder):
         )
         with np.errstate(divide="ignore", invalid="ignore"):
             log_norms = np.where(norms > 0, np.log10(norms), np.nan)
-        image = heatmap_axes.imshow(
-            log_norms, aspect="auto", interpolation="nearest", cmap="viridis"
+        # Column edges halfway between recorded steps: irregular records
+        # keep their place on the step axis.
+        middles = (steps[1:] + steps[:-1]) / 2
+        first_gap = steps[1] - steps[0] if len(steps) > 1 else 1.0
+        last_gap = steps[-1] - steps[-2] if len(steps) > 1 else 1.0
+        edges = np.concatenate(
+            [[steps[0] - first_gap / 2], middles, [steps[-1] + last_gap / 2]]
         )
-        heatmap_axes.set_yticks(range(len(layers)), layers, fontsize=8)
-        ticks = np.unique(
-            np.linspace(0, len(steps) - 1, min(len(steps), 6)).astype(int)
+        image = heatmap_axes.pcolormesh(
+            edges,
+            np.arange(len(layers) + 1),
+            log_norms,
+            cmap="viridis",
+            vmin=vmin,
+            vmax=vmax,
         )
-        heatmap_axes.set_xticks(ticks, [str(steps[t]) for t in ticks])
+        heatmap_axes.invert_yaxis()
+        # One label per layer while they fit; every few layers past that.
+        every = max(1, int(np.ceil(len(layers) / 40)))
+        shown = range(0, len(layers), every)
+        heatmap_axes.set_yticks(
+            [i + 0.5 for i in shown], [layers[i] for i in shown], fontsize=8
+        )
+        ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 6)).round())
+        heatmap_axes.set_xticks(steps[ticks.astype(int)])
         heatmap_axes.set_xlabel("step")
         heatmap_axes.figure.colorbar(
             image, ax=heatmap_axes, label="log10 gradient L2 norm"
@@ -882,7 +914,7 @@ class GradientMonitor(Recorder):
         line_axes.set_xlabel("step")
         line_axes.set_ylabel("gradient L2 norm")
         if len(layers) <= 12:
-            line_axes.legend(fontsize=7)
+            line_axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
         return heatmap_axes.figure
 
 

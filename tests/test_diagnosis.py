@@ -1,0 +1,323 @@
+"""Diagnosis: flags on the classic failures and none on healthy nets, live
+warnings once, headline values in Keras's logs, `keras_acts.diagnose`,
+dead units on whole data, learned activation parameters, plots."""
+
+import csv
+import itertools
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import keras_acts
+from keras_acts import ActivationMonitor, DiagnosisWarning, GradientMonitor
+from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
+
+
+def regression_data(offset=0.0):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 10)).astype("float32")
+    y = (x @ rng.normal(size=(10, 1))).astype("float32")
+    return x + offset, y
+
+
+def mlp(layers=4, **dense_kwargs):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [keras.Input((10,))]
+        + [
+            keras.layers.Dense(32, name=f"dense_{i}", **dense_kwargs)
+            for i in range(layers)
+        ]
+        + [keras.layers.Dense(1, name="head")]
+    )
+
+
+def fit_with_monitors(model, x, y, optimizer, epochs=3, **monitor_kwargs):
+    model.compile(optimizer, "mse")
+    gradients = GradientMonitor(warn=False)
+    activations = ActivationMonitor((x[:64], y[:64]), warn=False)
+    model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[gradients, activations],
+    )
+    return [(flag.kind, flag.layer) for flag in gradients.flags() + activations.flags()]
+
+
+def xor_fit(activation, steps=300, callbacks=()):
+    """The classic write-ups' run: the 4 points as the batch, SGD 0.1, one
+    step per "epoch"; here one epoch over `steps` copies of the 4 points,
+    which trains the same and skips fit's cost per epoch."""
+    model = build_xor_model(activation, seed=1, steps_per_execution=1)
+    model.fit(
+        np.tile(XOR_INPUTS, (steps, 1)),
+        np.tile(XOR_TARGETS, (steps, 1)),
+        batch_size=4,
+        shuffle=False,
+        verbose=0,
+        callbacks=list(callbacks),
+    )
+
+
+def stuck_sigmoid_xor(steps=300, **monitor_kwargs):
+    gradients = GradientMonitor(**monitor_kwargs)
+    activations = ActivationMonitor(
+        (XOR_INPUTS, XOR_TARGETS), freq=25, **monitor_kwargs
+    )
+    xor_fit("sigmoid", steps, [gradients, activations])
+    return gradients, activations
+
+
+def test_the_stuck_sigmoid_net_is_diagnosed_by_default():
+    gradients, activations = stuck_sigmoid_xor(warn=False)
+    # At the last record every gradient is tiny, the output layer's too: the
+    # table alone shows nothing vanishing; the run does.
+    assert "vanishing" not in gradients.summary().split("Problems")[0]
+    kinds = {flag.kind: flag for flag in gradients.flags()}
+    assert set(kinds) == {"vanishing", "stalled"}
+    assert kinds["vanishing"].layer.startswith("hidden_")
+    assert "hidden_1 gets" in kinds["vanishing"].problem
+    assert "try ReLU-family activations" in str(kinds["vanishing"])
+    assert "(docs: Diagnosing gradient flow)" in str(kinds["vanishing"])
+    text = gradients.summary()
+    assert f"- {kinds['vanishing']}" in text
+    assert [flag.kind for flag in activations.flags()] == ["off_center"]
+
+
+# Not the relu XOR net: with 4 examples, a 10-unit ReLU layer of it can keep
+# most units dead for good (on JAX's initial weights, the last hidden layer
+# does), a true dead-ReLU problem that the net happens to survive.
+@pytest.mark.parametrize("activation", ["tanh", "PReLU", "ParametricELU"])
+def test_healthy_xor_nets_are_not_flagged(activation):
+    gradients = GradientMonitor()
+    activations = ActivationMonitor((XOR_INPUTS, XOR_TARGETS), freq=25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DiagnosisWarning)
+        xor_fit(activation, 300, [gradients, activations])
+    assert gradients.flags() == [] and activations.flags() == []
+    assert "Problems: no problems found." in activations.summary()
+    assert "no problems found." in gradients.summary()
+
+
+def test_a_healthy_regression_net_is_not_flagged():
+    x, y = regression_data()
+    net = mlp(activation="relu", kernel_initializer="he_normal")
+    assert fit_with_monitors(net, x, y, keras.optimizers.Adam(1e-3)) == []
+
+
+def test_dead_relu_layers_are_flagged():
+    x, y = regression_data()
+    net = mlp(activation="relu", bias_initializer=keras.initializers.Constant(-50.0))
+    flags = fit_with_monitors(net, x, y, keras.optimizers.Adam(1e-3))
+    assert {layer for kind, layer in flags if kind == "dead"} == {
+        f"dense_{i}" for i in range(4)
+    }
+
+
+def test_saturated_sigmoid_layers_are_flagged():
+    x, y = regression_data()
+    large = keras.initializers.RandomNormal(stddev=5.0)
+    net = mlp(activation="sigmoid", kernel_initializer=large)
+    flags = fit_with_monitors(net, x, y, keras.optimizers.Adam(1e-3))
+    assert ("saturated", "dense_0") in flags
+
+
+def test_inputs_far_from_zero_centered_are_flagged():
+    x, y = regression_data(offset=50.0)
+    net = mlp(activation="tanh")
+    flags = fit_with_monitors(net, x, y, keras.optimizers.SGD(0.0))
+    assert ("inputs_off_center", "(inputs)") in flags
+
+
+def test_exploding_gradients_of_large_initial_weights_are_flagged():
+    x, y = regression_data()
+    large = keras.initializers.RandomNormal(stddev=1.0)
+    net = mlp(layers=8, activation="relu", kernel_initializer=large)
+    flags = fit_with_monitors(net, x, y, keras.optimizers.SGD(0.0), epochs=1)
+    assert ("exploding", "(global)") in flags
+
+
+def test_live_warnings_come_once_per_kind_and_layer():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gradients, activations = stuck_sigmoid_xor()
+    messages = [
+        str(w.message) for w in caught if issubclass(w.category, DiagnosisWarning)
+    ]
+    assert len(messages) == len(set(messages)) == 3
+    assert sum("gradients vanish" in m for m in messages) == 1
+    assert sum("learning has stalled" in m for m in messages) == 1
+    assert sum("not zero-centered" in m for m in messages) == 1
+    assert all(
+        m.startswith(("GradientMonitor: ", "ActivationMonitor: ")) for m in messages
+    )
+
+
+def test_warn_chooses_the_kinds():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stuck_sigmoid_xor(warn=False)
+    assert not [w for w in caught if issubclass(w.category, DiagnosisWarning)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        xor_fit("sigmoid", 50, [GradientMonitor(warn=["stalled"])])
+    assert not [w for w in caught if issubclass(w.category, DiagnosisWarning)]
+    with pytest.raises(ValueError, match="warn=\\['dead'\\]"):
+        GradientMonitor(warn=["dead"])
+    with pytest.raises(ValueError, match="warn='vanishing'"):
+        GradientMonitor(warn="vanishing")
+
+
+def test_headline_values_reach_history_csv_logger_and_early_stopping(tmp_path):
+    x, y = regression_data()
+    net = mlp(activation="relu", kernel_initializer="he_normal")
+    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    gradients = GradientMonitor(warn=False)
+    activations = ActivationMonitor(x[:64], warn=False)
+    stopping = keras.callbacks.EarlyStopping(
+        monitor="gradient_norm", mode="min", patience=100
+    )
+    logger = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+    history = net.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=3,
+        verbose=0,
+        callbacks=[gradients, activations, stopping, logger],
+    )
+    keys = ("gradient_norm", "update_ratio", "dead_fraction")
+    for key in keys:
+        assert len(history.history[key]) == 3
+    # Each epoch's values are those of the monitors' last record.
+    last = [r for r in gradients.history if r["layer"] == "(global)"][-1]
+    assert history.history["gradient_norm"][-1] == pytest.approx(last["l2"])
+    last_dead = max(
+        r["dead_fraction"] for r in activations.history if r["step"] == last["step"] + 1
+    )
+    assert history.history["dead_fraction"][-1] == pytest.approx(last_dead)
+    with open(tmp_path / "log.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 3 and all(key in rows[0] for key in keys)
+    assert float(rows[-1]["gradient_norm"]) == pytest.approx(last["l2"], rel=1e-6)
+    assert stopping.best == pytest.approx(min(history.history["gradient_norm"]))
+
+
+def test_diagnose_leaves_the_model_and_its_optimizer_as_they_were():
+    x, y = regression_data()
+    net = mlp(activation="relu", bias_initializer=keras.initializers.Constant(-50.0))
+    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    net.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    weights = [w.copy() for w in net.get_weights()]
+    optimizer_state = [
+        np.array(keras.ops.convert_to_numpy(v)) for v in net.optimizer.variables
+    ]
+    outputs = keras.ops.convert_to_numpy(net(x[:8]))
+    diagnosis = keras_acts.diagnose(net, x, y, steps=16, verbose=False)
+    for before, after in zip(weights, net.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    for before, after in zip(optimizer_state, net.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(before, keras.ops.convert_to_numpy(after))
+    np.testing.assert_array_equal(outputs, keras.ops.convert_to_numpy(net(x[:8])))
+    assert {flag.kind for flag in diagnosis.flags} >= {"dead"}
+    assert diagnosis.steps == 16
+    assert str(diagnosis).startswith(
+        "keras_acts.diagnose: 16 training steps of a copy of model"
+    )
+    assert all(f"- {flag}" in str(diagnosis) for flag in diagnosis.flags)
+
+
+def test_diagnose_refuses_what_it_cannot_copy_or_train():
+    net = mlp(activation="relu")
+    with pytest.raises(ValueError, match="compile the model first"):
+        keras_acts.diagnose(net, *regression_data(), verbose=False)
+    net.compile("adam", "mse")
+    with pytest.raises(ValueError, match="steps=0"):
+        keras_acts.diagnose(net, *regression_data(), steps=0, verbose=False)
+
+
+def test_dead_units_counted_on_whole_data():
+    # Unit k of the ReLU layer fires only when input k is large, which the
+    # probe's first 8 examples never are: dead on the probe, alive on data.
+    x = np.zeros((64, 4), "float32")
+    x[8:, :] = np.eye(4, dtype="float32")[np.arange(56) % 4] * 3.0
+    inputs = keras.Input((4,))
+    relu = keras.layers.Dense(
+        4,
+        activation="relu",
+        kernel_initializer="identity",
+        bias_initializer=keras.initializers.Constant(-1.0),
+        name="relu",
+    )(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1)(relu))
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    monitor = ActivationMonitor(x[:8], dead_data=x, warn=False)
+    model.fit(
+        x, np.zeros((64, 1)), batch_size=16, epochs=2, verbose=0, callbacks=[monitor]
+    )
+    rows = monitor.history
+    assert [r["dead_fraction"] for r in rows] == [1.0, 1.0, 1.0]
+    assert [r["dead_fraction_data"] for r in rows] == [None, 0.0, 0.0]
+    assert monitor.flags() == []  # the data shows them alive
+
+
+def test_learned_activation_parameters_over_training(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    x, y = regression_data()
+    inputs = keras.Input((10,))
+    hidden = keras.layers.Dense(8, activation=keras_acts.PReLU(), name="first")(inputs)
+    hidden = keras_acts.ParametricELU(name="elu")(keras.layers.Dense(8)(hidden))
+    model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+    model.compile(keras.optimizers.Adam(0.05), "mse")
+    monitor = ActivationMonitor(x[:32], warn=False, log_dir=tmp_path)
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[monitor])
+    rows = monitor.parameter_history
+    assert {(r["layer"], r["parameter"]) for r in rows} == {
+        ("first/p_re_lu", "alpha"),
+        ("elu", "alpha"),
+    }
+    last = [r for r in rows if r["step"] == rows[-1]["step"]]
+    alpha = keras.ops.convert_to_numpy(model.get_layer("elu").alpha)
+    (elu_row,) = [r for r in last if r["layer"] == "elu"]
+    assert elu_row["mean"] == pytest.approx(alpha.mean(), rel=1e-6)
+    assert elu_row["min"] == pytest.approx(alpha.min(), rel=1e-6)
+    assert elu_row["max"] == pytest.approx(alpha.max(), rel=1e-6)
+    first = [r for r in rows if r["step"] == 0 and r["layer"] == "elu"][0]
+    assert first["mean"] != elu_row["mean"]  # it learned
+    from test_gradient_monitor import read_events
+
+    scalars, histograms = read_events(tmp_path)
+    assert ("activation_parameters/elu/alpha/mean", elu_row["step"]) in scalars
+    assert ("activation_parameters/first/p_re_lu/alpha", 0) in histograms
+    figure = monitor.plot_parameters()
+    lines = figure.axes[0].lines
+    assert len(lines) == 3  # first, middle and last record
+    np.testing.assert_allclose(lines[-1].get_ydata()[1], elu_row["mean"])
+
+
+def test_plot_shares_a_colour_scale_and_labels_do_not_overlap():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    x, y = regression_data()
+    net = mlp(layers=30, activation="tanh")
+    net.compile(keras.optimizers.SGD(0.01), "mse")
+    monitor = GradientMonitor(freq=3, warn=False)
+    net.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[monitor])
+    figure = monitor.plot(vmin=-8, vmax=2)
+    heatmap = figure.axes[0]
+    assert heatmap.collections[0].get_clim() == (-8, 2)
+    recorded = sorted({r["step"] for r in monitor.history})
+    assert set(heatmap.get_xticks()) <= set(recorded)
+    figure.canvas.draw()
+    boxes = [label.get_window_extent() for label in heatmap.get_yticklabels()]
+    assert len(boxes) == 31
+    for a, b in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b)
