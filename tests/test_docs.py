@@ -1,5 +1,7 @@
 """The examples in the docs and README run, and CI runs README's test command."""
 
+import contextlib
+import io
 import pathlib
 import re
 
@@ -9,12 +11,16 @@ import pytest
 pytestmark = pytest.mark.tensorflow_only
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# A python block, and the text block right after it if there is one: what
+# the example prints.
+FENCE = re.compile(
+    r"^```python\n(.*?)^```\n(?:\s*```text\n(.*?)^```)?", re.MULTILINE | re.DOTALL
+)
 PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
 BLOCKS = [
-    pytest.param(block, id=f"{page.relative_to(ROOT)}:{number}")
+    pytest.param(code, output, id=f"{page.relative_to(ROOT)}:{number}")
     for page in PAGES
-    for number, block in enumerate(FENCE.findall(page.read_text()), start=1)
+    for number, (code, output) in enumerate(FENCE.findall(page.read_text()), start=1)
 ]
 
 
@@ -22,9 +28,14 @@ def test_there_are_examples():
     assert len(BLOCKS) >= 8
 
 
-@pytest.mark.parametrize("code", BLOCKS)
-def test_example_runs(code):
-    exec(compile(code, "<docs example>", "exec"), {"__name__": "__docs__"})
+@pytest.mark.parametrize("code, output", BLOCKS)
+def test_example_runs_and_prints_what_the_page_shows(code, output):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "<docs example>", "exec"), {"__name__": "__docs__"})
+    if output:
+        lines = [line.rstrip() for line in printed.getvalue().strip().splitlines()]
+        assert lines == [line.rstrip() for line in output.strip().splitlines()]
 
 
 def test_ci_runs_the_readme_test_command():
