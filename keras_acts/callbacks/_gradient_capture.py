@@ -113,10 +113,12 @@ def shape_groups(variables: list) -> list[list[int]]:
     return list(groups.values())
 
 
-def stack(tensors: list):
-    """`keras.ops.stack`, without a copy for a single tensor."""
+def stack(tensors: list, copy: bool = False):
+    """`keras.ops.stack`, without a copy for a single tensor unless `copy`
+    (PyTorch's expand_dims is a view, which an in-place update changes)."""
     if len(tensors) == 1:
-        return keras.ops.expand_dims(tensors[0], 0)
+        single = keras.ops.expand_dims(tensors[0], 0)
+        return keras.ops.copy(single) if copy else single
     return keras.ops.stack(tensors)
 
 

@@ -9,10 +9,13 @@ import math
 import os
 import tempfile
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import keras
+
+from keras_acts import _validation
 
 if TYPE_CHECKING:
     import pandas
@@ -34,6 +37,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+# The CSV files that monitors in a fit are writing, by real path: two
+# monitors appending rows to one file would interleave them.
+_CSV_WRITERS: dict[str, weakref.ref] = {}
 
 
 def _csv_value(value: Any) -> Any:
@@ -66,9 +74,16 @@ class Recorder(keras.callbacks.Callback):
         append: bool,
     ) -> None:
         super().__init__()
+        for name, path in (("log_dir", log_dir), ("csv_path", csv_path)):
+            if path is not None and not isinstance(path, (str, os.PathLike)):
+                raise ValueError(
+                    f"`{name}` must be a path (a string or os.PathLike) or None. "
+                    f"Received: {name}={path!r}"
+                )
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.csv_path = None if csv_path is None else os.fspath(csv_path)
-        self.append = append
+        self.append = _validation.boolean("append", append)
+        self._training = False
         self._records: list[Any] = []
         self._rows: list[dict[str, Any]] = []
         self._rows_built = 0  # records whose rows are in self._rows
@@ -95,11 +110,15 @@ class Recorder(keras.callbacks.Callback):
         if not self.append:
             self._records, self._rows, self._rows_built = [], [], 0
         self._close_writer()
+        self._training = True
         if self.csv_path is not None:
+            self._claim_csv()
             folder = os.path.dirname(os.path.abspath(self.csv_path))
             try:
                 os.makedirs(folder, exist_ok=True)
                 fresh = not (self.append and os.path.exists(self.csv_path))
+                if not fresh:
+                    self._check_csv_header()
                 with open(self.csv_path, "w" if fresh else "a", newline="") as file:
                     if fresh or file.tell() == 0:
                         csv.writer(file).writerow(self.COLUMNS)
@@ -126,6 +145,44 @@ class Recorder(keras.callbacks.Callback):
             import tensorflow as tf
 
             self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def _claim_csv(self) -> None:
+        path = os.path.realpath(self.csv_path)
+        owner = _CSV_WRITERS.get(path)
+        other = None if owner is None else owner()
+        if other is not None and other is not self and other._training:
+            raise ValueError(
+                f"`csv_path` is already being written by another monitor in this "
+                f"fit ({type(other).__name__}); give each monitor its own file. "
+                f"Received: csv_path={self.csv_path!r}"
+            )
+        _CSV_WRITERS[path] = weakref.ref(self)
+
+    def _check_csv_header(self) -> None:
+        with open(self.csv_path, newline="") as file:
+            header = next(csv.reader(file), None)
+        if header is not None and tuple(header) != self.COLUMNS:
+            raise ValueError(
+                f"`append=True` adds {self.__class__.__name__} rows to "
+                f"csv_path={self.csv_path!r}, whose columns are others: "
+                f"{header}. Expected: {list(self.COLUMNS)}"
+            )
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._warn_outside_fit("evaluate")
+
+    def on_predict_begin(self, logs: dict | None = None) -> None:
+        self._warn_outside_fit("predict")
+
+    def _warn_outside_fit(self, method: str) -> None:
+        # fit's own validation runs evaluate with the same callbacks.
+        if not self._training:
+            warnings.warn(
+                f"{self.__class__.__name__} records training: it does nothing "
+                f"in {method}(). Pass it to fit().",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _add_record(self, record: Any) -> None:
         self._records.append(record)
@@ -155,6 +212,7 @@ class Recorder(keras.callbacks.Callback):
                 tf.summary.histogram(tag, values)
 
     def _close_writer(self) -> None:
+        self._training = False
         if self._writer is not None:
             self._writer.flush()
             self._writer.close()

@@ -10,15 +10,21 @@ probes those same weights. Their rows join on `step`.
 
 from __future__ import annotations
 
+from typing import Any
 
-def check_freq(freq: int | str) -> None:
-    """Raises ValueError unless `freq` is a positive integer or "epoch"."""
-    if freq != "epoch" and (
-        not isinstance(freq, int) or isinstance(freq, bool) or freq < 1
-    ):
+from keras_acts import _validation
+
+
+def check_freq(freq: Any) -> int | str:
+    """`freq` as a Python int, or "epoch"; ValueError for anything else."""
+    if isinstance(freq, str) and freq == "epoch":
+        return freq
+    try:
+        return _validation.positive_integer("freq", freq)
+    except ValueError:
         raise ValueError(
             f'`freq` must be a positive integer or "epoch". Received: freq={freq!r}'
-        )
+        ) from None
 
 
 class Schedule:
@@ -26,8 +32,7 @@ class Schedule:
     `freq="epoch"` the first step of each epoch."""
 
     def __init__(self, freq: int | str) -> None:
-        check_freq(freq)
-        self.freq = freq
+        self.freq = check_freq(freq)
 
     @property
     def per_epoch(self) -> bool:

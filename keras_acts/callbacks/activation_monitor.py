@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
+from keras_acts import _validation
 from keras_acts._autodiff import value_and_gradients
 from keras_acts.callbacks._flags import (
     ACTIVATION_KINDS,
@@ -274,17 +275,15 @@ class ActivationMonitor(Recorder):
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
         self.schedule = Schedule(freq)
         self._warn_kinds = check_warn(warn, ACTIVATION_KINDS)
-        if not isinstance(saturation_margin, (int, float)) or not (
-            0 < saturation_margin < 0.5
-        ):
+        saturation_margin = _validation.real(
+            "saturation_margin", saturation_margin, minimum=0.0, maximum=0.5
+        )
+        if saturation_margin in (0.0, 0.5):
             raise ValueError(
-                "`saturation_margin` must be a number between 0 and 0.5. "
-                f"Received: saturation_margin={saturation_margin!r}"
+                "`saturation_margin` must be a number between 0 and 0.5, "
+                f"exclusive. Received: saturation_margin={saturation_margin!r}"
             )
-        if not isinstance(dead_threshold, (int, float)):
-            raise ValueError(
-                f"`dead_threshold` must be a number. Received: {dead_threshold!r}"
-            )
+        dead_threshold = _validation.real("dead_threshold", dead_threshold)
         if layers is not None:
             layers = [layers] if isinstance(layers, (str, type)) else list(layers)
             if not layers or not all(isinstance(s, (str, type)) for s in layers):
@@ -297,7 +296,7 @@ class ActivationMonitor(Recorder):
             dead_data = self._split_probe(dead_data)[0]
         self.dead_data = dead_data
         self.warn = warn
-        self.freq = freq
+        self.freq = self.schedule.freq
         self.layers = layers
         self.dead_threshold = dead_threshold
         self.saturation_margin = saturation_margin

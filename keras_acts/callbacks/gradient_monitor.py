@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
+from keras_acts import _validation
 from keras_acts.callbacks._flags import (
     GRADIENT_KINDS,
     LiveWarnings,
@@ -285,16 +286,15 @@ class GradientMonitor(Recorder):
                 f"`on_nonfinite` must be one of {NONFINITE_ACTIONS}. "
                 f"Received: on_nonfinite={on_nonfinite!r}"
             )
+        histograms = _validation.boolean("histograms", histograms)
         if histograms and log_dir is None:
             raise ValueError("`histograms=True` needs a `log_dir` to write them to.")
-        for name, value in (
-            ("vanishing_ratio", vanishing_ratio),
-            ("exploding_threshold", exploding_threshold),
-        ):
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(
-                    f"`{name}` must be a positive number. Received: {name}={value!r}"
-                )
+        vanishing_ratio = _validation.real(
+            "vanishing_ratio", vanishing_ratio, positive=True
+        )
+        exploding_threshold = _validation.real(
+            "exploding_threshold", exploding_threshold, positive=True
+        )
         if optimizers is not None:
             if isinstance(optimizers, keras.optimizers.Optimizer):
                 optimizers = [optimizers]
@@ -306,7 +306,7 @@ class GradientMonitor(Recorder):
                     "`optimizers` must be a list of Keras optimizers. "
                     f"Received: optimizers={optimizers!r}"
                 )
-        self.freq = freq
+        self.freq = self.schedule.freq
         self.histograms = histograms
         self.stats = tuple(stats)
         self.on_nonfinite = on_nonfinite

@@ -2,33 +2,45 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import keras
 
+from keras_acts import _validation
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
-def _resolve_initializer(initializer: Initializer) -> keras.initializers.Initializer:
+def _resolve_initializer(
+    initializer: Initializer, minimum: float | None
+) -> keras.initializers.Initializer:
     # A bare number is the common way to write a starting slope (0.25 in He et al.).
-    if isinstance(initializer, (int, float)) and not isinstance(initializer, bool):
-        return keras.initializers.Constant(float(initializer))
+    if isinstance(initializer, numbers.Real) and not isinstance(initializer, bool):
+        value = _validation.real("alpha_initializer", initializer, minimum=minimum)
+        return keras.initializers.Constant(value)
+    if initializer is None or isinstance(initializer, bool):
+        raise ValueError(
+            "`alpha_initializer` must be a number, an initializer or its name. "
+            f"Received: alpha_initializer={initializer!r}"
+        )
     return keras.initializers.get(initializer)
 
 
 def _normalize_shared_axes(shared_axes: int | list[int] | tuple[int, ...] | None):
     if shared_axes is None:
         return None
-    axes = [shared_axes] if isinstance(shared_axes, int) else list(shared_axes)
-    if not axes or not all(
-        isinstance(axis, int) and not isinstance(axis, bool) and axis >= 1
-        for axis in axes
-    ):
+    many = isinstance(shared_axes, (list, tuple))
+    axes = list(shared_axes) if many else [shared_axes]
+    try:
+        if not axes:
+            raise ValueError
+        axes = [_validation.positive_integer("shared_axes", axis) for axis in axes]
+    except ValueError:
         raise ValueError(
             "`shared_axes` must be a positive integer or a non-empty list of "
             "positive integers (axis 0 is the batch axis). "
             f"Received: shared_axes={shared_axes!r}"
-        )
+        ) from None
     return sorted(set(axes))
 
 
@@ -36,8 +48,13 @@ class AlphaActivation(keras.layers.Layer):
     """Base of the elementwise activations with a trainable weight `alpha`.
 
     Subclasses implement `call` using `self._broadcast_alpha()`, which returns
-    the float32 `alpha` shaped to broadcast against the inputs.
+    the float32 `alpha` shaped to broadcast against the inputs, on inputs
+    passed through `_ops.floating` (integers and booleans are cast to the
+    compute dtype, as `keras.layers.Dense` does).
     """
+
+    # The smallest constant `alpha_initializer` that makes sense, if any.
+    minimum_alpha: float | None = None
 
     def __init__(
         self,
@@ -49,14 +66,17 @@ class AlphaActivation(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if channel_axis is not None and (
-            not isinstance(channel_axis, int) or isinstance(channel_axis, bool)
-        ):
-            raise ValueError(
-                "`channel_axis` must be an integer axis or None. "
-                f"Received: channel_axis={channel_axis!r}"
-            )
-        self.alpha_initializer = _resolve_initializer(alpha_initializer)
+        if channel_axis is not None:
+            try:
+                channel_axis = _validation.integer("channel_axis", channel_axis)
+            except ValueError:
+                raise ValueError(
+                    "`channel_axis` must be an integer axis or None. "
+                    f"Received: channel_axis={channel_axis!r}"
+                ) from None
+        self.alpha_initializer = _resolve_initializer(
+            alpha_initializer, self.minimum_alpha
+        )
         self.alpha_regularizer = keras.regularizers.get(alpha_regularizer)
         self.alpha_constraint = keras.constraints.get(alpha_constraint)
         self.channel_axis = channel_axis

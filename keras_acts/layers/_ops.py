@@ -1,6 +1,15 @@
 """The parametric leaky ReLU as one op with a hand-written gradient."""
 
+import keras
 from keras import ops
+
+
+def floating(inputs, dtype):
+    """Integer and boolean inputs cast to `dtype` (a layer's compute dtype),
+    as `keras.layers.Dense` does; floating inputs as they are."""
+    if keras.backend.is_float_dtype(keras.backend.standardize_dtype(inputs.dtype)):
+        return inputs
+    return ops.cast(inputs, dtype)
 
 
 def _sum_to_shape(values, shape):
@@ -25,7 +34,8 @@ def prelu(inputs, alpha):
     def forward(x, alpha_float32):
         alpha_compute = ops.cast(alpha_float32, x.dtype)
         negative = ops.minimum(x, 0)
-        outputs = x + (alpha_compute - 1) * negative
+        # Not x + (alpha - 1) * negative: at x = -inf that is -inf + inf.
+        outputs = ops.maximum(x, 0) + alpha_compute * negative
 
         def backward(*args, upstream=None):
             # TensorFlow and JAX pass the upstream gradient positionally,

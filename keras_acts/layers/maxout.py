@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_acts import _validation
+
 GROUPINGS = ("contiguous", "interleaved")
 
 
@@ -66,22 +68,9 @@ class Maxout(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (
-            not isinstance(num_units, int)
-            or isinstance(num_units, bool)
-            or num_units < 1
-        ):
-            raise ValueError(
-                "`num_units` must be a positive integer. "
-                f"Received: num_units={num_units!r}"
-            )
-        if not isinstance(axis, int) or isinstance(axis, bool):
-            raise ValueError(f"`axis` must be an integer. Received: axis={axis!r}")
-        if grouping not in GROUPINGS:
-            raise ValueError(
-                f"`grouping` must be one of {GROUPINGS}. "
-                f"Received: grouping={grouping!r}"
-            )
+        num_units = _validation.positive_integer("num_units", num_units)
+        axis = _validation.integer("axis", axis)
+        grouping = _validation.one_of("grouping", grouping, GROUPINGS)
         self.num_units = num_units
         self.axis = axis
         self.grouping = grouping

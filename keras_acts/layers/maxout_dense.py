@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_acts import _validation
+from keras_acts.layers._ops import floating
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
@@ -72,14 +74,9 @@ class MaxoutDense(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for name, value in (("units", units), ("pieces", pieces)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(
-                    f"`{name}` must be a positive integer. Received: {name}={value!r}"
-                )
-        self.units = units
-        self.pieces = pieces
-        self.use_bias = use_bias
+        self.units = _validation.positive_integer("units", units)
+        self.pieces = _validation.positive_integer("pieces", pieces)
+        self.use_bias = _validation.boolean("use_bias", use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -116,6 +113,7 @@ class MaxoutDense(keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def call(self, inputs):
+        inputs = floating(inputs, self.compute_dtype)
         affine = ops.matmul(inputs, ops.cast(self.kernel, inputs.dtype))
         if self.bias is not None:
             affine = affine + ops.cast(self.bias, inputs.dtype)

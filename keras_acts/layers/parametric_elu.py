@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from keras_acts.layers._alpha_activation import AlphaActivation
-from keras_acts.layers._ops import prelu
+from keras_acts.layers._ops import floating, prelu
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
@@ -62,6 +62,9 @@ class ParametricELU(AlphaActivation):
           Exponential Linear Units (ELUs)](https://arxiv.org/abs/1511.07289)
     """
 
+    # A negative alpha would make the negative branch increase again.
+    minimum_alpha = 0.0
+
     def __init__(
         self,
         alpha_initializer: Initializer = 1.0,
@@ -84,4 +87,6 @@ class ParametricELU(AlphaActivation):
         # elu(x) is x for x > 0 and exp(x) - 1 <= 0 otherwise, so scaling its
         # negative part by alpha is the parametric form. Its own fused gradient
         # stays finite for large x, where exp(x) overflows.
-        return prelu(ops.elu(inputs), self._broadcast_alpha())
+        return prelu(
+            ops.elu(floating(inputs, self.compute_dtype)), self._broadcast_alpha()
+        )

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 
 from keras_acts.layers._alpha_activation import AlphaActivation
-from keras_acts.layers._ops import prelu
+from keras_acts.layers._ops import floating, prelu
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
@@ -82,4 +82,4 @@ class PReLU(AlphaActivation):
         )
 
     def call(self, inputs):
-        return prelu(inputs, self._broadcast_alpha())
+        return prelu(floating(inputs, self.compute_dtype), self._broadcast_alpha())

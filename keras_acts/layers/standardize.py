@@ -10,6 +10,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_acts import _validation
+from keras_acts.layers._ops import floating
+
 # Rows per chunk when adapting on an array: bounds adapt's memory.
 DEFAULT_CHUNK_VALUES = 2**20
 
@@ -107,6 +110,8 @@ def _merge_across_workers(strategy, moments: _RunningMoments) -> None:
 
 def _batches(data, batch_size, steps) -> Iterator[np.ndarray]:
     """Yields batches of x from an array, a tf.data.Dataset or an iterable."""
+    if isinstance(data, tuple):
+        data = data[0]  # (x, y) or (x, y, sample_weight), as fit takes them
     if hasattr(data, "as_numpy_iterator"):  # a tf.data.Dataset
         if batch_size is not None:
             data = data.rebatch(batch_size)
@@ -215,14 +220,22 @@ class Standardize(keras.layers.Layer):
         if axis is None:
             axes = None
         else:
-            axes = (axis,) if isinstance(axis, int) else tuple(axis)
-            if not axes or not all(
-                isinstance(a, int) and not isinstance(a, bool) for a in axes
-            ):
+            many = isinstance(axis, (list, tuple))
+            try:
+                if many and not axis:
+                    raise ValueError
+                axes = tuple(
+                    _validation.integer("axis", a) for a in (axis if many else [axis])
+                )
+            except ValueError:
                 raise ValueError(
                     "`axis` must be an integer, a non-empty tuple of integers or "
                     f"None. Received: axis={axis!r}"
-                )
+                ) from None
+            axis = axes[0] if not many else list(axes)
+        center = _validation.boolean("center", center)
+        scale = _validation.boolean("scale", scale)
+        invert = _validation.boolean("invert", invert)
         if not center and not scale:
             raise ValueError(
                 "Standardize with center=False and scale=False does nothing. "
@@ -233,16 +246,22 @@ class Standardize(keras.layers.Layer):
                 "Pass both `mean` and `variance`, or neither. "
                 f"Received: mean={mean!r}, variance={variance!r}"
             )
+        for name, value in (("mean", mean), ("variance", variance)):
+            if value is not None:
+                try:
+                    array = np.asarray(value, np.float64)
+                except (TypeError, ValueError):
+                    array = np.array([np.nan])
+                if not np.all(np.isfinite(array)):
+                    raise ValueError(
+                        f"`{name}` must be finite numbers. Received: {name}={value!r}"
+                    )
         if variance is not None and np.any(np.asarray(variance) < 0):
             raise ValueError(
                 f"`variance` must be non-negative. Received: variance={variance!r}"
             )
-        if not isinstance(epsilon, (int, float)) or epsilon < 0:
-            raise ValueError(
-                "`epsilon` must be a non-negative number. "
-                f"Received: epsilon={epsilon!r}"
-            )
-        self.axis = axis if axes is None or isinstance(axis, int) else list(axes)
+        epsilon = _validation.real("epsilon", epsilon, minimum=0.0)
+        self.axis = axis
         self._axes = axes
         self.center = center
         self.scale = scale
@@ -252,7 +271,6 @@ class Standardize(keras.layers.Layer):
         self.input_variance = variance
         self.epsilon = epsilon
         self.invert = invert
-        self._has_statistics = mean is not None
         self.supports_masking = True
 
     def _kept_axes(self, rank: int) -> tuple[int, ...]:
@@ -290,18 +308,19 @@ class Standardize(keras.layers.Layer):
             broadcast[a] = input_shape[a]
         self._broadcast_shape = tuple(broadcast)
         self._reduce_axes = tuple(a for a in range(rank) if a not in kept)
-        self.mean = self.add_weight(
-            name="mean",
-            shape=self._statistics_shape,
-            initializer="zeros",
-            trainable=False,
-        )
-        self.variance = self.add_weight(
-            name="variance",
-            shape=self._statistics_shape,
-            initializer="ones",
-            trainable=False,
-        )
+        # float32 whatever the compute dtype: float16 statistics lose small
+        # variances to 0 and large ones to inf. NaN until adapt (or `mean`
+        # and `variance`) sets them, so that a layer without statistics
+        # never passes for an identity, also after saving and loading.
+        for name in ("mean", "variance"):
+            weight = self.add_weight(
+                name=name,
+                shape=self._statistics_shape,
+                initializer=keras.initializers.Constant(np.nan),
+                trainable=False,
+                dtype="float32",
+            )
+            setattr(self, name, weight)
         if self.input_mean is not None:
             self._assign_statistics(self.input_mean, self.input_variance)
         self.input_spec = keras.layers.InputSpec(
@@ -324,7 +343,6 @@ class Standardize(keras.layers.Layer):
                     f"{self.axis})."
                 ) from error
             weight.assign(value.astype(weight.dtype))
-        self._has_statistics = True
 
     def adapt(
         self,
@@ -337,7 +355,8 @@ class Standardize(keras.layers.Layer):
         """Computes the mean and variance of `data` in one streaming pass.
 
         Args:
-            data: A NumPy array, a `tf.data.Dataset` (of `x`, or of `(x, y)`
+            data: A NumPy array, an `(x, y)` or `(x, y, sample_weight)` tuple
+                (its `x` is used), a `tf.data.Dataset` (of `x`, or of `(x, y)`
                 pairs, whose `x` is used), a distributed dataset (from
                 `strategy.experimental_distribute_dataset`), or any iterable
                 of batches. Under a `MultiWorkerMirroredStrategy` each worker
@@ -359,6 +378,11 @@ class Standardize(keras.layers.Layer):
             ValueError: If the data is empty, or holds NaN or Inf and
                 `ignore_nonfinite` is False; the message gives how many values.
         """
+        if batch_size is not None:
+            batch_size = _validation.positive_integer("batch_size", batch_size)
+        if steps is not None:
+            steps = _validation.positive_integer("steps", steps)
+        ignore_nonfinite = _validation.boolean("ignore_nonfinite", ignore_nonfinite)
         moments = None
         first_shape = None
         for batch in _batches(data, batch_size, steps):
@@ -381,13 +405,13 @@ class Standardize(keras.layers.Layer):
         strategy = _distribution_strategy(data)
         if strategy is not None and moments is not None and moments.count is not None:
             _merge_across_workers(strategy, moments)
-        if moments is None or moments.count is None:
-            raise ValueError("adapt() got no data to compute statistics from.")
-        if moments.nonfinite and not ignore_nonfinite:
+        if moments is not None and moments.nonfinite and not ignore_nonfinite:
             raise ValueError(
                 f"adapt() data holds {moments.nonfinite} NaN or Inf values. Clean "
                 "the data or pass ignore_nonfinite=True to leave them out."
             )
+        if moments is None or moments.count is None:
+            raise ValueError("adapt() got no data to compute statistics from.")
         if not np.all(moments.count > 0):
             raise ValueError(
                 "adapt() found no finite values for some statistics; every "
@@ -402,26 +426,36 @@ class Standardize(keras.layers.Layer):
         self._assign_statistics(statistics["mean"], statistics["variance"])
         return statistics
 
-    def load_own_variables(self, store):
-        super().load_own_variables(store)
-        self._has_statistics = True
-
-    def set_weights(self, weights):
-        super().set_weights(weights)
-        self._has_statistics = True
-
-    def call(self, inputs):
-        if not self._has_statistics:
+    def _check_statistics(self, inputs) -> None:
+        """Raises if the statistics were never set, where the values can be
+        read (outside a traced function); traced, the NaN they hold would
+        make every output NaN. Shape inference (PyTorch runs it on "meta"
+        tensors) is left alone: a model can be built before `adapt`."""
+        if getattr(getattr(inputs, "device", None), "type", None) == "meta":
+            return
+        try:
+            mean = keras.ops.convert_to_numpy(self.mean)
+        except Exception:  # a traced value
+            return
+        if np.isnan(mean).any():
             raise ValueError(
                 f"Standardize layer {self.name!r} has no statistics yet: call "
                 "`adapt(data)` first, or pass `mean` and `variance`."
             )
+
+    def call(self, inputs):
+        self._check_statistics(inputs)
+        inputs = floating(inputs, self.compute_dtype)
         dtype = inputs.dtype
         mean = ops.reshape(ops.cast(self.mean, dtype), self._broadcast_shape)
-        variance = ops.reshape(ops.cast(self.variance, dtype), self._broadcast_shape)
+        # The standard deviation in float32, then in the compute dtype: a
+        # float16 variance of 1e-8 would be 0.
+        variance = ops.reshape(
+            ops.convert_to_tensor(self.variance.value), self._broadcast_shape
+        )
         # A constant channel (variance 0) is only centered.
-        std = ops.where(
-            variance > 0, ops.sqrt(variance + ops.cast(self.epsilon, dtype)), 1
+        std = ops.cast(
+            ops.where(variance > 0, ops.sqrt(variance + self.epsilon), 1.0), dtype
         )
         if self.invert:
             outputs = inputs * std if self.scale else inputs

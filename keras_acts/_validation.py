@@ -1,0 +1,89 @@
+"""Argument checks shared by every public object.
+
+Each returns the value in its plain Python type (a NumPy integer becomes an
+`int`, a NumPy float a `float`) or raises a ValueError in Keras's style,
+naming the argument, what was expected and the value received.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+
+def _refuse(name: str, expected: str, value: Any) -> ValueError:
+    return ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+
+
+def integer(name: str, value: Any, minimum: int | None = None) -> int:
+    """An integer (Python or NumPy, never a bool) of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        expected = "an integer"
+        if minimum == 1:
+            expected = "a positive integer"
+        elif minimum is not None:
+            expected = f"an integer of at least {minimum}"
+        raise _refuse(name, expected, value)
+    value = int(value)
+    if minimum is not None and value < minimum:
+        expected = (
+            "a positive integer"
+            if minimum == 1
+            else f"an integer of at least {minimum}"
+        )
+        raise _refuse(name, expected, value)
+    return value
+
+
+def positive_integer(name: str, value: Any) -> int:
+    return integer(name, value, minimum=1)
+
+
+def boolean(name: str, value: Any) -> bool:
+    """`True` or `False` (a NumPy bool too), not a truthy string or number."""
+    if type(value).__name__ == "bool_" or isinstance(value, bool):
+        return bool(value)
+    raise _refuse(name, "True or False", value)
+
+
+def real(
+    name: str,
+    value: Any,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    positive: bool = False,
+) -> float:
+    """A finite real number (Python or NumPy, never a bool), optionally
+    strictly positive, or within `[minimum, maximum]`."""
+    expected = "a finite number"
+    if positive:
+        expected = "a finite positive number"
+    if minimum is not None and maximum is not None:
+        expected = f"a number between {minimum:g} and {maximum:g}"
+    elif minimum is not None:
+        expected = f"a finite number of at least {minimum:g}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _refuse(name, expected, value)
+    number = float(value)
+    if (
+        not math.isfinite(number)
+        or (positive and number <= 0)
+        or (minimum is not None and number < minimum)
+        or (maximum is not None and number > maximum)
+    ):
+        raise _refuse(name, expected, value)
+    return number
+
+
+def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    choices = tuple(choices)
+    if isinstance(value, str) and value in choices:
+        return value
+    if not isinstance(value, str) and any(
+        value is choice or (type(value) is type(choice) and value == choice)
+        for choice in choices
+    ):
+        return value
+    raise _refuse(name, f"one of {choices}", value)
