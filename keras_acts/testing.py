@@ -8,16 +8,29 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_acts import _validation
+
 __all__ = ["check_gradients", "vector_jacobian_product"]
 
 
 def _float64_copy(layer: keras.layers.Layer, inputs: np.ndarray):
-    """Returns a float64 twin of `layer` holding the same weight values."""
+    """Returns a float64 twin of `layer` holding the same weight values. A
+    Sequential or Functional model is copied layer by layer, each in float64
+    (a model's own dtype does not reach the layers inside it)."""
     if not layer.built:
         layer(inputs.astype(layer.compute_dtype))
-    config = layer.get_config()
-    config["dtype"] = "float64"
-    twin = layer.__class__.from_config(config)
+    if isinstance(layer, keras.Model) and hasattr(layer, "inputs"):
+        twin = keras.models.clone_model(
+            layer,
+            input_tensors=keras.Input(batch_shape=inputs.shape, dtype="float64"),
+            clone_function=lambda inner: inner.__class__.from_config(
+                {**inner.get_config(), "dtype": "float64"}
+            ),
+        )
+    else:
+        config = layer.get_config()
+        config["dtype"] = "float64"
+        twin = layer.__class__.from_config(config)
     twin(inputs)
     if len(twin.weights) != len(layer.weights):
         raise ValueError(
@@ -140,21 +153,30 @@ def vector_jacobian_product(
         raise ValueError(
             f"`target` must be a Keras layer or a callable. Received: {target!r}"
         )
+    if not np.issubdtype(inputs.dtype, np.floating):
+        raise ValueError(
+            "vector_jacobian_product differentiates with respect to the inputs, "
+            "which must be floating-point: integer and boolean inputs have no "
+            f"gradient. Received inputs of dtype {inputs.dtype}"
+        )
     upstream = np.asarray(upstream, inputs.dtype)
     gradients = _backward(target, inputs, upstream, variables)
     return dict(zip(names, gradients, strict=True))
 
 
 def _central_differences(scalar_of, point: np.ndarray, epsilon: float):
+    """Central differences with a step of `epsilon` relative to each value's
+    size (at least `epsilon`): an absolute step is lost in rounding at 1e8."""
     gradient = np.zeros_like(point)
     for index in np.ndindex(point.shape):
         original = point[index]
-        point[index] = original + epsilon
+        step = epsilon * max(1.0, abs(float(original)))
+        point[index] = original + step
         upper = scalar_of(point)
-        point[index] = original - epsilon
+        point[index] = original - step
         lower = scalar_of(point)
         point[index] = original
-        gradient[index] = (upper - lower) / (2 * epsilon)
+        gradient[index] = (upper - lower) / (2 * step)
     return gradient
 
 
@@ -228,6 +250,23 @@ def check_gradients(
         )
     if epsilon is None:
         epsilon = 1e-6 if keras.backend.backend() == "tensorflow" else 1e-3
+    epsilon = _validation.real("epsilon", epsilon, positive=True)
+    if tolerance is not None:
+        tolerance = _validation.real("tolerance", tolerance, positive=True)
+    seed = _validation.integer("seed", seed, minimum=0)
+    inputs = np.asarray(inputs)
+    if not np.issubdtype(inputs.dtype, np.number) or np.issubdtype(
+        inputs.dtype, np.bool_
+    ):
+        raise ValueError(
+            "check_gradients needs numeric inputs. Received inputs of dtype "
+            f"{inputs.dtype}"
+        )
+    if not np.all(np.isfinite(inputs)):
+        raise ValueError(
+            "check_gradients needs finite inputs: finite differences of NaN or "
+            "Inf are meaningless."
+        )
     if keras.backend.backend() == "jax":
         import jax
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -21,31 +22,63 @@ def _wrap(layer: keras.layers.Layer, input_shape: tuple) -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(1)(outputs))
 
 
+def _check_config(layer_class: type, kwargs: dict[str, Any]) -> None:
+    """The config names every constructor argument, holds what was passed
+    (not what the default would give), and revives to the same config."""
+    parameters = {
+        name: parameter
+        for name, parameter in inspect.signature(
+            layer_class.__init__
+        ).parameters.items()
+        if name != "self" and parameter.kind is parameter.POSITIONAL_OR_KEYWORD
+    }
+    required = {
+        name: kwargs[name]
+        for name, parameter in parameters.items()
+        if parameter.default is inspect.Parameter.empty
+    }
+    config = layer_class(**kwargs).get_config()
+    json.dumps(config)  # every value must be JSON-serializable
+    missing = sorted(set(parameters) - set(config))
+    assert missing == [], f"get_config() drops {missing}"
+    default_config = layer_class(**required).get_config()
+    for name, value in kwargs.items():
+        if name not in required and value != parameters[name].default:
+            assert config[name] != default_config[name], (
+                f"get_config() does not keep {name}={value!r}"
+            )
+    revived = layer_class.from_config(config)
+    assert revived.get_config() == config
+
+
 def run_layer_checks(
-    make_layer: Callable[[], keras.layers.Layer],
+    layer_class: type,
+    kwargs: dict[str, Any],
     input_shape: tuple,
     tmp_path,
     seed: int = 0,
 ) -> None:
-    """Config and JSON round trips, symbolic shapes, a fit step, .keras save/load.
+    """Config and JSON round trips, symbolic shapes, a fit step that trains
+    the layer's own weights, .keras save/load.
 
     `input_shape` includes the batch size of the data used.
     """
     rng = np.random.default_rng(seed)
     x = rng.normal(size=input_shape).astype("float32")
 
-    layer = make_layer()
-    config = layer.get_config()
-    json.dumps(config)  # every value must be JSON-serializable
-    revived = layer.__class__.from_config(config)
-    assert revived.get_config() == config
+    _check_config(layer_class, kwargs)
 
+    def make_layer():
+        return layer_class(**kwargs)
+
+    layer = make_layer()
     symbolic = layer(keras.Input(shape=input_shape[1:]))
     expected = layer.compute_output_shape((None,) + tuple(input_shape[1:]))
     assert tuple(symbolic.shape) == tuple(expected)
     assert tuple(layer(x).shape) == (input_shape[0],) + tuple(expected[1:])
 
-    model = _wrap(make_layer(), input_shape)
+    own = make_layer()
+    model = _wrap(own, input_shape)
     reference = model.predict(x, verbose=0)
 
     from_json = keras.models.model_from_json(model.to_json())
@@ -59,10 +92,11 @@ def run_layer_checks(
 
     y = rng.normal(size=(input_shape[0], 1)).astype("float32")
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-    before = [w.copy() for w in model.get_weights()]
+    before = [keras.ops.convert_to_numpy(w).copy() for w in own.trainable_weights]
     history = model.fit(x, y, epochs=1, batch_size=input_shape[0], verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    assert any(
-        not np.array_equal(b, a)
-        for b, a in zip(before, model.get_weights(), strict=True)
-    )
+    # Every trainable weight of the layer itself moved.
+    for weight, value in zip(own.trainable_weights, before, strict=True):
+        assert not np.array_equal(keras.ops.convert_to_numpy(weight), value), (
+            f"{weight.path} did not train"
+        )

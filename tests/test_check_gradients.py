@@ -82,3 +82,69 @@ def test_vector_jacobian_product_matches_dense_formula(rng):
     np.testing.assert_allclose(gradients["inputs"], upstream @ kernel.T, rtol=1e-5)
     np.testing.assert_allclose(gradients["dense/kernel"], x.T @ upstream, rtol=1e-5)
     np.testing.assert_allclose(gradients["dense/bias"], upstream.sum(0), rtol=1e-5)
+
+
+# Doubling, with the upstream gradient reversed: right for every upstream
+# that reads the same backwards, such as all ones.
+@ops.custom_gradient
+def double_with_reversed_gradient(x):
+    def grad(*args, upstream=None):
+        upstream = upstream if upstream is not None else args[0]
+        return 2 * ops.flip(upstream, axis=-1)
+
+    return 2 * x, grad
+
+
+def test_a_random_projection_catches_what_a_plain_sum_hides(rng):
+    x = rng.normal(size=(2, 5))
+    errors = check_gradients(double_with_reversed_gradient, x)
+    assert errors["inputs"] > 0.1
+
+
+def test_models_are_checked_in_float64_throughout(rng):
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(5, activation="tanh")(inputs)
+    functional = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+    sequential = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(5, activation="tanh"),
+            keras.layers.Dense(2),
+        ]
+    )
+    x = rng.normal(size=(3, 4))
+    for model in (functional, sequential):
+        errors = check_gradients(model, x)
+        assert max(errors.values()) < GRADIENT_TOLERANCE, errors
+
+
+def test_inputs_far_from_zero(rng):
+    # The finite-difference step is relative to each input: an absolute step
+    # of 1e-6 is lost in rounding at 1e8.
+    import keras_acts
+
+    x = 1e8 * rng.choice([-1.0, 1.0], size=(2, 3)) * (1 + rng.uniform(size=(2, 3)))
+    errors = check_gradients(keras_acts.PReLU(), x)
+    assert max(errors.values()) < GRADIENT_TOLERANCE, errors
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epsilon": 0.0}, "epsilon=0.0"),
+        ({"epsilon": float("nan")}, "epsilon=nan"),
+        ({"tolerance": -1.0}, "tolerance=-1.0"),
+        ({"seed": 1.5}, "seed=1.5"),
+        ({"inputs": np.array([[np.inf]])}, "finite inputs"),
+        ({"inputs": np.array([["a"]])}, "numeric inputs"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs, match):
+    arguments = {"target": ops.sin, "inputs": np.zeros((1, 1)), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        check_gradients(**arguments)
+
+
+def test_vector_jacobian_product_refuses_integer_inputs():
+    with pytest.raises(ValueError, match="dtype int64"):
+        vector_jacobian_product(ops.sin, np.ones((2, 2), "int64"), np.ones((2, 2)))

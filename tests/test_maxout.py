@@ -37,7 +37,8 @@ def tfa_maxout(x, num_units, axis=-1):
 )
 def test_layer_checks(grouping, num_units, axis, input_shape, tmp_path):
     run_layer_checks(
-        lambda: keras_acts.Maxout(num_units, axis=axis, grouping=grouping),
+        keras_acts.Maxout,
+        {"num_units": num_units, "axis": axis, "grouping": grouping},
         input_shape,
         tmp_path,
     )

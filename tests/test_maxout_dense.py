@@ -25,7 +25,7 @@ def np_maxout_dense(x, kernel, bias, units, pieces):
     ],
 )
 def test_layer_checks(kwargs, input_shape, tmp_path):
-    run_layer_checks(lambda: keras_acts.MaxoutDense(**kwargs), input_shape, tmp_path)
+    run_layer_checks(keras_acts.MaxoutDense, kwargs, input_shape, tmp_path)
 
 
 @pytest.mark.parametrize("input_shape", [(4, 5), (2, 3, 5), (2, 2, 3, 5)])

@@ -25,7 +25,7 @@ def np_parametric_elu(x, alpha):
     ],
 )
 def test_layer_checks(kwargs, input_shape, tmp_path):
-    run_layer_checks(lambda: keras_acts.ParametricELU(**kwargs), input_shape, tmp_path)
+    run_layer_checks(keras_acts.ParametricELU, kwargs, input_shape, tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ def np_prelu(x, alpha):
     ],
 )
 def test_layer_checks(kwargs, input_shape, tmp_path):
-    run_layer_checks(lambda: keras_acts.PReLU(**kwargs), input_shape, tmp_path)
+    run_layer_checks(keras_acts.PReLU, kwargs, input_shape, tmp_path)
 
 
 @pytest.mark.parametrize(

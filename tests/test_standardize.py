@@ -195,11 +195,18 @@ def test_in_a_tf_data_pipeline_and_a_model(rng):
     model.fit(x, np.zeros((16, 4, 4, 1)), epochs=1, verbose=0)
 
 
-def test_layer_checks(tmp_path):
-    def make():
-        return Standardize(mean=[1.0, 2.0, 3.0], variance=[1.0, 4.0, 9.0])
-
-    run_layer_checks(make, (6, 5, 3), tmp_path)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"mean": [1.0, 2.0, 3.0], "variance": [1.0, 4.0, 9.0]},
+        {"mean": 2.0, "variance": 4.0, "axis": None, "epsilon": 1e-3},
+        {"mean": [1.0, 2.0, 3.0], "variance": [1.0, 4.0, 9.0], "invert": True},
+        {"mean": [1.0, 2.0, 3.0], "variance": [1.0, 4.0, 9.0], "center": False},
+        {"mean": [1.0, 2.0, 3.0], "variance": [1.0, 4.0, 9.0], "scale": False},
+    ],
+)
+def test_layer_checks(kwargs, tmp_path):
+    run_layer_checks(Standardize, kwargs, (6, 5, 3), tmp_path)
 
 
 def test_calling_before_adapt_raises():

@@ -1,6 +1,7 @@
 """The parametric leaky ReLU as one op with a hand-written gradient."""
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -51,3 +52,19 @@ def prelu(inputs, alpha):
         return outputs, backward
 
     return forward(inputs, alpha)
+
+
+def group_max(values, axis: int):
+    """`ops.max` over `axis`, for an empty batch too: Keras's `max` refuses an
+    empty tensor (on TensorFlow and PyTorch), though the maximum over a
+    non-empty axis of zero rows is just zero rows."""
+    shape = tuple(values.shape)
+    if 0 in shape:
+        return ops.zeros(shape[:axis] + shape[axis + 1 :], values.dtype)
+    if None in shape:
+        # A traced batch of unknown size: with an `initial`, Keras does not
+        # check for emptiness.
+        dtype = keras.backend.standardize_dtype(values.dtype)
+        lowest = -np.inf if keras.backend.is_float_dtype(dtype) else np.iinfo(dtype).min
+        return ops.max(values, axis=axis, initial=lowest)
+    return ops.max(values, axis=axis)

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_acts import _validation
+from keras_acts.layers._ops import group_max
 
 GROUPINGS = ("contiguous", "interleaved")
 
@@ -113,7 +114,7 @@ class Maxout(keras.layers.Layer):
         else:
             groups, reduce_axis = [pieces, self.num_units], axis
         grouped = ops.reshape(inputs, shape[:axis] + groups + shape[axis + 1 :])
-        return ops.max(grouped, axis=reduce_axis)
+        return group_max(grouped, reduce_axis)
 
     def compute_output_shape(self, input_shape):
         output_shape = list(input_shape)

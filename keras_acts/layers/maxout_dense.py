@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from keras_acts import _validation
-from keras_acts.layers._ops import floating
+from keras_acts.layers._ops import floating, group_max
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
@@ -119,7 +119,7 @@ class MaxoutDense(keras.layers.Layer):
             affine = affine + ops.cast(self.bias, inputs.dtype)
         shape = list(ops.shape(affine))
         grouped = ops.reshape(affine, shape[:-1] + [self.units, self.pieces])
-        return ops.max(grouped, axis=-1)
+        return group_max(grouped, len(shape))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

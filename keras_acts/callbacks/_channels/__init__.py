@@ -105,7 +105,8 @@ class Channel:
         return ops.cond(
             record,
             lambda: [
-                stack([ops.cast(v.value, "float32") for v in group], copy=True) for group in groups
+                stack([ops.cast(v.value, "float32") for v in group], copy=True)
+                for group in groups
             ],
             # Other shapes than the true branch's: nothing is allocated.
             lambda: [
