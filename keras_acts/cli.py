@@ -1,58 +1,179 @@
-"""The `keras-acts` command line."""
+"""The `keras-acts` command line.
+
+Parsing, `--help` and `--version` need neither Keras nor a backend: this
+module imports nothing from keras_acts at module level, and `main` imports the
+demo (and so Keras) only once the arguments are valid.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import pathlib
+import re
 import sys
 from collections.abc import Sequence
 
+DIST_NAME = "keras-acts"
+PLOT_FILENAME = "gradient_flow.png"
+# The activations of keras_acts.demo.ACTIVATIONS, in its order, kept here so
+# that parsing the arguments does not import Keras (tests/test_cli.py checks
+# that the two agree).
+DEMO_ACTIVATIONS = (
+    "sigmoid",
+    "tanh",
+    "relu",
+    "PReLU",
+    "ParametricELU",
+    "MaxoutDense",
+)
+# keras.utils.set_random_seed seeds numpy, which takes 0 to 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def package_version() -> str:
+    """keras_acts.__version__, read without importing keras_acts (and Keras).
+
+    The package's own `__init__.py` first, which is current in an editable
+    install too; the installed metadata if that file cannot be read.
+    """
+    init = pathlib.Path(__file__).with_name("__init__.py")
+    try:
+        match = re.search(
+            r"^__version__\s*=\s*['\"]([^'\"]+)['\"]",
+            init.read_text(encoding="utf-8"),
+            re.MULTILINE,
+        )
+    except OSError:
+        match = None
+    if match:
+        return match.group(1)
+    from importlib import metadata
+
+    try:
+        return metadata.version(DIST_NAME)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
 
 def _parse_activations(text: str) -> list[str]:
-    from keras_acts.demo import ACTIVATIONS
-
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in ACTIVATIONS]
+    unknown = [name for name in names if name not in DEMO_ACTIVATIONS]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
             f"unknown activations {unknown or text!r}; choose from "
-            f"{', '.join(ACTIVATIONS)}"
+            f"{', '.join(DEMO_ACTIVATIONS)}"
         )
     return names
 
 
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _integer(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
     return value
+
+
+def _seed(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to {MAX_SEED}, got {text}"
+        )
+    return value
+
+
+def resolve_plot_path(text: str | os.PathLike) -> pathlib.Path:
+    """Where `demo --plot TEXT` writes its figure.
+
+    An existing directory gets `gradient_flow.png` inside it; anything else is
+    the file itself, whose folder must exist. Raises
+    `argparse.ArgumentTypeError` (naming the path) when it cannot be written,
+    so that a bad path fails before any training.
+    """
+    raw = os.fspath(text)
+    if not raw:
+        raise argparse.ArgumentTypeError("expected a file or directory, got ''")
+    path = pathlib.Path(raw).expanduser()
+    if path.is_dir():
+        return path / PLOT_FILENAME
+    if raw.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"no such directory: {raw!r}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"cannot write {raw!r}: its folder {str(folder)!r} does not exist"
+        )
+    if not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(
+            f"cannot write {raw!r}: its folder {str(folder)!r} is not writable"
+        )
+    return path
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keras-acts", description="keras_acts command line tools."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"{DIST_NAME} {package_version()}",
+        help="Print the keras-acts version and exit.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="The tool to run."
+    )
     demo = commands.add_parser(
         "demo",
         help="Train deep XOR nets with each activation and compare them.",
         description=(
             "Trains a 9-hidden-layer MLP on XOR once per activation and prints "
-            "the final loss and accuracy of each."
+            "the final loss and accuracy of each, each layer's gradient norm and "
+            "each hidden layer's dead and saturated units."
         ),
     )
-    demo.add_argument("--steps", type=_positive_int, default=2000)
-    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=2000,
+        metavar="N",
+        help="Full-batch SGD steps per activation, at least 1 (default: 2000).",
+    )
+    demo.add_argument(
+        "--seed",
+        type=_seed,
+        default=1,
+        metavar="SEED",
+        help=f"Random seed of the weights, 0 to {MAX_SEED} (default: 1).",
+    )
     demo.add_argument(
         "--activations",
         type=_parse_activations,
         default=None,
-        help="Comma-separated names (default: all).",
+        metavar="NAMES",
+        help=(
+            f"Comma-separated activations to train, from "
+            f"{', '.join(DEMO_ACTIVATIONS)} (default: all)."
+        ),
     )
     demo.add_argument(
         "--plot",
-        default="gradient_flow.png",
-        help="Where to write the sigmoid-versus-relu gradient plot "
-        "(default: gradient_flow.png).",
+        type=resolve_plot_path,
+        default=None,
+        metavar="PATH",
+        help=(
+            "Where to write the sigmoid-versus-relu gradient plot: a .png file, "
+            f"or an existing directory to write {PLOT_FILENAME} in "
+            f"(default: {PLOT_FILENAME}). Needs matplotlib."
+        ),
     )
     demo.add_argument(
         "--no-plot", action="store_true", help="Do not write the gradient plot."
@@ -61,14 +182,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    plot_path = None
+    if not args.no_plot:
+        try:
+            plot_path = args.plot or resolve_plot_path(PLOT_FILENAME)
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"argument --plot: {error}")
+    # Keras (and its backend) only now that the arguments are valid.
     from keras_acts.demo import ACTIVATIONS, run_demo
 
     run_demo(
         args.activations or ACTIVATIONS,
         steps=args.steps,
         seed=args.seed,
-        plot_path=None if args.no_plot else args.plot,
+        plot_path=plot_path,
     )
     return 0
 
