@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -87,3 +87,15 @@ def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
     ):
         return value
     raise _refuse(name, f"one of {choices}", value)
+
+
+def keras_object(name: str, value: Any, getter: Callable[[Any], Any]) -> Any:
+    """`getter(value)` (`keras.initializers.get` and the like), with an error
+    that names the argument when it cannot resolve the value."""
+    try:
+        return getter(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`{name}` must be an object or name that {getter.__module__}."
+            f"{getter.__name__} resolves ({error}). Received: {name}={value!r}"
+        ) from None

@@ -70,7 +70,8 @@ def test_large_offset_variance_is_exact():
     reference = np.var(x.astype(np.float64), axis=0)
     layer = Standardize()
     layer.adapt(x, batch_size=1000)
-    np.testing.assert_allclose(layer.variance.numpy(), reference, rtol=1e-2)
+    # As exact as float32 weights hold it.
+    np.testing.assert_allclose(layer.variance.numpy(), reference, rtol=2e-7)
     # E[x^2] - E[x]^2 on the same float32 data is off by orders of magnitude.
     naive = np.mean(x**2, axis=0, dtype=np.float32) - np.mean(x, axis=0) ** 2
     assert np.all(np.abs(naive - reference) > 10 * reference)
@@ -125,15 +126,23 @@ def test_nonfinite_values_raise_with_their_count_or_are_skipped():
 
 
 @pytest.mark.parametrize("axis", [-1, None])
-def test_invert_round_trip(axis, rng):
+@pytest.mark.parametrize("center, scale", [(True, True), (True, False), (False, True)])
+def test_invert_round_trip(axis, center, scale, rng):
     x = (rng.normal(size=(32, 5)) * 4 + 2).astype("float32")
-    forward = Standardize(axis=axis)
+    forward = Standardize(axis=axis, center=center, scale=scale)
     forward.adapt(x)
     backward = Standardize(
         axis=axis,
+        center=center,
+        scale=scale,
         mean=forward.mean.numpy(),
         variance=forward.variance.numpy(),
         invert=True,
+    )
+    mean, variance = np_statistics(x, axis)
+    expected = np_standardize(x, mean, variance, axis, center, scale)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(forward(x)), expected, rtol=1e-5, atol=1e-5
     )
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(backward(forward(x))), x, rtol=1e-5, atol=1e-5
@@ -267,6 +276,11 @@ def test_save_and_load_in_a_fresh_process(tmp_path, rng):
         ({"mean": 1.0}, "both `mean` and `variance`"),
         ({"mean": 0.0, "variance": -1.0}, "variance=-1.0"),
         ({"epsilon": -1e-3}, "epsilon=-0.001"),
+        ({"epsilon": float("inf")}, "epsilon=inf"),
+        ({"epsilon": float("nan")}, "epsilon=nan"),
+        ({"center": "yes"}, "center='yes'"),
+        ({"invert": "no"}, "invert='no'"),
+        ({"mean": float("nan"), "variance": 1.0}, "mean=nan"),
     ],
 )
 def test_invalid_arguments(kwargs, match):
@@ -285,11 +299,95 @@ def test_invalid_arguments(kwargs, match):
         ({}, "text", "Received: str"),
         ({}, [np.zeros((2, 3)), np.zeros((2, 4))], r"\(2, 3\) and \(2, 4\)"),
         ({"mean": [1.0, 2.0], "variance": [1.0, 1.0]}, np.zeros((2, 3)), "broadcast"),
+        ({}, np.full((4, 3), np.nan), "holds 12 NaN or Inf values"),
     ],
 )
 def test_invalid_data(kwargs, data, match):
     with pytest.raises(ValueError, match=match):
         Standardize(**kwargs).adapt(data)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"batch_size": -1}, "batch_size=-1"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"batch_size": 2.5}, "batch_size=2.5"),
+        ({"steps": 0}, "steps=0"),
+        ({"ignore_nonfinite": "yes"}, "ignore_nonfinite='yes'"),
+    ],
+)
+def test_invalid_adapt_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Standardize().adapt(np.zeros((4, 3)), **kwargs)
+
+
+def test_adapt_takes_x_from_an_x_y_tuple(rng):
+    x = rng.normal(size=(20, 3)) * 5 + 3
+    y = rng.normal(size=(20, 3)) * 100 - 50
+    layer = Standardize()
+    layer.adapt((x, y))
+    mean, variance = np_statistics(x, -1)
+    np.testing.assert_allclose(layer.mean.numpy(), mean, rtol=1e-6)
+    np.testing.assert_allclose(layer.variance.numpy(), variance, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "mixed_float16"])
+@pytest.mark.parametrize("std", [1e-4, 300.0])
+def test_statistics_stay_float32_under_half_precision(dtype, std, rng):
+    # Centred on 0, so that the inputs themselves survive float16.
+    x = (rng.normal(size=(512, 3)) * std).astype("float32")
+    layer = Standardize(dtype=dtype)
+    layer.adapt(x)
+    assert layer.mean.dtype == layer.variance.dtype == "float32"
+    np.testing.assert_allclose(
+        layer.variance.numpy(), x.astype(np.float64).var(0), rtol=1e-6
+    )
+    outputs = keras.ops.convert_to_numpy(layer(x.astype("float16")))
+    assert outputs.dtype == np.float16
+    # Scaled as in float64 (with epsilon), not left unscaled or turned into
+    # zeros or infinities.
+    mean, variance = np_statistics(x, -1)
+    expected = np_standardize(x, mean, variance, -1)
+    np.testing.assert_allclose(
+        outputs.astype(np.float64).std(0), expected.std(0), rtol=2e-2
+    )
+
+
+def test_integer_images_are_standardized_as_floats(rng):
+    images = rng.integers(0, 256, size=(16, 4, 4, 3)).astype("uint8")
+    layer = Standardize()
+    layer.adapt(images)
+    outputs = keras.ops.convert_to_numpy(layer(images))
+    assert outputs.dtype == np.float32
+    mean, variance = np_statistics(images, -1)
+    np.testing.assert_allclose(
+        outputs, np_standardize(images, mean, variance, -1), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_statistics_survive_model_from_json_and_clone_model(rng):
+    x = (rng.normal(size=(32, 3)) * 4 + 2).astype("float32")
+    layer = Standardize()
+    layer.adapt(x)
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, layer(inputs))
+    expected = keras.ops.convert_to_numpy(model(x))
+    from_json = keras.models.model_from_json(model.to_json())
+    from_json.set_weights(model.get_weights())
+    cloned = keras.models.clone_model(model)
+    cloned.set_weights(model.get_weights())
+    for copy in (from_json, cloned):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(copy(x)), expected)
+
+
+def test_a_layer_saved_before_adapt_is_not_an_identity(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, Standardize()(inputs))
+    model.save(tmp_path / "unadapted.keras")
+    loaded = keras.saving.load_model(tmp_path / "unadapted.keras")
+    with pytest.raises(ValueError, match="no statistics yet"):
+        loaded(np.ones((2, 3), "float32"))
 
 
 def test_exported_at_top_level():

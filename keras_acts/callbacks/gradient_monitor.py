@@ -274,18 +274,19 @@ class GradientMonitor(Recorder):
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
         self.schedule = Schedule(freq)
         self._warn_kinds = check_warn(warn, GRADIENT_KINDS)
-        if isinstance(stats, str):
-            stats = (stats,)
-        unknown = [name for name in stats if name not in STATS]
-        if unknown or not stats:
+        chosen = (stats,) if isinstance(stats, str) else stats
+        if (
+            not isinstance(chosen, (list, tuple))
+            or not chosen
+            or any(not isinstance(name, str) or name not in STATS for name in chosen)
+        ):
             raise ValueError(
                 f"`stats` must name statistics from {STATS}. Received: stats={stats!r}"
             )
-        if on_nonfinite not in NONFINITE_ACTIONS:
-            raise ValueError(
-                f"`on_nonfinite` must be one of {NONFINITE_ACTIONS}. "
-                f"Received: on_nonfinite={on_nonfinite!r}"
-            )
+        stats = tuple(chosen)
+        on_nonfinite = _validation.one_of(
+            "on_nonfinite", on_nonfinite, NONFINITE_ACTIONS
+        )
         histograms = _validation.boolean("histograms", histograms)
         if histograms and log_dir is None:
             raise ValueError("`histograms=True` needs a `log_dir` to write them to.")

@@ -23,7 +23,9 @@ def _resolve_initializer(
             "`alpha_initializer` must be a number, an initializer or its name. "
             f"Received: alpha_initializer={initializer!r}"
         )
-    return keras.initializers.get(initializer)
+    return _validation.keras_object(
+        "alpha_initializer", initializer, keras.initializers.get
+    )
 
 
 def _normalize_shared_axes(shared_axes: int | list[int] | tuple[int, ...] | None):
@@ -77,8 +79,12 @@ class AlphaActivation(keras.layers.Layer):
         self.alpha_initializer = _resolve_initializer(
             alpha_initializer, self.minimum_alpha
         )
-        self.alpha_regularizer = keras.regularizers.get(alpha_regularizer)
-        self.alpha_constraint = keras.constraints.get(alpha_constraint)
+        self.alpha_regularizer = _validation.keras_object(
+            "alpha_regularizer", alpha_regularizer, keras.regularizers.get
+        )
+        self.alpha_constraint = _validation.keras_object(
+            "alpha_constraint", alpha_constraint, keras.constraints.get
+        )
         self.channel_axis = channel_axis
         self.shared_axes = _normalize_shared_axes(shared_axes)
         self.supports_masking = True

@@ -77,12 +77,15 @@ class MaxoutDense(keras.layers.Layer):
         self.units = _validation.positive_integer("units", units)
         self.pieces = _validation.positive_integer("pieces", pieces)
         self.use_bias = _validation.boolean("use_bias", use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        for name, value, getter in (
+            ("kernel_initializer", kernel_initializer, keras.initializers.get),
+            ("bias_initializer", bias_initializer, keras.initializers.get),
+            ("kernel_regularizer", kernel_regularizer, keras.regularizers.get),
+            ("bias_regularizer", bias_regularizer, keras.regularizers.get),
+            ("kernel_constraint", kernel_constraint, keras.constraints.get),
+            ("bias_constraint", bias_constraint, keras.constraints.get),
+        ):
+            setattr(self, name, _validation.keras_object(name, value, getter))
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.supports_masking = True
 

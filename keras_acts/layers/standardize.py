@@ -319,6 +319,7 @@ class Standardize(keras.layers.Layer):
                 initializer=keras.initializers.Constant(np.nan),
                 trainable=False,
                 dtype="float32",
+                autocast=False,
             )
             setattr(self, name, weight)
         if self.input_mean is not None:
