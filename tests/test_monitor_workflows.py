@@ -447,3 +447,55 @@ def test_data_parallel_on_two_jax_devices_records_the_one_device_values():
     assert report["steps"] == [0, 2, 4, 6]
     assert report["rows"][0] == report["rows"][1] == 4 * 7
     assert report["difference"] < 1e-5
+
+
+def test_monitors_outside_fit_say_they_do_nothing():
+    x, y = data()
+    model = counting_model()
+    monitor = GradientMonitor()
+    fit(model, [monitor], x, y)
+    with pytest.warns(RuntimeWarning, match=r"does nothing in evaluate\(\)"):
+        model.evaluate(x, y, verbose=0, callbacks=[monitor])
+    with pytest.warns(RuntimeWarning, match=r"does nothing in predict\(\)"):
+        model.predict(x, verbose=0, callbacks=[monitor])
+    # fit's own validation runs evaluate with the same callbacks: no warning.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model.fit(
+            x, y, validation_data=(x, y), verbose=0, callbacks=[GradientMonitor()]
+        )
+
+
+def test_one_csv_file_per_monitor(tmp_path):
+    x, y = data()
+    path = tmp_path / "rows.csv"
+    with pytest.raises(ValueError, match="already being written by another monitor"):
+        fit(
+            counting_model(),
+            [GradientMonitor(csv_path=path), GradientMonitor(csv_path=path)],
+            x,
+            y,
+        )
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text("epoch,loss\n0,1.0\n")
+    with pytest.raises(
+        ValueError, match=r"whose columns are others: \['epoch', 'loss'\]"
+    ):
+        fit(counting_model(), [GradientMonitor(csv_path=foreign, append=True)], x, y)
+    assert foreign.read_text() == "epoch,loss\n0,1.0\n"
+
+
+def test_plot_refuses_a_single_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monitor = GradientMonitor()
+    fit(counting_model(), [monitor], *data())
+    _, single = plt.subplots()
+    with pytest.raises(ValueError, match="`axes` must be 2 matplotlib Axes"):
+        monitor.plot(axes=single)
+    plt.close("all")

@@ -19,7 +19,7 @@ from keras_acts.callbacks._flags import (
     report,
 )
 from keras_acts.callbacks._gradient_capture import optimizers_of
-from keras_acts.callbacks._recorder import Recorder
+from keras_acts.callbacks._recorder import Recorder, check_axes
 from keras_acts.callbacks._schedule import Schedule, StepClock
 from keras_acts.callbacks.flag import Flag
 from keras_acts.layers import Maxout, MaxoutDense, ParametricELU, PReLU
@@ -850,6 +850,7 @@ class ActivationMonitor(Recorder):
 
         if not self._records:
             raise ValueError("ActivationMonitor has recorded nothing to plot yet.")
+        axes = check_axes(axes, 2)
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
         dead_axes, saturated_axes = axes

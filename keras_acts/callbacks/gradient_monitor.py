@@ -31,7 +31,7 @@ from keras_acts.callbacks._gradient_capture import (
     VariableNames,
     optimizers_of,
 )
-from keras_acts.callbacks._recorder import Recorder
+from keras_acts.callbacks._recorder import Recorder, check_axes
 from keras_acts.callbacks._schedule import Schedule, StepClock
 from keras_acts.callbacks.flag import Flag
 
@@ -855,6 +855,7 @@ class GradientMonitor(Recorder):
 
         if not self._records:
             raise ValueError("GradientMonitor has recorded nothing to plot yet.")
+        axes = check_axes(axes, 2)
         steps = np.array([r.step for r in self._records], dtype=float)
         by_record = [self._layer_rows_of(r) for r in self._records]
         layers = [
