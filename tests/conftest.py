@@ -1,3 +1,4 @@
+import importlib.util
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -22,6 +23,14 @@ def rng():
 
 
 def pytest_collection_modifyitems(config, items):
+    if importlib.util.find_spec("tensorflow") is None:
+        needs = pytest.mark.skip(
+            reason="needs the tensorflow package (TensorBoard logs, tf.data), "
+            "which this environment does not have"
+        )
+        for item in items:
+            if item.get_closest_marker("needs_tensorflow"):
+                item.add_marker(needs)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return

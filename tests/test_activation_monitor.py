@@ -209,6 +209,7 @@ def test_freq_in_steps_records_before_and_during_training():
     assert sorted({r["step"] for r in monitor.history}) == [0, 2, 4, 6, 8]
 
 
+@pytest.mark.needs_tensorflow
 def test_outputs_csv_tensorboard_plot(tmp_path):
     import matplotlib
 
@@ -268,7 +269,7 @@ def test_subclassed_model_is_refused_clearly():
 )
 def test_invalid_arguments(kwargs, match):
     if isinstance(kwargs["data"], str):
-        import tensorflow as tf
+        tf = pytest.importorskip("tensorflow")
 
         kwargs["data"] = tf.data.Dataset.from_tensor_slices(np.zeros((0, 3)))
     with pytest.raises(ValueError, match=match):

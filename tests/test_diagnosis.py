@@ -266,6 +266,7 @@ def test_dead_units_counted_on_whole_data():
     assert monitor.flags() == []  # the data shows them alive
 
 
+@pytest.mark.needs_tensorflow
 def test_learned_activation_parameters_over_training(tmp_path):
     import matplotlib
 

@@ -6,7 +6,6 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_acts
 from keras_acts import GradientMonitor
@@ -273,7 +272,7 @@ def test_model_without_trainable_weights_warns_once():
 def read_events(folder):
     """{(tag, step): value} of the scalars, and {(tag, step): histogram} as
     (left edges, right edges, counts), from TensorBoard event files."""
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow")
 
     scalars, histograms = {}, {}
     for path in glob.glob(str(folder / "events.out.tfevents.*")):
@@ -288,6 +287,7 @@ def read_events(folder):
     return scalars, histograms
 
 
+@pytest.mark.needs_tensorflow
 def test_tensorboard_scalars_and_histograms(tmp_path):
     x, y = data()
     model = small_model()
@@ -316,6 +316,7 @@ def test_tensorboard_scalars_and_histograms(tmp_path):
             assert right[-1] == pytest.approx(gradient.max(), rel=1e-5, abs=1e-7)
 
 
+@pytest.mark.needs_tensorflow
 def test_stats_chooses_the_tensorboard_scalars(tmp_path):
     monitor = GradientMonitor(log_dir=tmp_path, stats=["l2", "update_ratio"])
     fit(small_model(), monitor, *data())
@@ -568,6 +569,8 @@ def test_embedding_gradients_arrive_as_indexed_slices():
             keras.layers.Dense(1, name="out"),
         ]
     )
+    import tensorflow as tf
+
     x = np.random.default_rng(0).integers(0, 50, size=(8, 4)).astype("int32")
     y = np.ones((8, 1), "float32")
     with tf.GradientTape() as tape:
@@ -609,6 +612,8 @@ def test_summary_flags_a_global_norm_that_grew_a_thousandfold():
 
 @pytest.mark.tensorflow_only
 def test_custom_train_step_calling_apply_gradients_is_covered():
+    import tensorflow as tf
+
     class CustomStep(keras.Model):
         def train_step(self, data):
             x, y = data

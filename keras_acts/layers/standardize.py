@@ -444,6 +444,23 @@ class Standardize(keras.layers.Layer):
                 "`adapt(data)` first, or pass `mean` and `variance`."
             )
 
+    def __call__(self, inputs, *args, **kwargs):
+        # In a tf.data pipeline the inputs are TensorFlow tensors whatever the
+        # backend, as keras.layers.Normalization allows.
+        if keras.backend.backend() != "tensorflow" and type(
+            inputs
+        ).__module__.startswith("tensorflow"):
+            from keras_acts.layers import _tf_data
+
+            if not self.built:
+                raise ValueError(
+                    f"Standardize layer {self.name!r} has no statistics yet: call "
+                    "`adapt(data)` first, or pass `mean` and `variance`."
+                )
+            self._check_statistics(None)
+            return _tf_data.standardize(self, inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
     def call(self, inputs):
         self._check_statistics(inputs)
         inputs = floating(inputs, self.compute_dtype)
