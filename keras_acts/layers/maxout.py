@@ -42,7 +42,9 @@ class Maxout(keras.layers.Layer):
 
     Input shape:
         Any tensor of rank >= 2 with a known size on `axis` divisible by
-        `num_units`; other axes may be unknown.
+        `num_units`; other axes may be unknown. Integer inputs stay integers
+        (a maximum is exact in any dtype); an empty batch gives an empty
+        batch.
 
     Output shape:
         The input shape with `num_units` on `axis`.

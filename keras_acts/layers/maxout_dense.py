@@ -41,7 +41,8 @@ class MaxoutDense(keras.layers.Layer):
 
     Input shape:
         A tensor of rank >= 2, `(batch, ..., input_dim)`, with a known
-        `input_dim`.
+        `input_dim`. Integer and boolean inputs are cast to the compute
+        dtype, as `keras.layers.Dense` does.
 
     Output shape:
         `(batch, ..., units)`.

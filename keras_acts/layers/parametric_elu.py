@@ -44,6 +44,7 @@ class ParametricELU(AlphaActivation):
 
     Input shape:
         Any tensor of rank >= 2 whose channel axis has a known size.
+        Integer and boolean inputs are cast to the compute dtype.
 
     Output shape:
         Same as the input.

@@ -46,6 +46,8 @@ class PReLU(AlphaActivation):
 
     Input shape:
         Any tensor of rank >= 2 whose channel axis has a known size.
+        Integer and boolean inputs are cast to the compute dtype (in their
+        own dtype the slopes would round to 0).
 
     Output shape:
         Same as the input.

@@ -166,8 +166,12 @@ class Standardize(keras.layers.Layer):
     A channel whose variance is 0 (a constant) is centered and not scaled: it
     becomes 0 rather than NaN.
 
-    The statistics are non-trainable weights named `mean` and `variance`,
-    saved with the model.
+    The statistics are non-trainable float32 weights named `mean` and
+    `variance`, saved with the model, whatever the layer's dtype (float16
+    statistics would lose small variances to 0 and large ones to inf). Until
+    `adapt` (or `mean` and `variance`) sets them they hold NaN, so a layer
+    without statistics raises when called, also after saving and loading,
+    instead of passing for an identity.
 
     Args:
         axis: The axis or axes that keep one statistic per index, like
@@ -187,6 +191,9 @@ class Standardize(keras.layers.Layer):
 
     Input shape:
         Any tensor of rank >= 2, `(batch, ...)`, with known sizes on `axis`.
+        Integer inputs (images in uint8, say) are cast to the compute dtype.
+        TensorFlow tensors in a `tf.data` pipeline are standardized with
+        TensorFlow ops on every backend.
 
     Output shape:
         Same as the input.
