@@ -252,18 +252,26 @@ def save_gradient_flow_plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # One colour scale for both heatmaps; a layer without any gradient has
+    # no log10 and stays out of it.
+    norms = np.array(
+        [
+            row["l2"]
+            for result in results
+            for row in result.gradients.history
+            if row["layer"] != "(global)" and row["variable"] is None
+        ],
+        dtype=float,
+    )
+    log_norms = np.log10(norms[norms > 0])
     figure, axes = plt.subplots(2, len(results), figsize=(6 * len(results), 8))
-    images = []
     for column, result in enumerate(results):
         result.gradients.plot(
             axes=(axes[0, column], axes[1, column]),
             title=f"{result.activation}: log10 gradient L2 norm",
+            vmin=float(log_norms.min()),
+            vmax=float(log_norms.max()),
         )
-        images.append(axes[0, column].images[0])
-    low = min(float(np.nanmin(image.get_array())) for image in images)
-    high = max(float(np.nanmax(image.get_array())) for image in images)
-    for image in images:
-        image.set_clim(low, high)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

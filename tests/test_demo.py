@@ -1,10 +1,11 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from keras_acts.cli import build_parser, main
-from keras_acts.demo import run_demo, train_xor
+from keras_acts.demo import run_demo, save_gradient_flow_plot, train_xor
 
 # TensorFlow only: the demo attaches the monitors.
 pytestmark = pytest.mark.tensorflow_only
@@ -56,6 +57,24 @@ def test_gradient_report_and_plot(tmp_path):
     assert float(first[1]) == pytest.approx(
         sigmoid.relative_gradient_norms()["hidden_1"], rel=0.06
     )
+
+
+def test_gradient_flow_plot_puts_both_heatmaps_on_one_colour_scale(
+    tmp_path, monkeypatch
+):
+    import matplotlib.pyplot as plt
+
+    results = run_demo(["sigmoid", "relu"], steps=20, seed=1, print_fn=lambda _: None)
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    save_gradient_flow_plot(results, tmp_path / "flow.png")
+    (figure,) = figures
+    meshes = [axes.collections[0] for axes in figure.axes if axes.get_title()]
+    assert len(meshes) == 2
+    low = min(float(np.nanmin(mesh.get_array())) for mesh in meshes)
+    high = max(float(np.nanmax(mesh.get_array())) for mesh in meshes)
+    for mesh in meshes:
+        assert mesh.get_clim() == pytest.approx((low, high))
 
 
 def test_cli_runs_the_demo(capsys):
