@@ -38,6 +38,7 @@ def test_layer_checks(kwargs, input_shape, tmp_path):
         ({"channel_axis": None}, (2, 3, 4), (), ()),
         ({"shared_axes": [1, 2]}, (2, 3, 4, 5), (1, 1, 5), (1, 1, 5)),
         ({"shared_axes": 2}, (2, 3, 4), (3, 1), (3, 1)),
+        ({"shared_axes": []}, (2, 3, 4), (3, 4), (3, 4)),
     ],
 )
 def test_values_against_numpy(kwargs, input_shape, alpha_shape, broadcast, rng):
@@ -124,7 +125,6 @@ def test_alpha_zero_is_relu_and_one_is_identity(x):
         ({"channel_axis": "last"}, "channel_axis"),
         ({"channel_axis": 1.0}, "channel_axis"),
         ({"shared_axes": 0}, "shared_axes"),
-        ({"shared_axes": []}, "shared_axes"),
         ({"shared_axes": [1, "2"]}, "shared_axes"),
         ({"alpha_initializer": "no_such_initializer"}, "initializer"),
     ],
@@ -155,3 +155,19 @@ def test_wrong_channel_count_after_build_is_rejected():
     layer(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="axis -1|axis 1"):
         layer(np.zeros((1, 4)))
+
+
+@pytest.mark.parametrize("input_shape", [(2, 5), (2, 3, 4), (2, 4, 4, 3)])
+def test_per_element_slopes_migrate_keras_prelu_exactly(input_shape, rng):
+    # keras.layers.PReLU() learns one slope per element, whatever the rank.
+    x = rng.normal(size=input_shape).astype("float32")
+    theirs = keras.layers.PReLU(alpha_initializer="random_uniform")
+    ours = keras_acts.PReLU(shared_axes=[])
+    theirs.build(x.shape)
+    ours.build(x.shape)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(theirs(x))
+    )
+    with pytest.raises(ValueError, match="Axis 2 is not in `shared_axes`"):
+        keras_acts.PReLU(shared_axes=[]).build((None, 3, None))

@@ -7,13 +7,13 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_acts.layers._alpha_activation import AlphaActivation
+from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
 from keras_acts.layers._ops import floating, prelu
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
 @keras.saving.register_keras_serializable(package="keras_acts")
-class ParametricELU(AlphaActivation):
+class ParametricELU(ChannelwiseActivation):
     """Exponential linear unit whose saturation value `alpha` is learned.
 
     Formula:
@@ -37,8 +37,9 @@ class ParametricELU(AlphaActivation):
             a single `alpha` shared by all units. Defaults to `-1`.
         shared_axes: For migration from `keras.layers.PReLU`-style layers: the
             axes (counting the batch axis as 0) along which `alpha` is shared;
-            every other non-batch axis gets one `alpha` per index. When given,
-            it decides the shape of `alpha` and `channel_axis` is ignored.
+            every other non-batch axis gets one `alpha` per index (`[]`: one
+            per element). When given, it decides the shape of `alpha` and
+            `channel_axis` is ignored.
             Defaults to `None`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
@@ -63,9 +64,6 @@ class ParametricELU(AlphaActivation):
           Exponential Linear Units (ELUs)](https://arxiv.org/abs/1511.07289)
     """
 
-    # A negative alpha would make the negative branch increase again.
-    minimum_alpha = 0.0
-
     def __init__(
         self,
         alpha_initializer: Initializer = 1.0,
@@ -76,9 +74,12 @@ class ParametricELU(AlphaActivation):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            alpha_initializer=alpha_initializer,
-            alpha_regularizer=alpha_regularizer,
-            alpha_constraint=alpha_constraint,
+            parameters={
+                # A negative alpha would make the negative branch rise again.
+                "alpha": Parameter(
+                    alpha_initializer, alpha_regularizer, alpha_constraint, minimum=0.0
+                )
+            },
             channel_axis=channel_axis,
             shared_axes=shared_axes,
             **kwargs,
@@ -89,5 +90,5 @@ class ParametricELU(AlphaActivation):
         # negative part by alpha is the parametric form. Its own fused gradient
         # stays finite for large x, where exp(x) overflows.
         return prelu(
-            ops.elu(floating(inputs, self.compute_dtype)), self._broadcast_alpha()
+            ops.elu(floating(inputs, self.compute_dtype)), self.broadcast("alpha")
         )

@@ -6,13 +6,13 @@ from typing import Any
 
 import keras
 
-from keras_acts.layers._alpha_activation import AlphaActivation
+from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
 from keras_acts.layers._ops import floating, prelu
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
 @keras.saving.register_keras_serializable(package="keras_acts")
-class PReLU(AlphaActivation):
+class PReLU(ChannelwiseActivation):
     """Parametric leaky ReLU with one learned slope per channel.
 
     Formula:
@@ -39,8 +39,10 @@ class PReLU(AlphaActivation):
             single slope shared by all units. Defaults to `-1`.
         shared_axes: For migration from `keras.layers.PReLU`, with its meaning:
             the axes (counting the batch axis as 0) along which a slope is
-            shared; every other non-batch axis gets one slope per index. When
-            given, it decides the slopes' shape and `channel_axis` is ignored.
+            shared; every other non-batch axis gets one slope per index, so
+            `[]` means one slope per element (`keras.layers.PReLU()`'s
+            default). When given, it decides the slopes' shape and
+            `channel_axis` is ignored.
             Defaults to `None`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
@@ -75,13 +77,15 @@ class PReLU(AlphaActivation):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            alpha_initializer=alpha_initializer,
-            alpha_regularizer=alpha_regularizer,
-            alpha_constraint=alpha_constraint,
+            parameters={
+                "alpha": Parameter(
+                    alpha_initializer, alpha_regularizer, alpha_constraint
+                )
+            },
             channel_axis=channel_axis,
             shared_axes=shared_axes,
             **kwargs,
         )
 
     def call(self, inputs):
-        return prelu(floating(inputs, self.compute_dtype), self._broadcast_alpha())
+        return prelu(floating(inputs, self.compute_dtype), self.broadcast("alpha"))
