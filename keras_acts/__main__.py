@@ -1,5 +1,5 @@
 import sys
 
-from keras_acts.cli import main
+from keras_acts_cli import main
 
 sys.exit(main())

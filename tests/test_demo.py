@@ -4,8 +4,8 @@ import sys
 import numpy as np
 import pytest
 
-from keras_acts.cli import build_parser, main
 from keras_acts.demo import run_demo, save_gradient_flow_plot, train_xor
+from keras_acts_cli import build_parser, main
 
 # TensorFlow only: the demo attaches the monitors.
 pytestmark = pytest.mark.tensorflow_only

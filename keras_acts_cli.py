@@ -1,13 +1,16 @@
 """The `keras-acts` command line.
 
-Parsing, `--help` and `--version` need neither Keras nor a backend: this
-module imports nothing from keras_acts at module level, and `main` imports the
-demo (and so Keras) only once the arguments are valid.
+A module of its own beside the keras_acts package: importing anything inside
+the package runs its `__init__`, which imports Keras (and so the backend, with
+its log lines) to register the layers for loading saved models. Parsing,
+`--help` and `--version` need neither: `main` imports the demo (and so Keras)
+only once the arguments are valid.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pathlib
 import re
@@ -37,15 +40,15 @@ def package_version() -> str:
     The package's own `__init__.py` first, which is current in an editable
     install too; the installed metadata if that file cannot be read.
     """
-    init = pathlib.Path(__file__).with_name("__init__.py")
-    try:
-        match = re.search(
-            r"^__version__\s*=\s*['\"]([^'\"]+)['\"]",
-            init.read_text(encoding="utf-8"),
-            re.MULTILINE,
-        )
-    except OSError:
-        match = None
+    # find_spec locates a top-level package without importing it.
+    spec = importlib.util.find_spec("keras_acts")
+    text = ""
+    if spec is not None and spec.origin is not None:
+        try:
+            text = pathlib.Path(spec.origin).read_text(encoding="utf-8")
+        except OSError:
+            pass
+    match = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
     if match:
         return match.group(1)
     from importlib import metadata
