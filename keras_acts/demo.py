@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from keras_acts import _validation
 from keras_acts.callbacks import ActivationMonitor, GradientMonitor
 from keras_acts.layers import MaxoutDense, ParametricELU, PReLU
 
@@ -116,8 +117,7 @@ def train_xor(
     monitors: Sequence[keras.callbacks.Callback] = (),
 ) -> tuple[keras.Model, DemoResult]:
     """Trains the deep XOR net with full-batch gradient descent for `steps` steps."""
-    if steps < 1:
-        raise ValueError(f"`steps` must be a positive integer. Received: steps={steps}")
+    steps = _validation.positive_integer("steps", steps)
     model = build_xor_model(activation, seed)
     # fit's cost per epoch dwarfs a 4-point step: one epoch runs every
     # full-batch step, over `steps` copies of the 4 points.

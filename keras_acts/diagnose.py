@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from keras_acts import _validation
 from keras_acts.callbacks import ActivationMonitor, GradientMonitor
 from keras_acts.diagnosis import Diagnosis
 
@@ -53,11 +54,8 @@ def diagnose(
             print(diagnosis.gradients.summary())
         ```
     """
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"`{name}` must be a positive integer. Received: {name}={value!r}"
-            )
+    steps = _validation.positive_integer("steps", steps)
+    batch_size = _validation.positive_integer("batch_size", batch_size)
     if not getattr(model, "compiled", False) or model.optimizer is None:
         raise ValueError(
             f"diagnose trains a copy of model {model.name!r} with its loss and "
