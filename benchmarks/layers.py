@@ -38,6 +38,12 @@ TARGETS = {
     "ParametricELU": {"unfused": 2.0, "compiled": 1.25},
     "Maxout contiguous": {"unfused": 1.25, "compiled": 1.10},
     "Maxout interleaved": {"unfused": 1.25, "compiled": 1.10},
+    # Against the same formula in keras.ops, differentiated by autodiff.
+    "PELU": {"unfused": 1.6, "compiled": 1.25},
+    "Swish": {"unfused": 1.6, "compiled": 1.25},
+    "Snake": {"unfused": 1.6, "compiled": 1.25},
+    "SReLU": {"unfused": 1.6, "compiled": 1.25},
+    "RReLU (training)": {"unfused": 1.6, "compiled": 1.25},
 }
 
 
@@ -62,6 +68,70 @@ def pairs():
                 return keras.ops.max(grouped, axis=1)
             return keras.ops.max(keras.ops.reshape(x, (-1, self.num_units, k)), axis=2)
 
+    class Autodiff(keras.layers.Layer):
+        """`formula(x, **parameters)` in plain keras.ops, one float32 value of
+        each parameter per channel, differentiated by the backend's autodiff:
+        what a user would write without keras_acts."""
+
+        def __init__(self, formula, **initial):
+            super().__init__()
+            self.formula = formula
+            self.initial = initial
+
+        def build(self, input_shape):
+            self.parameters = {
+                name: self.add_weight(
+                    shape=(input_shape[-1],),
+                    initializer=keras.initializers.Constant(value),
+                    name=name,
+                )
+                for name, value in self.initial.items()
+            }
+
+        def call(self, x):
+            return self.formula(
+                x, **{name: w.value for name, w in self.parameters.items()}
+            )
+
+    ops = keras.ops
+
+    def pelu(x, a, b):
+        return ops.where(x >= 0, a / b * x, a * (ops.exp(ops.minimum(x, 0) / b) - 1))
+
+    def srelu(x, t_left, a_left, t_right, a_right):
+        t_right = t_left + ops.abs(t_right)
+        left = t_left + a_left * (x - t_left)
+        right = t_right + a_right * (x - t_right)
+        return ops.where(x < t_left, left, ops.where(x > t_right, right, x))
+
+    def swish(x, beta):
+        return x * ops.sigmoid(beta * x)
+
+    def snake(x, alpha):
+        return x + ops.sin(alpha * x) ** 2 / alpha
+
+    class Training(keras.layers.Layer):
+        """Calls the layer in training mode (RReLU's random slopes)."""
+
+        def __init__(self, layer):
+            super().__init__()
+            self.layer = layer
+
+        def call(self, x):
+            return self.layer(x, training=True)
+
+    class RandomSlopes(keras.layers.Layer):
+        def __init__(self, lower, upper):
+            super().__init__()
+            self.lower, self.upper = lower, upper
+            self.seed = keras.random.SeedGenerator(0)
+
+        def call(self, x, training=None):
+            slopes = keras.random.uniform(
+                ops.shape(x), self.lower, self.upper, seed=self.seed
+            )
+            return ops.where(x >= 0, x, slopes * x)
+
     return [
         (
             "PReLU",
@@ -78,6 +148,24 @@ def pairs():
             "Maxout interleaved",
             keras_acts.Maxout(MAXOUT_UNITS, grouping="interleaved"),
             ReshapeMax(MAXOUT_UNITS, interleaved=True),
+        ),
+        ("PELU", keras_acts.PELU(), Autodiff(pelu, a=1.0, b=1.0)),
+        (
+            "SReLU",
+            keras_acts.SReLU(
+                t_left_initializer=-0.5,
+                a_left_initializer=0.2,
+                t_right_initializer=1.0,
+                a_right_initializer=0.5,
+            ),
+            Autodiff(srelu, t_left=-0.5, a_left=0.2, t_right=1.0, a_right=0.5),
+        ),
+        ("Swish", keras_acts.Swish(), Autodiff(swish, beta=1.0)),
+        ("Snake", keras_acts.Snake(), Autodiff(snake, alpha=1.0)),
+        (
+            "RReLU (training)",
+            Training(keras_acts.RReLU(seed=0)),
+            Training(RandomSlopes(1 / 8, 1 / 3)),
         ),
     ]
 

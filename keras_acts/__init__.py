@@ -12,12 +12,18 @@ from keras_acts.callbacks import (
 from keras_acts.diagnose import diagnose
 from keras_acts.diagnosis import Diagnosis
 from keras_acts.layers import (
+    PELU,
     Maxout,
     MaxoutDense,
     ParametricELU,
     PReLU,
+    RReLU,
+    Snake,
+    SReLU,
     Standardize,
+    Swish,
 )
+from keras_acts.replace_activations import replace_activations
 
 __all__ = [
     "ActivationMonitor",
@@ -26,11 +32,17 @@ __all__ = [
     "Flag",
     "GradientMonitor",
     "diagnose",
+    "replace_activations",
     "Maxout",
     "MaxoutDense",
     "PReLU",
     "ParametricELU",
+    "PELU",
+    "SReLU",
     "Standardize",
+    "Swish",
+    "RReLU",
+    "Snake",
     "testing",
     "__version__",
 ]

@@ -37,6 +37,11 @@ SAVE_AND_LOAD = textwrap.dedent(
         "maxout": lambda: keras_acts.Maxout(4),
         "maxout_interleaved": lambda: keras_acts.Maxout(4, grouping="interleaved"),
         "maxout_dense": lambda: keras_acts.MaxoutDense(4, pieces=3),
+        "pelu": lambda: keras_acts.PELU(),
+        "srelu": lambda: keras_acts.SReLU(),
+        "swish": lambda: keras_acts.Swish(),
+        "snake": lambda: keras_acts.Snake(),
+        "rrelu": lambda: keras_acts.RReLU(seed=0),
         "standardize": lambda: keras_acts.Standardize(mean=1.0, variance=4.0),
     }
 

@@ -11,6 +11,11 @@ LAYERS = {
     "ParametricELU": lambda **kw: keras_acts.ParametricELU(**kw),
     "Maxout": lambda **kw: keras_acts.Maxout(4, **kw),
     "MaxoutDense": lambda **kw: keras_acts.MaxoutDense(4, pieces=3, **kw),
+    "PELU": lambda **kw: keras_acts.PELU(**kw),
+    "SReLU": lambda **kw: keras_acts.SReLU(**kw),
+    "Swish": lambda **kw: keras_acts.Swish(**kw),
+    "Snake": lambda **kw: keras_acts.Snake(**kw),
+    "RReLU": lambda **kw: keras_acts.RReLU(seed=0, **kw),
 }
 
 

@@ -171,3 +171,16 @@ def test_per_element_slopes_migrate_keras_prelu_exactly(input_shape, rng):
     )
     with pytest.raises(ValueError, match="Axis 2 is not in `shared_axes`"):
         keras_acts.PReLU(shared_axes=[]).build((None, 3, None))
+
+
+@pytest.mark.parametrize("layer_class", [keras_acts.PReLU, keras_acts.ParametricELU])
+def test_slope_gradient_beyond_float16_range_under_mixed_precision(layer_class):
+    # The slopes' gradient, sum(upstream * min(x, 0)) = -1.2e5 here, is summed
+    # in float32: a float16 slope in between (Keras's autocast) turned it into
+    # -inf on PyTorch.
+    layer = layer_class(channel_axis=None, dtype="mixed_float16")
+    x = np.full((4, 1), -30000.0, "float32")
+    gradients = vector_jacobian_product(layer, x, np.ones_like(x))
+    (slope_gradient,) = [v for k, v in gradients.items() if k != "inputs"]
+    expected = -120000.0 if layer_class is keras_acts.PReLU else -4.0
+    np.testing.assert_allclose(slope_gradient, expected, rtol=1e-3)

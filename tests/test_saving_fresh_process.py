@@ -24,6 +24,12 @@ MODELS = {
     "maxout": lambda: keras_acts.Maxout(2),
     "maxout_interleaved": lambda: keras_acts.Maxout(2, axis=1, grouping="interleaved"),
     "maxout_dense": lambda: keras_acts.MaxoutDense(3, pieces=3),
+    "prelu_per_element": lambda: keras_acts.PReLU(shared_axes=[]),
+    "pelu": lambda: keras_acts.PELU(),
+    "srelu": lambda: keras_acts.SReLU(channel_axis=1),
+    "swish": lambda: keras_acts.Swish(beta_regularizer="l2"),
+    "snake": lambda: keras_acts.Snake(channel_axis=None),
+    "rrelu": lambda: keras_acts.RReLU(seed=3),
 }
 
 CHILD = textwrap.dedent(

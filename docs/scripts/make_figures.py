@@ -171,6 +171,87 @@ def activation_plots() -> None:
         IMAGES / "parametric_elu.png",
         ylim=(-2.5, 6),
     )
+    from keras_acts import PELU, SReLU, Swish
+
+    _two_panel(
+        "PELU",
+        [
+            (
+                f"a = {a}, b = {b}",
+                x,
+                *_function_and_derivative(PELU(a, b, channel_axis=None), x),
+            )
+            for a, b in ((1.0, 1.0), (2.0, 1.0), (1.0, 2.0), (0.5, 0.25))
+        ],
+        IMAGES / "pelu.png",
+        ylim=(-2.5, 6),
+    )
+    _two_panel(
+        "SReLU",
+        [
+            (
+                f"t_left = {t_left}, a_left = {a_left}, "
+                f"t_right = {t_right}, a_right = {a_right}",
+                x,
+                *_function_and_derivative(
+                    SReLU(t_left, a_left, t_right, a_right, channel_axis=None), x
+                ),
+            )
+            for t_left, a_left, t_right, a_right in (
+                (0.0, 0.2, 3.0, 1.0),
+                (-1.0, 0.1, 3.0, 0.3),
+                (0.0, 0.5, 2.0, 2.0),
+            )
+        ],
+        IMAGES / "srelu.png",
+        ylim=(-3, 6),
+    )
+    _two_panel(
+        "Swish",
+        [
+            (
+                f"beta = {beta}",
+                x,
+                *_function_and_derivative(Swish(beta, channel_axis=None), x),
+            )
+            for beta in (0.0, 0.5, 1.0, 3.0)
+        ],
+        IMAGES / "swish.png",
+        ylim=(-1.5, 6),
+    )
+    from keras_acts import RReLU, Snake
+
+    # Inference uses the mean slope; training draws each slope from the band
+    # between the lower and upper curves.
+    _two_panel(
+        "RReLU",
+        [
+            (
+                label,
+                x,
+                *_function_and_derivative(RReLU(lower, upper), x),
+            )
+            for label, lower, upper in (
+                ("inference: slope (1/8 + 1/3) / 2", 1 / 8, 1 / 3),
+                ("training: lowest slope, 1/8", 1 / 8, 1 / 8),
+                ("training: highest slope, 1/3", 1 / 3, 1 / 3),
+            )
+        ],
+        IMAGES / "rrelu.png",
+        ylim=(-2.5, 6),
+    )
+    _two_panel(
+        "Snake",
+        [
+            (
+                f"alpha = {a}",
+                x,
+                *_function_and_derivative(Snake(a, channel_axis=None), x),
+            )
+            for a in (0.2, 0.5, 1.0, 2.0)
+        ],
+        IMAGES / "snake.png",
+    )
     curves = []
     for pieces, slopes in ((2, [-0.5, 1.0]), (3, [-1.0, 0.2, 1.5])):
         layer = MaxoutDense(1, pieces=pieces)

@@ -160,6 +160,11 @@ class ChannelwiseActivation(keras.layers.Layer):
                 initializer=getattr(self, f"{name}_initializer"),
                 regularizer=getattr(self, f"{name}_regularizer"),
                 constraint=getattr(self, f"{name}_constraint"),
+                # Inside call, Keras would otherwise hand out the value in the
+                # compute dtype (float16 under mixed precision), and on
+                # PyTorch the parameter's gradient would flow back through
+                # that cast, overflowing past 65504.
+                autocast=False,
             )
             setattr(self, name, weight)
         self.input_spec = keras.layers.InputSpec(ndim=rank, axes=axes)
@@ -191,8 +196,6 @@ class ChannelwiseActivation(keras.layers.Layer):
     def broadcast(self, name: str):
         """The float32 parameter `name`, shaped to broadcast against the
         inputs."""
-        # The raw value: Keras's autocast would otherwise hand out the compute
-        # dtype, and the parameter's gradient is accumulated in float32.
         value = keras.ops.convert_to_tensor(getattr(self, name).value)
         if self._broadcast_shape is None:
             return value

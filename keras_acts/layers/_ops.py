@@ -13,7 +13,7 @@ def floating(inputs, dtype):
     return ops.cast(inputs, dtype)
 
 
-def _sum_to_shape(values, shape):
+def sum_to_shape(values, shape):
     """Sums `values` (broadcast from `shape`, aligned right) back to `shape`."""
     leading = len(values.shape) - len(shape)
     axes = list(range(leading)) + [
@@ -44,7 +44,7 @@ def prelu(inputs, alpha):
             if upstream is None:
                 (upstream,) = args
             grad_inputs = ops.where(x > 0, upstream, upstream * alpha_compute)
-            grad_alpha = _sum_to_shape(
+            grad_alpha = sum_to_shape(
                 ops.cast(upstream * negative, "float32"), alpha_float32.shape
             )
             return grad_inputs, grad_alpha

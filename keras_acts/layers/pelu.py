@@ -1,0 +1,176 @@
+"""The parametric exponential linear unit of Trottier et al. (2017)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_acts import _validation
+from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
+from keras_acts.layers._ops import floating, sum_to_shape
+from keras_acts.types import Constraint, Initializer, Regularizer
+
+# The lowest value the default constraint lets `a` and `b` take: the authors'
+# code clips both at 0.1 (ltrottier/pelu.resnet.torch, models/PELU/PELU.lua).
+_MIN_PARAMETER = 0.1
+# Below this, exp(x / b) is 0 even in float64 (whose smallest value is about
+# exp(-745)): clipping x / b there changes nothing but keeps x / b * exp(x / b)
+# at 0 instead of -inf * 0 = NaN for x = -inf.
+_LOWEST_EXPONENT = -1000.0
+
+
+@keras.saving.register_keras_serializable(package="keras_acts")
+class _MinValue(keras.constraints.Constraint):
+    """Clips a weight from below at `min_value` after each update."""
+
+    def __init__(self, min_value: float = _MIN_PARAMETER) -> None:
+        self.min_value = _validation.real("min_value", min_value, positive=True)
+
+    def __call__(self, w):
+        return ops.maximum(w, ops.cast(self.min_value, w.dtype))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"min_value": self.min_value}
+
+
+# One shared object: the constraint holds no state.
+_AT_LEAST_0_1 = _MinValue(_MIN_PARAMETER)
+
+
+def _pelu(inputs, a, b):
+    """`(a / b) * x` for `x >= 0`, `a * (exp(x / b) - 1)` below, with a
+    hand-written gradient: `a` and `b` (broadcastable to `inputs`) get their
+    gradients summed in float32 (float64 for float64 parameters)."""
+
+    @ops.custom_gradient
+    def forward(x, a, b):
+        # Under mixed precision Keras's autocast may hand the parameters over
+        # in the compute dtype; their ratios and sums are taken in float32.
+        accumulate = keras.backend.result_type(a.dtype, "float32")
+        a_wide, b_wide = ops.cast(a, accumulate), ops.cast(b, accumulate)
+        ratio = ops.cast(a_wide / b_wide, x.dtype)
+        scaled = x * ops.cast(1 / b_wide, x.dtype)
+        positive = ops.maximum(scaled, 0)
+        # At most 0: the exponential never sees a large positive number.
+        exponent = ops.clip(scaled, _LOWEST_EXPONENT, 0)
+        # f / a, also the derivative by a.
+        shape = positive + ops.expm1(exponent)
+        outputs = ops.cast(a_wide, x.dtype) * shape
+
+        def backward(*args, upstream=None):
+            # TensorFlow and JAX pass the upstream gradient positionally,
+            # PyTorch by keyword.
+            if upstream is None:
+                (upstream,) = args
+            # exp(x / b) is 1 for x >= 0, so (a / b) * exp is f' on both sides.
+            exponential = ops.exp(exponent)
+            grad_inputs = upstream * ratio * exponential
+            grad_a = sum_to_shape(ops.cast(upstream * shape, accumulate), a.shape)
+            # df/db = -(a / b) * (x / b) * exp(min(x / b, 0)), its factor
+            # -(a / b) applied after summing.
+            grad_b = sum_to_shape(
+                ops.cast(upstream * (positive + exponent * exponential), accumulate),
+                b.shape,
+            )
+            return grad_inputs, grad_a, -(a_wide / b_wide) * grad_b
+
+        return outputs, backward
+
+    return forward(inputs, a, b)
+
+
+@keras.saving.register_keras_serializable(package="keras_acts")
+class PELU(ChannelwiseActivation):
+    """Parametric exponential linear unit: an ELU with learned scales.
+
+    Formula:
+    ```
+    f(x) = (a / b) * x              for x >= 0
+    f(x) = a * (exp(x / b) - 1)     for x < 0
+    ```
+    with `a > 0` and `b > 0` learned, by default one of each per channel.
+    `a` sets the saturation value `-a` of the negative part, `b` how fast it
+    decays; the slope of the positive part, `a / b`, keeps the function
+    differentiable at 0. With `a = b = 1` it is the plain ELU.
+
+    By default `a` and `b` are clipped from below at 0.1 after each update, as
+    in the authors' code: positive, so that the function stays increasing
+    and `1 / b` finite.
+
+    Args:
+        a_initializer: Initializer of `a`; a number means a constant, which
+            must be positive. Defaults to `1.0`.
+        b_initializer: Initializer of `b`; a number means a constant, which
+            must be positive. Defaults to `1.0`.
+        a_regularizer: Regularizer of `a`. Defaults to `None`.
+        b_regularizer: Regularizer of `b`. Defaults to `None`.
+        a_constraint: Constraint of `a`; `None` lifts the default. Defaults to
+            clipping from below at 0.1.
+        b_constraint: Constraint of `b`; `None` lifts the default. Defaults to
+            clipping from below at 0.1.
+        channel_axis: The axis holding the channels, one `a` and one `b` per
+            index along it: `-1` for channels-last, `1` for channels-first;
+            `None` for a single pair shared by all units. Defaults to `-1`.
+        shared_axes: For migration from `keras.layers.PReLU`-style layers: the
+            axes (counting the batch axis as 0) along which `a` and `b` are
+            shared; every other non-batch axis gets one pair per index (`[]`:
+            one per element). When given, it decides the shape of `a` and `b`
+            and `channel_axis` is ignored.
+            Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        Any tensor of rank >= 2 whose channel axis has a known size.
+        Integer and boolean inputs are cast to the compute dtype.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+        ```python
+        model = keras.Sequential([
+            keras.Input(shape=(8,)),
+            keras.layers.Dense(16),
+            keras_acts.PELU(),  # 16 learned a's and 16 learned b's
+        ])
+        ```
+
+    References:
+        - [Trottier et al., 2017, Parametric Exponential Linear Unit for Deep
+          Convolutional Neural Networks](https://arxiv.org/abs/1605.09332)
+    """
+
+    def __init__(
+        self,
+        a_initializer: Initializer = 1.0,
+        b_initializer: Initializer = 1.0,
+        a_regularizer: Regularizer = None,
+        b_regularizer: Regularizer = None,
+        a_constraint: Constraint = _AT_LEAST_0_1,
+        b_constraint: Constraint = _AT_LEAST_0_1,
+        channel_axis: int | None = -1,
+        shared_axes: int | list[int] | tuple[int, ...] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            parameters={
+                "a": Parameter(
+                    a_initializer, a_regularizer, a_constraint, positive=True
+                ),
+                "b": Parameter(
+                    b_initializer, b_regularizer, b_constraint, positive=True
+                ),
+            },
+            channel_axis=channel_axis,
+            shared_axes=shared_axes,
+            **kwargs,
+        )
+
+    def call(self, inputs):
+        return _pelu(
+            floating(inputs, self.compute_dtype),
+            self.broadcast("a"),
+            self.broadcast("b"),
+        )

@@ -1,0 +1,206 @@
+"""The S-shaped rectified linear unit of Jin et al. (2016)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
+from keras_acts.layers._ops import floating, sum_to_shape
+from keras_acts.types import Constraint, Initializer, Regularizer
+
+# keras-contrib's defaults. Each is copied for each layer: an unseeded Keras
+# initializer draws the same values at every call, so one shared object would
+# give every SReLU layer the same parameters.
+_A_LEFT_DEFAULT = keras.initializers.RandomUniform(minval=0.0, maxval=1.0)
+_T_RIGHT_DEFAULT = keras.initializers.RandomUniform(minval=0.0, maxval=5.0)
+
+
+def _own_copy(initializer):
+    if initializer is _A_LEFT_DEFAULT or initializer is _T_RIGHT_DEFAULT:
+        return initializer.from_config(initializer.get_config())
+    return initializer
+
+
+def _srelu(inputs, t_left, a_left, t_right, a_right):
+    """Identity between `t_left` and `t_left + |t_right|`, slopes `a_left` and
+    `a_right` outside, with a hand-written gradient: the parameters
+    (broadcastable to `inputs`) get their gradients summed in float32
+    (float64 for float64 parameters)."""
+
+    @ops.custom_gradient
+    def forward(x, t_left, a_left, t_right, a_right):
+        # Under mixed precision Keras's autocast may hand the parameters over
+        # in the compute dtype; the right threshold and the sums are taken in
+        # float32.
+        accumulate = keras.backend.result_type(t_left.dtype, "float32")
+        t_left_wide, a_left_wide, t_right_wide, a_right_wide = (
+            ops.cast(value, accumulate) for value in (t_left, a_left, t_right, a_right)
+        )
+        # keras-contrib's parametrization: the right threshold is never left of
+        # the left one.
+        threshold_left = ops.cast(t_left_wide, x.dtype)
+        threshold_right = ops.cast(t_left_wide + ops.abs(t_right_wide), x.dtype)
+        slope_left = ops.cast(a_left_wide, x.dtype)
+        slope_right = ops.cast(a_right_wide, x.dtype)
+        below = ops.minimum(x - threshold_left, 0)
+        above = ops.maximum(x - threshold_right, 0)
+        outputs = (
+            ops.clip(x, threshold_left, threshold_right)
+            + slope_left * below
+            + slope_right * above
+        )
+
+        def backward(*args, upstream=None):
+            # TensorFlow and JAX pass the upstream gradient positionally,
+            # PyTorch by keyword.
+            if upstream is None:
+                (upstream,) = args
+            left = x < threshold_left
+            right = x > threshold_right
+            grad_inputs = ops.where(
+                left,
+                upstream * slope_left,
+                ops.where(right, upstream * slope_right, upstream),
+            )
+            zero = ops.zeros_like(upstream)
+
+            def total(values):
+                return sum_to_shape(ops.cast(values, accumulate), t_left.shape)
+
+            # The thresholds move the outer pieces by (1 - slope) each; the
+            # per-channel factors are applied after summing.
+            upstream_left = total(ops.where(left, upstream, zero))
+            upstream_right = total(ops.where(right, upstream, zero))
+            grad_threshold_right = (1 - a_right_wide) * upstream_right
+            grad_t_left = (1 - a_left_wide) * upstream_left + grad_threshold_right
+            # d|t|/dt, taken as 1 at t = 0 so that a gap of zero can open.
+            sign = ops.cast(ops.where(t_right_wide < 0, -1.0, 1.0), accumulate)
+            grad_t_right = sign * grad_threshold_right
+            grad_a_left = total(upstream * below)
+            grad_a_right = total(upstream * above)
+            return grad_inputs, grad_t_left, grad_a_left, grad_t_right, grad_a_right
+
+        return outputs, backward
+
+    return forward(inputs, t_left, a_left, t_right, a_right)
+
+
+@keras.saving.register_keras_serializable(package="keras_acts")
+class SReLU(ChannelwiseActivation):
+    """S-shaped rectified linear unit: the identity between two learned
+    thresholds, with learned slopes outside them.
+
+    Formula:
+    ```
+    r = t_left + abs(t_right)
+    f(x) = t_left + a_left * (x - t_left)   for x < t_left
+    f(x) = x                                for t_left <= x <= r
+    f(x) = r + a_right * (x - r)            for x > r
+    ```
+    with `t_left`, `a_left`, `t_right` and `a_right` learned, by default one of
+    each per channel. As in keras-contrib's SReLU, the weight `t_right` holds
+    the distance from the left threshold to the right one, so the right
+    threshold `r` is never left of `t_left`, whatever the updates do.
+    At `t_right = 0` the gradient by `t_right` is the one of `r` (the sign of
+    `t_right` taken as `+1`), so the thresholds can move apart again.
+
+    With `a_left = 0`, `a_right = 1` and `t_left = 0` it is the plain ReLU;
+    with `a_right = 1` it is a leaky ReLU whose kink is at `t_left`.
+
+    Args:
+        t_left_initializer: Initializer of the left threshold `t_left`; a
+            number means a constant. Defaults to `"zeros"`.
+        a_left_initializer: Initializer of the left slope `a_left`. Defaults
+            to `keras.initializers.RandomUniform(0.0, 1.0)`.
+        t_right_initializer: Initializer of `t_right`, the distance between
+            the thresholds (its absolute value). Defaults to
+            `keras.initializers.RandomUniform(0.0, 5.0)`.
+        a_right_initializer: Initializer of the right slope `a_right`.
+            Defaults to `"ones"`.
+        t_left_regularizer: Regularizer of `t_left`. Defaults to `None`.
+        a_left_regularizer: Regularizer of `a_left`. Defaults to `None`.
+        t_right_regularizer: Regularizer of `t_right`. Defaults to `None`.
+        a_right_regularizer: Regularizer of `a_right`. Defaults to `None`.
+        t_left_constraint: Constraint of `t_left`. Defaults to `None`.
+        a_left_constraint: Constraint of `a_left`. Defaults to `None`.
+        t_right_constraint: Constraint of `t_right`. Defaults to `None`.
+        a_right_constraint: Constraint of `a_right`. Defaults to `None`.
+        channel_axis: The axis holding the channels, one set of parameters
+            per index along it: `-1` for channels-last, `1` for
+            channels-first; `None` for a single set shared by all units.
+            Defaults to `-1`.
+        shared_axes: For migration from `keras.layers.PReLU`-style layers
+            (and keras-contrib's SReLU): the axes (counting the batch axis as
+            0) along which the parameters are shared; every other non-batch
+            axis gets one set per index (`[]`: one per element). When given,
+            it decides the parameters' shape and `channel_axis` is ignored.
+            Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        Any tensor of rank >= 2 whose channel axis has a known size.
+        Integer and boolean inputs are cast to the compute dtype.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+        ```python
+        inputs = keras.Input(shape=(None, None, 3))
+        x = keras.layers.Conv2D(16, 3)(inputs)
+        x = keras_acts.SReLU()(x)  # 4 parameters for each of 16 channels
+        ```
+
+    References:
+        - [Jin et al., 2016, Deep Learning with S-shaped Rectified Linear
+          Activation Units](https://arxiv.org/abs/1512.07030)
+    """
+
+    def __init__(
+        self,
+        t_left_initializer: Initializer = "zeros",
+        a_left_initializer: Initializer = _A_LEFT_DEFAULT,
+        t_right_initializer: Initializer = _T_RIGHT_DEFAULT,
+        a_right_initializer: Initializer = "ones",
+        t_left_regularizer: Regularizer = None,
+        a_left_regularizer: Regularizer = None,
+        t_right_regularizer: Regularizer = None,
+        a_right_regularizer: Regularizer = None,
+        t_left_constraint: Constraint = None,
+        a_left_constraint: Constraint = None,
+        t_right_constraint: Constraint = None,
+        a_right_constraint: Constraint = None,
+        channel_axis: int | None = -1,
+        shared_axes: int | list[int] | tuple[int, ...] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            parameters={
+                "t_left": Parameter(
+                    t_left_initializer, t_left_regularizer, t_left_constraint
+                ),
+                "a_left": Parameter(
+                    _own_copy(a_left_initializer), a_left_regularizer, a_left_constraint
+                ),
+                "t_right": Parameter(
+                    _own_copy(t_right_initializer),
+                    t_right_regularizer,
+                    t_right_constraint,
+                ),
+                "a_right": Parameter(
+                    a_right_initializer, a_right_regularizer, a_right_constraint
+                ),
+            },
+            channel_axis=channel_axis,
+            shared_axes=shared_axes,
+            **kwargs,
+        )
+
+    def call(self, inputs):
+        return _srelu(
+            floating(inputs, self.compute_dtype),
+            *(self.broadcast(name) for name in self._parameter_names),
+        )

@@ -1,0 +1,122 @@
+"""The Swish activation of Ramachandran et al. (2017) with a learned beta."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
+from keras_acts.layers._ops import floating, sum_to_shape
+from keras_acts.types import Constraint, Initializer, Regularizer
+
+
+def _swish(inputs, beta):
+    """`x * sigmoid(beta * x)`, with a hand-written gradient: `beta`
+    (broadcastable to `inputs`) gets its gradient summed in float32 (float64
+    for a float64 parameter)."""
+
+    @ops.custom_gradient
+    def forward(x, beta):
+        # Under mixed precision Keras's autocast may hand `beta` over in the
+        # compute dtype; its gradient is formed and summed in float32.
+        accumulate = keras.backend.result_type(beta.dtype, "float32")
+        beta_compute = ops.cast(beta, x.dtype)
+        scaled = beta_compute * x
+        gate = ops.sigmoid(scaled)
+        outputs = x * gate
+
+        def backward(*args, upstream=None):
+            # TensorFlow and JAX pass the upstream gradient positionally,
+            # PyTorch by keyword.
+            if upstream is None:
+                (upstream,) = args
+            # sigmoid' = sigmoid(z) * sigmoid(-z): 1 - sigmoid(z) would round
+            # to 0 from z = 8 in float16 (z = 17 in float32). Multiplied by x
+            # last, it stays 0, not inf * 0, where the gate saturates.
+            slope = x * (gate * ops.sigmoid(-scaled))
+            grad_inputs = upstream * (gate + beta_compute * slope)
+            # x^2 sigmoid'(beta * x) as x * (x sigmoid'(beta * x)), the last
+            # product in float32, where it does not overflow as in float16.
+            grad_beta = sum_to_shape(
+                ops.cast(upstream * slope, accumulate) * ops.cast(x, accumulate),
+                beta.shape,
+            )
+            return grad_inputs, grad_beta
+
+        return outputs, backward
+
+    return forward(inputs, beta)
+
+
+@keras.saving.register_keras_serializable(package="keras_acts")
+class Swish(ChannelwiseActivation):
+    """Swish with one learned `beta` per channel.
+
+    Formula:
+    ```
+    f(x) = x * sigmoid(beta * x)
+    ```
+    with `beta` learned, by default one per channel. With `beta = 1` it is
+    `keras.activations.silu`; as `beta` grows it approaches the ReLU, and at
+    `beta = 0` it is the linear function `x / 2`. keras-contrib's Swish
+    learned a single `beta` (`channel_axis=None` here).
+
+    Args:
+        beta_initializer: Initializer of `beta`; a number means a constant.
+            Defaults to `1.0`.
+        beta_regularizer: Regularizer of `beta`. Defaults to `None`.
+        beta_constraint: Constraint of `beta`. Defaults to `None`.
+        channel_axis: The axis holding the channels, one `beta` per index
+            along it: `-1` for channels-last, `1` for channels-first; `None` for
+            a single `beta` shared by all units. Defaults to `-1`.
+        shared_axes: For migration from `keras.layers.PReLU`-style layers: the
+            axes (counting the batch axis as 0) along which `beta` is shared;
+            every other non-batch axis gets one `beta` per index (`[]`: one
+            per element). When given, it decides the shape of `beta` and
+            `channel_axis` is ignored.
+            Defaults to `None`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        Any tensor of rank >= 2 whose channel axis has a known size.
+        Integer and boolean inputs are cast to the compute dtype.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+        ```python
+        model = keras.Sequential([
+            keras.Input(shape=(8,)),
+            keras.layers.Dense(16),
+            keras_acts.Swish(),  # 16 learned betas, starting as SiLU
+        ])
+        ```
+
+    References:
+        - [Ramachandran et al., 2017, Searching for Activation Functions](
+          https://arxiv.org/abs/1710.05941)
+    """
+
+    def __init__(
+        self,
+        beta_initializer: Initializer = 1.0,
+        beta_regularizer: Regularizer = None,
+        beta_constraint: Constraint = None,
+        channel_axis: int | None = -1,
+        shared_axes: int | list[int] | tuple[int, ...] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            parameters={
+                "beta": Parameter(beta_initializer, beta_regularizer, beta_constraint)
+            },
+            channel_axis=channel_axis,
+            shared_axes=shared_axes,
+            **kwargs,
+        )
+
+    def call(self, inputs):
+        return _swish(floating(inputs, self.compute_dtype), self.broadcast("beta"))

@@ -1,0 +1,242 @@
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import keras_acts
+from keras_acts import ActivationMonitor, GradientMonitor, replace_activations
+
+
+def prelu_at_zero():
+    return keras_acts.PReLU(alpha_initializer=0.0)
+
+
+def outputs(model, x):
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def class_names(model):
+    return [layer.__class__.__name__ for layer in model.layers]
+
+
+def sequential():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(6, activation="relu", name="hidden"),
+            keras.layers.ReLU(name="plain_relu"),
+            keras.layers.Dense(6, name="linear"),
+            keras.layers.Activation("relu", name="activation"),
+            keras.layers.ReLU(negative_slope=0.1, name="leaky"),
+            keras.layers.Dense(1, activation="sigmoid", name="out"),
+        ],
+        name="stack",
+    )
+
+
+def test_sequential_every_use_replaced_and_weights_kept(rng):
+    model = sequential()
+    x = rng.normal(size=(8, 5)).astype("float32")
+    replaced = replace_activations(model, "relu", prelu_at_zero)
+    assert class_names(replaced) == [
+        "Dense",
+        "PReLU",
+        "PReLU",
+        "Dense",
+        "PReLU",
+        "ReLU",  # leaky: another function, kept
+        "Dense",
+    ]
+    # Each new layer is named after the layer it replaces or follows.
+    assert [layer.name for layer in replaced.layers][1:5] == [
+        "hidden_p_re_lu",
+        "plain_relu",
+        "linear",
+        "activation",
+    ]
+    assert replaced.get_layer("hidden").activation is keras.activations.linear
+    assert replaced.get_layer("out").activation is keras.activations.sigmoid
+    for name in ("hidden", "linear", "out"):
+        for ours, theirs in zip(
+            replaced.get_layer(name).get_weights(),
+            model.get_layer(name).get_weights(),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(ours, theirs)
+    # Slopes at 0 are ReLUs: the same function until they train.
+    np.testing.assert_allclose(outputs(replaced, x), outputs(model, x), rtol=1e-6)
+    # The original is untouched.
+    assert class_names(model)[1:3] == ["ReLU", "Dense"]
+    assert model.get_layer("hidden").activation is keras.activations.relu
+
+
+def test_replacements_are_the_new_function(rng):
+    model = sequential()
+    x = rng.normal(size=(8, 5)).astype("float32")
+    replaced = replace_activations(model, "relu", keras_acts.PReLU)
+    slopes = [w for w in replaced.weights if w.path.endswith("alpha")]
+    assert len(slopes) == 3
+    assert all(np.all(keras.ops.convert_to_numpy(w) == 0.25) for w in slopes)
+    assert not np.allclose(outputs(replaced, x), outputs(model, x))
+
+
+def functional_with_nested_models():
+    keras.utils.set_random_seed(0)
+    inner_sequential = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(4, activation="relu")], name="inner_seq"
+    )
+    inner_inputs = keras.Input((4,))
+    inner_functional = keras.Model(
+        inner_inputs,
+        keras.layers.Activation("relu")(keras.layers.Dense(3)(inner_inputs)),
+        name="inner_fn",
+    )
+    shared = keras.layers.ReLU(name="shared")
+    inputs = keras.Input((6,))
+    a = shared(keras.layers.Dense(4)(inputs))
+    b = shared(keras.layers.Dense(2)(inputs))  # same layer, other width
+    x = inner_functional(inner_sequential(a))
+    x = keras.layers.Concatenate()([x, b])
+    return keras.Model(inputs, keras.layers.Dense(1)(x), name="outer")
+
+
+def test_functional_nested_and_shared_layers(rng):
+    model = functional_with_nested_models()
+    x = rng.normal(size=(8, 6)).astype("float32")
+    replaced = replace_activations(model, "relu", prelu_at_zero)
+    prelus = [w for w in replaced.weights if w.path.endswith("alpha")]
+    # Two for the shared ReLU's two uses (widths 4 and 2), one in each inner
+    # model.
+    assert {"shared", "shared_1"} <= {layer.name for layer in replaced.layers}
+    assert sorted(tuple(w.shape) for w in prelus) == [(2,), (3,), (4,), (4,)]
+    assert class_names(replaced.get_layer("inner_seq")) == ["Dense", "PReLU"]
+    assert "PReLU" in class_names(replaced.get_layer("inner_fn"))
+    np.testing.assert_allclose(outputs(replaced, x), outputs(model, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("application", ["ResNet50", "MobileNetV2"])
+def test_applications_keep_their_outputs(application, rng):
+    keras.utils.set_random_seed(0)
+    model = getattr(keras.applications, application)(
+        weights=None, input_shape=(32, 32, 3), classes=5
+    )
+    x = rng.normal(size=(2, 32, 32, 3)).astype("float32")
+    capped = "keep" if application == "MobileNetV2" else "refuse"
+    replaced = replace_activations(model, "relu", prelu_at_zero, capped=capped)
+    counts = {
+        name: sum(isinstance(layer, cls) for layer in replaced.layers)
+        for name, cls in (("prelu", keras_acts.PReLU), ("relu", keras.layers.ReLU))
+    }
+    if application == "ResNet50":
+        # Every Activation("relu") of the 16 blocks and the stem.
+        assert counts == {"prelu": 49, "relu": 0}
+    else:
+        # Each ReLU(6.) became a PReLU and its cap.
+        assert counts == {"prelu": 35, "relu": 35}
+    assert len(replaced.weights) == len(model.weights) + counts["prelu"]
+    # predict, not a call: JAX runs a large model's call op by op.
+    np.testing.assert_allclose(
+        replaced.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5
+    )
+
+
+def test_a_capped_relu_is_refused_or_kept_never_dropped(rng):
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.ReLU(max_value=1.0, name="relu1")]
+    )
+    with pytest.raises(
+        ValueError, match=r"'relu1' is ReLU\(max_value=1.0\).*capped='keep'"
+    ):
+        replace_activations(model, "relu", keras_acts.PReLU)
+    x = np.array([[-4.0, 0.5, 3.0]], "float32")
+    kept = replace_activations(
+        model, keras.layers.ReLU, keras_acts.PReLU, capped="keep"
+    )
+    np.testing.assert_allclose(outputs(kept, x), [[-1.0, 0.5, 1.0]])
+
+
+def test_a_layer_class_as_old(rng):
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.LeakyReLU(), keras.layers.Dense(2)]
+    )
+    replaced = replace_activations(model, keras.layers.LeakyReLU, keras_acts.PReLU)
+    assert class_names(replaced) == ["PReLU", "Dense"]
+
+
+def test_activations_inside_a_layers_computation_are_named_and_kept():
+    model = keras.Sequential(
+        [
+            keras.Input((4, 3)),
+            keras.layers.SimpleRNN(5, activation="relu", name="rnn"),
+            keras.layers.Dense(2, activation="relu"),
+        ]
+    )
+    with pytest.warns(UserWarning, match=r"rnn \(SimpleRNN\) unchanged"):
+        replaced = replace_activations(model, "relu", keras_acts.PReLU)
+    assert class_names(replaced) == ["SimpleRNN", "Dense", "PReLU"]
+    only_rnn = keras.Sequential(
+        [keras.Input((4, 3)), keras.layers.SimpleRNN(5, activation="relu")]
+    )
+    with pytest.raises(ValueError, match="no use of 'relu'.*SimpleRNN"):
+        replace_activations(only_rnn, "relu", keras_acts.PReLU)
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(2, activation="relu")
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+
+@pytest.mark.parametrize(
+    "model, old, new, kwargs, match",
+    [
+        (Subclassed, "relu", keras_acts.PReLU, {}, "subclassed Subclassed"),
+        (sequential, "no_such_activation", keras_acts.PReLU, {}, "old='no_such"),
+        (sequential, 3, keras_acts.PReLU, {}, "old=3"),
+        (sequential, "relu", keras_acts.PReLU(), {}, "not one layer instance"),
+        (sequential, "relu", "prelu", {}, "`new` must be a callable"),
+        (sequential, "relu", lambda: "prelu", {}, "must return a Keras layer"),
+        (sequential, "relu", keras_acts.PReLU, {"capped": "drop"}, "capped='drop'"),
+        (sequential, "tanh", keras_acts.PReLU, {}, "no use of 'tanh'"),
+    ],
+)
+def test_invalid_arguments(model, old, new, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        replace_activations(model(), old, new, **kwargs)
+
+
+def test_new_must_make_a_new_layer_each_time():
+    layer = keras_acts.PReLU()
+    with pytest.raises(ValueError, match="new layer on each call"):
+        replace_activations(sequential(), "relu", lambda: layer)
+
+
+def test_result_trains_with_both_monitors_and_saves(rng, tmp_path):
+    model = sequential()
+    model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
+    replaced = replace_activations(model, "relu", keras_acts.PReLU)
+    assert replaced.compiled and replaced.loss == "binary_crossentropy"
+    assert replaced.optimizer is not model.optimizer
+    x = rng.normal(size=(32, 5)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    gradients = GradientMonitor(warn=False)
+    activations = ActivationMonitor(x[:16], warn=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        replaced.fit(
+            x, y, epochs=2, batch_size=16, verbose=0, callbacks=[gradients, activations]
+        )
+    replacements = {"hidden_p_re_lu", "plain_relu", "activation"}
+    assert {
+        row["layer"] for row in gradients.history if row["variable"] == "alpha"
+    } == replacements
+    assert replacements <= {row["layer"] for row in activations.history}
+    path = tmp_path / "replaced.keras"
+    replaced.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(outputs(loaded, x), outputs(replaced, x), rtol=1e-6)
