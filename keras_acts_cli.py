@@ -29,7 +29,14 @@ DEMO_ACTIVATIONS = (
     "PReLU",
     "ParametricELU",
     "MaxoutDense",
+    "Swish",
+    "PELU",
+    "SReLU",
+    "Snake",
+    "RReLU",
 )
+# keras_acts.demo.DEFAULT_ACTIVATIONS: the first six.
+DEMO_DEFAULT_ACTIVATIONS = DEMO_ACTIVATIONS[:6]
 # keras.utils.set_random_seed seeds numpy, which takes 0 to 2**32 - 1.
 MAX_SEED = 2**32 - 1
 
@@ -164,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAMES",
         help=(
             f"Comma-separated activations to train, from "
-            f"{', '.join(DEMO_ACTIVATIONS)} (default: all)."
+            f"{', '.join(DEMO_ACTIVATIONS)} (default: "
+            f"{', '.join(DEMO_DEFAULT_ACTIVATIONS)})."
         ),
     )
     demo.add_argument(
@@ -194,10 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except argparse.ArgumentTypeError as error:
             parser.error(f"argument --plot: {error}")
     # Keras (and its backend) only now that the arguments are valid.
-    from keras_acts.demo import ACTIVATIONS, run_demo
+    from keras_acts.demo import run_demo
 
     run_demo(
-        args.activations or ACTIVATIONS,
+        args.activations or DEMO_DEFAULT_ACTIVATIONS,
         steps=args.steps,
         seed=args.seed,
         plot_path=plot_path,

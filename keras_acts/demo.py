@@ -13,7 +13,16 @@ import numpy as np
 
 from keras_acts import _validation
 from keras_acts.callbacks import ActivationMonitor, GradientMonitor
-from keras_acts.layers import MaxoutDense, ParametricELU, PReLU
+from keras_acts.layers import (
+    PELU,
+    MaxoutDense,
+    ParametricELU,
+    PReLU,
+    RReLU,
+    Snake,
+    SReLU,
+    Swish,
+)
 
 XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype="float32")
 XOR_TARGETS = np.array([[0], [1], [1], [0]], dtype="float32")
@@ -47,8 +56,16 @@ HIDDEN_BLOCKS: dict[str, Callable[[str], list[keras.layers.Layer]]] = {
     "PReLU": _dense_then(PReLU),
     "ParametricELU": _dense_then(ParametricELU),
     "MaxoutDense": lambda block: [MaxoutDense(HIDDEN_UNITS, name=block)],
+    "Swish": _dense_then(Swish),
+    "PELU": _dense_then(PELU),
+    "SReLU": _dense_then(SReLU),
+    "Snake": _dense_then(Snake),
+    "RReLU": _dense_then(RReLU),
 }
 ACTIVATIONS = tuple(HIDDEN_BLOCKS)
+# What `keras-acts demo` trains without --activations: the classic three and
+# the first learnable ones.
+DEFAULT_ACTIVATIONS = ACTIVATIONS[:6]
 HIDDEN_NAMES = tuple(f"hidden_{i}" for i in range(1, HIDDEN_LAYERS + 1))
 OUTPUT_NAME = "output"
 
@@ -157,7 +174,7 @@ def train_xor(
 
 
 def run_demo(
-    activations: Sequence[str] = ACTIVATIONS,
+    activations: Sequence[str] = DEFAULT_ACTIVATIONS,
     steps: int = 2000,
     seed: int = 1,
     plot_path: str | os.PathLike | None = "gradient_flow.png",
@@ -195,6 +212,13 @@ def run_demo(
         print_fn(
             f"{r.activation:<15}{r.loss:>10.4f}{r.accuracy:>10.2f}{r.seconds:>10.1f}"
         )
+    # Loss ln 2 is answering 0.5 everywhere: the net never left its start.
+    stuck = [r.activation for r in results if abs(r.loss - np.log(2)) < 1e-3]
+    diverged = [r.activation for r in results if not np.isfinite(r.loss)]
+    if stuck:
+        print_fn(f"Stuck at ln 2 (vanishing gradients): {', '.join(stuck)}")
+    if diverged:
+        print_fn(f"Non-finite loss (exploding gradients): {', '.join(diverged)}")
 
     if steps > REPORT_STEP:
         print_fn("")

@@ -113,9 +113,10 @@ def test_every_option_of_every_command_has_help():
 
 
 def test_the_static_activation_list_is_the_demos():
-    from keras_acts.demo import ACTIVATIONS
+    from keras_acts.demo import ACTIVATIONS, DEFAULT_ACTIVATIONS
 
     assert cli.DEMO_ACTIVATIONS == tuple(ACTIVATIONS)
+    assert cli.DEMO_DEFAULT_ACTIVATIONS == tuple(DEFAULT_ACTIVATIONS)
 
 
 def test_plot_directory_gets_gradient_flow_png(tmp_path):

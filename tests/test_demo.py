@@ -133,3 +133,35 @@ def test_demo_without_matplotlib_says_so_instead_of_failing(tmp_path, monkeypatc
     run_demo(["sigmoid", "relu"], steps=60, plot_path=plot, print_fn=lines.append)
     assert not plot.exists()
     assert any("needs matplotlib" in line for line in lines)
+
+
+def test_newer_activations_stall_or_diverge_where_the_guide_says():
+    # docs/guide/why_activations.md: on this net Swish stalls like the sigmoid
+    # (slope 1/2 at 0) and Snake's gradients explode; GradientMonitor flags
+    # both, and PELU solves the problem.
+    lines = []
+    swish, snake, pelu = run_demo(
+        ["Swish", "Snake", "PELU"],
+        steps=300,
+        seed=1,
+        plot_path=None,
+        print_fn=lines.append,
+    )
+    assert swish.loss == pytest.approx(np.log(2), abs=1e-3)
+    assert not np.isfinite(snake.loss)
+    assert pelu.accuracy == 1.0
+    assert "Stuck at ln 2 (vanishing gradients): Swish" in lines
+    assert "Non-finite loss (exploding gradients): Snake" in lines
+    assert "vanishing" in {flag.kind for flag in swish.gradients.flags()}
+    assert "nonfinite" in {flag.kind for flag in snake.gradients.flags()}
+    assert pelu.gradients.flags() == []
+    # ActivationMonitor knows the new layers: a row per activation layer,
+    # and the learned parameters' trajectories.
+    assert {row["activation"] for row in pelu.activations.history} == {
+        "PELU",
+        "sigmoid",  # the output layer
+    }
+    assert {row["parameter"] for row in pelu.activations.parameter_history} == {
+        "a",
+        "b",
+    }

@@ -17,11 +17,23 @@ FENCE = re.compile(
     r"^```python\n(.*?)^```\n(?:\s*```text\n(.*?)^```)?", re.MULTILINE | re.DOTALL
 )
 PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
+# Each distinct example once: a Korean page (<page>.ko.md) repeats its
+# English page's examples byte for byte.
+EXAMPLES = {}
+for page in PAGES:
+    for number, example in enumerate(FENCE.findall(page.read_text()), start=1):
+        EXAMPLES.setdefault(example, f"{page.relative_to(ROOT)}:{number}")
 BLOCKS = [
-    pytest.param(code, output, id=f"{page.relative_to(ROOT)}:{number}")
-    for page in PAGES
-    for number, (code, output) in enumerate(FENCE.findall(page.read_text()), start=1)
+    pytest.param(code, output, id=name) for (code, output), name in EXAMPLES.items()
 ]
+
+
+def test_korean_pages_repeat_the_english_examples():
+    for korean in ROOT.glob("docs/**/*.ko.md"):
+        english = korean.with_name(korean.name.replace(".ko.md", ".md"))
+        assert FENCE.findall(korean.read_text()) == FENCE.findall(
+            english.read_text()
+        ), korean.relative_to(ROOT)
 
 
 def test_there_are_examples():

@@ -1,36 +1,285 @@
 """Regenerates the figures of the docs site from the package's own code.
 
-python docs/scripts/make_figures.py            # all figures
-python docs/scripts/make_figures.py gradient_flow
+Every figure is an SVG with its text as outlines (no font needed to view it),
+on a transparent background, in English and Korean, each in a light and a
+dark variant for Material's two colour schemes:
+
+    docs/images/<name>.svg         docs/images/<name>-dark.svg
+    docs/images/ko/<name>.svg      docs/images/ko/<name>-dark.svg
+
+A page shows the pair as
+`![...](../images/<name>.svg#only-light)` and
+`![...](../images/<name>-dark.svg#only-dark)`.
+
+python docs/scripts/make_figures.py                  # all figures, both languages
+python docs/scripts/make_figures.py gradient_flow    # one figure
+python docs/scripts/make_figures.py --lang ko prelu  # one figure, Korean only
+
+The Korean figures need the Noto Sans CJK KR font
+(Debian/Ubuntu: `apt-get install fonts-noto-cjk`).
 """
 
 from __future__ import annotations
 
+import argparse
 import pathlib
-import sys
+import warnings
+from collections.abc import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 IMAGES = pathlib.Path(__file__).resolve().parents[1] / "images"
+LANGUAGES = ("en", "ko")
+KOREAN_FONT = "Noto Sans CJK KR"
+
+# Sized for the content column, about 700 px wide on a desktop, and still
+# readable on a phone: an SVG shows at its own size (96 px to the inch) when the
+# column is wider, and scales down with the column when it is narrower. The
+# two-panel figures are 6.4 inches wide (614 px) with 12 pt text: 16 px on a
+# desktop, 10 px in a 380 px phone column. The four-panel gradient flow figure
+# needs 8 inches and has 11 pt text: 13.5 px at 700 px.
+BASE_STYLE = {
+    "font.size": 12,
+    "axes.titlesize": 12.5,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 12,
+    "ytick.labelsize": 12,
+    "legend.fontsize": 12,
+    "lines.linewidth": 2,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.fonttype": "path",
+    "svg.hashsalt": "keras_acts",
+    "savefig.transparent": True,
+}
+SMALLER_TEXT = {
+    "font.size": 11,
+    "axes.titlesize": 11.5,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+    "legend.fontsize": 11,
+    "lines.linewidth": 1.8,
+}
+TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+         "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
 
 
-def gradient_flow() -> None:
-    from keras_acts.demo import run_demo
+def _lighter(colour: str, amount: float = 0.35) -> str:
+    rgb = np.array(matplotlib.colors.to_rgb(colour))
+    return matplotlib.colors.to_hex(rgb + (1 - rgb) * amount)
 
-    run_demo(
-        ["sigmoid", "relu"],
-        steps=2000,
-        seed=1,
-        plot_path=IMAGES / "gradient_flow.png",
-        print_fn=lambda line: None,
+
+# Light: Material's default scheme (white page). Dark: its slate scheme, whose
+# page is hsl(225, 15%, 14%); the tab10 colours lightened to read on it.
+THEMES = {
+    "light": {
+        "suffix": "",
+        "foreground": "#1f2329",
+        "faint": "#9a9ea6",
+        "legend_face": "#ffffff",
+        "legend_edge": "#c8cbd0",
+        "colours": TAB10,
+    },
+    "dark": {
+        "suffix": "-dark",
+        "foreground": "#d9dce3",
+        "faint": "#6b7180",
+        "legend_face": "#1e2129",
+        "legend_edge": "#4a505e",
+        "colours": [_lighter(c) for c in TAB10],
+    },
+}
+
+KOREAN = {
+    "step": "스텝",
+    "fraction": "비율",
+    "Classic activations": "고전적인 활성화 함수",
+    "MaxoutDense (one unit)": "MaxoutDense (유닛 1개)",
+    "{pieces} pieces: slopes {slopes}": "조각 {pieces}개: slope {slopes}",
+    "inference: slope (1/8 + 1/3) / 2": "추론: slope (1/8 + 1/3) / 2",
+    "training: lowest slope, 1/8": "학습: 가장 낮은 slope, 1/8",
+    "training: highest slope, 1/3": "학습: 가장 높은 slope, 1/3",
+    "ReLU units: dead fraction": "ReLU 유닛: 죽은 유닛 비율",
+    "Sigmoid units: saturated fraction": "sigmoid 유닛: 포화된 출력 비율",
+    "raw inputs (std 20)": "원본 입력 (표준편차 20)",
+    "standardized": "표준화된 입력",
+    "{activation}: log10 gradient L2 norm": "{activation}: 기울기 L2 노름의 log10",
+    "{activation}: gradient L2 norm per layer": "{activation}: 레이어별 기울기 L2 노름",
+    "gradient L2 norm": "기울기 L2 노름",
+    "log10 gradient L2 norm": "log10 기울기 L2 노름",
+}
+
+Translate = Callable[[str], str]
+# Draws one figure in the current style: (translate, theme) -> figure.
+Draw = Callable[[Translate, dict], plt.Figure]
+
+
+def _style(language: str, theme: dict) -> dict:
+    foreground = theme["foreground"]
+    style = dict(BASE_STYLE)
+    style.update(
+        {
+            "text.color": foreground,
+            "axes.labelcolor": foreground,
+            "axes.titlecolor": foreground,
+            "axes.edgecolor": foreground,
+            "xtick.color": foreground,
+            "ytick.color": foreground,
+            "legend.facecolor": theme["legend_face"],
+            "legend.edgecolor": theme["legend_edge"],
+            "legend.framealpha": 0.9,
+            "axes.prop_cycle": matplotlib.cycler(color=theme["colours"]),
+        }
+    )
+    if language == "ko":
+        from matplotlib import font_manager
+
+        # fonts-noto-cjk installs one collection with every CJK face; the
+        # matplotlib font cache may predate it, so add it here.
+        for path in font_manager.findSystemFonts():
+            if pathlib.Path(path).name.startswith("NotoSansCJK-Regular"):
+                font_manager.fontManager.addfont(path)
+        names = {font.name for font in font_manager.fontManager.ttflist}
+        if KOREAN_FONT not in names:
+            raise SystemExit(
+                f"The Korean figures need the {KOREAN_FONT} font: "
+                "apt-get install fonts-noto-cjk (or pass --lang en)."
+            )
+        # Its minus sign (U+2212) exists: axes.unicode_minus can stay on.
+        style["font.family"] = [KOREAN_FONT, "DejaVu Sans"]
+    return style
+
+
+def _translator(language: str) -> Translate:
+    if language == "ko":
+        return lambda text: KOREAN.get(text, text)
+    return lambda text: text
+
+
+def _save(name: str, draw: Draw, languages: list[str]) -> None:
+    for language in languages:
+        folder = IMAGES / "ko" if language == "ko" else IMAGES
+        folder.mkdir(parents=True, exist_ok=True)
+        for theme in THEMES.values():
+            with matplotlib.rc_context(_style(language, theme)):
+                figure = draw(_translator(language), theme)
+                path = folder / f"{name}{theme['suffix']}.svg"
+                # No date in the file: regenerating unchanged figures changes
+                # no bytes. dpi only matters for the rasterized heatmaps.
+                figure.savefig(path, dpi=200, metadata={"Date": None})
+                plt.close(figure)
+    print(f"wrote the {name} figure ({', '.join(languages)})")
+
+
+def _legend_below(figure: plt.Figure, handles: list, labels: list) -> None:
+    """One legend for all panels, below them: as few rows as fit the figure's
+    width, read row by row."""
+    renderer = figure.canvas.get_renderer()
+    fits = 1
+    for columns in range(len(labels), 1, -1):
+        legend = figure.legend(handles, labels, ncols=columns)
+        width = legend.get_window_extent(renderer).width
+        legend.remove()
+        if width <= 0.98 * figure.bbox.width:
+            fits = columns
+            break
+    rows = -(-len(labels) // fits)
+    columns = -(-len(labels) // rows)
+    # matplotlib fills the columns first: reorder so that the rows read in order.
+    order = [
+        row * columns + column
+        for column in range(columns)
+        for row in range(rows)
+        if row * columns + column < len(labels)
+    ]
+    figure.legend(
+        [handles[i] for i in order],
+        [labels[i] for i in order],
+        loc="outside lower center",
+        ncols=columns,
     )
 
 
-def dead_and_saturated() -> None:
-    import keras
-    import matplotlib
+# --- the figures -------------------------------------------------------------
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+
+def gradient_flow() -> Draw:
+    from keras_acts.demo import run_demo
+
+    results = run_demo(
+        ["sigmoid", "relu"],
+        steps=2000,
+        seed=1,
+        plot_path=None,
+        print_fn=lambda line: None,
+    )
+    # One colour scale for both heatmaps, as the demo's own plot has it.
+    norms = np.array(
+        [
+            row["l2"]
+            for result in results
+            for row in result.gradients.history
+            if row["layer"] != "(global)" and row["variable"] is None
+        ],
+        dtype=float,
+    )
+    log_norms = np.log10(norms[norms > 0])
+
+    def draw(tr: Translate, theme: dict) -> plt.Figure:
+        with matplotlib.rc_context(SMALLER_TEXT):
+            return draw_smaller(tr, theme)
+
+    def draw_smaller(tr: Translate, theme: dict) -> plt.Figure:
+        figure, axes = plt.subplots(2, 2, figsize=(8, 7.6), layout="constrained")
+        for column, result in enumerate(results):
+            heatmap, lines = axes[0, column], axes[1, column]
+            result.gradients.plot(
+                axes=(heatmap, lines),
+                title=tr("{activation}: log10 gradient L2 norm").format(
+                    activation=result.activation
+                ),
+                vmin=float(log_norms.min()),
+                vmax=float(log_norms.max()),
+            )
+            mesh = heatmap.collections[0]
+            mesh.colorbar.remove()  # one shared colour bar instead
+            mesh.set_rasterized(True)  # no hairline seams between cells
+            heatmap.tick_params(axis="y", labelsize="medium")
+            heatmap.set_xlabel(tr("step"))
+            lines.set_title(
+                tr("{activation}: gradient L2 norm per layer").format(
+                    activation=result.activation
+                )
+            )
+            lines.get_legend().remove()  # one shared legend instead
+            lines.set_xlabel(tr("step"))
+            lines.set_ylabel(tr("gradient L2 norm") if column == 0 else "")
+        # The same log scale below as in the heatmaps, so that the two
+        # nets' lines compare at a glance.
+        low = min(ax.get_ylim()[0] for ax in axes[1])
+        high = max(ax.get_ylim()[1] for ax in axes[1])
+        for ax in axes[1]:
+            ax.set_ylim(low, high)
+        axes[0, 1].tick_params(axis="y", labelleft=False)
+        figure.colorbar(
+            axes[0, 0].collections[0],
+            ax=axes[0, :],
+            label=tr("log10 gradient L2 norm"),
+        )
+        handles, labels = axes[1, 0].get_legend_handles_labels()
+        _legend_below(figure, handles, labels)
+        return figure
+
+    return draw
+
+
+def dead_and_saturated() -> Draw:
+    import keras
 
     from keras_acts import ActivationMonitor, Standardize
 
@@ -53,47 +302,60 @@ def dead_and_saturated() -> None:
         model.fit(inputs, y, batch_size=32, epochs=4, verbose=0, callbacks=[monitor])
         return monitor.history
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    dead = []  # (layer, rate, style, steps, fractions)
     for rate, style in ((0.2, "-"), (0.001, "--")):
         history = train("relu", x, keras.optimizers.Adam(rate))
         for layer in ("h1", "h2"):
             rows = [r for r in history if r["layer"] == layer]
-            left.plot(
-                [r["step"] for r in rows],
-                [r["dead_fraction"] for r in rows],
-                style,
-                label=f"{layer}, Adam lr={rate}",
+            dead.append(
+                (
+                    f"{layer}, Adam lr={rate}",
+                    style,
+                    [r["step"] for r in rows],
+                    [r["dead_fraction"] for r in rows],
+                )
             )
-    left.set_title("ReLU units: dead fraction")
     raw = 20 * x  # badly scaled inputs
     standardize = Standardize()
     standardize.adapt(raw)
+    saturated = []
     for inputs, style, label in (
         (raw, "-", "raw inputs (std 20)"),
         (np.asarray(standardize(raw)), "--", "standardized"),
     ):
         history = train("sigmoid", inputs, keras.optimizers.SGD(0.01))
         rows = [r for r in history if r["layer"] == "h1"]
-        right.plot(
-            [r["step"] for r in rows],
-            [r["saturated_fraction"] for r in rows],
-            style,
-            label=f"h1, {label}",
+        saturated.append(
+            (
+                label,
+                style,
+                [r["step"] for r in rows],
+                [r["saturated_fraction"] for r in rows],
+            )
         )
-    right.set_title("Sigmoid units: saturated fraction")
-    for ax in (left, right):
-        ax.set_xlabel("step")
-        ax.set_ylabel("fraction")
-        ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(IMAGES / "dead_and_saturated.png", dpi=110)
-    plt.close(figure)
+
+    def draw(tr: Translate, theme: dict) -> plt.Figure:
+        figure, (left, right) = plt.subplots(
+            1, 2, figsize=(6.8, 3.6), layout="constrained", sharey=True
+        )
+        for label, style, steps, fractions in dead:
+            left.plot(steps, fractions, style, label=label)
+        for label, style, steps, fractions in saturated:
+            right.plot(steps, fractions, style, label=f"h1, {tr(label)}")
+        left.set_title(tr("ReLU units: dead fraction"))
+        right.set_title(tr("Sigmoid units: saturated fraction"))
+        left.set_ylabel(tr("fraction"))
+        for ax in (left, right):
+            ax.set_xlabel(tr("step"))
+            ax.set_ylim(-0.02, 1.02)
+            ax.legend(loc="center right")
+        return figure
+
+    return draw
 
 
 def _function_and_derivative(layer, x):
     """The layer's output and its derivative, elementwise, by autodiff."""
-    import numpy as np
     import tensorflow as tf
 
     inputs = tf.constant(x.reshape(-1, 1).astype("float32"))
@@ -105,153 +367,167 @@ def _function_and_derivative(layer, x):
     return np.asarray(outputs).ravel(), np.asarray(derivative).ravel()
 
 
-def _two_panel(title, curves, path, ylim=None):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for label, x, values, derivative in curves:
-        left.plot(x, values, label=label)
-        right.plot(x, derivative, label=label)
-    left.set_title(f"{title}: f(x)")
-    right.set_title(f"{title}: f'(x)")
-    for ax in (left, right):
-        ax.axhline(0, color="grey", linewidth=0.5)
-        ax.axvline(0, color="grey", linewidth=0.5)
-        ax.set_xlabel("x")
-        ax.legend(fontsize=8)
-    if ylim:
-        left.set_ylim(*ylim)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+X = np.linspace(-6, 6, 601)
 
 
-def activation_plots() -> None:
-    import keras
-    import numpy as np
+def _two_panel(title: str, curves: list, ylim=None) -> Draw:
+    """f(x) beside f'(x), one legend below both. A curve's label is a
+    string or a function of the translator."""
 
-    from keras_acts import MaxoutDense, ParametricELU, PReLU
+    def draw(tr: Translate, theme: dict) -> plt.Figure:
+        figure, (left, right) = plt.subplots(
+            1, 2, figsize=(6.4, 3.1), layout="constrained"
+        )
+        for label, values, derivative in curves:
+            text = label(tr) if callable(label) else tr(label)
+            left.plot(X, values, label=text)
+            right.plot(X, derivative, label=text)
+        left.set_title(f"{tr(title)}: f(x)")
+        right.set_title(f"{tr(title)}: f'(x)")
+        for ax in (left, right):
+            ax.axhline(0, color=theme["faint"], linewidth=0.8, zorder=0)
+            ax.axvline(0, color=theme["faint"], linewidth=0.8, zorder=0)
+            ax.set_xlabel("x")
+        if ylim:
+            left.set_ylim(*ylim)
+        _legend_below(figure, *left.get_legend_handles_labels())
+        return figure
 
-    x = np.linspace(-6, 6, 601)
-    builtins = [
-        (name, *_function_and_derivative(keras.activations.get(name), x))
-        for name in ("sigmoid", "tanh", "relu")
+    return draw
+
+
+def _curves(make_layer, labelled_arguments) -> list:
+    return [
+        (label, *_function_and_derivative(make_layer(*arguments), X))
+        for label, arguments in labelled_arguments
     ]
-    _two_panel(
-        "Classic activations",
-        [(name, x, f, d) for name, f, d in builtins],
-        IMAGES / "activations.png",
-    )
-    _two_panel(
-        "PReLU",
-        [
-            (
-                f"alpha = {a}",
-                x,
-                *_function_and_derivative(PReLU(a, channel_axis=None), x),
-            )
-            for a in (0.0, 0.1, 0.25, 1.0)
-        ],
-        IMAGES / "prelu.png",
-        ylim=(-3, 6),
-    )
-    _two_panel(
-        "ParametricELU",
-        [
-            (
-                f"alpha = {a}",
-                x,
-                *_function_and_derivative(ParametricELU(a, channel_axis=None), x),
-            )
-            for a in (0.5, 1.0, 2.0)
-        ],
-        IMAGES / "parametric_elu.png",
-        ylim=(-2.5, 6),
-    )
-    from keras_acts import PELU, SReLU, Swish
 
-    _two_panel(
-        "PELU",
+
+def activations() -> Draw:
+    import keras
+
+    return _two_panel(
+        "Classic activations",
         [
-            (
-                f"a = {a}, b = {b}",
-                x,
-                *_function_and_derivative(PELU(a, b, channel_axis=None), x),
-            )
-            for a, b in ((1.0, 1.0), (2.0, 1.0), (1.0, 2.0), (0.5, 0.25))
+            (name, *_function_and_derivative(keras.activations.get(name), X))
+            for name in ("sigmoid", "tanh", "relu")
         ],
-        IMAGES / "pelu.png",
-        ylim=(-2.5, 6),
     )
-    _two_panel(
-        "SReLU",
-        [
-            (
-                f"t_left = {t_left}, a_left = {a_left}, "
-                f"t_right = {t_right}, a_right = {a_right}",
-                x,
-                *_function_and_derivative(
-                    SReLU(t_left, a_left, t_right, a_right, channel_axis=None), x
-                ),
-            )
-            for t_left, a_left, t_right, a_right in (
-                (0.0, 0.2, 3.0, 1.0),
-                (-1.0, 0.1, 3.0, 0.3),
-                (0.0, 0.5, 2.0, 2.0),
-            )
-        ],
-        IMAGES / "srelu.png",
+
+
+def prelu() -> Draw:
+    from keras_acts import PReLU
+
+    return _two_panel(
+        "PReLU",
+        _curves(
+            lambda a: PReLU(a, channel_axis=None),
+            [(f"alpha = {a}", (a,)) for a in (0.0, 0.1, 0.25, 1.0)],
+        ),
         ylim=(-3, 6),
     )
-    _two_panel(
+
+
+def parametric_elu() -> Draw:
+    from keras_acts import ParametricELU
+
+    return _two_panel(
+        "ParametricELU",
+        _curves(
+            lambda a: ParametricELU(a, channel_axis=None),
+            [(f"alpha = {a}", (a,)) for a in (0.5, 1.0, 2.0)],
+        ),
+        ylim=(-2.5, 6),
+    )
+
+
+def pelu() -> Draw:
+    from keras_acts import PELU
+
+    return _two_panel(
+        "PELU",
+        _curves(
+            lambda a, b: PELU(a, b, channel_axis=None),
+            [
+                (f"a = {a}, b = {b}", (a, b))
+                for a, b in ((1.0, 1.0), (2.0, 1.0), (1.0, 2.0), (0.5, 0.25))
+            ],
+        ),
+        ylim=(-2.5, 6),
+    )
+
+
+def srelu() -> Draw:
+    from keras_acts import SReLU
+
+    return _two_panel(
+        "SReLU",
+        _curves(
+            lambda *arguments: SReLU(*arguments, channel_axis=None),
+            [
+                (
+                    f"t_left = {t_left}, a_left = {a_left}, "
+                    f"t_right = {t_right}, a_right = {a_right}",
+                    (t_left, a_left, t_right, a_right),
+                )
+                for t_left, a_left, t_right, a_right in (
+                    (0.0, 0.2, 3.0, 1.0),
+                    (-1.0, 0.1, 3.0, 0.3),
+                    (0.0, 0.5, 2.0, 2.0),
+                )
+            ],
+        ),
+        ylim=(-3, 6),
+    )
+
+
+def swish() -> Draw:
+    from keras_acts import Swish
+
+    return _two_panel(
         "Swish",
-        [
-            (
-                f"beta = {beta}",
-                x,
-                *_function_and_derivative(Swish(beta, channel_axis=None), x),
-            )
-            for beta in (0.0, 0.5, 1.0, 3.0)
-        ],
-        IMAGES / "swish.png",
+        _curves(
+            lambda beta: Swish(beta, channel_axis=None),
+            [(f"beta = {beta}", (beta,)) for beta in (0.0, 0.5, 1.0, 3.0)],
+        ),
         ylim=(-1.5, 6),
     )
-    from keras_acts import RReLU, Snake
+
+
+def rrelu() -> Draw:
+    from keras_acts import RReLU
 
     # Inference uses the mean slope; training draws each slope from the band
     # between the lower and upper curves.
-    _two_panel(
+    return _two_panel(
         "RReLU",
-        [
-            (
-                label,
-                x,
-                *_function_and_derivative(RReLU(lower, upper), x),
-            )
-            for label, lower, upper in (
-                ("inference: slope (1/8 + 1/3) / 2", 1 / 8, 1 / 3),
-                ("training: lowest slope, 1/8", 1 / 8, 1 / 8),
-                ("training: highest slope, 1/3", 1 / 3, 1 / 3),
-            )
-        ],
-        IMAGES / "rrelu.png",
+        _curves(
+            RReLU,
+            [
+                ("inference: slope (1/8 + 1/3) / 2", (1 / 8, 1 / 3)),
+                ("training: lowest slope, 1/8", (1 / 8, 1 / 8)),
+                ("training: highest slope, 1/3", (1 / 3, 1 / 3)),
+            ],
+        ),
         ylim=(-2.5, 6),
     )
-    _two_panel(
+
+
+def snake() -> Draw:
+    from keras_acts import Snake
+
+    return _two_panel(
         "Snake",
-        [
-            (
-                f"alpha = {a}",
-                x,
-                *_function_and_derivative(Snake(a, channel_axis=None), x),
-            )
-            for a in (0.2, 0.5, 1.0, 2.0)
-        ],
-        IMAGES / "snake.png",
+        _curves(
+            lambda a: Snake(a, channel_axis=None),
+            [(f"alpha = {a}", (a,)) for a in (0.2, 0.5, 1.0, 2.0)],
+        ),
     )
+
+
+def maxout() -> Draw:
+    from keras_acts import MaxoutDense
+
     curves = []
     for pieces, slopes in ((2, [-0.5, 1.0]), (3, [-1.0, 0.2, 1.5])):
         layer = MaxoutDense(1, pieces=pieces)
@@ -260,27 +536,67 @@ def activation_plots() -> None:
         layer.set_weights([np.array([slopes], "float32"), np.array(biases, "float32")])
         curves.append(
             (
-                f"{pieces} pieces: slopes {slopes}",
-                x,
-                *_function_and_derivative(layer, x),
+                # The template is translated before the numbers go in.
+                lambda tr, pieces=pieces, slopes=slopes: tr(
+                    "{pieces} pieces: slopes {slopes}"
+                ).format(pieces=pieces, slopes=slopes),
+                *_function_and_derivative(layer, X),
             )
         )
-    _two_panel("MaxoutDense (one unit)", curves, IMAGES / "maxout.png")
+    return _two_panel("MaxoutDense (one unit)", curves)
 
 
-FIGURES = {
+FIGURES: dict[str, Callable[[], Draw]] = {
+    "activations": activations,
     "gradient_flow": gradient_flow,
     "dead_and_saturated": dead_and_saturated,
-    "activation_plots": activation_plots,
+    "prelu": prelu,
+    "parametric_elu": parametric_elu,
+    "maxout": maxout,
+    "pelu": pelu,
+    "srelu": srelu,
+    "swish": swish,
+    "snake": snake,
+    "rrelu": rrelu,
 }
+# The name of all the activation plots together, from before they were split.
+GROUPS = {
+    "activation_plots": [
+        "activations", "prelu", "parametric_elu", "maxout", "pelu",
+        "srelu", "swish", "snake", "rrelu",
+    ],
+}  # fmt: skip
 
 
-def main(names: list[str]) -> None:
-    IMAGES.mkdir(exist_ok=True)
-    for name in names or list(FIGURES):
-        FIGURES[name]()
-        print(f"wrote the {name} figure")
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="name",
+        help=f"figures to make, default all: {', '.join(FIGURES)}",
+    )
+    parser.add_argument(
+        "--lang",
+        choices=("en", "ko", "all"),
+        default="all",
+        help="the language of the labels; default all (English and Korean)",
+    )
+    arguments = parser.parse_args(argv)
+    from keras_acts import DiagnosisWarning
+
+    # The figures show these problems on purpose.
+    warnings.simplefilter("ignore", DiagnosisWarning)
+    unknown = [n for n in arguments.names if n not in FIGURES and n not in GROUPS]
+    if unknown:
+        parser.error(f"unknown figures {unknown}: expected names from {list(FIGURES)}")
+    languages = list(LANGUAGES) if arguments.lang == "all" else [arguments.lang]
+    names = []
+    for name in arguments.names or list(FIGURES):
+        names.extend(GROUPS.get(name, [name]))
+    for name in dict.fromkeys(names):
+        _save(name, FIGURES[name](), languages)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

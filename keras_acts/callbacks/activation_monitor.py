@@ -22,7 +22,17 @@ from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._recorder import Recorder, check_axes
 from keras_acts.callbacks._schedule import Schedule, StepClock
 from keras_acts.callbacks.flag import Flag
-from keras_acts.layers import Maxout, MaxoutDense, ParametricELU, PReLU
+from keras_acts.layers import (
+    PELU,
+    Maxout,
+    MaxoutDense,
+    ParametricELU,
+    PReLU,
+    RReLU,
+    Snake,
+    SReLU,
+    Swish,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -67,9 +77,22 @@ ACTIVATION_LAYER_NAMES = {
     ParametricELU: "ParametricELU",
     Maxout: "Maxout",
     MaxoutDense: "MaxoutDense",
+    PELU: "PELU",
+    SReLU: "SReLU",
+    Swish: "Swish",
+    Snake: "Snake",
+    RReLU: "RReLU",
 }
 # Activation layers with learned parameters, whose trajectories are kept.
-LEARNED_ACTIVATIONS = (PReLU, ParametricELU, keras.layers.PReLU)
+LEARNED_ACTIVATIONS = (
+    PReLU,
+    ParametricELU,
+    keras.layers.PReLU,
+    PELU,
+    SReLU,
+    Swish,
+    Snake,
+)
 FLAG_DEAD = 0.5
 DEAD_RECORDS = 3
 FLAG_SATURATED = 0.5
