@@ -1,16 +1,21 @@
-"""The built site works in a browser, offline: pages load without console
-errors and the math is rendered by the KaTeX shipped with the site."""
+"""The built site works in a browser, offline, in English and Korean: pages
+load without console errors, the math is rendered by the KaTeX shipped with
+the site, and the site's own search finds API names and Korean terms."""
 
 import functools
 import http.server
+import json
 import pathlib
 import re
 import shutil
 import subprocess
 import sys
 import threading
+import urllib.parse
 
 import pytest
+
+import keras_acts
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHROMIUM = next(
@@ -35,9 +40,19 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+NODE = shutil.which("node")
+
+
+# Served as it is deployed: under the path of mkdocs.yml's site_url, on
+# which the language switcher's links to the home pages depend.
+SITE_PATH = urllib.parse.urlparse(
+    re.search(r"^site_url: (\S+)", (ROOT / "mkdocs.yml").read_text(), re.M).group(1)
+).path.strip("/")
+
+
 @pytest.fixture(scope="module")
-def site_url(tmp_path_factory):
-    site = tmp_path_factory.mktemp("site")
+def built_site(tmp_path_factory):
+    site = tmp_path_factory.mktemp("server") / SITE_PATH
     subprocess.run(
         [
             sys.executable,
@@ -54,10 +69,15 @@ def site_url(tmp_path_factory):
         capture_output=True,
         timeout=300,
     )
-    handler = functools.partial(QuietHandler, directory=str(site))
+    return site
+
+
+@pytest.fixture(scope="module")
+def site_url(built_site):
+    handler = functools.partial(QuietHandler, directory=str(built_site.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield f"http://127.0.0.1:{server.server_address[1]}/{SITE_PATH}"
     server.shutdown()
     server.server_close()
 
@@ -113,3 +133,68 @@ def test_math_is_rendered_offline(site_url, tmp_path):
     # arithmatex delimiter may be left, or some math was not rendered.
     visible = re.sub(r"<annotation.*?</annotation>", "", dom, flags=re.S)
     assert "\\(" not in visible and "\\[" not in visible
+
+
+@pytest.mark.parametrize(
+    "page, words",
+    [
+        ("ko/", ["기울기", "활성화 함수"]),
+        ("ko/guide/why_activations/", ["기울기 소실"]),
+        ("ko/layers/prelu/", ["기울기"]),
+    ],
+)
+def test_korean_pages_load_and_switch_language(site_url, tmp_path, page, words):
+    dom, console = render(f"{site_url}/{page}", tmp_path)
+    assert console_errors(console) == []
+    assert '<html lang="ko"' in dom
+    for word in words:
+        assert word in dom
+    # The language switcher leads to the same page in English.
+    (english,) = set(re.findall(r'<a href="([^"]*)" hreflang="en"', dom))
+    resolved = urllib.parse.urljoin(f"{site_url}/{page}", english)
+    assert resolved == f"{site_url}/{page.removeprefix('ko/')}"
+    if page == "ko/guide/why_activations/":
+        assert dom.count('class="katex"') >= 10
+
+
+def search(site, *queries):
+    """What the site's search returns for each query: the location of the
+    first document of each result group, best first."""
+    result = subprocess.run(
+        [NODE, str(pathlib.Path(__file__).with_name("site_search.js")), str(site)]
+        + list(queries),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    found = json.loads(result.stdout)
+    return {query: [group[0] for group in found[query]] for query in queries}
+
+
+@pytest.mark.skipif(NODE is None, reason="no Node.js to run the site's search")
+def test_search_finds_every_public_name_and_korean_terms(built_site):
+    pages = {
+        name: f"api/{name}/"
+        for name in keras_acts.__all__
+        if name not in ("__version__", "testing")
+    }
+    pages.update({name: f"api/testing.{name}/" for name in keras_acts.testing.__all__})
+    methods = ["plot_parameters", "layer_norms", "adapt", "attach", "flags"]
+    korean = {
+        "기울기 소실": "ko/guide/why_activations/",
+        "죽은 ReLU": "ko/guide/dead_and_saturated/",
+        "표준화": "ko/guide/preprocessing/",
+    }
+    found = search(built_site, *pages, *methods, *korean)
+    for name, page in pages.items():
+        # The object's own API page, among the first five results.
+        assert any(location.startswith(page) for location in found[name][:5]), (
+            name,
+            found[name],
+        )
+    for method in methods:
+        anchors = [location.partition("#")[2] for location in found[method][:5]]
+        assert any(a.endswith(f".{method}") for a in anchors), (method, found[method])
+    for term, page in korean.items():
+        assert any(loc.startswith(page) for loc in found[term][:3]), found[term]
