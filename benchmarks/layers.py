@@ -120,6 +120,9 @@ def pairs():
         def call(self, x):
             return self.layer(x, training=True)
 
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
     class RandomSlopes(keras.layers.Layer):
         def __init__(self, lower, upper):
             super().__init__()
@@ -267,6 +270,8 @@ def run_backend(args) -> list[str]:
             rng.normal(size=(rows, CHANNELS)).astype("float32")
         )
         for name, ours_layer, base_layer in pairs():
+            if args.layers and name not in args.layers:
+                continue
             ours_layer(x)
             base_layer(x)
             upstream_shape = ours_layer.compute_output_shape(tuple(x.shape))
@@ -306,6 +311,9 @@ def main(argv=None):
     parser.add_argument("--backends", nargs="+", default=BACKENDS, choices=BACKENDS)
     parser.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6, 1e7])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--layers", nargs="+", default=None, help="Only these rows (by name)."
+    )
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -319,6 +327,8 @@ def main(argv=None):
     for backend in args.backends:
         command = [sys.executable, __file__, "--in-process"]
         command += ["--rounds", str(args.rounds), "--sizes", *map(str, args.sizes)]
+        if args.layers:
+            command += ["--layers", *args.layers]
         with subprocess.Popen(
             command,
             env={**os.environ, "KERAS_BACKEND": backend},
