@@ -17,6 +17,7 @@ class Diagnosis:
         gradients: The GradientMonitor of the run, for its tables and plots.
         activations: The ActivationMonitor of the run.
         steps: The training steps taken.
+        model_name: The name of the model whose copy was trained.
     """
 
     flags: list[Flag]
