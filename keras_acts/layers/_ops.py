@@ -13,6 +13,14 @@ def floating(inputs, dtype):
     return ops.cast(inputs, dtype)
 
 
+def upstream_gradient(args, upstream):
+    """The upstream gradient a `keras.ops.custom_gradient` backward function
+    receives: TensorFlow and JAX pass it positionally, PyTorch by keyword."""
+    if upstream is None:
+        (upstream,) = args
+    return upstream
+
+
 def sum_to_shape(values, shape):
     """Sums `values` (broadcast from `shape`, aligned right) back to `shape`."""
     leading = len(values.shape) - len(shape)
@@ -39,10 +47,7 @@ def prelu(inputs, alpha):
         outputs = ops.maximum(x, 0) + alpha_compute * negative
 
         def backward(*args, upstream=None):
-            # TensorFlow and JAX pass the upstream gradient positionally,
-            # PyTorch by keyword.
-            if upstream is None:
-                (upstream,) = args
+            upstream = upstream_gradient(args, upstream)
             grad_inputs = ops.where(x > 0, upstream, upstream * alpha_compute)
             grad_alpha = sum_to_shape(
                 ops.cast(upstream * negative, "float32"), alpha_float32.shape

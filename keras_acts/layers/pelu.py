@@ -9,7 +9,7 @@ from keras import ops
 
 from keras_acts import _validation
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
-from keras_acts.layers._ops import floating, sum_to_shape
+from keras_acts.layers._ops import floating, sum_to_shape, upstream_gradient
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 # The lowest value the default constraint lets `a` and `b` take: the authors'
@@ -46,8 +46,9 @@ def _pelu(inputs, a, b):
 
     @ops.custom_gradient
     def forward(x, a, b):
-        # Under mixed precision Keras's autocast may hand the parameters over
-        # in the compute dtype; their ratios and sums are taken in float32.
+        # The layer passes float32 parameters (float64 in check_gradients'
+        # copy); ratios and sums are taken in at least float32 whatever the
+        # caller passes.
         accumulate = keras.backend.result_type(a.dtype, "float32")
         a_wide, b_wide = ops.cast(a, accumulate), ops.cast(b, accumulate)
         ratio = ops.cast(a_wide / b_wide, x.dtype)
@@ -60,10 +61,7 @@ def _pelu(inputs, a, b):
         outputs = ops.cast(a_wide, x.dtype) * shape
 
         def backward(*args, upstream=None):
-            # TensorFlow and JAX pass the upstream gradient positionally,
-            # PyTorch by keyword.
-            if upstream is None:
-                (upstream,) = args
+            upstream = upstream_gradient(args, upstream)
             # exp(x / b) is 1 for x >= 0, so (a / b) * exp is f' on both sides.
             exponential = ops.exp(exponent)
             grad_inputs = upstream * ratio * exponential

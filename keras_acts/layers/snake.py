@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
-from keras_acts.layers._ops import floating, sum_to_shape
+from keras_acts.layers._ops import floating, sum_to_shape, upstream_gradient
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
@@ -41,10 +41,7 @@ def snake(inputs, alpha):
         outputs = x + x * ops.sin(t) * _sinc(t)
 
         def backward(*args, upstream=None):
-            # TensorFlow and JAX pass the upstream gradient positionally,
-            # PyTorch by keyword.
-            if upstream is None:
-                (upstream,) = args
+            upstream = upstream_gradient(args, upstream)
             grad_inputs = upstream * (1 + ops.sin(2 * t))
             x_param = ops.cast(x, alpha_param.dtype)
             t_param = alpha_param * x_param

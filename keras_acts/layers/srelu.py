@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
-from keras_acts.layers._ops import floating, sum_to_shape
+from keras_acts.layers._ops import floating, sum_to_shape, upstream_gradient
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 # keras-contrib's defaults. Each is copied for each layer: an unseeded Keras
@@ -32,9 +32,9 @@ def _srelu(inputs, t_left, a_left, t_right, a_right):
 
     @ops.custom_gradient
     def forward(x, t_left, a_left, t_right, a_right):
-        # Under mixed precision Keras's autocast may hand the parameters over
-        # in the compute dtype; the right threshold and the sums are taken in
-        # float32.
+        # The layer passes float32 parameters (float64 in check_gradients'
+        # copy); the right threshold and the sums are taken in at least
+        # float32 whatever the caller passes.
         accumulate = keras.backend.result_type(t_left.dtype, "float32")
         t_left_wide, a_left_wide, t_right_wide, a_right_wide = (
             ops.cast(value, accumulate) for value in (t_left, a_left, t_right, a_right)
@@ -54,10 +54,7 @@ def _srelu(inputs, t_left, a_left, t_right, a_right):
         )
 
         def backward(*args, upstream=None):
-            # TensorFlow and JAX pass the upstream gradient positionally,
-            # PyTorch by keyword.
-            if upstream is None:
-                (upstream,) = args
+            upstream = upstream_gradient(args, upstream)
             left = x < threshold_left
             right = x > threshold_right
             grad_inputs = ops.where(

@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
-from keras_acts.layers._ops import floating, sum_to_shape
+from keras_acts.layers._ops import floating, sum_to_shape, upstream_gradient
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
@@ -19,8 +19,9 @@ def _swish(inputs, beta):
 
     @ops.custom_gradient
     def forward(x, beta):
-        # Under mixed precision Keras's autocast may hand `beta` over in the
-        # compute dtype; its gradient is formed and summed in float32.
+        # The layer passes a float32 `beta` (float64 in check_gradients'
+        # copy); its gradient is formed and summed in at least float32
+        # whatever the caller passes.
         accumulate = keras.backend.result_type(beta.dtype, "float32")
         beta_compute = ops.cast(beta, x.dtype)
         scaled = beta_compute * x
@@ -28,10 +29,7 @@ def _swish(inputs, beta):
         outputs = x * gate
 
         def backward(*args, upstream=None):
-            # TensorFlow and JAX pass the upstream gradient positionally,
-            # PyTorch by keyword.
-            if upstream is None:
-                (upstream,) = args
+            upstream = upstream_gradient(args, upstream)
             # sigmoid' = sigmoid(z) * sigmoid(-z): 1 - sigmoid(z) would round
             # to 0 from z = 8 in float16 (z = 17 in float32). Multiplied by x
             # last, it stays 0, not inf * 0, where the gate saturates.
