@@ -163,7 +163,10 @@ class _Surgeon:
         if self.plan.get(id(layer)) == "follow":
             config["activation"] = "linear"
         clone = layer.__class__.from_config(config)
-        self.copied.append((layer, clone))
+        # A replaced layer's clone never enters the new model: its weights
+        # (a keras.layers.PReLU's slopes) go with it.
+        if self.plan.get(id(layer)) != "replace":
+            self.copied.append((layer, clone))
         return clone
 
     def _replacement(self, layer: keras.layers.Layer) -> list[keras.layers.Layer]:

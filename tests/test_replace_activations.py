@@ -163,6 +163,13 @@ def test_a_layer_class_as_old(rng):
     )
     replaced = replace_activations(model, keras.layers.LeakyReLU, keras_acts.PReLU)
     assert class_names(replaced) == ["PReLU", "Dense"]
+    # A replaced layer with weights of its own: they go with it.
+    with_slopes = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4), keras.layers.PReLU()]
+    )
+    replaced = replace_activations(with_slopes, keras.layers.PReLU, keras_acts.PReLU)
+    assert class_names(replaced) == ["Dense", "PReLU"]
+    assert isinstance(replaced.layers[1], keras_acts.PReLU)
 
 
 def test_activations_inside_a_layers_computation_are_named_and_kept():
