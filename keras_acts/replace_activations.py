@@ -73,7 +73,6 @@ class _Surgeon:
                 "`new` must be a callable that takes no arguments and returns a "
                 f"new Keras layer. Received: new={new!r}"
             )
-        self.old = old
         self.new = new
         self.capped = _validation.one_of("capped", capped, ("refuse", "keep"))
         self.made: list[keras.layers.Layer] = []
