@@ -124,10 +124,20 @@ def test_home_page_loads_without_console_errors(site_url, tmp_path):
     assert console_errors(console) == []
 
 
-def test_math_is_rendered_offline(site_url, tmp_path):
-    dom, console = render(f"{site_url}/guide/why_activations/", tmp_path)
+@pytest.mark.parametrize(
+    "page, formulas",
+    [
+        ("guide/why_activations/", 10),
+        # Docstring formulas, on the API reference.
+        ("api/PReLU/", 1),
+        ("api/SReLU/", 5),
+        ("api/MaxoutDense/", 1),
+    ],
+)
+def test_math_is_rendered_offline(site_url, tmp_path, page, formulas):
+    dom, console = render(f"{site_url}/{page}", tmp_path)
     assert console_errors(console) == []
-    assert dom.count('class="katex"') >= 10  # KaTeX's output elements
+    assert dom.count('class="katex"') >= formulas  # KaTeX's output elements
     assert 'class="katex-display"' in dom
     # KaTeX keeps the source in <annotation> elements; outside them no
     # arithmatex delimiter may be left, or some math was not rendered.

@@ -14,12 +14,14 @@ from keras_acts.types import Constraint, Initializer, Regularizer
 
 @keras.saving.register_keras_serializable(package="keras_acts")
 class MaxoutDense(keras.layers.Layer):
-    """Dense layer whose units are the maximum of several affine pieces.
+    r"""Dense layer whose units are the maximum of several affine pieces.
 
     Formula:
-    ```
-    f(x)_u = max_j (x @ W_j + b_j)_u    for j = 1, ..., pieces
-    ```
+
+    $$
+    f(x)_u = \max_{j = 1, \dots, \text{pieces}} \, (x W_j + b_j)_u
+    $$
+
     The `pieces` weight matrices are stored side by side in one kernel of
     shape `(input_dim, units * pieces)`, column `u * pieces + j` being piece
     `j` of unit `u`, so that the layer computes exactly

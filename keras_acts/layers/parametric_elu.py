@@ -14,13 +14,17 @@ from keras_acts.types import Constraint, Initializer, Regularizer
 
 @keras.saving.register_keras_serializable(package="keras_acts")
 class ParametricELU(ChannelwiseActivation):
-    """Exponential linear unit whose saturation value `alpha` is learned.
+    r"""Exponential linear unit whose saturation value `alpha` is learned.
 
     Formula:
-    ```
-    f(x) = x                      for x > 0
-    f(x) = alpha * (exp(x) - 1)   for x <= 0
-    ```
+
+    $$
+    f(x) = \begin{cases}
+      x & x > 0 \\
+      \alpha \, (e^{x} - 1) & x \le 0
+    \end{cases}
+    $$
+
     For very negative inputs the output saturates at `-alpha`. Unlike
     `keras.layers.ELU`, which keeps `alpha` fixed, `alpha` here is a weight,
     by default one per channel. The default constraint keeps `alpha >= 0`: a

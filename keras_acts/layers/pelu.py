@@ -81,13 +81,17 @@ def _pelu(inputs, a, b):
 
 @keras.saving.register_keras_serializable(package="keras_acts")
 class PELU(ChannelwiseActivation):
-    """Parametric exponential linear unit: an ELU with learned scales.
+    r"""Parametric exponential linear unit: an ELU with learned scales.
 
     Formula:
-    ```
-    f(x) = (a / b) * x              for x >= 0
-    f(x) = a * (exp(x / b) - 1)     for x < 0
-    ```
+
+    $$
+    f(x) = \begin{cases}
+      \dfrac{a}{b} \, x & x \ge 0 \\
+      a \, (e^{x / b} - 1) & x < 0
+    \end{cases}
+    $$
+
     with `a > 0` and `b > 0` learned, by default one of each per channel.
     `a` sets the saturation value `-a` of the negative part, `b` how fast it
     decays; the slope of the positive part, `a / b`, keeps the function

@@ -13,13 +13,17 @@ from keras_acts.types import Constraint, Initializer, Regularizer
 
 @keras.saving.register_keras_serializable(package="keras_acts")
 class PReLU(ChannelwiseActivation):
-    """Parametric leaky ReLU with one learned slope per channel.
+    r"""Parametric leaky ReLU with one learned slope per channel.
 
     Formula:
-    ```
-    f(x) = x          for x > 0
-    f(x) = alpha * x  for x <= 0
-    ```
+
+    $$
+    f(x) = \begin{cases}
+      x & x > 0 \\
+      \alpha x & x \le 0
+    \end{cases}
+    $$
+
     with `alpha` learned. As in He et al., there is by default one slope per
     channel, so the layer accepts inputs whose other dimensions are unknown,
     such as images of any size. He et al. train the slopes without weight decay;

@@ -13,13 +13,17 @@ from keras_acts.layers._ops import floating
 
 @keras.saving.register_keras_serializable(package="keras_acts")
 class RReLU(keras.layers.Layer):
-    """Leaky ReLU whose negative slope is random in training.
+    r"""Leaky ReLU whose negative slope is random in training.
 
     Formula:
-    ```
-    f(x) = x          for x >= 0
-    f(x) = a * x      for x < 0
-    ```
+
+    $$
+    f(x) = \begin{cases}
+      x & x \ge 0 \\
+      a \, x & x < 0
+    \end{cases}
+    $$
+
     In training (`training=True`, as inside `fit`) every negative element
     gets its own slope `a`, drawn uniformly from `[lower, upper]` afresh at
     each call; in inference `a = (lower + upper) / 2` for every element, a

@@ -63,12 +63,14 @@ def snake(inputs, alpha):
 
 @keras.saving.register_keras_serializable(package="keras_acts")
 class Snake(ChannelwiseActivation):
-    """Snake: the identity plus a periodic term of learned frequency.
+    r"""Snake: the identity plus a periodic term of learned frequency.
 
     Formula:
-    ```
-    f(x) = x + sin(alpha * x)**2 / alpha
-    ```
+
+    $$
+    f(x) = x + \frac{\sin^2(\alpha x)}{\alpha}
+    $$
+
     with `alpha` learned, by default one per channel. The function is
     monotonic (`f'(x) = 1 + sin(2 * alpha * x) >= 0`) and grows like `x`, with
     ripples of period `pi / alpha` and height `1 / alpha`, so a network of

@@ -87,21 +87,26 @@ def _srelu(inputs, t_left, a_left, t_right, a_right):
 
 @keras.saving.register_keras_serializable(package="keras_acts")
 class SReLU(ChannelwiseActivation):
-    """S-shaped rectified linear unit: the identity between two learned
+    r"""S-shaped rectified linear unit: the identity between two learned
     thresholds, with learned slopes outside them.
 
     Formula:
-    ```
-    r = t_left + abs(t_right)
-    f(x) = t_left + a_left * (x - t_left)   for x < t_left
-    f(x) = x                                for t_left <= x <= r
-    f(x) = r + a_right * (x - r)            for x > r
-    ```
-    with `t_left`, `a_left`, `t_right` and `a_right` learned, by default one of
-    each per channel. As in keras-contrib's SReLU, the weight `t_right` holds
-    the distance from the left threshold to the right one, so the right
-    threshold `r` is never left of `t_left`, whatever the updates do.
-    At `t_right = 0` the gradient by `t_right` is the one of `r` (the sign of
+
+    $$
+    f(x) = \begin{cases}
+      t_l + a_l \, (x - t_l) & x < t_l \\
+      x & t_l \le x \le t_r \\
+      t_r + a_r \, (x - t_r) & x > t_r
+    \end{cases}
+    $$
+
+    where $t_l$ is `t_left`, $a_l$ is `a_left`, $a_r$ is `a_right` and the right
+    threshold $t_r$ is `t_left + abs(t_right)`, all four weights learned, by
+    default one of each per channel. As in keras-contrib's SReLU, the weight
+    `t_right` holds the distance from the left threshold to the right one, so
+    the right
+    threshold $t_r$ is never left of `t_left`, whatever the updates do.
+    At `t_right = 0` the gradient by `t_right` is the one of $t_r$ (the sign of
     `t_right` taken as `+1`), so the thresholds can move apart again.
 
     With `a_left = 0`, `a_right = 1` and `t_left = 0` it is the plain ReLU;

@@ -50,12 +50,14 @@ def _swish(inputs, beta):
 
 @keras.saving.register_keras_serializable(package="keras_acts")
 class Swish(ChannelwiseActivation):
-    """Swish with one learned `beta` per channel.
+    r"""Swish with one learned `beta` per channel.
 
     Formula:
-    ```
-    f(x) = x * sigmoid(beta * x)
-    ```
+
+    $$
+    f(x) = x \, \sigma(\beta x) = \frac{x}{1 + e^{-\beta x}}
+    $$
+
     with `beta` learned, by default one per channel. With `beta = 1` it is
     `keras.activations.silu`; as `beta` grows it approaches the ReLU, and at
     `beta = 0` it is the linear function `x / 2`. keras-contrib's Swish
