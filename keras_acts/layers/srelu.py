@@ -104,8 +104,8 @@ class SReLU(ChannelwiseActivation):
     threshold $t_r$ is `t_left + abs(t_right)`, all four weights learned, by
     default one of each per channel. As in keras-contrib's SReLU, the weight
     `t_right` holds the distance from the left threshold to the right one, so
-    the right
-    threshold $t_r$ is never left of `t_left`, whatever the updates do.
+    the right threshold $t_r$ is never left of `t_left`, whatever the updates
+    do.
     At `t_right = 0` the gradient by `t_right` is the one of $t_r$ (the sign of
     `t_right` taken as `+1`), so the thresholds can move apart again.
 
