@@ -201,3 +201,49 @@ def test_object_pages_take_their_titles_from_their_headings():
     for ((title, value),) in (section.items() for section in sections):
         if isinstance(value, list):
             assert [item for item in value if not isinstance(item, str)] == [], title
+
+
+def _source_links_hook():
+    pytest.importorskip("griffe")
+    spec = importlib.util.spec_from_file_location(
+        "source_links", DOCS / "hooks" / "source_links.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", public_names())
+def test_every_page_links_the_source_lines_of_its_object(name):
+    hook = _source_links_hook()
+    (path,) = directives(API_DIR / f"{name}.md")
+    link = hook.source_link(path, "https://github.com/owner/repo/")
+    match = re.fullmatch(
+        r"Source: \[`(?P<file>[\w/.]+)`, lines (?P<first>\d+) to (?P<last>\d+)\]"
+        r"\(https://github.com/owner/repo/blob/main/(?P=file)"
+        r"#L(?P=first)-L(?P=last)\)",
+        link,
+    )
+    assert match, link
+    obj = public_object(name)
+    lines, first = inspect.getsourcelines(obj)  # from its decorators on
+    assert pathlib.Path(inspect.getsourcefile(obj)) == ROOT / match["file"]
+    assert (int(match["first"]), int(match["last"])) == (
+        first,
+        first + len(lines) - 1,
+    )
+
+
+def test_only_api_pages_get_source_links():
+    hook = _source_links_hook()
+    config = {"repo_url": "https://github.com/owner/repo"}
+
+    def page(uri):
+        return type("Page", (), {"file": type("File", (), {"src_uri": uri})})
+
+    text = "# PReLU\n\nGuide.\n\n::: keras_acts.PReLU\n"
+    linked = hook.on_page_markdown(text, page("api/PReLU.md"), config)
+    assert linked.index("Source: [`keras_acts/layers/prelu.py`") < linked.index(
+        "::: keras_acts.PReLU"
+    )
+    assert hook.on_page_markdown(text, page("guide/x.md"), config) == text
