@@ -1,5 +1,6 @@
 import csv
 import glob
+import inspect
 import json
 import math
 
@@ -638,3 +639,10 @@ def test_custom_train_step_calling_apply_gradients_is_covered():
     for step in (0, 1):
         hidden = np.sqrt(sum(np.sum(g**2) for g, _ in expected[step][:2]))
         assert monitor.layer_norms(step)["hidden"] == pytest.approx(hidden, rel=1e-5)
+
+
+def test_the_signature_defaults_to_every_statistic():
+    # The default is written out in the signature for the docs: it must stay
+    # the full list that the monitor knows.
+    default = inspect.signature(GradientMonitor).parameters["stats"].default
+    assert default == STATS

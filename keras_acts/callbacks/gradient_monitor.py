@@ -264,7 +264,14 @@ class GradientMonitor(Recorder):
         histograms: bool = False,
         csv_path: str | os.PathLike | None = None,
         append: bool = False,
-        stats: Sequence[str] = STATS,
+        # Written out, not STATS, so that the signature in the docs says it.
+        stats: Sequence[str] = (
+            "l2",
+            "mean_abs",
+            "max_abs",
+            "weight_l2",
+            "update_ratio",
+        ),
         on_nonfinite: str = "warn",
         vanishing_ratio: float = 1e-3,
         exploding_threshold: float = 1e3,

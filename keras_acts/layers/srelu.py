@@ -14,12 +14,12 @@ from keras_acts.types import Constraint, Initializer, Regularizer
 # keras-contrib's defaults. Each is copied for each layer: an unseeded Keras
 # initializer draws the same values at every call, so one shared object would
 # give every SReLU layer the same parameters.
-_A_LEFT_DEFAULT = keras.initializers.RandomUniform(minval=0.0, maxval=1.0)
-_T_RIGHT_DEFAULT = keras.initializers.RandomUniform(minval=0.0, maxval=5.0)
+_UNIFORM_0_TO_1 = keras.initializers.RandomUniform(minval=0.0, maxval=1.0)
+_UNIFORM_0_TO_5 = keras.initializers.RandomUniform(minval=0.0, maxval=5.0)
 
 
 def _own_copy(initializer):
-    if initializer is _A_LEFT_DEFAULT or initializer is _T_RIGHT_DEFAULT:
+    if initializer is _UNIFORM_0_TO_1 or initializer is _UNIFORM_0_TO_5:
         return initializer.from_config(initializer.get_config())
     return initializer
 
@@ -153,7 +153,13 @@ class SReLU(ChannelwiseActivation):
         ```python
         inputs = keras.Input(shape=(None, None, 3))
         x = keras.layers.Conv2D(16, 3)(inputs)
-        x = keras_acts.SReLU()(x)  # 4 parameters for each of 16 channels
+        srelu = keras_acts.SReLU()
+        x = srelu(x)
+        print(srelu.count_params())  # 4 parameters for each of 16 channels
+        ```
+
+        ```text
+        64
         ```
 
     References:
@@ -164,8 +170,8 @@ class SReLU(ChannelwiseActivation):
     def __init__(
         self,
         t_left_initializer: Initializer = "zeros",
-        a_left_initializer: Initializer = _A_LEFT_DEFAULT,
-        t_right_initializer: Initializer = _T_RIGHT_DEFAULT,
+        a_left_initializer: Initializer = _UNIFORM_0_TO_1,
+        t_right_initializer: Initializer = _UNIFORM_0_TO_5,
         a_right_initializer: Initializer = "ones",
         t_left_regularizer: Regularizer = None,
         a_left_regularizer: Regularizer = None,
