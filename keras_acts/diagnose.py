@@ -49,9 +49,22 @@ def diagnose(
 
     Example:
         ```python
-        diagnosis = keras_acts.diagnose(model, x_train, y_train, steps=100)
-        if diagnosis.flags:
-            print(diagnosis.gradients.summary())
+        keras.utils.set_random_seed(0)
+        x = np.random.normal(size=(256, 4))
+        y = x[:, :1] * x[:, 1:2]
+        hidden = [keras.layers.Dense(8, "sigmoid", name=f"h{i}") for i in range(1, 7)]
+        model = keras.Sequential(
+            [keras.Input((4,)), *hidden, keras.layers.Dense(1, name="out")], name="deep"
+        )
+        model.compile(optimizer="sgd", loss="mse")
+        diagnosis = keras_acts.diagnose(model, x, y, steps=40, verbose=False)
+        for flag in diagnosis.flags:  # str(flag) tells what is wrong and what to try
+            print(flag.kind, flag.layer)
+        ```
+
+        ```text
+        vanishing h2
+        off_center h1
         ```
     """
     steps = _validation.positive_integer("steps", steps)

@@ -297,11 +297,21 @@ def replace_activations(
 
     Example:
         ```python
-        model = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3))
+        model = keras.applications.VGG16(
+            weights=None, include_top=False, input_shape=(32, 32, 3)
+        )
         prelu = keras_acts.replace_activations(
             model, "relu", lambda: keras_acts.PReLU(alpha_initializer=0.0)
         )
+        print(sum(isinstance(layer, keras_acts.PReLU) for layer in prelu.layers))
         # Slopes at 0: the same outputs as `model` until the slopes train.
+        x = np.random.default_rng(0).uniform(0, 255, size=(2, 32, 32, 3))
+        print(np.allclose(prelu(x), model(x)))
+        ```
+
+        ```text
+        13
+        True
         ```
     """
     if not isinstance(model, keras.Model):

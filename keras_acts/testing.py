@@ -133,12 +133,18 @@ def vector_jacobian_product(
 
     Example:
         ```python
-        layer = keras_acts.PReLU()
+        layer = keras_acts.PReLU(name="prelu")
         x = np.array([[-2.0, 3.0]], "float32")
         gradients = keras_acts.testing.vector_jacobian_product(
             layer, x, np.ones_like(x)
         )
-        # {"inputs": [[0.25, 1.0]], "p_re_lu/alpha": [-2.0, 0.0]}
+        for name, gradient in gradients.items():
+            print(name, gradient)
+        ```
+
+        ```text
+        inputs [[0.25 1.  ]]
+        prelu/alpha [-2.  0.]
         ```
     """
     inputs = np.asarray(inputs)
@@ -239,9 +245,14 @@ def check_gradients(
 
     Example:
         ```python
-        layer = keras_acts.PReLU()
+        layer = keras_acts.PReLU(name="prelu")
         x = np.random.default_rng(0).normal(size=(4, 3))
         errors = keras_acts.testing.check_gradients(layer, x, tolerance=1e-6)
+        print({name: f"{error:.1e}" for name, error in errors.items()})
+        ```
+
+        ```text
+        {'inputs': '1.1e-10', 'prelu/alpha': '2.4e-08'}
         ```
     """
     if not isinstance(target, keras.layers.Layer) and not callable(target):

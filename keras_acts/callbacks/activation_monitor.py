@@ -266,17 +266,26 @@ class ActivationMonitor(Recorder):
 
     Example:
         ```python
-        x = np.random.default_rng(0).normal(size=(64, 4))
+        keras.utils.set_random_seed(0)
+        x = np.random.normal(size=(64, 4))
         model = keras.Sequential([
             keras.Input((4,)),
-            keras.layers.Dense(8, activation="relu"),
-            keras.layers.Dense(8, activation="sigmoid"),
-            keras.layers.Dense(1),
+            keras.layers.Dense(8, activation="relu", name="hidden1"),
+            keras.layers.Dense(8, activation="tanh", name="hidden2"),
+            keras.layers.Dense(1, name="out"),
         ])
         model.compile(optimizer="sgd", loss="mse")
         monitor = keras_acts.ActivationMonitor((x, np.zeros((64, 1))))
         model.fit(x, np.zeros((64, 1)), epochs=2, callbacks=[monitor], verbose=0)
         print(monitor.summary())
+        ```
+
+        ```text
+        Activations at step 4
+        layer    activation       mean     std   dead saturated    grad l2  marks
+        hidden1  relu            0.276   0.423     0%         -   1.45e-01
+        hidden2  tanh           -0.219   0.381      -        2%   1.65e-01
+        Problems: no problems found.
         ```
     """
 

@@ -242,16 +242,27 @@ class GradientMonitor(Recorder):
 
     Example:
         ```python
+        keras.utils.set_random_seed(0)
         model = keras.Sequential([
             keras.Input((4,)),
-            keras.layers.Dense(8, activation="sigmoid"),
-            keras.layers.Dense(1),
+            keras.layers.Dense(8, activation="sigmoid", name="hidden"),
+            keras.layers.Dense(1, name="out"),
         ])
         model.compile(optimizer="sgd", loss="mse")
         monitor = keras_acts.GradientMonitor()
         model.fit(np.ones((8, 4)), np.ones((8, 1)), callbacks=[monitor], verbose=0)
-        print(monitor.layer_norms())
+        print({name: round(norm, 4) for name, norm in monitor.layer_norms().items()})
         print(monitor.summary())
+        ```
+
+        ```text
+        {'hidden': 1.6416, 'out': 7.1459}
+        Gradients at step 0 (norms relative to out)
+        layer        grad l2    relative  update/weight  flag
+        hidden     1.642e+00   2.297e-01      7.910e-03
+        out        7.146e+00   1.000e+00      8.147e-02
+        (global)   7.332e+00   1.026e+00      3.254e-02
+        Problems over 1 records (steps 0 to 0): no problems found.
         ```
     """
 
@@ -357,6 +368,17 @@ class GradientMonitor(Recorder):
 
         Example:
             ```python
+            import tensorflow as tf
+
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([
+                keras.Input((4,)),
+                keras.layers.Dense(8, activation="tanh", name="hidden"),
+                keras.layers.Dense(1, name="out"),
+            ])
+            loss_fn = keras.losses.MeanSquaredError()
+            x, y = np.random.normal(size=(64, 4)), np.random.normal(size=(64, 1))
+            batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
             optimizer = keras.optimizers.SGD(0.1)
             monitor = keras_acts.GradientMonitor()
             with monitor.attach(model, optimizer):
@@ -366,6 +388,15 @@ class GradientMonitor(Recorder):
                     gradients = tape.gradient(loss, model.trainable_variables)
                     optimizer.apply(gradients, model.trainable_variables)
             print(monitor.summary())
+            ```
+
+            ```text
+            Gradients at step 3 (norms relative to out)
+            layer        grad l2    relative  update/weight  flag
+            hidden     3.253e-01   5.387e-01      1.584e-02
+            out        6.037e-01   1.000e+00      7.950e-02
+            (global)   6.858e-01   1.136e+00      3.132e-02
+            Problems over 4 records (steps 0 to 3): no problems found.
             ```
         """
         if self.schedule.per_epoch:

@@ -56,6 +56,11 @@ class Maxout(keras.layers.Layer):
             keras.layers.Conv2D(4 * 16, 3),
             keras_acts.Maxout(16),  # 16 channels, each the max of 4
         ])
+        print(model.output_shape)
+        ```
+
+        ```text
+        (None, 30, 30, 16)
         ```
 
     References:

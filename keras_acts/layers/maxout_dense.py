@@ -56,6 +56,11 @@ class MaxoutDense(keras.layers.Layer):
             keras_acts.MaxoutDense(64, pieces=3),
             keras.layers.Dense(1),
         ])
+        print(model.layers[0].kernel.shape)  # 64 units of 3 pieces each
+        ```
+
+        ```text
+        (20, 192)
         ```
 
     References:

@@ -61,6 +61,11 @@ class ParametricELU(ChannelwiseActivation):
             keras.layers.Dense(16),
             keras_acts.ParametricELU(),  # 16 learned alphas
         ])
+        print(model.layers[-1].alpha.shape)
+        ```
+
+        ```text
+        (16,)
         ```
 
     References:

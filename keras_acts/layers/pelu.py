@@ -137,6 +137,11 @@ class PELU(ChannelwiseActivation):
             keras.layers.Dense(16),
             keras_acts.PELU(),  # 16 learned a's and 16 learned b's
         ])
+        print(model.layers[-1].a.shape, model.layers[-1].b.shape)
+        ```
+
+        ```text
+        (16,) (16,)
         ```
 
     References:

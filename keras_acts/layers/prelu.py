@@ -62,7 +62,13 @@ class PReLU(ChannelwiseActivation):
         ```python
         inputs = keras.Input(shape=(None, None, 3))
         x = keras.layers.Conv2D(16, 3)(inputs)
-        x = keras_acts.PReLU()(x)  # 16 slopes, one per channel
+        prelu = keras_acts.PReLU()
+        x = prelu(x)
+        print(prelu.alpha.shape)  # 16 slopes, one per channel
+        ```
+
+        ```text
+        (16,)
         ```
 
     References:

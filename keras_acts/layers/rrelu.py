@@ -59,6 +59,15 @@ class RReLU(keras.layers.Layer):
             keras.layers.Dense(16),
             keras_acts.RReLU(seed=0),  # slopes in [1/8, 1/3] while training
         ])
+        rrelu = model.layers[-1]
+        x = np.array([[-1.0, -1.0, -1.0, 2.0]])
+        print(keras.ops.convert_to_numpy(rrelu(x)).round(4))  # the mean slope, 11/48
+        print(keras.ops.convert_to_numpy(rrelu(x, training=True)).round(4))
+        ```
+
+        ```text
+        [[-0.2292 -0.2292 -0.2292  2.    ]]
+        [[-0.169  -0.2721 -0.2917  2.    ]]
         ```
 
     References:

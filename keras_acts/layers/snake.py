@@ -115,6 +115,11 @@ class Snake(ChannelwiseActivation):
             keras_acts.Snake(alpha_initializer=5.0),  # 64 learned frequencies
             keras.layers.Dense(1),
         ])
+        print(model.layers[1].alpha.shape)
+        ```
+
+        ```text
+        (64,)
         ```
 
     References:

@@ -203,7 +203,16 @@ class Standardize(keras.layers.Layer):
         images = np.random.default_rng(0).uniform(0, 255, size=(100, 8, 8, 3))
         layer = keras_acts.Standardize()          # one mean and variance per channel
         layer.adapt(images)
-        print(layer(images).numpy().mean(axis=(0, 1, 2)))  # about [0, 0, 0]
+        print(np.round(keras.ops.convert_to_numpy(layer.mean), 2))
+        outputs = keras.ops.convert_to_numpy(layer(images))
+        print(np.abs(outputs.mean(axis=(0, 1, 2))).round(6))  # |mean| per channel: 0
+        print(outputs.std(axis=(0, 1, 2)).round(3))  # standard deviation: 1
+        ```
+
+        ```text
+        [129.26 127.91 127.13]
+        [0. 0. 0.]
+        [1. 1. 1.]
         ```
 
     References:

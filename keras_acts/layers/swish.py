@@ -93,6 +93,11 @@ class Swish(ChannelwiseActivation):
             keras.layers.Dense(16),
             keras_acts.Swish(),  # 16 learned betas, starting as SiLU
         ])
+        print(model.layers[-1].beta.shape)
+        ```
+
+        ```text
+        (16,)
         ```
 
     References:
