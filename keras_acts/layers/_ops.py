@@ -1,4 +1,5 @@
-"""The parametric leaky ReLU as one op with a hand-written gradient."""
+"""The fused activations in `keras.ops`, each one op with a hand-written
+gradient (`_kernels` picks a backend's own version where it has one)."""
 
 import keras
 import numpy as np
@@ -53,6 +54,35 @@ def prelu(inputs, alpha):
                 ops.cast(upstream * negative, "float32"), alpha_float32.shape
             )
             return grad_inputs, grad_alpha
+
+        return outputs, backward
+
+    return forward(inputs, alpha)
+
+
+def parametric_elu(inputs, alpha):
+    """`inputs` where positive, `alpha * (exp(inputs) - 1)` elsewhere.
+
+    One hand-written gradient for the whole op, from `e = expm1(min(x, 0))`
+    alone, which is 0 exactly where `x >= 0`: `d/dx = alpha * (e + 1)` where
+    `e < 0` (else 1, as `keras.layers.ELU` at 0), `d/dalpha = e`. Only `e` is
+    kept for the backward pass, as ELU keeps only its output; `alpha` gets a
+    float32 gradient summed in float32, as in `prelu`.
+    """
+
+    @ops.custom_gradient
+    def forward(x, alpha_float32):
+        alpha_compute = ops.cast(alpha_float32, x.dtype)
+        negative_part = ops.expm1(ops.minimum(x, 0))
+        outputs = ops.where(x > 0, x, alpha_compute * negative_part)
+
+        def backward(*args, upstream=None):
+            upstream = upstream_gradient(args, upstream)
+            slope = ops.where(negative_part < 0, alpha_compute * (negative_part + 1), 1)
+            grad_alpha = sum_to_shape(
+                ops.cast(upstream * negative_part, "float32"), alpha_float32.shape
+            )
+            return upstream * slope, grad_alpha
 
         return outputs, backward
 

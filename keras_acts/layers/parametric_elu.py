@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
-from keras_acts.layers._ops import floating, prelu
+from keras_acts.layers._kernels import parametric_elu
+from keras_acts.layers._ops import floating
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
@@ -95,9 +95,6 @@ class ParametricELU(ChannelwiseActivation):
         )
 
     def call(self, inputs):
-        # elu(x) is x for x > 0 and exp(x) - 1 <= 0 otherwise, so scaling its
-        # negative part by alpha is the parametric form. Its own fused gradient
-        # stays finite for large x, where exp(x) overflows.
-        return prelu(
-            ops.elu(floating(inputs, self.compute_dtype)), self.broadcast("alpha")
+        return parametric_elu(
+            floating(inputs, self.compute_dtype), self.broadcast("alpha")
         )

@@ -7,7 +7,8 @@ from typing import Any
 import keras
 
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
-from keras_acts.layers._ops import floating, prelu
+from keras_acts.layers._kernels import prelu
+from keras_acts.layers._ops import floating
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
