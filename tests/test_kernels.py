@@ -1,0 +1,106 @@
+"""Every formulation of the fused activations (the keras.ops ones and the
+backend's own, in keras_acts.layers._kernels) computes the same values and
+gradients, on whichever backend runs the suite: a layer test only exercises
+the one its backend picks."""
+
+import importlib.util
+
+import keras
+import numpy as np
+import pytest
+
+from keras_acts.layers import _kernels, _ops
+from keras_acts.testing import vector_jacobian_product
+
+BACKEND = keras.backend.backend()
+OWN = (
+    importlib.import_module(f"keras_acts.layers._kernels.{BACKEND}")
+    if importlib.util.find_spec(f"keras_acts.layers._kernels.{BACKEND}")
+    else None
+)
+
+
+def references(name):
+    """(values, d/dx, d/dalpha) of the op at x with a per-channel alpha."""
+
+    def prelu(x, alpha):
+        negative = x <= 0
+        return (
+            np.where(negative, alpha * x, x),
+            np.where(negative, alpha, 1),
+            x * negative,
+        )
+
+    def parametric_elu(x, alpha):
+        e = np.expm1(np.minimum(x, 0))
+        # At 0 the slope of the positive side, as keras.layers.ELU.
+        return np.where(x > 0, x, alpha * e), np.where(x < 0, alpha * (e + 1), 1), e
+
+    return {"prelu": prelu, "parametric_elu": parametric_elu}[name]
+
+
+IMPLEMENTATIONS = [
+    pytest.param(name, getattr(module, name), id=f"{label}.{name}")
+    for name in ("prelu", "parametric_elu")
+    for label, module in (("keras_ops", _ops), (BACKEND, OWN), ("front", _kernels))
+    if hasattr(module, name)
+]
+
+
+@pytest.mark.parametrize("name, op", IMPLEMENTATIONS)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_values_and_gradients_against_numpy(name, op, dtype, rng):
+    x = rng.normal(scale=3, size=(6, 5)).astype(dtype)
+    x[0, :3] = [0, -np.inf, np.inf]
+    alpha = rng.uniform(0.1, 1.5, size=(5,)).astype("float32")
+    upstream = rng.normal(size=x.shape).astype(dtype)
+    with np.errstate(invalid="ignore"):  # inf * 0 in the rows left out below
+        values, slope, alpha_part = references(name)(
+            x.astype("float64"), alpha.astype("float64")
+        )
+    tolerance = {"float32": 1e-5, "float16": 2e-3}[dtype]
+
+    result = keras.ops.convert_to_numpy(
+        op(keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(alpha))
+    )
+    assert result.dtype == dtype
+    np.testing.assert_allclose(result, values, rtol=tolerance, atol=tolerance)
+
+    finite = np.isfinite(x).all(axis=1)  # the inf rows have no finite gradient
+    layer = OneParameter(op, alpha, dtype=dtype)
+    gradients = vector_jacobian_product(layer, x[finite], upstream[finite])
+    u = upstream[finite].astype("float64")
+    np.testing.assert_allclose(
+        gradients["inputs"], u * slope[finite], rtol=tolerance, atol=tolerance
+    )
+    # The parameter's gradient is float32, summed in float32.
+    grad_alpha = gradients[layer.alpha.path]
+    assert grad_alpha.dtype == np.float32
+    np.testing.assert_allclose(
+        grad_alpha, (u * alpha_part[finite]).sum(axis=0), rtol=1e-3, atol=1e-3
+    )
+
+
+class OneParameter(keras.layers.Layer):
+    """`op(inputs, alpha)` with a float32 `alpha` weight, as the layers call it."""
+
+    def __init__(self, op, alpha, **kwargs):
+        super().__init__(**kwargs)
+        self.op = op
+        self.alpha = self.add_weight(
+            shape=alpha.shape,
+            initializer=keras.initializers.Constant(alpha),
+            dtype="float32",
+            autocast=False,
+            name="alpha",
+        )
+
+    def call(self, inputs):
+        return self.op(inputs, keras.ops.convert_to_tensor(self.alpha.value))
+
+
+@pytest.mark.skipif(OWN is None, reason=f"no {BACKEND}-specific kernels")
+def test_the_front_uses_the_backends_own_kernels():
+    for name in ("prelu", "parametric_elu"):
+        if hasattr(OWN, name):
+            assert _kernels._resolve(name) is getattr(OWN, name)
