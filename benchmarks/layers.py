@@ -4,16 +4,25 @@ peer, on every Keras backend.
 Keras picks its backend once per process, so each backend runs in a child
 process of its own. Within it both sides run alternately on the same inputs,
 so the printed ratios (ours / baseline) hold on a shared, noisy machine where
-the absolute times do not. Run from the repository root:
+the absolute times do not. Each round gives one ratio; the script prints
+their median and their range over the rounds. Run from the repository root:
 
     python benchmarks/layers.py                    # 3 backends, 1e4 to 1e7 elements
     python benchmarks/layers.py --backends jax torch --sizes 1e6
+    python benchmarks/layers.py --json benchmarks/results/layers.json
+
+`--json` also writes the results as a markdown table beside the file (the
+docs' Benchmarks page includes it, and docs/scripts/make_figures.py draws its
+chart from the JSON).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pathlib
+import platform
 import statistics
 import subprocess
 import sys
@@ -226,7 +235,8 @@ def torch_step(layer, mode):
 
 
 def time_pair(ours, baseline, x, upstream, repeats, rounds):
-    """Median seconds per call of each, measured in alternating rounds."""
+    """Seconds per call of each in every round, measured in alternating
+    rounds: `(ours, baseline)`, two lists of `rounds` values."""
     import keras
 
     def finish(result):  # waits for the device
@@ -243,9 +253,21 @@ def time_pair(ours, baseline, x, upstream, repeats, rounds):
                 result = fn(x, upstream)
             finish(result)
             timings[id(fn)].append((time.perf_counter() - start) / repeats)
-    return statistics.median(timings[id(ours)]), statistics.median(
-        timings[id(baseline)]
-    )
+    return timings[id(ours)], timings[id(baseline)]
+
+
+def summary(ours, baseline):
+    """Median times and the median, lowest and highest ratio of the rounds
+    (each round's two timings ran back to back, so their ratio is the
+    measurement; the spread of the ratios is the noise)."""
+    ratios = [a / b for a, b in zip(ours, baseline, strict=True)]
+    return {
+        "ours_ms": statistics.median(ours) * 1e3,
+        "base_ms": statistics.median(baseline) * 1e3,
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+    }
 
 
 def run_backend(args) -> list[str]:
@@ -261,7 +283,7 @@ def run_backend(args) -> list[str]:
         f"{os.cpu_count()} CPUs)"
     )
     header = f"{'layer':<20}{'elements':>10}{'mode':>10}{'ours ms':>10}"
-    print(header + f"{'base ms':>10}{'ratio':>8}{'target':>8}")
+    print(header + f"{'base ms':>10}{'ratio':>8}{'range':>14}{'target':>8}")
     failures = []
     rng = np.random.default_rng(0)
     for size in args.sizes:
@@ -281,28 +303,43 @@ def run_backend(args) -> list[str]:
             # About 1e6 elements per round: enough calls to time small sizes.
             repeats = max(2, int(1e6 / size))
             for mode, kind in MODES[backend].items():
-                ours, base = time_pair(
-                    make_step[backend](ours_layer, mode),
-                    make_step[backend](base_layer, mode),
-                    x,
-                    upstream,
-                    repeats,
-                    args.rounds,
+                result = summary(
+                    *time_pair(
+                        make_step[backend](ours_layer, mode),
+                        make_step[backend](base_layer, mode),
+                        x,
+                        upstream,
+                        repeats,
+                        args.rounds,
+                    )
                 )
-                ratio = ours / base
                 target = TARGETS[name].get(kind)
                 flag = ""
                 if target is not None:
-                    flag = f"{target:>8.2f}" + ("" if ratio <= target else "  over")
-                    if ratio > target:
+                    over = result["ratio"] > target
+                    flag = f"{target:>8.2f}" + ("  over" if over else "")
+                    if over:
                         failures.append(
-                            f"{backend} {name} {size:.0e} {mode}: {ratio:.2f}"
+                            f"{backend} {name} {size:.0e} {mode}: {result['ratio']:.2f}"
                         )
+                spread = f"{result['ratio_min']:.2f}-{result['ratio_max']:.2f}"
                 print(
                     f"{name:<20}{rows * CHANNELS:>10.0e}{mode:>10}"
-                    f"{ours * 1e3:>10.3f}{base * 1e3:>10.3f}{ratio:>8.2f}{flag}",
+                    f"{result['ours_ms']:>10.3f}{result['base_ms']:>10.3f}"
+                    f"{result['ratio']:>8.2f}{spread:>14}{flag}",
                     flush=True,
                 )
+                record = {
+                    "backend": backend,
+                    "version": version,
+                    "layer": name,
+                    "elements": rows * CHANNELS,
+                    "mode": mode,
+                    "target": target,
+                    "rounds": args.rounds,
+                    **result,
+                }
+                print("record: " + json.dumps(record), flush=True)
     return failures
 
 
@@ -314,6 +351,13 @@ def main(argv=None):
     parser.add_argument(
         "--layers", nargs="+", default=None, help="Only these rows (by name)."
     )
+    parser.add_argument(
+        "--json",
+        type=pathlib.Path,
+        default=None,
+        help="Also write the results to this JSON file, and a markdown table "
+        "beside it (.md).",
+    )
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -322,8 +366,12 @@ def main(argv=None):
         for failure in failures:
             print(f"over target: {failure}")
         return
-    print("fwd+bwd per call, median of alternating rounds; ratio = ours / baseline")
+    print(
+        "fwd+bwd per call, median of alternating rounds; ratio = ours / baseline "
+        "(median, and range over the rounds)"
+    )
     failures = []
+    records = []
     for backend in args.backends:
         command = [sys.executable, __file__, "--in-process"]
         command += ["--rounds", str(args.rounds), "--sizes", *map(str, args.sizes)]
@@ -338,11 +386,81 @@ def main(argv=None):
             for line in child.stdout:
                 if line.startswith("over target: "):
                     failures.append(line.removeprefix("over target: ").strip())
+                elif line.startswith("record: "):
+                    records.append(json.loads(line.removeprefix("record: ")))
                 else:
                     print(line, end="", flush=True)
         if child.returncode:
             raise SystemExit(f"the {backend} run failed (exit {child.returncode})")
     print("\nover target: " + "; ".join(failures) if failures else "\nall targets met")
+    if args.json is not None:
+        write_results(args.json, records, args.rounds)
+
+
+def machine() -> dict:
+    import keras
+    import numpy as np
+
+    models = (
+        [
+            line.split(":", 1)[1].strip()
+            for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        if pathlib.Path("/proc/cpuinfo").exists()
+        else []
+    )
+    return {
+        "cpu": models[0] if models else platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def write_results(path: pathlib.Path, records: list[dict], rounds: int) -> None:
+    """The records as JSON, and as the markdown table the docs include."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"machine": machine(), "records": records}, indent=1) + "\n"
+    )
+    path.with_suffix(".md").write_text(table(records))
+    print(f"wrote {path} and {path.with_suffix('.md')} ({rounds} rounds)")
+
+
+def table(records: list[dict]) -> str:
+    """A markdown table: a row per layer and size, a column per backend and
+    mode, each cell the median ratio and its range (bold over the target)."""
+    columns = [(backend, mode) for backend in BACKENDS for mode in MODES[backend]]
+    columns = [
+        c for c in columns if any((r["backend"], r["mode"]) == c for r in records)
+    ]
+    names = {"tensorflow": "TF", "jax": "JAX", "torch": "PyTorch"}
+    lines = [
+        "| layer | elements | "
+        + " | ".join(f"{names[b]} {m}" for b, m in columns)
+        + " |",
+        "| --- | --- | " + " | ".join("---" for _ in columns) + " |",
+    ]
+    rows = {}
+    for record in records:
+        rows.setdefault((record["layer"], record["elements"]), {})[
+            (record["backend"], record["mode"])
+        ] = record
+    for (layer, elements), cells in rows.items():
+        texts = []
+        for column in columns:
+            r = cells.get(column)
+            if r is None:
+                texts.append("")
+                continue
+            text = f"{r['ratio']:.2f} ({r['ratio_min']:.2f}–{r['ratio_max']:.2f})"
+            over = r["target"] is not None and r["ratio"] > r["target"]
+            texts.append(f"**{text}**" if over else text)
+        size = f"{elements:.0e}".replace("e+0", "e")
+        lines.append(f"| {layer} | {size} | " + " | ".join(texts) + " |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
