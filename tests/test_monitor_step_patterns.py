@@ -129,21 +129,18 @@ def test_jax_runs_the_recording_function_only_on_due_blocks(monkeypatch):
     from keras_acts.callbacks._channels import jax as jax_channel
 
     calls = []
-    original = jax_channel.Channel.recording_function
+    original = jax_channel.Channel._recording
 
-    def counting(self, make_recording_function, plain_function):
-        def make():
-            recording = make_recording_function()
+    def counting(self, make_recording_function):
+        recording = original(self, make_recording_function)
 
-            def train_function(state, iterator):
-                calls.append(1)
-                return recording(state, iterator)
+        def train_function(state, iterator):
+            calls.append(1)
+            return recording(state, iterator)
 
-            return train_function
+        return train_function
 
-        return original(self, make, plain_function)
-
-    monkeypatch.setattr(jax_channel.Channel, "recording_function", counting)
+    monkeypatch.setattr(jax_channel.Channel, "_recording", counting)
     monitor = GradientMonitor(freq=4)
     fit(small_model(), monitor, *data(samples=64))  # 8 steps
     assert sorted({r["step"] for r in monitor.history}) == [0, 4]

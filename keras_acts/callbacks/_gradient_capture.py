@@ -400,18 +400,16 @@ class GradientCapture:
             def store():
                 applied = self.channel.applied_gradients(optimizer, grads, variables)
                 after = [[v.value for v in group] for group in grouped]
-                self._emit(site, applied, before, after, step)
+                return self._emit(site, applied, before, after, step)
 
-            ops.cond(record, store, lambda: None)
+            self.channel.record_if(record, site, step, store)
 
         return apply
 
-    def _emit(self, site: Site, gradients, before, after, step) -> None:
+    def _emit(self, site: Site, gradients, before, after, step):
         gradients = [None if g is None else self.channel.dense(g) for g in gradients]
-        statistics, copies = gradient_statistics(
-            site.groups, [v.shape for v in site.variables], gradients, before, after
-        )
-        self.channel.emit(
+        statistics, copies = self.channel.statistics(site, gradients, before, after)
+        return self.channel.emit(
             site, statistics, copies if self.monitor.histograms else None, step
         )
 
@@ -434,15 +432,12 @@ class GradientCapture:
                 for g in grads
             ]
             before = [[variables[p].value for p in group] for group in site.groups]
-            self._emit(site, unscaled, before, None, step)
+            return self._emit(site, unscaled, before, None, step)
 
-        ops.cond(
-            ops.logical_and(
-                self.channel.should_record(site, step), ops.logical_not(finite)
-            ),
-            store,
-            lambda: None,
+        record = ops.logical_and(
+            self.channel.should_record(site, step), ops.logical_not(finite)
         )
+        self.channel.record_if(record, site, step, store)
 
     def _skipped_apply(self, loss_scale_optimizer, original_apply):
         def apply(grads, trainable_variables=None):

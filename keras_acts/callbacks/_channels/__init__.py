@@ -4,7 +4,8 @@ once by `GradientCapture`. Only the chosen module imports its framework.
 
 - TensorFlow stores records in variables that the host reads after each
   block of steps (this works under XLA and `tf.distribute`).
-- JAX sends them from the compiled step with a host callback.
+- JAX returns them from `fit`'s compiled step as extra outputs, which the
+  host fetches after each block of steps (elsewhere, a host callback).
 - PyTorch runs the step eagerly, on the host already.
 """
 
@@ -16,14 +17,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_acts.callbacks._gradient_capture import stack
+from keras_acts.callbacks._gradient_capture import gradient_statistics, stack
 
 
 class Channel:
     """What the channels share; each backend's module subclasses it.
 
     Step side (called while the training step runs or is traced):
-    `should_record`, `weights_before`, `emit`, `dense`, `applied_gradients`.
+    `should_record`, `weights_before`, `record_if`, `statistics`, `emit`,
+    `dense`, `applied_gradients`.
     Host side: `begin`, `add_site`, `request_records`, `received`, and
     `recording_function`, which makes the train function used while a
     monitor is attached.
@@ -91,6 +93,17 @@ class Channel:
         if period:
             return keras.ops.equal(keras.ops.mod(step, period), 0)
         return site.pending
+
+    def statistics(self, site, gradients, before, after):
+        """The (variables, 5) statistics and the float32 gradients
+        (`gradient_statistics`)."""
+        shapes = [v.shape for v in site.variables]
+        return gradient_statistics(site.groups, shapes, gradients, before, after)
+
+    def record_if(self, record, site, step, store) -> None:
+        """Runs `store` (which computes the statistics and calls `emit`) on
+        recorded steps."""
+        keras.ops.cond(record, store, lambda: None)
 
     def emit(self, site, statistics, copies, step) -> None:
         self.deliver(site, statistics, copies, step)

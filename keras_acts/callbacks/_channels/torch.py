@@ -1,9 +1,16 @@
 """The PyTorch record channel: the training step runs eagerly, so records
-are computed after the update and taken by the host directly."""
+are computed after the update and taken by the host directly. The
+statistics use PyTorch's multi-tensor (`torch._foreach_*`) kernels: a few
+calls for all variables, instead of a dozen `keras.ops` calls per group."""
 
 from __future__ import annotations
 
+import math
+
+import torch
+
 from keras_acts.callbacks._channels import Channel as BaseChannel
+from keras_acts.callbacks._gradient_capture import NOT_MEASURED
 
 
 class Channel(BaseChannel):
@@ -12,3 +19,49 @@ class Channel(BaseChannel):
         # call, so the plain function runs the recording step while the
         # monitor is attached: nothing to make.
         return plain_function
+
+    def weights_before(self, record, groups, gradients):
+        if not bool(record):
+            return None
+        # Copies: the update writes the variables in place.
+        return [
+            torch._foreach_mul([v.value.detach().float() for v in group], 1.0)
+            for group in groups
+        ]
+
+    def statistics(self, site, gradients, before, after):
+        with torch.no_grad():
+            return _statistics(site, gradients, before, after)
+
+
+def _flat(groups, values, count):
+    """Per-group lists, back in the order of the variables."""
+    flat = [None] * count
+    for positions, group_values in zip(groups, values, strict=True):
+        for position, value in zip(positions, group_values, strict=True):
+            flat[position] = value
+    return flat
+
+
+def _statistics(site, gradients, before, after):
+    count = len(site.variables)
+    copies = [
+        torch.zeros(tuple(v.shape), dtype=torch.float32)
+        if g is None
+        else g.detach().float()
+        for g, v in zip(gradients, site.variables, strict=True)
+    ]
+    weights = [w.detach().float() for w in _flat(site.groups, before, count)]
+    columns = [
+        torch.stack(torch._foreach_norm(copies, 2)).double().square(),
+        torch.stack(torch._foreach_norm(copies, 1)).double(),
+        torch.stack(torch._foreach_norm(copies, math.inf)).double(),
+        torch.stack(torch._foreach_norm(weights, 2)).double().square(),
+    ]
+    if after is None:
+        columns.append(torch.full((count,), NOT_MEASURED, dtype=torch.float64))
+    else:
+        weights_after = [w.detach().float() for w in _flat(site.groups, after, count)]
+        update = torch._foreach_sub(weights_after, weights)
+        columns.append(torch.stack(torch._foreach_norm(update, 2)).double().square())
+    return torch.stack(columns, dim=1), copies
