@@ -124,6 +124,18 @@ def test_home_page_loads_without_console_errors(site_url, tmp_path):
     assert console_errors(console) == []
 
 
+@pytest.mark.parametrize("page", ["benchmarks/", "ko/benchmarks/"])
+def test_benchmarks_page_shows_the_included_tables_and_chart(site_url, tmp_path, page):
+    dom, console = render(f"{site_url}/{page}", tmp_path)
+    assert console_errors(console) == []
+    # The tables the benchmark scripts wrote, rendered as tables.
+    tables = re.findall(r"<table>.*?</table>", dom, flags=re.S)
+    assert any("Maxout contiguous" in table for table in tables)
+    assert any("ms (built-in ms)" in table for table in tables)
+    assert "--8&lt;--" not in dom and "--8<--" not in dom
+    assert re.search(r"<img[^>]+benchmarks(-dark)?\.svg", dom)
+
+
 @pytest.mark.parametrize(
     "page, formulas",
     [

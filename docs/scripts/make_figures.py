@@ -112,6 +112,13 @@ KOREAN = {
     "{activation}: gradient L2 norm per layer": "{activation}: 레이어별 기울기 L2 노름",
     "gradient L2 norm": "기울기 L2 노름",
     "log10 gradient L2 norm": "log10 기울기 L2 노름",
+    "time ratio, ours / Keras (log scale)": (
+        "시간 비율, keras_acts / Keras (로그 스케일)"
+    ),
+    "One layer, forward + backward, 1e6 elements": (
+        "레이어 하나의 순전파 + 역전파, 원소 1e6개"
+    ),
+    "Training step of a small 1D CNN (fit)": "작은 1D CNN의 학습 스텝 (fit)",
 }
 
 Translate = Callable[[str], str]
@@ -546,6 +553,74 @@ def maxout() -> Draw:
     return _two_panel("MaxoutDense (one unit)", curves)
 
 
+RESULTS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+BACKEND_NAMES = {"tensorflow": "TF", "jax": "JAX", "torch": "PyTorch"}
+
+
+def _ratio_panel(axis, records, series, rows, target, tr) -> None:
+    """Each record's median ratio as a dot on its row, its range over the
+    rounds as a bar, one colour (and a small offset) per series."""
+    offsets = np.linspace(-0.3, 0.3, len(series)) if len(series) > 1 else [0.0]
+    for index, (key, label) in enumerate(series.items()):
+        chosen = {r["row"]: r for r in records if r["series"] == key}
+        y = [rows.index(row) + offsets[index] for row in chosen]
+        median = np.array([r["ratio"] for r in chosen.values()])
+        low = median - [r["ratio_min"] for r in chosen.values()]
+        high = [r["ratio_max"] for r in chosen.values()] - median
+        axis.errorbar(
+            median, y, xerr=[low, high], fmt="o", markersize=5, capsize=2,
+            elinewidth=1.2, label=label,
+        )  # fmt: skip
+    axis.axvline(1.0, color=plt.rcParams["axes.edgecolor"], linewidth=1)
+    if target is not None:
+        axis.axvline(target, linestyle="--", linewidth=1.2, color="#d62728")
+    axis.set_xscale("log")
+    axis.set_yticks(range(len(rows)), rows)
+    axis.invert_yaxis()
+    axis.set_xlabel(tr("time ratio, ours / Keras (log scale)"))
+
+
+def benchmarks() -> Draw:
+    """Median and range over the rounds of benchmarks/layers.py (at 1e6
+    elements) and benchmarks/end_to_end.py, from their JSON results."""
+    import json
+
+    layers = json.loads((RESULTS / "layers.json").read_text())["records"]
+    end_to_end = json.loads((RESULTS / "end_to_end.json").read_text())["records"]
+    layer_records = [
+        {**r, "row": r["layer"], "series": (r["backend"], r["mode"])}
+        for r in layers
+        if r["elements"] >= 1e6 and r["target"] is not None
+    ]
+    layer_rows = list(dict.fromkeys(r["row"] for r in layer_records))
+    layer_series = {
+        s: f"{BACKEND_NAMES[s[0]]} {s[1]}"
+        for s in dict.fromkeys(r["series"] for r in layer_records)
+    }
+    e2e_records = [{**r, "row": r["layer"], "series": r["backend"]} for r in end_to_end]
+    e2e_rows = list(dict.fromkeys(r["row"] for r in e2e_records))
+    e2e_series = {
+        s: BACKEND_NAMES[s] for s in dict.fromkeys(r["series"] for r in e2e_records)
+    }
+
+    def draw(tr: Translate, theme: dict) -> plt.Figure:
+        figure, (top, bottom) = plt.subplots(
+            2, 1, figsize=(6.4, 11), height_ratios=[len(layer_rows), len(e2e_rows)]
+        )
+        _ratio_panel(top, layer_records, layer_series, layer_rows, None, tr)
+        top.set_title(tr("One layer, forward + backward, 1e6 elements"))
+        top.legend(loc="lower right", fontsize=10)
+        _ratio_panel(
+            bottom, e2e_records, e2e_series, e2e_rows, end_to_end[0]["target"], tr
+        )
+        bottom.set_title(tr("Training step of a small 1D CNN (fit)"))
+        bottom.legend(loc="lower right", fontsize=10)
+        figure.tight_layout()
+        return figure
+
+    return draw
+
+
 FIGURES: dict[str, Callable[[], Draw]] = {
     "activations": activations,
     "gradient_flow": gradient_flow,
@@ -558,6 +633,7 @@ FIGURES: dict[str, Callable[[], Draw]] = {
     "swish": swish,
     "snake": snake,
     "rrelu": rrelu,
+    "benchmarks": benchmarks,
 }
 # The name of all the activation plots together, from before they were split.
 GROUPS = {
