@@ -153,9 +153,10 @@ class GradientMonitor(Recorder):
     wrapped `apply` keeps the weights from before the update and computes
     the statistics on the device after it; other steps run the plain `apply`
     and two untaken branches. TensorFlow stores the records in variables
-    that the host reads after each block of steps; JAX sends them from the
-    compiled step with a `jax.experimental.io_callback`; PyTorch runs the
-    step eagerly.
+    that the host reads after each block of steps; on JAX, `fit`'s compiled
+    step returns them as extra outputs that the host fetches after each
+    block (a custom loop's step sends them with a
+    `jax.experimental.io_callback`); PyTorch runs the step eagerly.
 
     Repeated fits: the recording train function is traced once per model
     and kept with it, so a later `fit` with this or a new monitor reuses it
