@@ -52,6 +52,7 @@ IMPLEMENTATIONS = [
 def test_values_and_gradients_against_numpy(name, op, dtype, rng):
     x = rng.normal(scale=3, size=(6, 5)).astype(dtype)
     x[0, :3] = [0, -np.inf, np.inf]
+    x[1, 0] = 0  # a finite row: the slope at 0 is checked
     alpha = rng.uniform(0.1, 1.5, size=(5,)).astype("float32")
     upstream = rng.normal(size=x.shape).astype(dtype)
     with np.errstate(invalid="ignore"):  # inf * 0 in the rows left out below
@@ -104,3 +105,16 @@ def test_the_front_uses_the_backends_own_kernels():
     for name in ("prelu", "parametric_elu"):
         if hasattr(OWN, name):
             assert _kernels._resolve(name) is getattr(OWN, name)
+
+
+@pytest.mark.parametrize("name, op", IMPLEMENTATIONS)
+def test_float16_parameter_gradient_is_summed_past_float16s_range(name, op):
+    # Each term fits float16; their sum (-131072 for ParametricELU, 50 times
+    # that for PReLU) is past its largest finite value, 65504: summed in
+    # float16 it would be -inf.
+    x = np.full((4096, 1), -50.0, dtype="float16")
+    upstream = np.full(x.shape, 32.0, dtype="float16")
+    layer = OneParameter(op, np.ones((1,), "float32"), dtype="float16")
+    grad_alpha = vector_jacobian_product(layer, x, upstream)[layer.alpha.path]
+    per_element = {"prelu": -50.0, "parametric_elu": np.expm1(-50.0)}[name]
+    np.testing.assert_allclose(grad_alpha, [32.0 * per_element * 4096], rtol=1e-3)
