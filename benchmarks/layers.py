@@ -44,7 +44,7 @@ MODES = {
 # Largest ours/baseline ratio accepted.
 TARGETS = {
     "PReLU": {"unfused": 1.25, "compiled": 1.10},
-    "ParametricELU": {"unfused": 2.0, "compiled": 1.25},
+    "ParametricELU": {"unfused": 1.6, "compiled": 1.25},
     "Maxout contiguous": {"unfused": 1.25, "compiled": 1.10},
     "Maxout interleaved": {"unfused": 1.25, "compiled": 1.10},
     # Against the same formula in keras.ops, differentiated by autodiff.
@@ -54,6 +54,16 @@ TARGETS = {
     "SReLU": {"unfused": 1.6, "compiled": 1.25},
     "RReLU (training)": {"unfused": 1.6, "compiled": 1.25},
 }
+# Issue #17 holds these on PyTorch eager to their target only from this size:
+# below it the fixed cost of a Python autograd.Function dominates.
+TORCH_EAGER_FROM = {name: 1e6 for name in ("ParametricELU", "PELU", "Swish", "Snake")}
+
+
+def target(name: str, backend: str, mode: str, elements: int) -> float | None:
+    """The largest ratio accepted for this row, or None."""
+    if backend == "torch" and elements < TORCH_EAGER_FROM.get(name, 0):
+        return None
+    return TARGETS[name].get(MODES[backend][mode])
 
 
 def pairs():
@@ -302,7 +312,7 @@ def run_backend(args) -> list[str]:
             )
             # About 1e6 elements per round: enough calls to time small sizes.
             repeats = max(2, int(1e6 / size))
-            for mode, kind in MODES[backend].items():
+            for mode in MODES[backend]:
                 result = summary(
                     *time_pair(
                         make_step[backend](ours_layer, mode),
@@ -313,11 +323,11 @@ def run_backend(args) -> list[str]:
                         args.rounds,
                     )
                 )
-                target = TARGETS[name].get(kind)
+                limit = target(name, backend, mode, rows * CHANNELS)
                 flag = ""
-                if target is not None:
-                    over = result["ratio"] > target
-                    flag = f"{target:>8.2f}" + ("  over" if over else "")
+                if limit is not None:
+                    over = result["ratio"] > limit
+                    flag = f"{limit:>8.2f}" + ("  over" if over else "")
                     if over:
                         failures.append(
                             f"{backend} {name} {size:.0e} {mode}: {result['ratio']:.2f}"
@@ -335,7 +345,7 @@ def run_backend(args) -> list[str]:
                     "layer": name,
                     "elements": rows * CHANNELS,
                     "mode": mode,
-                    "target": target,
+                    "target": limit,
                     "rounds": args.rounds,
                     **result,
                 }
