@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
@@ -12,46 +13,46 @@ from keras_acts.layers._ops import floating, sum_to_shape, upstream_gradient
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 
-def _sinc(t):
-    """`sin(t) / t`, and its limit 1 near `t = 0`, never dividing by zero."""
-    # Below 1e-2 the series' next term, t**4 / 120, is under 1e-10.
-    small = ops.abs(t) < 1e-2
-    safe = ops.where(small, ops.ones_like(t), t)
-    return ops.where(small, 1 - t * t / 6, ops.sin(safe) / safe)
-
-
 def snake(inputs, alpha):
     """`inputs + sin(alpha * inputs)**2 / alpha`, and `inputs` at `alpha = 0`.
 
-    Written as `x + x * sin(t) * sinc(t)` with `t = alpha * x`, which has no
-    division by `alpha`. `alpha` (broadcastable to `inputs`) gets its gradient
-    computed and summed in its own dtype (float32 in mixed precision), where a
-    small `alpha` does not round to 0. Both gradients are written by hand:
+    Written with `q = x * sinc(t)` (`t = alpha * x`, `sinc(t) = sin(t) / t`,
+    1 at 0), which is `sin(t) / alpha` without dividing by `alpha`:
+    `outputs = x + alpha * q**2`. Both gradients are written by hand, from `q`
+    and `cos(t)`, so the op costs one sine and one cosine, as autodiff of the
+    formula does:
 
     ```
-    d/dx     = 1 + sin(2 t)
-    d/dalpha = x * sin(2 t) / alpha - sin(t)**2 / alpha**2
-             = x**2 * sinc(t) * (2 cos(t) - sinc(t))    (x**2 at alpha = 0)
+    d/dx     = 1 + sin(2 t)                      = 1 + 2 alpha q cos(t)
+    d/dalpha = x sin(2 t) / alpha - sin(t)**2 / alpha**2 = q (2 x cos(t) - q)
     ```
+
+    `alpha` (broadcastable to `inputs`) gets its gradient formed and summed
+    in its own dtype (float32 in mixed precision), where `x * x` does not
+    overflow as in float16; at `alpha = 0` it is `x**2`.
     """
 
     @ops.custom_gradient
     def forward(x, alpha_param):
-        t = ops.cast(alpha_param, x.dtype) * x
-        outputs = x + x * ops.sin(t) * _sinc(t)
+        alpha = ops.cast(alpha_param, x.dtype)
+        t = alpha * x
+        # keras.ops.sinc is sin(pi x) / (pi x).
+        q = x * ops.sinc(t / np.pi)
+        # (alpha * q) * q = sin(t) * q, which stays within |x|: q * q would
+        # overflow float16 from |x| = 256.
+        outputs = x + alpha * q * q
 
         def backward(*args, upstream=None):
             upstream = upstream_gradient(args, upstream)
-            grad_inputs = upstream * (1 + ops.sin(2 * t))
-            x_param = ops.cast(x, alpha_param.dtype)
-            t_param = alpha_param * x_param
-            sinc = _sinc(t_param)
+            cos = ops.cos(t)
+            grad_inputs = upstream * (1 + 2 * alpha * q * cos)
+            x_param, q_param, cos_param = (
+                ops.cast(v, alpha_param.dtype) for v in (x, q, cos)
+            )
             grad_alpha = sum_to_shape(
                 ops.cast(upstream, alpha_param.dtype)
-                * x_param
-                * x_param
-                * sinc
-                * (2 * ops.cos(t_param) - sinc),
+                * q_param
+                * (2 * x_param * cos_param - q_param),
                 alpha_param.shape,
             )
             return grad_inputs, grad_alpha
