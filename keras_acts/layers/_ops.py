@@ -89,6 +89,49 @@ def parametric_elu(inputs, alpha):
     return forward(inputs, alpha)
 
 
+def swish(inputs, beta):
+    """`x * sigmoid(beta * x)`, with a hand-written gradient: `beta`
+    (broadcastable to `inputs`) gets its gradient summed in float32 (float64
+    for a float64 parameter).
+
+    One exp for the whole op: `sigmoid(-|z|)` (`z = beta * x`) gives both
+    the gate and `sigmoid'(z) = sigmoid(z) * sigmoid(-z)`, which is the
+    same at `z` and `-z`; `1 - sigmoid(z)` would round to 0 from `z = 8` in
+    float16 (17 in float32), and with it the gradient of `beta`, which grows
+    like `x**2` there.
+    """
+
+    @ops.custom_gradient
+    def forward(x, beta):
+        # The layer passes a float32 `beta` (float64 in check_gradients'
+        # copy); its gradient is formed and summed in at least float32
+        # whatever the caller passes.
+        accumulate = keras.backend.result_type(beta.dtype, "float32")
+        beta_compute = ops.cast(beta, x.dtype)
+        scaled = beta_compute * x
+        tail = ops.sigmoid(-ops.abs(scaled))
+        gate = ops.where(scaled >= 0, 1 - tail, tail)
+        outputs = x * gate
+
+        def backward(*args, upstream=None):
+            upstream = upstream_gradient(args, upstream)
+            # Multiplied by x last, it stays 0, not inf * 0, where the gate
+            # saturates.
+            slope = x * (tail * (1 - tail))
+            grad_inputs = upstream * (gate + beta_compute * slope)
+            # x^2 sigmoid'(beta * x) as x * (x sigmoid'(beta * x)), the last
+            # product in float32, where it does not overflow as in float16.
+            grad_beta = sum_to_shape(
+                ops.cast(upstream * slope, accumulate) * ops.cast(x, accumulate),
+                beta.shape,
+            )
+            return grad_inputs, grad_beta
+
+        return outputs, backward
+
+    return forward(inputs, beta)
+
+
 def group_max(values, axis: int):
     """`ops.max` over `axis`, for an empty batch too: Keras's `max` refuses an
     empty tensor (on TensorFlow and PyTorch), though the maximum over a

@@ -5,47 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
-from keras_acts.layers._ops import floating, sum_to_shape, upstream_gradient
+from keras_acts.layers._kernels import swish
+from keras_acts.layers._ops import floating
 from keras_acts.types import Constraint, Initializer, Regularizer
-
-
-def _swish(inputs, beta):
-    """`x * sigmoid(beta * x)`, with a hand-written gradient: `beta`
-    (broadcastable to `inputs`) gets its gradient summed in float32 (float64
-    for a float64 parameter)."""
-
-    @ops.custom_gradient
-    def forward(x, beta):
-        # The layer passes a float32 `beta` (float64 in check_gradients'
-        # copy); its gradient is formed and summed in at least float32
-        # whatever the caller passes.
-        accumulate = keras.backend.result_type(beta.dtype, "float32")
-        beta_compute = ops.cast(beta, x.dtype)
-        scaled = beta_compute * x
-        gate = ops.sigmoid(scaled)
-        outputs = x * gate
-
-        def backward(*args, upstream=None):
-            upstream = upstream_gradient(args, upstream)
-            # sigmoid' = sigmoid(z) * sigmoid(-z): 1 - sigmoid(z) would round
-            # to 0 from z = 8 in float16 (z = 17 in float32). Multiplied by x
-            # last, it stays 0, not inf * 0, where the gate saturates.
-            slope = x * (gate * ops.sigmoid(-scaled))
-            grad_inputs = upstream * (gate + beta_compute * slope)
-            # x^2 sigmoid'(beta * x) as x * (x sigmoid'(beta * x)), the last
-            # product in float32, where it does not overflow as in float16.
-            grad_beta = sum_to_shape(
-                ops.cast(upstream * slope, accumulate) * ops.cast(x, accumulate),
-                beta.shape,
-            )
-            return grad_inputs, grad_beta
-
-        return outputs, backward
-
-    return forward(inputs, beta)
 
 
 @keras.saving.register_keras_serializable(package="keras_acts")
@@ -124,4 +88,4 @@ class Swish(ChannelwiseActivation):
         )
 
     def call(self, inputs):
-        return _swish(floating(inputs, self.compute_dtype), self.broadcast("beta"))
+        return swish(floating(inputs, self.compute_dtype), self.broadcast("beta"))

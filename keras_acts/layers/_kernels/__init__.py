@@ -34,3 +34,8 @@ def prelu(inputs, alpha):
 def parametric_elu(inputs, alpha):
     """`_ops.parametric_elu`, in the backend's own ops where it has them."""
     return _resolve("parametric_elu")(inputs, alpha)
+
+
+def swish(inputs, beta):
+    """`_ops.swish`, in the backend's own ops where it has them."""
+    return _resolve("swish")(inputs, beta)

@@ -75,6 +75,34 @@ class _ParametricELU(torch.autograd.Function):
         return grad_inputs, grad_alpha
 
 
+class _Swish(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, inputs, beta):
+        scaled = beta.to(inputs.dtype) * inputs
+        gate = torch.sigmoid(scaled)
+        ctx.save_for_backward(inputs, scaled, gate, beta)
+        return inputs * gate
+
+    @staticmethod
+    def backward(ctx, upstream):
+        inputs, scaled, gate, beta = ctx.saved_tensors
+        # sigmoid'(z) as sigmoid(z) * sigmoid(-z), for the reason in
+        # _ops.swish; a second sigmoid costs less here than its torch.where.
+        slope = torch.sigmoid(scaled.neg()).mul_(gate).mul_(inputs)
+        grad_inputs = grad_beta = None
+        if ctx.needs_input_grad[0]:
+            beta_compute = beta.to(upstream.dtype)
+            grad_inputs = torch.addcmul(gate, slope, beta_compute).mul_(upstream)
+        if ctx.needs_input_grad[1]:
+            # x * (x sigmoid'(z)), the last product in float32, where it does
+            # not overflow as in float16.
+            accumulate = torch.promote_types(beta.dtype, torch.float32)
+            grad_beta = _summed_to(
+                (upstream * slope).to(accumulate) * inputs.to(accumulate), beta
+            )
+        return grad_inputs, grad_beta
+
+
 def prelu(inputs, alpha):
     if inputs.dtype == alpha.dtype:
         # Autograd of PReLU's own kernel sums alpha's gradient in alpha's
@@ -86,3 +114,7 @@ def prelu(inputs, alpha):
 
 def parametric_elu(inputs, alpha):
     return _ParametricELU.apply(inputs, alpha)
+
+
+def swish(inputs, beta):
+    return _Swish.apply(inputs, beta)
