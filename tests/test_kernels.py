@@ -111,7 +111,7 @@ class OneParameter(keras.layers.Layer):
 
 @pytest.mark.skipif(OWN is None, reason=f"no {BACKEND}-specific kernels")
 def test_the_front_uses_the_backends_own_kernels():
-    for name in ("prelu", "parametric_elu", "swish"):
+    for name in ("prelu", "parametric_elu", "swish", "group_max"):
         if hasattr(OWN, name):
             assert _kernels._resolve(name) is getattr(OWN, name)
 

@@ -7,7 +7,7 @@ from hypothesis.extra import numpy as hnp
 from layer_checks import GRADIENT_TOLERANCE, run_layer_checks
 
 import keras_acts
-from keras_acts.testing import check_gradients
+from keras_acts.testing import check_gradients, vector_jacobian_product
 
 
 def np_maxout(x, num_units, axis=-1, grouping="contiguous"):
@@ -96,6 +96,18 @@ def test_gradients(grouping, rng):
     x = rng.normal(size=(3, 2, 6))
     check_gradients(
         keras_acts.Maxout(3, grouping=grouping), x, tolerance=GRADIENT_TOLERANCE
+    )
+
+
+@pytest.mark.parametrize("channels", [4, 6])  # groups of two, of three
+def test_tied_pieces_pass_the_upstream_gradient_on_once(channels, rng):
+    # Ties are common (zero inputs and zero biases): the gradient is split
+    # between the tied pieces or given to one, never passed to each.
+    x = np.zeros((3, channels), "float32")
+    upstream = rng.normal(size=(3, 2)).astype("float32")
+    grads = vector_jacobian_product(keras_acts.Maxout(2), x, upstream)["inputs"]
+    np.testing.assert_allclose(
+        grads.reshape(3, 2, -1).sum(axis=-1), upstream, rtol=1e-6
     )
 
 

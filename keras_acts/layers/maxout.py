@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from keras_acts import _validation
-from keras_acts.layers._ops import group_max
+from keras_acts.layers._kernels import group_max
 
 GROUPINGS = ("contiguous", "interleaved")
 

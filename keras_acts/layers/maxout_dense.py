@@ -8,7 +8,8 @@ import keras
 from keras import ops
 
 from keras_acts import _validation
-from keras_acts.layers._ops import floating, group_max
+from keras_acts.layers._kernels import group_max
+from keras_acts.layers._ops import floating
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 

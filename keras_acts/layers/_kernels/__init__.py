@@ -39,3 +39,8 @@ def parametric_elu(inputs, alpha):
 def swish(inputs, beta):
     """`_ops.swish`, in the backend's own ops where it has them."""
     return _resolve("swish")(inputs, beta)
+
+
+def group_max(values, axis: int):
+    """`_ops.group_max`, in the backend's own ops where it has them."""
+    return _resolve("group_max")(values, axis)
