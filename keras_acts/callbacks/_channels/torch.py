@@ -5,8 +5,6 @@ calls for all variables, instead of a dozen `keras.ops` calls per group."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from keras_acts.callbacks._channels import Channel as BaseChannel
@@ -43,6 +41,13 @@ def _flat(groups, values, count):
     return flat
 
 
+def _largest_magnitude(values):
+    # On the CPU, _foreach_norm of order inf took 8x as long as aminmax.
+    if not values.numel():
+        return values.new_zeros(())
+    return torch.stack(torch.aminmax(values)).abs().max()
+
+
 def _statistics(site, gradients, before, after):
     count = len(site.variables)
     copies = [
@@ -55,13 +60,15 @@ def _statistics(site, gradients, before, after):
     columns = [
         torch.stack(torch._foreach_norm(copies, 2)).double().square(),
         torch.stack(torch._foreach_norm(copies, 1)).double(),
-        torch.stack(torch._foreach_norm(copies, math.inf)).double(),
+        torch.stack([_largest_magnitude(c) for c in copies]).double(),
         torch.stack(torch._foreach_norm(weights, 2)).double().square(),
     ]
     if after is None:
         columns.append(torch.full((count,), NOT_MEASURED, dtype=torch.float64))
     else:
         weights_after = [w.detach().float() for w in _flat(site.groups, after, count)]
-        update = torch._foreach_sub(weights_after, weights)
-        columns.append(torch.stack(torch._foreach_norm(update, 2)).double().square())
+        # In place: `weights` are weights_before's copies, read above for the
+        # last time; a new tensor per variable cost twice as much.
+        torch._foreach_sub_(weights, weights_after)
+        columns.append(torch.stack(torch._foreach_norm(weights, 2)).double().square())
     return torch.stack(columns, dim=1), copies
