@@ -127,22 +127,3 @@ def test_float16_parameter_gradient_is_summed_past_float16s_range(name, op):
     grad_alpha = vector_jacobian_product(layer, x, upstream)[layer.alpha.path]
     _, _, per_element = references(name)(np.float64(-2.0), 1.0)
     np.testing.assert_allclose(grad_alpha, [32.0 * per_element * 8192], rtol=2e-3)
-
-
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="XLA contexts are TensorFlow's")
-def test_tensorflow_tells_a_function_that_xla_compiles():
-    # The private check that inlines ParametricELU into a compiled step; if a
-    # TensorFlow release drops it, the op still works, compiled on its own.
-    import tensorflow as tf
-
-    seen = {}
-    for jit_compile in (True, False):
-
-        @tf.function(jit_compile=jit_compile)
-        def trace(x, jit_compile=jit_compile):
-            seen[jit_compile] = OWN._in_compiled_function()
-            return x
-
-        trace(tf.ones(1))
-    assert seen == {True: True, False: False}
-    assert not OWN._in_compiled_function()  # eagerly
