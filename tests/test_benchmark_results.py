@@ -52,3 +52,14 @@ def test_a_table_marks_what_misses_its_target():
     )  # fmt: skip
     assert "| A | 2.00 (1.00) | **2.00 (1.90–2.10)** |" in table
     assert "| B | 1.00 (1.00) | 1.00 (0.90–1.10) |" in table
+
+
+def test_the_quoted_numbers_are_collected_from_the_committed_results():
+    spec = importlib.util.spec_from_file_location(
+        "benchmark_numbers", ROOT / "docs" / "scripts" / "benchmark_numbers.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    committed = json.loads((ROOT / "docs" / "numbers" / "benchmarks.json").read_text())
+    assert committed == module.collect()
+    assert committed["layers_torch_eager_parametricelu_1e6"] > 0
