@@ -44,9 +44,11 @@ def references(name):
     return {"prelu": prelu, "parametric_elu": parametric_elu, "swish": swish}[name]
 
 
+# The activations the front dispatches (it also dispatches group_max).
+ACTIVATIONS = ("prelu", "parametric_elu", "swish")
 IMPLEMENTATIONS = [
     pytest.param(name, getattr(module, name), id=f"{label}.{name}")
-    for name in ("prelu", "parametric_elu", "swish")
+    for name in ACTIVATIONS
     for label, module in (("keras_ops", _ops), (BACKEND, OWN), ("front", _kernels))
     if hasattr(module, name)
 ]
@@ -111,7 +113,7 @@ class OneParameter(keras.layers.Layer):
 
 @pytest.mark.skipif(OWN is None, reason=f"no {BACKEND}-specific kernels")
 def test_the_front_uses_the_backends_own_kernels():
-    for name in ("prelu", "parametric_elu", "swish", "group_max"):
+    for name in (*ACTIVATIONS, "group_max"):
         if hasattr(OWN, name):
             assert _kernels._resolve(name) is getattr(OWN, name)
 
