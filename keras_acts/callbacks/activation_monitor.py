@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from keras_acts import _validation
-from keras_acts._autodiff import value_and_gradients
+from keras_acts import _backends
 from keras_acts.callbacks._flags import (
     ACTIVATION_KINDS,
     LiveWarnings,
@@ -602,7 +602,7 @@ class ActivationMonitor(Recorder):
             )
             return value, outputs[:count]
 
-        _, outputs, gradients = value_and_gradients(
+        _, outputs, gradients = _backends.module("autodiff").value_and_gradients(
             loss, [tap.offset for tap in self._taps]
         )
         return (

@@ -17,3 +17,8 @@ def value_and_gradients(function, variables):
         [v.value for v in variables]
     )
     return scalar, aux, gradients
+
+
+def float64_scope():
+    """Without it JAX silently computes float64 arrays in float32."""
+    return jax.enable_x64(True)

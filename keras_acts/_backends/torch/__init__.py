@@ -1,0 +1,2 @@
+"""keras_acts's PyTorch modules, imported only when Keras runs on PyTorch (see
+`keras_acts._backends`)."""
