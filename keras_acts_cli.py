@@ -16,29 +16,38 @@ import pathlib
 import re
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 DIST_NAME = "keras-acts"
 PLOT_FILENAME = "gradient_flow.png"
-# The activations of keras_acts.demo.ACTIVATIONS, in its order, kept here so
-# that parsing the arguments does not import Keras (tests/test_cli.py checks
-# that the two agree).
-DEMO_ACTIVATIONS = (
-    "sigmoid",
-    "tanh",
-    "relu",
-    "PReLU",
-    "ParametricELU",
-    "MaxoutDense",
-    "Swish",
-    "PELU",
-    "SReLU",
-    "Snake",
-    "RReLU",
-)
-# keras_acts.demo.DEFAULT_ACTIVATIONS: the first six.
-DEMO_DEFAULT_ACTIVATIONS = DEMO_ACTIVATIONS[:6]
 # keras.utils.set_random_seed seeds numpy, which takes 0 to 2**32 - 1.
 MAX_SEED = 2**32 - 1
+
+
+def _package_file(*parts: str) -> pathlib.Path | None:
+    """A file of the keras_acts package, found without importing it: importing
+    any module inside runs the package's `__init__`, and so Keras."""
+    # find_spec locates a top-level package without importing it.
+    spec = importlib.util.find_spec("keras_acts")
+    if spec is None or spec.origin is None:
+        return None
+    return pathlib.Path(spec.origin).parent.joinpath(*parts)
+
+
+def _layer_registry() -> ModuleType:
+    """keras_acts/layers/_registry.py, run by its path: plain data, which
+    imports nothing."""
+    path = _package_file("layers", "_registry.py")
+    spec = importlib.util.spec_from_file_location("_keras_acts_registry", path)
+    registry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(registry)
+    return registry
+
+
+_REGISTRY = _layer_registry()
+# The demo's choices, as keras_acts.demo has them.
+DEMO_ACTIVATIONS = _REGISTRY.DEMO_ACTIVATIONS
+DEMO_DEFAULT_ACTIVATIONS = _REGISTRY.DEMO_DEFAULT_ACTIVATIONS
 
 
 def package_version() -> str:
@@ -47,12 +56,11 @@ def package_version() -> str:
     The package's own `__init__.py` first, which is current in an editable
     install too; the installed metadata if that file cannot be read.
     """
-    # find_spec locates a top-level package without importing it.
-    spec = importlib.util.find_spec("keras_acts")
+    path = _package_file("__init__.py")
     text = ""
-    if spec is not None and spec.origin is not None:
+    if path is not None:
         try:
-            text = pathlib.Path(spec.origin).read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except OSError:
             pass
     match = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)

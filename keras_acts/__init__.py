@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from keras_acts import testing
+from keras_acts import layers, testing
 from keras_acts.callbacks import (
     ActivationMonitor,
     DiagnosisWarning,
@@ -11,18 +11,7 @@ from keras_acts.callbacks import (
 )
 from keras_acts.diagnose import diagnose
 from keras_acts.diagnosis import Diagnosis
-from keras_acts.layers import (
-    PELU,
-    Maxout,
-    MaxoutDense,
-    ParametricELU,
-    PReLU,
-    RReLU,
-    Snake,
-    SReLU,
-    Standardize,
-    Swish,
-)
+from keras_acts.layers import *  # noqa: F403  (the names of layers.__all__)
 from keras_acts.replace_activations import replace_activations
 
 __all__ = [
@@ -33,16 +22,7 @@ __all__ = [
     "GradientMonitor",
     "diagnose",
     "replace_activations",
-    "Maxout",
-    "MaxoutDense",
-    "PReLU",
-    "ParametricELU",
-    "PELU",
-    "SReLU",
-    "Standardize",
-    "Swish",
-    "RReLU",
-    "Snake",
+    *layers.__all__,
     "testing",
     "__version__",
 ]

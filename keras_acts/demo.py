@@ -11,18 +11,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from keras_acts import _validation
+from keras_acts import _validation, layers
 from keras_acts.callbacks import ActivationMonitor, GradientMonitor
-from keras_acts.layers import (
-    PELU,
-    MaxoutDense,
-    ParametricELU,
-    PReLU,
-    RReLU,
-    Snake,
-    SReLU,
-    Swish,
-)
+from keras_acts.layers import _registry
 
 XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype="float32")
 XOR_TARGETS = np.array([[0], [1], [1], [0]], dtype="float32")
@@ -48,24 +39,20 @@ def _dense_then(layer_class) -> Callable[[str], list[keras.layers.Layer]]:
     ]
 
 
+def _layer_block(layer: _registry.Layer) -> Callable[[str], list[keras.layers.Layer]]:
+    layer_class = getattr(layers, layer.name)
+    if layer.demo == _registry.AS_DENSE:
+        return lambda block: [layer_class(HIDDEN_UNITS, name=block)]
+    return _dense_then(layer_class)
+
+
+ACTIVATIONS = _registry.DEMO_ACTIVATIONS
+DEFAULT_ACTIVATIONS = _registry.DEMO_DEFAULT_ACTIVATIONS
 # Each builds hidden block `block`: its weight layer is named `block`.
 HIDDEN_BLOCKS: dict[str, Callable[[str], list[keras.layers.Layer]]] = {
-    "sigmoid": _builtin("sigmoid"),
-    "tanh": _builtin("tanh"),
-    "relu": _builtin("relu"),
-    "PReLU": _dense_then(PReLU),
-    "ParametricELU": _dense_then(ParametricELU),
-    "MaxoutDense": lambda block: [MaxoutDense(HIDDEN_UNITS, name=block)],
-    "Swish": _dense_then(Swish),
-    "PELU": _dense_then(PELU),
-    "SReLU": _dense_then(SReLU),
-    "Snake": _dense_then(Snake),
-    "RReLU": _dense_then(RReLU),
+    **{name: _builtin(name) for name in _registry.DEMO_KERAS_ACTIVATIONS},
+    **{layer.name: _layer_block(layer) for layer in _registry.LAYERS if layer.demo},
 }
-ACTIVATIONS = tuple(HIDDEN_BLOCKS)
-# What `keras-acts demo` trains without --activations: the classic three and
-# the first learnable ones.
-DEFAULT_ACTIVATIONS = ACTIVATIONS[:6]
 HIDDEN_NAMES = tuple(f"hidden_{i}" for i in range(1, HIDDEN_LAYERS + 1))
 OUTPUT_NAME = "output"
 
