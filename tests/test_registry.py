@@ -69,6 +69,7 @@ def test_the_monitors_lists():
         layers.SReLU,
         layers.Swish,
         layers.Snake,
+        layers.Rational,
     }
     assert set(layers.LEARNED_ACTIVATION_LAYERS) <= set(layers.ACTIVATION_LAYERS)
 

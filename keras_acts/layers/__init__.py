@@ -11,6 +11,7 @@ from keras_acts.layers.maxout_dense import MaxoutDense
 from keras_acts.layers.parametric_elu import ParametricELU
 from keras_acts.layers.pelu import PELU
 from keras_acts.layers.prelu import PReLU
+from keras_acts.layers.rational import Rational
 from keras_acts.layers.rrelu import RReLU
 from keras_acts.layers.snake import Snake
 from keras_acts.layers.srelu import SReLU
@@ -27,6 +28,7 @@ __all__ = [
     "SReLU",
     "Snake",
     "RReLU",
+    "Rational",
     "Standardize",
 ]
 

@@ -42,6 +42,7 @@ LAYERS = (
     Layer("SReLU", "srelu", activation=True, learned=True, demo=AFTER_DENSE),
     Layer("Snake", "snake", activation=True, learned=True, demo=AFTER_DENSE),
     Layer("RReLU", "rrelu", activation=True, learned=False, demo=AFTER_DENSE),
+    Layer("Rational", "rational", activation=True, learned=True, demo=None),
     Layer("Standardize", "standardize", activation=False, learned=False, demo=None),
 )
 
