@@ -53,6 +53,7 @@ TARGETS = {
     "Snake": {"unfused": 1.6, "compiled": 1.25},
     "SReLU": {"unfused": 1.6, "compiled": 1.25},
     "RReLU (training)": {"unfused": 1.6, "compiled": 1.25},
+    "Rational": {"unfused": 1.6, "compiled": 1.25},
 }
 # Issue #17 holds these on PyTorch eager to their target only from this size:
 # below it the fixed cost of a Python autograd.Function dominates.
@@ -71,6 +72,7 @@ def pairs():
     import keras
 
     import keras_acts
+    from keras_acts.layers._rational_coefficients import COEFFICIENTS
 
     class ReshapeMax(keras.layers.Layer):
         """The hand-written maxout that Maxout is compared with."""
@@ -89,8 +91,9 @@ def pairs():
 
     class Autodiff(keras.layers.Layer):
         """`formula(x, **parameters)` in plain keras.ops, one float32 value of
-        each parameter per channel, differentiated by the backend's autodiff:
-        what a user would write without keras_acts."""
+        each parameter per channel (a list: those values, for the layer),
+        differentiated by the backend's autodiff: what a user would write
+        without keras_acts."""
 
         def __init__(self, formula, **initial):
             super().__init__()
@@ -100,7 +103,9 @@ def pairs():
         def build(self, input_shape):
             self.parameters = {
                 name: self.add_weight(
-                    shape=(input_shape[-1],),
+                    shape=(len(value),)
+                    if isinstance(value, list)
+                    else (input_shape[-1],),
                     initializer=keras.initializers.Constant(value),
                     name=name,
                 )
@@ -128,6 +133,19 @@ def pairs():
 
     def snake(x, alpha):
         return x + ops.sin(alpha * x) ** 2 / alpha
+
+    # Rational's default start, the fit of leaky ReLU.
+    leaky = COEFFICIENTS["safe"]["leaky_relu"]
+
+    def rational(x, numerator, denominator):
+        # The safe PAU by Horner's scheme, one set of coefficients.
+        p = numerator[-1]
+        for k in range(numerator.shape[0] - 2, -1, -1):
+            p = p * x + numerator[k]
+        s = denominator[-1]
+        for k in range(denominator.shape[0] - 2, -1, -1):
+            s = s * x + denominator[k]
+        return p / (1 + ops.abs(s * x))
 
     class Training(keras.layers.Layer):
         """Calls the layer in training mode (RReLU's random slopes)."""
@@ -184,6 +202,11 @@ def pairs():
         ),
         ("Swish", keras_acts.Swish(), Autodiff(swish, beta=1.0)),
         ("Snake", keras_acts.Snake(), Autodiff(snake, alpha=1.0)),
+        (
+            "Rational",
+            keras_acts.Rational(),
+            Autodiff(rational, numerator=list(leaky[0]), denominator=list(leaky[1])),
+        ),
         (
             "RReLU (training)",
             Training(keras_acts.RReLU(seed=0)),
