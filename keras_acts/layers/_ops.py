@@ -5,6 +5,11 @@ import keras
 import numpy as np
 from keras import ops
 
+# For `pelu`: below this, exp(x / b) is 0 even in float64 (whose smallest
+# value is about exp(-745)): clipping x / b there changes nothing but keeps
+# x / b * exp(x / b) at 0 instead of -inf * 0 = NaN for x = -inf.
+_LOWEST_EXPONENT = -1000.0
+
 
 def floating(inputs, dtype):
     """Integer and boolean inputs cast to `dtype` (a layer's compute dtype),
@@ -130,6 +135,156 @@ def swish(inputs, beta):
         return outputs, backward
 
     return forward(inputs, beta)
+
+
+def pelu(inputs, a, b):
+    """`(a / b) * x` for `x >= 0`, `a * (exp(x / b) - 1)` below, with a
+    hand-written gradient: `a` and `b` (broadcastable to `inputs`) get their
+    gradients summed in float32 (float64 for float64 parameters)."""
+
+    @ops.custom_gradient
+    def forward(x, a, b):
+        # The layer passes float32 parameters (float64 in check_gradients'
+        # copy); ratios and sums are taken in at least float32 whatever the
+        # caller passes.
+        accumulate = keras.backend.result_type(a.dtype, "float32")
+        a_wide, b_wide = ops.cast(a, accumulate), ops.cast(b, accumulate)
+        ratio = ops.cast(a_wide / b_wide, x.dtype)
+        scaled = x * ops.cast(1 / b_wide, x.dtype)
+        positive = ops.maximum(scaled, 0)
+        # At most 0: the exponential never sees a large positive number.
+        exponent = ops.clip(scaled, _LOWEST_EXPONENT, 0)
+        # f / a, also the derivative by a.
+        shape = positive + ops.expm1(exponent)
+        outputs = ops.cast(a_wide, x.dtype) * shape
+
+        def backward(*args, upstream=None):
+            upstream = upstream_gradient(args, upstream)
+            # exp(x / b) is 1 for x >= 0, so (a / b) * exp is f' on both sides.
+            exponential = ops.exp(exponent)
+            grad_inputs = upstream * ratio * exponential
+            grad_a = sum_to_shape(ops.cast(upstream * shape, accumulate), a.shape)
+            # df/db = -(a / b) * (x / b) * exp(min(x / b, 0)), its factor
+            # -(a / b) applied after summing.
+            grad_b = sum_to_shape(
+                ops.cast(upstream * (positive + exponent * exponential), accumulate),
+                b.shape,
+            )
+            return grad_inputs, grad_a, -(a_wide / b_wide) * grad_b
+
+        return outputs, backward
+
+    return forward(inputs, a, b)
+
+
+def srelu(inputs, t_left, a_left, t_right, a_right):
+    """Identity between `t_left` and `t_left + |t_right|`, slopes `a_left` and
+    `a_right` outside, with a hand-written gradient: the parameters
+    (broadcastable to `inputs`) get their gradients summed in float32
+    (float64 for float64 parameters)."""
+
+    @ops.custom_gradient
+    def forward(x, t_left, a_left, t_right, a_right):
+        # The layer passes float32 parameters (float64 in check_gradients'
+        # copy); the right threshold and the sums are taken in at least
+        # float32 whatever the caller passes.
+        accumulate = keras.backend.result_type(t_left.dtype, "float32")
+        t_left_wide, a_left_wide, t_right_wide, a_right_wide = (
+            ops.cast(value, accumulate) for value in (t_left, a_left, t_right, a_right)
+        )
+        # keras-contrib's parametrization: the right threshold is never left of
+        # the left one.
+        threshold_left = ops.cast(t_left_wide, x.dtype)
+        threshold_right = ops.cast(t_left_wide + ops.abs(t_right_wide), x.dtype)
+        slope_left = ops.cast(a_left_wide, x.dtype)
+        slope_right = ops.cast(a_right_wide, x.dtype)
+        below = ops.minimum(x - threshold_left, 0)
+        above = ops.maximum(x - threshold_right, 0)
+        outputs = (
+            ops.clip(x, threshold_left, threshold_right)
+            + slope_left * below
+            + slope_right * above
+        )
+
+        def backward(*args, upstream=None):
+            upstream = upstream_gradient(args, upstream)
+            left = x < threshold_left
+            right = x > threshold_right
+            grad_inputs = ops.where(
+                left,
+                upstream * slope_left,
+                ops.where(right, upstream * slope_right, upstream),
+            )
+            zero = ops.zeros_like(upstream)
+
+            def total(values):
+                return sum_to_shape(ops.cast(values, accumulate), t_left.shape)
+
+            # The thresholds move the outer pieces by (1 - slope) each; the
+            # per-channel factors are applied after summing.
+            upstream_left = total(ops.where(left, upstream, zero))
+            upstream_right = total(ops.where(right, upstream, zero))
+            grad_threshold_right = (1 - a_right_wide) * upstream_right
+            grad_t_left = (1 - a_left_wide) * upstream_left + grad_threshold_right
+            # d|t|/dt, taken as 1 at t = 0 so that a gap of zero can open.
+            sign = ops.cast(ops.where(t_right_wide < 0, -1.0, 1.0), accumulate)
+            grad_t_right = sign * grad_threshold_right
+            grad_a_left = total(upstream * below)
+            grad_a_right = total(upstream * above)
+            return grad_inputs, grad_t_left, grad_a_left, grad_t_right, grad_a_right
+
+        return outputs, backward
+
+    return forward(inputs, t_left, a_left, t_right, a_right)
+
+
+def snake(inputs, alpha):
+    """`inputs + sin(alpha * inputs)**2 / alpha`, and `inputs` at `alpha = 0`.
+
+    Written with `q = x * sinc(t)` (`t = alpha * x`, `sinc(t) = sin(t) / t`,
+    1 at 0), which is `sin(t) / alpha` without dividing by `alpha`:
+    `outputs = x + alpha * q**2`. Both gradients are written by hand, from `q`
+    and `cos(t)`, so the op costs one sine and one cosine, as autodiff of the
+    formula does:
+
+    ```
+    d/dx     = 1 + sin(2 t)                      = 1 + 2 alpha q cos(t)
+    d/dalpha = x sin(2 t) / alpha - sin(t)**2 / alpha**2 = q (2 x cos(t) - q)
+    ```
+
+    `alpha` (broadcastable to `inputs`) gets its gradient formed and summed
+    in its own dtype (float32 in mixed precision), where `x * x` does not
+    overflow as in float16; at `alpha = 0` it is `x**2`.
+    """
+
+    @ops.custom_gradient
+    def forward(x, alpha_param):
+        alpha = ops.cast(alpha_param, x.dtype)
+        t = alpha * x
+        # keras.ops.sinc is sin(pi x) / (pi x).
+        q = x * ops.sinc(t / np.pi)
+        # (alpha * q) * q = sin(t) * q, which stays within |x|: q * q would
+        # overflow float16 from |x| = 256.
+        outputs = x + alpha * q * q
+
+        def backward(*args, upstream=None):
+            upstream = upstream_gradient(args, upstream)
+            cos = ops.cos(t)
+            grad_inputs = upstream * (1 + 2 * alpha * q * cos)
+            x_param, q_param, cos_param = (
+                ops.cast(v, alpha_param.dtype) for v in (x, q, cos)
+            )
+            grad_alpha = sum_to_shape(
+                ops.cast(upstream, alpha_param.dtype)
+                * q_param
+                * (2 * x_param * cos_param - q_param),
+                alpha_param.shape,
+            )
+            return grad_inputs, grad_alpha
+
+        return outputs, backward
+
+    return forward(inputs, alpha)
 
 
 def group_max(values, axis: int):

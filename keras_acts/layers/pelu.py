@@ -9,16 +9,13 @@ from keras import ops
 
 from keras_acts import _validation
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
-from keras_acts.layers._ops import floating, sum_to_shape, upstream_gradient
+from keras_acts.layers._kernels import pelu
+from keras_acts.layers._ops import floating
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 # The lowest value the default constraint lets `a` and `b` take: the authors'
 # code clips both at 0.1 (ltrottier/pelu.resnet.torch, models/PELU/PELU.lua).
 _MIN_PARAMETER = 0.1
-# Below this, exp(x / b) is 0 even in float64 (whose smallest value is about
-# exp(-745)): clipping x / b there changes nothing but keeps x / b * exp(x / b)
-# at 0 instead of -inf * 0 = NaN for x = -inf.
-_LOWEST_EXPONENT = -1000.0
 
 
 @keras.saving.register_keras_serializable(package="keras_acts")
@@ -37,46 +34,6 @@ class _MinValue(keras.constraints.Constraint):
 
 # One shared object: the constraint holds no state.
 _AT_LEAST_0_1 = _MinValue(_MIN_PARAMETER)
-
-
-def _pelu(inputs, a, b):
-    """`(a / b) * x` for `x >= 0`, `a * (exp(x / b) - 1)` below, with a
-    hand-written gradient: `a` and `b` (broadcastable to `inputs`) get their
-    gradients summed in float32 (float64 for float64 parameters)."""
-
-    @ops.custom_gradient
-    def forward(x, a, b):
-        # The layer passes float32 parameters (float64 in check_gradients'
-        # copy); ratios and sums are taken in at least float32 whatever the
-        # caller passes.
-        accumulate = keras.backend.result_type(a.dtype, "float32")
-        a_wide, b_wide = ops.cast(a, accumulate), ops.cast(b, accumulate)
-        ratio = ops.cast(a_wide / b_wide, x.dtype)
-        scaled = x * ops.cast(1 / b_wide, x.dtype)
-        positive = ops.maximum(scaled, 0)
-        # At most 0: the exponential never sees a large positive number.
-        exponent = ops.clip(scaled, _LOWEST_EXPONENT, 0)
-        # f / a, also the derivative by a.
-        shape = positive + ops.expm1(exponent)
-        outputs = ops.cast(a_wide, x.dtype) * shape
-
-        def backward(*args, upstream=None):
-            upstream = upstream_gradient(args, upstream)
-            # exp(x / b) is 1 for x >= 0, so (a / b) * exp is f' on both sides.
-            exponential = ops.exp(exponent)
-            grad_inputs = upstream * ratio * exponential
-            grad_a = sum_to_shape(ops.cast(upstream * shape, accumulate), a.shape)
-            # df/db = -(a / b) * (x / b) * exp(min(x / b, 0)), its factor
-            # -(a / b) applied after summing.
-            grad_b = sum_to_shape(
-                ops.cast(upstream * (positive + exponent * exponential), accumulate),
-                b.shape,
-            )
-            return grad_inputs, grad_a, -(a_wide / b_wide) * grad_b
-
-        return outputs, backward
-
-    return forward(inputs, a, b)
 
 
 @keras.saving.register_keras_serializable(package="keras_acts")
@@ -176,7 +133,7 @@ class PELU(ChannelwiseActivation):
         )
 
     def call(self, inputs):
-        return _pelu(
+        return pelu(
             floating(inputs, self.compute_dtype),
             self.broadcast("a"),
             self.broadcast("b"),

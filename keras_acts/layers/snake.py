@@ -5,61 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import numpy as np
-from keras import ops
 
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
-from keras_acts.layers._ops import floating, sum_to_shape, upstream_gradient
+from keras_acts.layers._kernels import snake
+from keras_acts.layers._ops import floating
 from keras_acts.types import Constraint, Initializer, Regularizer
-
-
-def snake(inputs, alpha):
-    """`inputs + sin(alpha * inputs)**2 / alpha`, and `inputs` at `alpha = 0`.
-
-    Written with `q = x * sinc(t)` (`t = alpha * x`, `sinc(t) = sin(t) / t`,
-    1 at 0), which is `sin(t) / alpha` without dividing by `alpha`:
-    `outputs = x + alpha * q**2`. Both gradients are written by hand, from `q`
-    and `cos(t)`, so the op costs one sine and one cosine, as autodiff of the
-    formula does:
-
-    ```
-    d/dx     = 1 + sin(2 t)                      = 1 + 2 alpha q cos(t)
-    d/dalpha = x sin(2 t) / alpha - sin(t)**2 / alpha**2 = q (2 x cos(t) - q)
-    ```
-
-    `alpha` (broadcastable to `inputs`) gets its gradient formed and summed
-    in its own dtype (float32 in mixed precision), where `x * x` does not
-    overflow as in float16; at `alpha = 0` it is `x**2`.
-    """
-
-    @ops.custom_gradient
-    def forward(x, alpha_param):
-        alpha = ops.cast(alpha_param, x.dtype)
-        t = alpha * x
-        # keras.ops.sinc is sin(pi x) / (pi x).
-        q = x * ops.sinc(t / np.pi)
-        # (alpha * q) * q = sin(t) * q, which stays within |x|: q * q would
-        # overflow float16 from |x| = 256.
-        outputs = x + alpha * q * q
-
-        def backward(*args, upstream=None):
-            upstream = upstream_gradient(args, upstream)
-            cos = ops.cos(t)
-            grad_inputs = upstream * (1 + 2 * alpha * q * cos)
-            x_param, q_param, cos_param = (
-                ops.cast(v, alpha_param.dtype) for v in (x, q, cos)
-            )
-            grad_alpha = sum_to_shape(
-                ops.cast(upstream, alpha_param.dtype)
-                * q_param
-                * (2 * x_param * cos_param - q_param),
-                alpha_param.shape,
-            )
-            return grad_inputs, grad_alpha
-
-        return outputs, backward
-
-    return forward(inputs, alpha)
 
 
 @keras.saving.register_keras_serializable(package="keras_acts")

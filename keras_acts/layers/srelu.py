@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 from keras_acts.layers._channelwise import ChannelwiseActivation, Parameter
-from keras_acts.layers._ops import floating, sum_to_shape, upstream_gradient
+from keras_acts.layers._kernels import srelu
+from keras_acts.layers._ops import floating
 from keras_acts.types import Constraint, Initializer, Regularizer
 
 # keras-contrib's defaults. Each is copied for each layer: an unseeded Keras
@@ -22,67 +22,6 @@ def _own_copy(initializer):
     if initializer is _UNIFORM_0_TO_1 or initializer is _UNIFORM_0_TO_5:
         return initializer.from_config(initializer.get_config())
     return initializer
-
-
-def _srelu(inputs, t_left, a_left, t_right, a_right):
-    """Identity between `t_left` and `t_left + |t_right|`, slopes `a_left` and
-    `a_right` outside, with a hand-written gradient: the parameters
-    (broadcastable to `inputs`) get their gradients summed in float32
-    (float64 for float64 parameters)."""
-
-    @ops.custom_gradient
-    def forward(x, t_left, a_left, t_right, a_right):
-        # The layer passes float32 parameters (float64 in check_gradients'
-        # copy); the right threshold and the sums are taken in at least
-        # float32 whatever the caller passes.
-        accumulate = keras.backend.result_type(t_left.dtype, "float32")
-        t_left_wide, a_left_wide, t_right_wide, a_right_wide = (
-            ops.cast(value, accumulate) for value in (t_left, a_left, t_right, a_right)
-        )
-        # keras-contrib's parametrization: the right threshold is never left of
-        # the left one.
-        threshold_left = ops.cast(t_left_wide, x.dtype)
-        threshold_right = ops.cast(t_left_wide + ops.abs(t_right_wide), x.dtype)
-        slope_left = ops.cast(a_left_wide, x.dtype)
-        slope_right = ops.cast(a_right_wide, x.dtype)
-        below = ops.minimum(x - threshold_left, 0)
-        above = ops.maximum(x - threshold_right, 0)
-        outputs = (
-            ops.clip(x, threshold_left, threshold_right)
-            + slope_left * below
-            + slope_right * above
-        )
-
-        def backward(*args, upstream=None):
-            upstream = upstream_gradient(args, upstream)
-            left = x < threshold_left
-            right = x > threshold_right
-            grad_inputs = ops.where(
-                left,
-                upstream * slope_left,
-                ops.where(right, upstream * slope_right, upstream),
-            )
-            zero = ops.zeros_like(upstream)
-
-            def total(values):
-                return sum_to_shape(ops.cast(values, accumulate), t_left.shape)
-
-            # The thresholds move the outer pieces by (1 - slope) each; the
-            # per-channel factors are applied after summing.
-            upstream_left = total(ops.where(left, upstream, zero))
-            upstream_right = total(ops.where(right, upstream, zero))
-            grad_threshold_right = (1 - a_right_wide) * upstream_right
-            grad_t_left = (1 - a_left_wide) * upstream_left + grad_threshold_right
-            # d|t|/dt, taken as 1 at t = 0 so that a gap of zero can open.
-            sign = ops.cast(ops.where(t_right_wide < 0, -1.0, 1.0), accumulate)
-            grad_t_right = sign * grad_threshold_right
-            grad_a_left = total(upstream * below)
-            grad_a_right = total(upstream * above)
-            return grad_inputs, grad_t_left, grad_a_left, grad_t_right, grad_a_right
-
-        return outputs, backward
-
-    return forward(inputs, t_left, a_left, t_right, a_right)
 
 
 @keras.saving.register_keras_serializable(package="keras_acts")
@@ -208,7 +147,7 @@ class SReLU(ChannelwiseActivation):
         )
 
     def call(self, inputs):
-        return _srelu(
+        return srelu(
             floating(inputs, self.compute_dtype),
             *(self.broadcast(name) for name in self._parameter_names),
         )
