@@ -1,11 +1,56 @@
-"""The report of `keras_acts.diagnose`."""
+"""What the monitors find, as the user reads it: a `Flag` per problem, the
+`DiagnosisWarning` given during training and the `Diagnosis` of
+`keras_acts.diagnose`. The rules that raise flags live in
+`keras_acts.callbacks._rules`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from keras_acts.callbacks import ActivationMonitor, GradientMonitor
-from keras_acts.callbacks.flag import Flag
+if TYPE_CHECKING:
+    from keras_acts.callbacks import ActivationMonitor, GradientMonitor
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One problem a monitor found.
+
+    Attributes:
+        kind: What kind of problem: one of `"nonfinite"`, `"exploding"`,
+            `"vanishing"`, `"stalled"` (GradientMonitor), `"dead"`,
+            `"saturated"`, `"off_center"`, `"inputs_off_center"`
+            (ActivationMonitor).
+        layer: Where: a layer's name or path, `"(global)"` or `"(inputs)"`.
+        problem: What is wrong and how badly, with numbers.
+        advice: What to try.
+        doc: The title of the docs page that explains it.
+    """
+
+    kind: str
+    layer: str
+    problem: str
+    advice: str
+    doc: str
+
+    def __str__(self) -> str:
+        return f"{self.layer}: {self.problem}: {self.advice} (docs: {self.doc})"
+
+
+class DiagnosisWarning(RuntimeWarning):
+    """A problem that a keras_acts monitor found while training.
+
+    Each is given once per problem and layer in a `fit`. Silence them with
+    `warn=False` on the monitor, or with
+    `warnings.filterwarnings("ignore", category=keras_acts.DiagnosisWarning)`.
+    """
+
+
+def report(title: str, flags: list[Flag]) -> str:
+    """The lines that list `flags` under `title`, as every report prints them."""
+    if not flags:
+        return f"{title}: no problems found."
+    return "\n".join([f"{title}:"] + [f"- {flag}" for flag in flags])
 
 
 @dataclass
@@ -27,10 +72,8 @@ class Diagnosis:
     model_name: str
 
     def __str__(self) -> str:
-        head = (
+        return report(
             f"keras_acts.diagnose: {self.steps} training steps of a copy of model "
-            f"{self.model_name!r}"
+            f"{self.model_name!r}",
+            self.flags,
         )
-        if not self.flags:
-            return f"{head}: no problems found."
-        return "\n".join([f"{head}:"] + [f"- {flag}" for flag in self.flags])

@@ -18,7 +18,7 @@ from test_gradient_monitor import (
 )
 
 from keras_acts import ActivationMonitor, GradientMonitor
-from keras_acts.callbacks.gradient_monitor import _aggregate
+from keras_acts.callbacks._gradient_records import aggregate as _aggregate
 
 BACKEND = keras.backend.backend()
 
@@ -126,7 +126,7 @@ def test_recompiling_with_a_new_optimizer_records_it():
 # M13: on JAX, blocks that cannot record run the plain train function.
 @pytest.mark.skipif(BACKEND != "jax", reason="The dispatcher is JAX's.")
 def test_jax_runs_the_recording_function_only_on_due_blocks(monkeypatch):
-    from keras_acts.callbacks._channels import jax as jax_channel
+    from keras_acts._backends.jax import channel as jax_channel
 
     calls = []
     original = jax_channel.Channel._recording

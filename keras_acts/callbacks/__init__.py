@@ -1,6 +1,5 @@
 from keras_acts.callbacks.activation_monitor import ActivationMonitor
-from keras_acts.callbacks.diagnosis_warning import DiagnosisWarning
-from keras_acts.callbacks.flag import Flag
 from keras_acts.callbacks.gradient_monitor import GradientMonitor
+from keras_acts.diagnosis import DiagnosisWarning, Flag
 
 __all__ = ["ActivationMonitor", "DiagnosisWarning", "Flag", "GradientMonitor"]

@@ -2,73 +2,38 @@
 
 One `GradientCapture` per model, kept on the model, owns what outlives a
 single `fit`: the wrapped `apply` of each optimizer, the statistics computed
-in the training step (in `keras.ops`), the record channel of the backend, and
-the traced recording train functions. A monitor attaches to it for the length
-of a `fit` (or of a custom training loop) and detaches at the end, so a later
-`fit`, monitored or not, reuses what was traced.
+in the training step (`_gradient_statistics`), the record channel of the
+backend, and the traced recording train functions. A monitor attaches to it
+with a `Request` (its schedule, and the inbox where records go) for the
+length of a `fit` (or of a custom training loop) and detaches at the end, so
+a later `fit`, monitored or not, reuses what was traced.
+
+The gradients recorded are the tensors that the training step hands to the
+optimizer, not those of a second pass. While attached, the `apply` of each
+optimizer is wrapped (under mixed precision, that of the
+`LossScaleOptimizer`'s inner optimizer, which receives the unscaled
+gradients, and of the outer one, which alone sees a non-finite step), and
+`fit` runs a recording train function. On a recorded step (decided in the
+step, from `optimizer.iterations`) the wrapped `apply` keeps the weights from
+before the update and computes the statistics on the device after it; other
+steps run the plain `apply` and two untaken branches.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 
-# Columns of the statistics computed on the device, one row per variable.
-SUM_SQUARES, SUM_ABS, MAX_ABS, WEIGHT_SQUARES, UPDATE_SQUARES = range(5)
-STATISTICS_WIDTH = 5
-NOT_MEASURED = -1.0  # the update of a step that the optimizer skipped
-
-
-class VariableNames:
-    """Paths, layers and sizes of the variables the capture has seen, in the
-    order it first saw them; a record refers to variables by index here."""
-
-    def __init__(self, model_name: str) -> None:
-        self._prefix = f"{model_name}/"
-        self.paths: list[str] = []
-        self.layers: list[str] = []
-        self.names: list[str] = []
-        self.sizes: list[int] = []
-        self._index: dict[int, int] = {}
-
-    def index_of(self, variable) -> int:
-        key = id(variable)
-        if key not in self._index:
-            path = variable.path
-            if path.startswith(self._prefix):
-                path = path[len(self._prefix) :]
-            layer, _, name = path.rpartition("/")
-            self._index[key] = len(self.paths)
-            self.paths.append(path)
-            self.layers.append(layer or name)
-            self.names.append(name)
-            self.sizes.append(int(np.prod(variable.shape)))
-        return self._index[key]
-
-
-@dataclass(eq=False)
-class Site:
-    """One place in the training step where gradients are applied: an
-    optimizer's `apply` on a list of variables (`kind="apply"`), or a
-    LossScaleOptimizer's check that skips a non-finite step
-    (`kind="skipped"`)."""
-
-    index: int
-    kind: str
-    optimizer: Any  # whose `iterations` numbers the steps
-    variables: list
-    variable_indices: np.ndarray
-    groups: list[list[int]] = field(default_factory=list)  # by shape
-    storage: Any = None  # the channel's, e.g. TensorFlow variables
-    pending: bool = False  # with freq="epoch": record this site's next step
-    extra: dict = field(default_factory=dict)
+from keras_acts import _backends, _private_api
+from keras_acts.callbacks._channel import Request
+from keras_acts.callbacks._gradient_statistics import (
+    Site,
+    VariableNames,
+    shape_groups,
+)
 
 
 def optimizers_of(model) -> list:
@@ -97,89 +62,6 @@ def optimizers_of(model) -> list:
     return [o for key, o in found.items() if key not in inner]
 
 
-# Variables of at least this many elements are reduced one by one: stacking
-# them would copy much memory to save few ops.
-LARGE_VARIABLE = 2**16
-
-
-def shape_groups(variables: list) -> list[list[int]]:
-    """The positions of `variables`, grouped by shape, in order; a large
-    variable is a group of its own."""
-    groups: dict[tuple, list[int]] = {}
-    for position, variable in enumerate(variables):
-        shape = tuple(variable.shape)
-        key = ("alone", position) if np.prod(shape) >= LARGE_VARIABLE else shape
-        groups.setdefault(key, []).append(position)
-    return list(groups.values())
-
-
-def stack(tensors: list, copy: bool = False):
-    """`keras.ops.stack`, without a copy for a single tensor unless `copy`
-    (PyTorch's expand_dims is a view, which an in-place update changes)."""
-    if len(tensors) == 1:
-        single = keras.ops.expand_dims(tensors[0], 0)
-        return keras.ops.copy(single) if copy else single
-    return keras.ops.stack(tensors)
-
-
-def _sums_of_squares(rows):
-    # Not an einsum: on TensorFlow's CPU kernels that is 7x slower.
-    return keras.ops.sum(keras.ops.square(rows), axis=1)
-
-
-def gradient_statistics(groups, shapes, gradients, before, after):
-    """One (variables, 5) float32 tensor of statistics, and the float32
-    gradients, both in the order of the variables.
-
-    Variables of one shape are stacked and reduced together (`groups`, from
-    `shape_groups`; `shapes` are the variables' shapes): a model's variables
-    come in few shapes (a stack of 300 `Dense(8)` layers in two), so the
-    traced step holds a few dozen reductions rather than a dozen per
-    variable, which is what tracing time and memory grow with. `before`
-    holds, per group, the weights before the update, stacked or as a list;
-    `after` the weights after it, as a list per group, or None for a step
-    that was skipped. A variable without a
-    gradient counts as a zero gradient.
-    """
-    ops = keras.ops
-    copies = [None if g is None else ops.cast(g, "float32") for g in gradients]
-    tables = []
-    for index, positions in enumerate(groups):
-        weight = before[index]
-        if isinstance(weight, list):
-            weight = stack([ops.cast(w, "float32") for w in weight])
-        for position in positions:
-            if copies[position] is None:
-                copies[position] = ops.zeros(shapes[position], "float32")
-        count = len(positions)
-        gradient = ops.reshape(stack([copies[p] for p in positions]), (count, -1))
-        weight = ops.reshape(weight, (count, -1))
-        magnitude = ops.abs(gradient)
-        if after is None:
-            update_squares = ops.full((count,), NOT_MEASURED, "float32")
-        else:
-            weight_after = stack([ops.cast(w, "float32") for w in after[index]])
-            update = ops.reshape(weight_after, (count, -1)) - weight
-            update_squares = _sums_of_squares(update)
-        tables.append(
-            ops.stack(
-                [
-                    _sums_of_squares(gradient),
-                    ops.sum(magnitude, axis=1),
-                    ops.max(magnitude, axis=1),
-                    _sums_of_squares(weight),
-                    update_squares,
-                ],
-                axis=1,
-            )
-        )
-    table = tables[0] if len(tables) == 1 else ops.concatenate(tables, axis=0)
-    order = [position for positions in groups for position in positions]
-    if order != sorted(order):
-        table = ops.take(table, np.argsort(order), axis=0)
-    return table, copies
-
-
 class GradientCapture:
     """Per model: the optimizers' `apply` wrapped, the recording train
     functions, and the channel that hands records to the host.
@@ -193,35 +75,23 @@ class GradientCapture:
     @classmethod
     def of(cls, model, optimizers: list) -> GradientCapture:
         """The model's capture, made anew when its optimizers changed."""
-        capture = vars(model).get(cls.ATTRIBUTE)
+        capture = _private_api.hidden(model, cls.ATTRIBUTE)
         if capture is None or [id(o) for o in capture.optimizers] != [
             id(o) for o in optimizers
         ]:
             if capture is not None:
                 capture.detach()
             capture = cls(model, optimizers)
-            # object.__setattr__ keeps Keras's attribute tracking (and saving)
-            # out of it.
-            object.__setattr__(model, cls.ATTRIBUTE, capture)
+            _private_api.hide(model, cls.ATTRIBUTE, capture)
         return capture
 
     def __init__(self, model, optimizers: list) -> None:
         self.model = model
         self.optimizers = list(optimizers)
-        backend = keras.backend.backend()
-        try:
-            module = importlib.import_module(
-                f"keras_acts.callbacks._channels.{backend}"
-            )
-        except ImportError as error:
-            raise ValueError(
-                "GradientMonitor supports the tensorflow, jax and torch backends. "
-                f"Received: backend={backend!r}"
-            ) from error
-        self.channel = module.Channel(self)
+        self.channel = _backends.module("channel").Channel(self)
         self.names = VariableNames(model.name)
         self.sites: dict[tuple, Site] = {}
-        self.monitor = None
+        self.request: Request | None = None
         self.in_fit = False
         # True while the recording step runs (or is traced), and while a
         # custom loop is attached.
@@ -233,15 +103,15 @@ class GradientCapture:
         self._lock = threading.Lock()
 
     # Attaching a monitor.
-    def attach(self, monitor, in_fit: bool) -> None:
-        """Starts recording for `monitor`: during `fit` (`in_fit=True`) through
-        the recording train function, otherwise (a custom loop) at every
-        `apply` until `detach`."""
+    def attach(self, request: Request, in_fit: bool) -> None:
+        """Starts recording what `request` asks: during `fit` (`in_fit=True`)
+        through the recording train function, otherwise (a custom loop) at
+        every `apply` until `detach`."""
         self.detach()
-        self.monitor = monitor
+        self.request = request
         self.in_fit = in_fit
         self.ran_recording = False
-        self.channel.begin(monitor)
+        self.channel.begin(request)
         model = self.model
         plain = model.train_function if in_fit else None
         if plain is not None and plain is not self._plain_function:
@@ -277,7 +147,7 @@ class GradientCapture:
         self._install(model, "make_train_function", cleaning_make_train_function)
         if plain is None:
             return  # driven by hand: the step calls model.train_step itself
-        key = self.channel.trace_key(monitor)
+        key = self.channel.trace_key(request)
         if key not in self._functions:
 
             def make_recording_function():
@@ -292,27 +162,17 @@ class GradientCapture:
     def detach(self) -> None:
         """Restores the optimizers and the model's plain train function."""
         for owner, name in reversed(self._installed):
-            vars(owner).pop(name, None)
+            _private_api.uninstall(owner, name)
         self._installed = []
         if self._plain_function is not None and any(
             self.model.train_function is f for f in self._functions.values()
         ):
             self.model.train_function = self._plain_function
         self.recording = False
-        self.monitor = None
-
-    @contextlib.contextmanager
-    def recording_scope(self) -> Iterator[None]:
-        previous, self.recording = self.recording, True
-        try:
-            yield
-        finally:
-            self.recording = previous
+        self.request = None
 
     def _install(self, owner, name: str, replacement) -> None:
-        # An instance attribute shadows the class's method; removing it
-        # restores the method.
-        object.__setattr__(owner, name, replacement)
+        _private_api.install(owner, name, replacement)
         self._installed.append((owner, name))
 
     def _wrap_optimizer(self, optimizer) -> None:
@@ -335,7 +195,7 @@ class GradientCapture:
         trace: TensorFlow traces twice a first trace that makes variables.
         A site the step uses otherwise is made when it is traced."""
         if optimizer.built:
-            variables = list(optimizer._trainable_variables)
+            variables = _private_api.optimizer_variables(optimizer)
         elif optimizer is getattr(self.model, "optimizer", None):
             # What Keras's train_step will build it with and apply to.
             variables = list(self.model.trainable_variables)
@@ -366,7 +226,7 @@ class GradientCapture:
                         [self.names.index_of(v) for v in variables], dtype=int
                     ),
                     groups=shape_groups(variables),
-                    pending=self.monitor.schedule.per_epoch,
+                    pending=self.request.schedule.per_epoch,
                 )
                 self.sites[key] = site
         self.channel.add_site(site)
@@ -383,7 +243,7 @@ class GradientCapture:
                 if not optimizer.built:  # apply raises a clear error
                     return original_apply(grads, trainable_variables)
                 # What Keras itself applies to.
-                variables = list(optimizer._trainable_variables)
+                variables = _private_api.optimizer_variables(optimizer)
             else:
                 variables = list(trainable_variables)
             grads = list(grads)
@@ -410,7 +270,7 @@ class GradientCapture:
         gradients = [None if g is None else self.channel.dense(g) for g in gradients]
         statistics, copies = self.channel.statistics(site, gradients, before, after)
         return self.channel.emit(
-            site, statistics, copies if self.monitor.histograms else None, step
+            site, statistics, copies if self.request.histograms else None, step
         )
 
     def _record_if_skipped(self, loss_scale_optimizer, grads, variables) -> None:
@@ -449,7 +309,7 @@ class GradientCapture:
                         loss_scale_optimizer.build(trainable_variables)
                     variables = list(trainable_variables)
                 elif loss_scale_optimizer.built:
-                    variables = list(loss_scale_optimizer._trainable_variables)
+                    variables = _private_api.optimizer_variables(loss_scale_optimizer)
                 else:  # apply raises a clear error
                     return original_apply(grads, trainable_variables)
                 self._record_if_skipped(loss_scale_optimizer, list(grads), variables)
@@ -463,7 +323,7 @@ class GradientCapture:
         def stateless_apply(optimizer_variables, grads, trainable_variables):
             if not self.recording:
                 return original(optimizer_variables, grads, trainable_variables)
-            variables = list(loss_scale_optimizer._trainable_variables)
+            variables = _private_api.optimizer_variables(loss_scale_optimizer)
             mapping = [
                 *zip(variables, trainable_variables, strict=True),
                 *zip(loss_scale_optimizer.variables, optimizer_variables, strict=True),

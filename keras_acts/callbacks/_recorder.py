@@ -44,23 +44,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 _CSV_WRITERS: dict[str, weakref.ref] = {}
 
 
-def check_axes(axes: Any, count: int) -> Any:
-    """`axes` for a plot of `count` panels: None, or that many matplotlib
-    axes."""
-    if axes is None:
-        return None
-    try:
-        axes = list(axes)
-    except TypeError:
-        axes = None
-    if axes is None or len(axes) != count:
-        raise ValueError(
-            f"`axes` must be {count} matplotlib Axes, one per panel, or None for "
-            f"a new figure. Received: axes={axes!r}"
-        )
-    return axes
-
-
 def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 

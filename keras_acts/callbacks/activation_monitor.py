@@ -1,4 +1,10 @@
-"""Dead units, saturation and centering of each layer's activations."""
+"""Dead units, saturation and centering of each layer's activations.
+
+The parts: `_activation_probe` finds the layers with a nonlinearity, taps
+their outputs and measures them on the probe batch; `_rules` judges the
+rows; `_reports` and `_plots` show them. This front holds the arguments and
+the callback hooks that decide when to probe.
+"""
 
 from __future__ import annotations
 
@@ -11,28 +17,18 @@ import keras
 import numpy as np
 
 from keras_acts import _validation
-from keras_acts import _backends
-from keras_acts.callbacks._flags import (
-    ACTIVATION_KINDS,
-    LiveWarnings,
-    check_warn,
-    report,
+from keras_acts.callbacks import _plots, _reports, _rules
+from keras_acts.callbacks._activation_probe import (
+    Probe,
+    activation_name,
+    iterations,
+    learned_activations,
+    named_inputs,
+    split_probe,
 )
-from keras_acts.callbacks._gradient_capture import optimizers_of
-from keras_acts.callbacks._recorder import Recorder, check_axes
+from keras_acts.callbacks._recorder import Recorder
 from keras_acts.callbacks._schedule import Schedule, StepClock
-from keras_acts.callbacks.flag import Flag
-from keras_acts.layers import (
-    PELU,
-    Maxout,
-    MaxoutDense,
-    ParametricELU,
-    PReLU,
-    RReLU,
-    Snake,
-    SReLU,
-    Swish,
-)
+from keras_acts.diagnosis import Flag
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -53,122 +49,6 @@ COLUMNS = (
     "dead_fraction_data",
 )
 PARAMETER_COLUMNS = ("step", "epoch", "layer", "parameter", "mean", "min", "max")
-# The output range of the saturating activations: saturated means within
-# `saturation_margin` (as a fraction of the range) of either end.
-SATURATING_RANGES = {
-    "sigmoid": (0.0, 1.0),
-    "hard_sigmoid": (0.0, 1.0),
-    "softmax": (0.0, 1.0),
-    "tanh": (-1.0, 1.0),
-    "hard_tanh": (-1.0, 1.0),
-    "softsign": (-1.0, 1.0),
-}
-# Activations that are flat at 0 for negative inputs: a unit that outputs 0
-# for every example gets no gradient and never recovers. A tanh, leaky, ELU
-# or maxout unit with negative outputs still learns, so it is not "dead".
-DYING_ACTIVATIONS = {"relu", "relu6"}
-# Activation layers, by the name of the function they apply.
-ACTIVATION_LAYER_NAMES = {
-    keras.layers.Softmax: "softmax",
-    keras.layers.ELU: "elu",
-    keras.layers.LeakyReLU: "leaky_relu",
-    keras.layers.PReLU: "PReLU",
-    PReLU: "PReLU",
-    ParametricELU: "ParametricELU",
-    Maxout: "Maxout",
-    MaxoutDense: "MaxoutDense",
-    PELU: "PELU",
-    SReLU: "SReLU",
-    Swish: "Swish",
-    Snake: "Snake",
-    RReLU: "RReLU",
-}
-# Activation layers with learned parameters, whose trajectories are kept.
-LEARNED_ACTIVATIONS = (
-    PReLU,
-    ParametricELU,
-    keras.layers.PReLU,
-    PELU,
-    SReLU,
-    Swish,
-    Snake,
-)
-FLAG_DEAD = 0.5
-DEAD_RECORDS = 3
-FLAG_SATURATED = 0.5
-# Activations whose outputs are all positive: not zero-centered by design.
-POSITIVE_ACTIVATIONS = {"sigmoid", "hard_sigmoid"}
-UNITS_DOC = "Dead and saturated units"
-
-
-def activation_name(layer: keras.layers.Layer) -> str | None:
-    """The name of the layer's nonlinearity, or None if it has none."""
-    if isinstance(layer, keras.layers.ReLU):
-        if layer.negative_slope:
-            return "leaky_relu"
-        return "relu6" if layer.max_value == 6 else "relu"
-    for layer_class, name in ACTIVATION_LAYER_NAMES.items():
-        if type(layer) is layer_class:
-            return name
-    activation = getattr(layer, "activation", None)
-    if callable(activation):  # Dense, Conv, Activation and the like
-        name = getattr(activation, "__name__", activation.__class__.__name__)
-        return None if name == "linear" else name
-    return None
-
-
-def learned_activations(model) -> list[tuple[str, keras.layers.Layer]]:
-    """(name, layer) of the model's activation layers with learned
-    parameters, also those passed as a layer's `activation`."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, LEARNED_ACTIVATIONS):
-            found.append((layer.name, layer))
-        activation = getattr(layer, "activation", None)
-        if isinstance(activation, LEARNED_ACTIVATIONS):
-            found.append((f"{layer.name}/{activation.name}", activation))
-    return found
-
-
-def _dead_fraction(row: dict[str, Any]) -> float | None:
-    """Dead units counted on `dead_data` where they were, else on the probe."""
-    if row["dead_fraction_data"] is not None:
-        return row["dead_fraction_data"]
-    return row["dead_fraction"]
-
-
-def _batches(data: Any, size: int = 256) -> Iterator[Any]:
-    """The inputs of `data` (arrays, or a tf.data.Dataset) in batches."""
-    if hasattr(data, "element_spec"):
-        for element in data:
-            yield keras.utils.unpack_x_y_sample_weight(element)[0]
-        return
-    count = len(keras.tree.flatten(data)[0])
-    for start in range(0, count, size):
-        yield keras.tree.map_structure(lambda a, s=start: a[s : s + size], data)
-
-
-class _OutputTap(keras.layers.Layer):
-    """Adds a zero offset of the probe batch's shape to a layer's output, so
-    that the gradient of the loss with respect to the offset is its gradient
-    with respect to that output."""
-
-    def __init__(self, batch_size: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.batch_size = batch_size
-
-    def build(self, input_shape) -> None:
-        self.offset = self.add_weight(
-            shape=(self.batch_size, *input_shape[1:]),
-            initializer="zeros",
-            name="offset",
-        )
-
-    def call(self, inputs):
-        return inputs + keras.ops.cast(self.offset, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
 
 @dataclass
@@ -306,7 +186,7 @@ class ActivationMonitor(Recorder):
     ) -> None:
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
         self.schedule = Schedule(freq)
-        self._warn_kinds = check_warn(warn, ACTIVATION_KINDS)
+        self._warn_kinds = _rules.check_warn(warn, _rules.kinds_of("ActivationMonitor"))
         saturation_margin = _validation.real(
             "saturation_margin", saturation_margin, minimum=0.0, maximum=0.5
         )
@@ -323,61 +203,23 @@ class ActivationMonitor(Recorder):
                     "`layers` must be layer names or layer classes. "
                     f"Received: layers={layers!r}"
                 )
-        self.x, self.y, self.sample_weight = self._split_probe(data)
+        self.x, self.y, self.sample_weight = split_probe(data)
         if dead_data is not None and not hasattr(dead_data, "element_spec"):
-            dead_data = self._split_probe(dead_data)[0]
+            dead_data = split_probe(dead_data)[0]
         self.dead_data = dead_data
         self.warn = warn
         self.freq = self.schedule.freq
         self.layers = layers
         self.dead_threshold = dead_threshold
         self.saturation_margin = saturation_margin
-
-    @staticmethod
-    def _split_probe(data):
-        if hasattr(data, "element_spec"):  # a tf.data.Dataset: its first batch
-            data = next(iter(data), None)
-            if data is None:
-                raise ValueError("`data` is an empty dataset; the probe needs data.")
-        if isinstance(data, (tuple, list)) and len(data) not in (1, 2, 3):
-            raise ValueError(
-                "`data` must be x, an (x, y) pair or an (x, y, sample_weight) "
-                f"triple. Received a sequence of {len(data)} items."
-            )
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
-            tuple(data) if isinstance(data, list) else data
-        )
-
-        def to_numpy(structure):
-            return keras.tree.map_structure(
-                lambda a: np.asarray(keras.ops.convert_to_numpy(a)), structure
-            )
-
-        x = to_numpy(x)
-        sizes = {part: [] for part in ("inputs", "targets", "sample weights")}
-        for part, structure in zip(sizes, (x, y, sample_weight), strict=True):
-            if structure is not None:
-                sizes[part] = [
-                    len(a) if a.ndim else 0
-                    for a in keras.tree.flatten(to_numpy(structure))
-                ]
-        if not sizes["inputs"] or min(sizes["inputs"]) == 0:
-            raise ValueError(
-                "`data` holds no examples. Received x of shape "
-                f"{keras.tree.map_structure(np.shape, x)}"
-            )
-        count = sizes["inputs"][0]
-        for part, lengths in sizes.items():
-            if any(length != count for length in lengths):
-                raise ValueError(
-                    f"`data` has {count} examples in its inputs but {lengths} in "
-                    f"its {part}."
-                )
-        return (
-            x,
-            None if y is None else to_numpy(y),
-            None if sample_weight is None else to_numpy(sample_weight),
-        )
+        # The state of a fit, set anew in on_train_begin.
+        self._probe: Probe | None = None
+        self._parameter_layers: list[tuple[str, keras.layers.Layer]] = []
+        self._clock: StepClock | None = None
+        self._epoch = 0
+        self._probe_due = False
+        self._input_findings: list[_rules.Finding] = []
+        self._live_warnings = _rules.LiveWarnings(frozenset())
 
     # Set-up.
     def _selected(self, layer) -> bool:
@@ -408,7 +250,7 @@ class ActivationMonitor(Recorder):
                 "is subclassed. Build it as a Functional model, or monitor one "
                 "of its Functional sub-models."
             )
-        self._monitored = [layer for layer in model.layers if self._selected(layer)]
+        monitored = [layer for layer in model.layers if self._selected(layer)]
         if self.layers is not None:
             names = {layer.name for layer in model.layers}
             missing = [s for s in self.layers if isinstance(s, str) and s not in names]
@@ -417,117 +259,31 @@ class ActivationMonitor(Recorder):
                     f"`layers` names layers the model does not have: {missing}. "
                     f"Its layers: {sorted(names)}"
                 )
-        if not self._monitored:
+        if not monitored:
             raise ValueError(
                 f"ActivationMonitor found no layer with a nonlinearity in model "
                 f"{model.name!r}; pass `layers=` to choose layers."
             )
-        self._probe, self._taps = self._tapped_model(model)
-        self._layer_outputs = None  # for dead_data, made when first needed
+        self._probe = Probe(
+            model,
+            monitored,
+            (self.x, self.y, self.sample_weight),
+            self.dead_threshold,
+            self.saturation_margin,
+        )
         self._parameter_layers = learned_activations(model)
         self._open_outputs()
         self._epoch = 0
         self._probe_due = False
-        self._live_warnings = LiveWarnings(self._warn_kinds)
-        self._input_flags = self._inputs_off_center()
+        self._live_warnings = _rules.LiveWarnings(self._warn_kinds)
+        self._input_findings = _rules.input_findings(named_inputs(self.x))
         self._clock = StepClock(
-            self._iterations(model), int(getattr(model, "steps_per_execution", 1))
+            iterations(model), int(getattr(model, "steps_per_execution", 1))
         )
         if self.schedule.per_epoch or (
             self.schedule.first_due(self._clock.iterations, 1) is not None
         ):
             self._record(self._clock.iterations)
-
-    def _inputs_off_center(self) -> list[Flag]:
-        """Inputs whose features sit far from 0 relative to their spread:
-        every weight gradient of a first-layer unit then shares one sign."""
-        flags = []
-        flat = keras.tree.flatten(self.x)
-        names = (
-            ["(inputs)"]
-            if len(flat) == 1
-            else [f"(input {i})" for i in range(len(flat))]
-        )
-        if isinstance(self.x, dict):
-            names = [f"(input {name!r})" for name in sorted(self.x)]
-        for name, values in zip(names, flat, strict=True):
-            if not np.issubdtype(values.dtype, np.floating) or values.ndim < 2:
-                continue
-            features = values.reshape(-1, values.shape[-1]).astype(np.float64)
-            mean = float(np.mean(np.abs(features.mean(axis=0))))
-            std = float(np.mean(features.std(axis=0)))
-            if mean > std:
-                flags.append(
-                    Flag(
-                        "inputs_off_center",
-                        name,
-                        f"inputs far from zero-centered: features average "
-                        f"{mean:.3g} in absolute value, with a spread of {std:.3g}",
-                        "Standardize them (keras_acts.Standardize, adapted on "
-                        "the training data)",
-                        "Preprocessing",
-                    )
-                )
-        return flags
-
-    def _tapped_model(self, model):
-        """The model with an `_OutputTap` after each monitored layer, sharing
-        its layers and weights; outputs: the tapped outputs, then the
-        model's own outputs."""
-        monitored = {id(layer): layer for layer in self._monitored}
-        batch_size = len(keras.tree.flatten(self.x)[0])
-        taps, tapped, self._output_layer_names = [], [], set()
-
-        def call_function(layer, *args, **kwargs):
-            outputs = layer(*args, **kwargs)
-            if id(layer) in monitored and isinstance(outputs, keras.KerasTensor):
-                tap = _OutputTap(
-                    batch_size, name=f"tap_{layer.name}", dtype=outputs.dtype
-                )
-                outputs = tap(outputs)
-                taps.append(tap)
-                tapped.append(outputs)
-            return outputs
-
-        if isinstance(model, keras.Sequential):
-            model_inputs = model.inputs
-            inputs = keras.Input(
-                batch_shape=model_inputs[0].shape, dtype=model_inputs[0].dtype
-            )
-            outputs = inputs
-            for layer in model.layers:
-                outputs = call_function(layer, outputs)
-            clone = keras.Model(inputs, outputs)
-            last = model.layers[-1]
-            if id(last) in monitored:
-                self._output_layer_names.add(last.name)
-        else:
-            clone = keras.models.clone_model(
-                model, clone_function=lambda layer: layer, call_function=call_function
-            )
-            for layer in self._monitored:
-                if any(layer.output is tensor for tensor in model.outputs):
-                    self._output_layer_names.add(layer.name)
-        if len(taps) != len(self._monitored):
-            raise ValueError(
-                "ActivationMonitor can read only layers that return one tensor. "
-                f"Received layers: {[layer.name for layer in self._monitored]}"
-            )
-        self._output_structure = clone.output
-        probe = keras.Model(clone.input, tapped + keras.tree.flatten(clone.output))
-        return probe, taps
-
-    @staticmethod
-    def _iterations(model) -> int:
-        """Optimizer updates applied so far: the most of any optimizer's, so
-        that a model trained by optimizers held as attributes counts them."""
-        return max(
-            (
-                int(keras.ops.convert_to_numpy(o.iterations))
-                for o in optimizers_of(model)
-            ),
-            default=0,
-        )
 
     # When to record.
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -566,7 +322,7 @@ class ActivationMonitor(Recorder):
         if logs is None or not self._records:
             return
         rows = self._records[-1].rows
-        dead = [_dead_fraction(row) for row in rows]
+        dead = [_rules.dead_fraction(row) for row in rows]
         dead = [value for value in dead if value is not None]
         if dead:
             logs["dead_fraction"] = max(dead)
@@ -574,118 +330,30 @@ class ActivationMonitor(Recorder):
             row["saturated_fraction"]
             for row in rows
             if row["saturated_fraction"] is not None
-            and row["layer"] not in self._output_layer_names
+            and row["layer"] not in self._probe.output_layer_names
         ]
         if saturated:
             logs["saturated_fraction"] = max(saturated)
 
     # Measuring.
-    def _forward(self):
-        """Layer outputs on the probe and, with targets, the loss gradients."""
-        count = len(self._monitored)
-        if self.y is None:
-            outputs = self._probe(self.x, training=False)
-            return [keras.ops.convert_to_numpy(o) for o in outputs[:count]], None
-        model = self.model
-
-        def loss():
-            outputs = self._probe(self.x, training=False)
-            predictions = keras.tree.pack_sequence_as(
-                self._output_structure, outputs[count:]
-            )
-            value = model.compute_loss(
-                x=self.x,
-                y=self.y,
-                y_pred=predictions,
-                sample_weight=self.sample_weight,
-                training=False,
-            )
-            return value, outputs[:count]
-
-        _, outputs, gradients = _backends.module("autodiff").value_and_gradients(
-            loss, [tap.offset for tap in self._taps]
-        )
-        return (
-            [keras.ops.convert_to_numpy(o) for o in outputs],
-            [None if g is None else keras.ops.convert_to_numpy(g) for g in gradients],
-        )
-
-    def _statistics(self, layer, values, gradient) -> dict[str, Any]:
-        values = np.asarray(values, np.float64)
-        name = activation_name(layer) or "linear"
-        units = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values
-        dead_fraction = None
-        if name in DYING_ACTIVATIONS:
-            dead_fraction = float(np.mean(np.all(units <= self.dead_threshold, axis=0)))
-        saturated = None
-        if name in SATURATING_RANGES:
-            low, high = SATURATING_RANGES[name]
-            margin = self.saturation_margin * (high - low)
-            saturated = float(
-                np.mean((values <= low + margin) | (values >= high - margin))
-            )
-        row = {
-            "layer": layer.name,
-            "activation": name,
-            "mean": float(values.mean()),
-            "std": float(values.std()),
-            "dead_fraction": dead_fraction,
-            "saturated_fraction": saturated,
-            "zero_fraction": float(np.mean(values == 0)),
-            "output_grad_l2": None,
-            "output_grad_mean_abs": None,
-        }
-        if gradient is not None:
-            gradient = np.asarray(gradient, np.float64)
-            row["output_grad_l2"] = float(np.sqrt(np.sum(gradient * gradient)))
-            row["output_grad_mean_abs"] = float(np.mean(np.abs(gradient)))
-        return row
-
-    def _dead_on_data(self) -> list[float | None]:
-        """Per monitored layer, the fraction of units whose output is at
-        most `dead_threshold` on every example of `dead_data`."""
-        if self._layer_outputs is None:
-            model = self.model
-            self._layer_outputs = keras.Model(
-                model.input, [layer.output for layer in self._monitored]
-            )
-        highest = [None] * len(self._monitored)
-        for batch in _batches(self.dead_data):
-            outputs = self._layer_outputs(batch, training=False)
-            if not isinstance(outputs, (list, tuple)):  # one monitored layer
-                outputs = [outputs]
-            for index, values in enumerate(outputs):
-                values = keras.ops.convert_to_numpy(values)
-                unit_max = values.reshape(-1, values.shape[-1]).max(axis=0)
-                if highest[index] is not None:
-                    unit_max = np.maximum(highest[index], unit_max)
-                highest[index] = unit_max
-        return [
-            float(np.mean(unit_max <= self.dead_threshold))
-            if unit_max is not None and activation_name(layer) in DYING_ACTIVATIONS
-            else None
-            for layer, unit_max in zip(self._monitored, highest, strict=True)
-        ]
-
     def _record(self, step: int | None = None, with_dead_data: bool = False) -> None:
         # On JAX, self.model brings the training state back into the model.
         model = self.model
         if step is None:
-            step = self._iterations(model)
+            step = iterations(model)
         if self._records and self._records[-1].step == step and not with_dead_data:
             return  # nothing trained since the last record
         self._probe_due = False
-        outputs, gradients = self._forward()
-        dead_on_data = self._dead_on_data() if with_dead_data else [None] * len(outputs)
-        rows = []
-        for index, (layer, values) in enumerate(
-            zip(self._monitored, outputs, strict=True)
-        ):
-            gradient = None if gradients is None else gradients[index]
-            row = {"step": step, "epoch": self._epoch}
-            row.update(self._statistics(layer, values, gradient))
-            row["dead_fraction_data"] = dead_on_data[index]
-            rows.append(row)
+        rows, outputs = self._probe.measure()
+        dead_on_data = (
+            self._probe.dead_on_data(self.dead_data)
+            if with_dead_data
+            else [None] * len(rows)
+        )
+        rows = [
+            {"step": step, "epoch": self._epoch, **row, "dead_fraction_data": dead}
+            for row, dead in zip(rows, dead_on_data, strict=True)
+        ]
         parameters = []
         for name, layer in self._parameter_layers:
             for variable in layer.trainable_weights:
@@ -739,6 +407,15 @@ class ActivationMonitor(Recorder):
         return [row for record in self._records for row, _ in record.parameters]
 
     # What the user reads.
+    def _findings(self) -> list[_rules.Finding]:
+        findings = list(self._input_findings)
+        if self._records:
+            findings += _rules.activation_findings(
+                [record.rows for record in self._records[-_rules.DEAD_RECORDS :]],
+                self._probe.output_layer_names,
+            )
+        return findings
+
     def flags(self) -> list[Flag]:
         """The problems found, each with what to try: in the inputs of the
         probe batch, and in the layers at the last record.
@@ -757,80 +434,13 @@ class ActivationMonitor(Recorder):
         Returns:
             A list of `keras_acts.Flag`, empty when nothing was found.
         """
-        flags = list(getattr(self, "_input_flags", []))
-        if not self._records:
-            return flags
-        # Dead units never come back: a layer counts when more than half its
-        # units were dead at each of the last three records, which leaves
-        # out units that a small probe batch finds idle for a while.
-        recent = self._records[-DEAD_RECORDS:]
-        for index, row in enumerate(self._records[-1].rows):
-            layer = row["layer"]
-            dead = _dead_fraction(row)
-            persistent = len(recent) == DEAD_RECORDS and all(
-                (_dead_fraction(record.rows[index]) or 0.0) > FLAG_DEAD
-                for record in recent
-                if len(record.rows) == len(self._records[-1].rows)
-            )
-            if dead is not None and dead > FLAG_DEAD and persistent:
-                where = "on the probe batch"
-                if row["dead_fraction_data"] is not None:
-                    where = "on dead_data"
-                flags.append(
-                    Flag(
-                        "dead",
-                        layer,
-                        f"{dead:.0%} of units dead {where} at step {row['step']}",
-                        "try PReLU, LeakyReLU or ELU, a lower learning rate, or "
-                        "He initialization",
-                        UNITS_DOC,
-                    )
-                )
-            saturated = row["saturated_fraction"]
-            hidden = layer not in self._output_layer_names
-            if saturated is not None and saturated > FLAG_SATURATED and hidden:
-                flags.append(
-                    Flag(
-                        "saturated",
-                        layer,
-                        f"{saturated:.0%} of outputs saturated at step {row['step']}",
-                        "Standardize the inputs, use smaller initial weights, or "
-                        "a ReLU-family activation",
-                        UNITS_DOC,
-                    )
-                )
-        off_center = [
-            row
-            for row in self._records[-1].rows
-            if row["activation"] in POSITIVE_ACTIVATIONS
-            and row["layer"] not in self._output_layer_names
-            and abs(row["mean"]) > row["std"]
-        ]
-        if off_center:
-            first = off_center[0]
-            layers = ", ".join(row["layer"] for row in off_center)
-            flags.append(
-                Flag(
-                    "off_center",
-                    first["layer"],
-                    f"outputs not zero-centered in {len(off_center)} layer(s) "
-                    f"({layers}; here mean {first['mean']:.2f}, std "
-                    f"{first['std']:.2f}): the next layer's weight gradients "
-                    "share one sign per example",
-                    "try tanh or a zero-centered activation such as "
-                    "keras_acts.ParametricELU",
-                    "Why activations matter",
-                )
-            )
-        return flags
+        return [finding.flag for finding in self._findings()]
 
     def summary(self) -> str:
         """A table of the last record, one line per layer, and the problems
         found (`flags()`).
 
-        The table marks, per layer: more than half the units dead; more than
-        half the outputs saturated; not zero-centered, when the mean is
-        farther from 0 than the standard deviation.
+        The `marks` column marks the layers that the problems below name.
 
         Returns:
             The table and the problems, as a string.
@@ -838,33 +448,7 @@ class ActivationMonitor(Recorder):
         if not self._records:
             raise ValueError("ActivationMonitor has recorded nothing yet.")
         record = self._records[-1]
-        width = max(len(row["layer"]) for row in record.rows)
-        lines = [
-            f"Activations at step {record.step}",
-            f"{'layer':<{width}}  {'activation':<13}{'mean':>8}{'std':>8}"
-            f"{'dead':>7}{'saturated':>10}{'grad l2':>11}  marks",
-        ]
-        for row in record.rows:
-            marks = []
-            dead = _dead_fraction(row)
-            if dead is not None and dead > FLAG_DEAD:
-                marks.append("dead")
-            saturated = row["saturated_fraction"]
-            if saturated is not None and saturated > FLAG_SATURATED:
-                marks.append("saturated")
-            if abs(row["mean"]) > row["std"]:
-                marks.append("not zero-centered")
-            gradient = row["output_grad_l2"]
-            lines.append(
-                f"{row['layer']:<{width}}  {row['activation']:<13}"
-                f"{row['mean']:>8.3f}{row['std']:>8.3f}"
-                f"{'-' if dead is None else f'{dead:.0%}':>7}"
-                f"{'-' if saturated is None else f'{saturated:.0%}':>10}"
-                f"{'-' if gradient is None else f'{gradient:.2e}':>11}  "
-                + ", ".join(marks)
-            )
-        lines.append(report("Problems", self.flags()))
-        return "\n".join(line.rstrip() for line in lines)
+        return _reports.activation_table(record.step, record.rows, self._findings())
 
     def plot(self, axes: tuple[Axes, Axes] | None = None) -> Figure:
         """Plots the dead and saturated fractions of each layer over the steps.
@@ -878,36 +462,9 @@ class ActivationMonitor(Recorder):
         Returns:
             The matplotlib figure.
         """
-        import matplotlib.pyplot as plt
-
         if not self._records:
             raise ValueError("ActivationMonitor has recorded nothing to plot yet.")
-        axes = check_axes(axes, 2)
-        if axes is None:
-            _, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-        dead_axes, saturated_axes = axes
-        by_layer: dict[str, list[dict[str, Any]]] = {}
-        for row in self.history:
-            by_layer.setdefault(row["layer"], []).append(row)
-        for layer, rows in by_layer.items():
-            steps = [row["step"] for row in rows]
-            for ax, stat in (
-                (dead_axes, "dead_fraction"),
-                (saturated_axes, "saturated_fraction"),
-            ):
-                if rows[0][stat] is not None:
-                    ax.plot(steps, [row[stat] for row in rows], label=layer)
-        for ax, title in (
-            (dead_axes, "dead units"),
-            (saturated_axes, "saturated outputs"),
-        ):
-            ax.set_title(title)
-            ax.set_xlabel("step")
-            ax.set_ylabel("fraction")
-            ax.set_ylim(-0.02, 1.02)
-            if ax.lines and len(ax.lines) <= 12:
-                ax.legend(fontsize=8)
-        return dead_axes.figure
+        return _plots.plot_activations(self.history, axes)
 
     def plot_parameters(
         self, ax: Axes | None = None, steps: Sequence[int] | None = None
@@ -926,58 +483,4 @@ class ActivationMonitor(Recorder):
         Returns:
             The matplotlib figure.
         """
-        import matplotlib.pyplot as plt
-
-        rows = self.parameter_history
-        if not rows:
-            raise ValueError(
-                "ActivationMonitor has no learned activation parameters to plot: "
-                "the model has no PReLU or ParametricELU layer, or nothing was "
-                "recorded yet."
-            )
-        recorded = sorted({row["step"] for row in rows})
-        if steps is None:
-            steps = sorted({recorded[0], recorded[len(recorded) // 2], recorded[-1]})
-        missing = [step for step in steps if step not in recorded]
-        if missing:
-            raise ValueError(
-                f"No record at steps {missing}. Recorded steps: {recorded}"
-            )
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-        series = list(dict.fromkeys((row["layer"], row["parameter"]) for row in rows))
-        positions = range(len(series))
-        for step in steps:
-            at_step = {
-                (row["layer"], row["parameter"]): row
-                for row in rows
-                if row["step"] == step
-            }
-            means = [
-                at_step[key]["mean"] if key in at_step else np.nan for key in series
-            ]
-            ax.plot(positions, means, marker="o", label=f"step {step}")
-            if step == steps[-1]:
-                ax.fill_between(
-                    positions,
-                    [
-                        at_step[key]["min"] if key in at_step else np.nan
-                        for key in series
-                    ],
-                    [
-                        at_step[key]["max"] if key in at_step else np.nan
-                        for key in series
-                    ],
-                    alpha=0.2,
-                    label=f"min to max, step {step}",
-                )
-        ax.set_xticks(
-            list(positions),
-            [f"{layer}\n{parameter}" for layer, parameter in series],
-            fontsize=8,
-            rotation=45 if len(series) > 6 else 0,
-        )
-        ax.set_ylabel("learned value")
-        ax.set_title("learned activation parameters by layer")
-        ax.legend(fontsize=8)
-        return ax.figure
+        return _plots.plot_parameters(self.parameter_history, ax, steps)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from functools import partial
 
 import jax
-import jax.extend.core
 import keras
 import numpy as np
 
-from keras_acts.callbacks._channels import Channel as BaseChannel
-from keras_acts.callbacks._gradient_capture import STATISTICS_WIDTH
+from keras_acts import _private_api
+from keras_acts.callbacks._channel import Channel as BaseChannel
+from keras_acts.callbacks._gradient_statistics import STATISTICS_WIDTH
 
 
 class Channel(BaseChannel):
@@ -29,12 +29,13 @@ class Channel(BaseChannel):
         # The outputs of dispatched steps, not yet fetched.
         self._dispatched: list[dict] = []
 
-    def begin(self, monitor) -> None:
+    def begin(self, request) -> None:
+        super().begin(request)
         self._dispatched = []  # of a fit that ended without on_train_end
 
-    def trace_key(self, monitor):
+    def trace_key(self, request):
         # The period is a constant of the trace.
-        return monitor.schedule.freq, monitor.histograms
+        return request.schedule.freq, request.histograms
 
     def recording_function(self, make_recording_function, plain_function):
         """A host callback anywhere in a compiled step slows every call of it
@@ -44,7 +45,7 @@ class Channel(BaseChannel):
         recording_function = self._recording(make_recording_function)
 
         def train_function(state, iterator):
-            if self.capture.monitor.next_block_may_record():
+            if self.request.block_may_record():
                 return recording_function(state, iterator)
             return plain_function(state, iterator)
 
@@ -52,11 +53,7 @@ class Channel(BaseChannel):
 
     def _recording(self, make_recording_function):
         model = self.capture.model
-        if (
-            model.run_eagerly
-            or not model.jit_compile
-            or self.capture.monitor.histograms
-        ):
+        if model.run_eagerly or not model.jit_compile or self.request.histograms:
             return make_recording_function()  # records through host callbacks
         return self._returning_function(model)
 
@@ -65,11 +62,11 @@ class Channel(BaseChannel):
         (compiled as Keras compiles its own)."""
         out_shardings = None
         if keras.distribution.distribution() is not None:
-            out_shardings = (None, model._get_state_sharding_spec(), None)
+            out_shardings = (None, _private_api.jax_state_sharding_spec(model), None)
 
         def step(state, data):
             self._outputs = {}
-            self._trace = _trace_state()
+            self._trace = _private_api.jax_trace_state()
             try:
                 # The recording train_step that the capture installed.
                 logs, state = model.train_step(state, data)
@@ -86,7 +83,7 @@ class Channel(BaseChannel):
                 self._dispatched.append(outputs)
             return logs, state
 
-        return model._make_function(step_function)
+        return _private_api.make_jax_train_function(model, step_function)
 
     def received(self):
         if self._dispatched:
@@ -101,7 +98,7 @@ class Channel(BaseChannel):
         return super().received()
 
     def should_record(self, site, step):
-        if self.capture.monitor.schedule.period:
+        if self.request.schedule.period:
             return super().should_record(site, step)
         # The flag is set on the host between epochs: ask for it.
         return jax.experimental.io_callback(
@@ -117,7 +114,9 @@ class Channel(BaseChannel):
         """Whether a record made here can be returned by the step: not
         inside a nested trace, such as the `cond` in which a
         LossScaleOptimizer applies finite steps."""
-        return self._outputs is not None and _trace_state() == self._trace
+        return (
+            self._outputs is not None and _private_api.jax_trace_state() == self._trace
+        )
 
     def record_if(self, record, site, step, store) -> None:
         if not self._returns_records():
@@ -139,7 +138,3 @@ class Channel(BaseChannel):
         jax.experimental.io_callback(
             partial(self.deliver, site), None, statistics, copies, step
         )
-
-
-def _trace_state():
-    return jax.extend.core.get_opaque_trace_state(convention="keras_acts")

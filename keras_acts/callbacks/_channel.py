@@ -1,6 +1,7 @@
-"""Record channels: how a record computed in the training step reaches the
-host, one small module per backend (`tensorflow`, `jax`, `torch`), chosen
-once by `GradientCapture`. Only the chosen module imports its framework.
+"""How a record computed in the training step reaches the host: the
+`Channel` every backend's channel (`keras_acts._backends.<backend>.channel`,
+chosen by the backend seam) builds on, the `Request` a monitor attaches
+with, and the `Inbox` the records are put in.
 
 - TensorFlow stores records in variables that the host reads after each
   block of steps (this works under XLA and `tf.distribute`).
@@ -12,12 +13,71 @@ once by `GradientCapture`. Only the chosen module imports its framework.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
 
-from keras_acts.callbacks._gradient_capture import gradient_statistics, stack
+from keras_acts.callbacks._gradient_statistics import gradient_statistics, stack
+from keras_acts.callbacks._schedule import Schedule
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A recorded step's statistics as they reached the host."""
+
+    site: Any
+    step: int
+    statistics: np.ndarray  # (variables, 5), float64
+    gradients: list[np.ndarray] | None  # float32 copies, for histograms
+
+
+class Inbox:
+    """Where a channel puts the records that reach the host; the monitor
+    takes them. `listener`, if given, runs after each record put (a custom
+    training loop has no batch hooks to take them in)."""
+
+    def __init__(self, listener: Callable[[], None] | None = None) -> None:
+        self.listener = listener
+        self._records: list[RawRecord] = []
+        # Host callbacks of one step (one per optimizer) can run at once, on
+        # threads of the framework.
+        self._lock = threading.RLock()  # the listener takes records too
+
+    def put(self, site, step, statistics, gradients) -> None:
+        with self._lock:
+            self._records.append(
+                RawRecord(
+                    site,
+                    int(step),
+                    np.asarray(keras.ops.convert_to_numpy(statistics), np.float64),
+                    None
+                    if gradients is None
+                    else [np.asarray(keras.ops.convert_to_numpy(g)) for g in gradients],
+                )
+            )
+            if self.listener is not None:
+                self.listener()
+
+    def take(self) -> list[RawRecord]:
+        """The records put since the last call, by step."""
+        with self._lock:
+            taken, self._records = self._records, []
+        return sorted(taken, key=lambda record: record.step)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a monitor asks of the capture while it is attached."""
+
+    schedule: Schedule
+    histograms: bool  # keep a copy of each recorded gradient
+    inbox: Inbox
+    # Whether the block of steps about to run can hold a record (on JAX,
+    # blocks that cannot run the plain train function).
+    block_may_record: Callable[[], bool] = lambda: True
 
 
 class Channel:
@@ -33,15 +93,13 @@ class Channel:
 
     def __init__(self, capture) -> None:
         self.capture = capture
-        self._pending: list[tuple[Any, int, np.ndarray, list | None]] = []
-        # Host callbacks of one step (one per optimizer) can run at once, on
-        # threads of the framework.
-        self._delivering = threading.Lock()
+        self.request: Request | None = None
         self.lost_records = 0  # overwritten before the host read them
 
     # Host side.
-    def begin(self, monitor) -> None:
+    def begin(self, request: Request) -> None:
         """Called when a monitor attaches."""
+        self.request = request
 
     def add_site(self, site) -> None:
         """Called each time the step is traced (or run eagerly) at `site`."""
@@ -51,45 +109,30 @@ class Channel:
         for site in self.capture.sites.values():
             site.pending = True
 
-    def trace_key(self, monitor) -> Any:
+    def trace_key(self, request: Request) -> Any:
         """What a traced recording step depends on, besides the model."""
-        return monitor.histograms
+        return request.histograms
 
     def recording_function(self, make_recording_function, plain_function):
         """The train function to run while a monitor is attached."""
         return make_recording_function()
 
     def wrap_optimizer(self, optimizer, install) -> None:
-        """Wraps further optimizer methods, with `install(owner, name, f)`."""
+        """Wraps further optimizer methods, with `install(owner, name, f)`,
+        which the capture undoes on detach."""
 
     def deliver(self, site, statistics, copies, step) -> None:
-        """Takes a record on the host; in a custom loop, hands it on at once."""
-        with self._delivering:
-            self._deliver(site, statistics, copies, step)
-
-    def _deliver(self, site, statistics, copies, step) -> None:
+        """Puts a record that reached the host in the request's inbox."""
         site.pending = False
-        self._pending.append(
-            (
-                site,
-                int(step),
-                np.asarray(keras.ops.convert_to_numpy(statistics), np.float64),
-                None
-                if copies is None
-                else [np.asarray(keras.ops.convert_to_numpy(c)) for c in copies],
-            )
-        )
-        if not self.capture.in_fit:
-            self.capture.monitor._collect(final=False)
+        self.request.inbox.put(site, step, statistics, copies)
 
-    def received(self) -> list[tuple[Any, int, np.ndarray, list | None]]:
-        """The records that reached the host since the last call, by step."""
-        received, self._pending = self._pending, []
-        return sorted(received, key=lambda record: record[1])
+    def received(self) -> list:
+        """The records that reached the host since the last call."""
+        return self.request.inbox.take()
 
     # Step side.
     def should_record(self, site, step):
-        period = self.capture.monitor.schedule.period
+        period = self.request.schedule.period
         if period:
             return keras.ops.equal(keras.ops.mod(step, period), 0)
         return site.pending

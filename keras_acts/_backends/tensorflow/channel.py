@@ -11,8 +11,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_acts.callbacks._channels import Channel as BaseChannel
-from keras_acts.callbacks._gradient_capture import STATISTICS_WIDTH
+from keras_acts import _private_api
+from keras_acts.callbacks._channel import Channel as BaseChannel
+from keras_acts.callbacks._channel import RawRecord
+from keras_acts.callbacks._gradient_statistics import STATISTICS_WIDTH
 
 
 def _replica_local(initial_value, name: str) -> tf.Variable:
@@ -55,9 +57,10 @@ class Channel(BaseChannel):
             self._written = _replica_local(tf.constant(0, tf.int64), "records")
 
     # Host side.
-    def begin(self, monitor) -> None:
+    def begin(self, request) -> None:
+        super().begin(request)
         self._check_strategy()
-        self._period.assign(monitor.schedule.period)
+        self._period.assign(request.schedule.period)
 
     def _check_strategy(self) -> None:
         if not self._replicated:
@@ -69,12 +72,15 @@ class Channel(BaseChannel):
             if getattr(optimizer, "gradient_accumulation_steps", None):
                 # Keras itself fails there: its all-reduce runs in a tf.cond.
                 unsupported = "gradient_accumulation_steps"
-            elif not callable(getattr(optimizer, "_all_reduce_sum_gradients", None)):
-                unsupported = (
-                    f"this Keras version's {type(optimizer).__name__}, which has "
-                    "no _all_reduce_sum_gradients step to read the reduced "
-                    "gradients from"
-                )
+            else:
+                try:
+                    _private_api.all_reduce_sum_gradients(optimizer)
+                except RuntimeError:
+                    unsupported = (
+                        f"this Keras version's {type(optimizer).__name__}, which "
+                        "has no _all_reduce_sum_gradients step to read the "
+                        "reduced gradients from"
+                    )
             if unsupported:
                 raise ValueError(
                     "GradientMonitor records the gradient summed across "
@@ -94,7 +100,7 @@ class Channel(BaseChannel):
             self._create_storage(site)
 
     def _create_storage(self, site) -> None:
-        histograms = self.capture.monitor.histograms
+        histograms = self.request.histograms
         if site.storage is not None and (
             site.storage.copies is not None or not histograms
         ):
@@ -143,8 +149,10 @@ class Channel(BaseChannel):
         if self._replicated:
             install(
                 optimizer,
-                "_all_reduce_sum_gradients",
-                self._capturing_all_reduce(optimizer._all_reduce_sum_gradients),
+                _private_api.ALL_REDUCE_SUM_GRADIENTS,
+                self._capturing_all_reduce(
+                    _private_api.all_reduce_sum_gradients(optimizer)
+                ),
             )
 
     def received(self):
@@ -170,7 +178,7 @@ class Channel(BaseChannel):
                 records.append(
                     (
                         order[slot],
-                        (
+                        RawRecord(
                             site,
                             int(steps[slot]),
                             statistics[slot],

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import torch
 
-from keras_acts.callbacks._channels import Channel as BaseChannel
-from keras_acts.callbacks._gradient_capture import NOT_MEASURED
+from keras_acts import _private_api
+from keras_acts.callbacks._channel import Channel as BaseChannel
+from keras_acts.callbacks._gradient_statistics import NOT_MEASURED
+
+_foreach_mul = _private_api.torch_function("_foreach_mul")
+_foreach_norm = _private_api.torch_function("_foreach_norm")
+_foreach_sub_ = _private_api.torch_function("_foreach_sub_")
 
 
 class Channel(BaseChannel):
@@ -23,7 +28,7 @@ class Channel(BaseChannel):
             return None
         # Copies: the update writes the variables in place.
         return [
-            torch._foreach_mul([v.value.detach().float() for v in group], 1.0)
+            _foreach_mul([v.value.detach().float() for v in group], 1.0)
             for group in groups
         ]
 
@@ -58,10 +63,10 @@ def _statistics(site, gradients, before, after):
     ]
     weights = [w.detach().float() for w in _flat(site.groups, before, count)]
     columns = [
-        torch.stack(torch._foreach_norm(copies, 2)).double().square(),
-        torch.stack(torch._foreach_norm(copies, 1)).double(),
+        torch.stack(_foreach_norm(copies, 2)).double().square(),
+        torch.stack(_foreach_norm(copies, 1)).double(),
         torch.stack([_largest_magnitude(c) for c in copies]).double(),
-        torch.stack(torch._foreach_norm(weights, 2)).double().square(),
+        torch.stack(_foreach_norm(weights, 2)).double().square(),
     ]
     if after is None:
         columns.append(torch.full((count,), NOT_MEASURED, dtype=torch.float64))
@@ -69,6 +74,6 @@ def _statistics(site, gradients, before, after):
         weights_after = [w.detach().float() for w in _flat(site.groups, after, count)]
         # In place: `weights` are weights_before's copies, read above for the
         # last time; a new tensor per variable cost twice as much.
-        torch._foreach_sub_(weights, weights_after)
-        columns.append(torch.stack(torch._foreach_norm(weights, 2)).double().square())
+        _foreach_sub_(weights, weights_after)
+        columns.append(torch.stack(_foreach_norm(weights, 2)).double().square())
     return torch.stack(columns, dim=1), copies

@@ -1,0 +1,130 @@
+"""Every use keras_acts makes of a framework's private API, in one place.
+
+Public API does not give GradientMonitor what it must see (the gradients the
+optimizer applies, inside the compiled step), nor PyTorch's fastest kernels
+for the fused activations. Each function here names the private attribute it
+uses, why, and `CHECKED` says the versions it was checked against.
+`tests/test_private_api.py` runs each one on the installed versions, so a
+release that moves one fails there, and a user gets an error that names it
+rather than a crash deep inside `fit`. No other module touches a private
+attribute of Keras, TensorFlow, JAX or PyTorch, or patches a method of a
+model or an optimizer; `tests/test_private_api.py` checks that too.
+
+Framework imports happen inside the functions, so importing this module
+imports no framework.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CHECKED = "keras 3.15.1, TensorFlow 2.21.0, JAX 0.10.2, PyTorch 2.13.0"
+
+
+def _lookup(owner: Any, name: str, what: str) -> Any:
+    try:
+        return getattr(owner, name)
+    except AttributeError:
+        raise RuntimeError(
+            f"keras_acts uses {what} `{name}`, a private API checked on "
+            f"{CHECKED}; the installed version has none. Please report it "
+            "with your versions (pip list)."
+        ) from None
+
+
+# Patches of a model's or an optimizer's methods, for the length of a fit.
+def install(owner: Any, name: str, replacement: Any) -> None:
+    """Shadows `owner`'s method `name` with `replacement` until `uninstall`.
+
+    An instance attribute shadows the class's method, and removing it brings
+    the method back. `object.__setattr__` bypasses Keras's attribute tracking
+    (a Layer or Optimizer tracks what is assigned to it, and would save it).
+    GradientMonitor installs its recording `apply` on optimizers (and
+    `stateless_apply` on a LossScaleOptimizer, `_all_reduce_sum_gradients`
+    under tf.distribute), and `train_step` and `make_train_function` on the
+    model.
+    """
+    object.__setattr__(owner, name, replacement)
+
+
+def uninstall(owner: Any, name: str) -> None:
+    """Removes what `install` put on `owner`, bringing back its method."""
+    vars(owner).pop(name, None)
+
+
+def hide(owner: Any, name: str, value: Any) -> None:
+    """Keeps `value` on `owner` out of Keras's tracking and saving (as
+    `install` does), for the GradientMonitor state kept with a model."""
+    object.__setattr__(owner, name, value)
+
+
+def hidden(owner: Any, name: str) -> Any:
+    """What `hide` put on `owner` under `name`, or None."""
+    return vars(owner).get(name)
+
+
+# Keras.
+def optimizer_variables(optimizer: Any) -> list:
+    """The variables a built optimizer applies to when `apply` is given none.
+
+    Keras keeps them in `Optimizer._trainable_variables` and has no public
+    accessor; GradientMonitor must know which variables an `apply` updates.
+    """
+    return list(
+        _lookup(
+            optimizer, "_trainable_variables", f"Keras's {type(optimizer).__name__}"
+        )
+    )
+
+
+ALL_REDUCE_SUM_GRADIENTS = "_all_reduce_sum_gradients"
+
+
+def all_reduce_sum_gradients(optimizer: Any) -> Any:
+    """The step in which a Keras optimizer on TensorFlow sums the replicas'
+    gradients inside `apply`, under a `tf.distribute` strategy.
+
+    GradientMonitor wraps it (`install`) to read the summed gradients, which
+    costs no extra communication; an all-reduce of its own would be a
+    cross-replica call, which TensorFlow does not allow where it records.
+    """
+    return _lookup(optimizer, ALL_REDUCE_SUM_GRADIENTS, "Keras's TensorFlow optimizer")
+
+
+def make_jax_train_function(model: Any, step_function: Any) -> Any:
+    """Keras's JAX trainer's `_make_function`: a train function (the loop
+    over a block of steps) around `step_function`, as Keras makes its own.
+    GradientMonitor's compiled step returns its records as extra outputs, so
+    it needs Keras's loop around a step of its own."""
+    return _lookup(model, "_make_function", "Keras's JAX trainer")(step_function)
+
+
+def jax_state_sharding_spec(model: Any) -> Any:
+    """The shardings of a model's training state under a
+    `keras.distribution`, which the recording step is compiled with, as
+    Keras compiles its own (`JAXTrainer._get_state_sharding_spec`)."""
+    return _lookup(model, "_get_state_sharding_spec", "Keras's JAX trainer")()
+
+
+# JAX.
+def jax_trace_state() -> Any:
+    """An opaque token of the JAX trace being built (`jax.extend`, which JAX
+    offers to libraries without a stability promise): a record can leave
+    the compiled step as an output only from the step's own trace, not from
+    one nested in it (a LossScaleOptimizer's `cond`)."""
+    import jax.extend.core
+
+    return _lookup(jax.extend.core, "get_opaque_trace_state", "jax.extend.core")(
+        convention="keras_acts"
+    )
+
+
+# PyTorch.
+def torch_function(name: str) -> Any:
+    """One of PyTorch's private functions, for speed on the CPU:
+    `_foreach_norm`, `_foreach_mul` and `_foreach_sub_` (one multi-tensor
+    kernel for all of a model's variables, in GradientMonitor's statistics),
+    `_prelu_kernel` (PReLU's own kernel, for the fused activations)."""
+    import torch
+
+    return _lookup(torch, name, "PyTorch's")

@@ -1,0 +1,68 @@
+"""The monitors' `summary()` tables. Their marks come from the rules'
+findings (`_rules.marks`), the same ones `flags()` returns, so a table marks
+exactly the layers its report names."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from keras_acts.callbacks._rules import GLOBAL, Finding, dead_fraction, marks
+from keras_acts.diagnosis import report
+
+
+def gradient_table(
+    rows: dict[str, dict[str, Any]],
+    steps: list[int],
+    findings: list[Finding],
+) -> str:
+    """GradientMonitor's table of one record's layer rows (`{layer: row}`,
+    `GLOBAL` last), then the problems over the records at `steps`."""
+    layers = [layer for layer in rows if layer != GLOBAL]
+    output_norm = rows[layers[-1]]["l2"]
+    marked = marks(findings)
+    width = max(len(layer) for layer in rows)
+    lines = [
+        f"Gradients at step {rows[GLOBAL]['step']} (norms relative to {layers[-1]})",
+        f"{'layer':<{width}}  {'grad l2':>10}  {'relative':>10}  "
+        f"{'update/weight':>13}  flag",
+    ]
+    for layer, row in rows.items():
+        relative = row["l2"] / output_norm if output_norm > 0 else math.nan
+        ratio = row["update_ratio"]
+        lines.append(
+            f"{layer:<{width}}  {row['l2']:>10.3e}  {relative:>10.3e}  "
+            f"{'-' if ratio is None else f'{ratio:.3e}':>13}  "
+            + ", ".join(marked.get(layer, []))
+        )
+    title = (
+        f"Problems over {len(steps)} record{'s' if len(steps) != 1 else ''} "
+        f"(steps {steps[0]} to {steps[-1]})"
+    )
+    lines.append(report(title, [finding.flag for finding in findings]))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def activation_table(step: int, rows: list[dict[str, Any]], findings) -> str:
+    """ActivationMonitor's table of one record's rows, then the problems."""
+    marked = marks(findings)
+    width = max(len("layer"), *(len(row["layer"]) for row in rows))
+    lines = [
+        f"Activations at step {step}",
+        f"{'layer':<{width}}  {'activation':<13}{'mean':>8}{'std':>8}"
+        f"{'dead':>7}{'saturated':>10}{'grad l2':>11}  marks",
+    ]
+    for row in rows:
+        dead = dead_fraction(row)
+        saturated = row["saturated_fraction"]
+        gradient = row["output_grad_l2"]
+        lines.append(
+            f"{row['layer']:<{width}}  {row['activation']:<13}"
+            f"{row['mean']:>8.3f}{row['std']:>8.3f}"
+            f"{'-' if dead is None else f'{dead:.0%}':>7}"
+            f"{'-' if saturated is None else f'{saturated:.0%}':>10}"
+            f"{'-' if gradient is None else f'{gradient:.2e}':>11}  "
+            + ", ".join(marked.get(row["layer"], []))
+        )
+    lines.append(report("Problems", [finding.flag for finding in findings]))
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,405 @@
+"""Every kind of problem the monitors flag, in one place: its detection rule,
+its thresholds, its advice and the docs page that explains it.
+
+Both monitors' `flags()`, the marks in their `summary()` tables, the live
+warnings during `fit` and `keras_acts.diagnose` all read the `Finding`s made
+here, so they cannot disagree. A finding is a `Flag` and the layers it
+covers (those a summary table marks).
+
+Adding a kind: a `Rule` in `RULES`, its detection in `gradient_findings`,
+`activation_findings` or `input_findings`, a test that it fires on a broken
+model and stays silent on a healthy one, and a section on its docs page.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from keras_acts.diagnosis import DiagnosisWarning, Flag
+
+GRADIENT_DOC = "Diagnosing gradient flow"
+UNITS_DOC = "Dead and saturated units"
+GLOBAL = "(global)"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A kind of flag: which monitor raises it, the mark its layers get in
+    that monitor's summary table, what to try and where the docs explain it."""
+
+    kind: str
+    monitor: str
+    mark: str
+    advice: str
+    doc: str
+
+
+RULES = (
+    Rule(
+        "nonfinite",
+        "GradientMonitor",
+        "non-finite",
+        "try a lower learning rate or gradient clipping (clipnorm=1.0), and "
+        "check the inputs and targets for NaN",
+        GRADIENT_DOC,
+    ),
+    Rule(
+        "exploding",
+        "GradientMonitor",
+        "exploding",
+        "try a lower learning rate, gradient clipping (clipnorm=1.0) or smaller "
+        "initial weights",
+        GRADIENT_DOC,
+    ),
+    Rule(
+        "vanishing",
+        "GradientMonitor",
+        "vanishing",
+        "try ReLU-family activations (relu, keras_acts.PReLU, ParametricELU), "
+        "He initialization, or Standardize the inputs",
+        GRADIENT_DOC,
+    ),
+    Rule(
+        "stalled",
+        "GradientMonitor",
+        "stalled",
+        "the gradients have vanished or the learning rate is too small: look "
+        "for vanishing layers, or raise the learning rate",
+        GRADIENT_DOC,
+    ),
+    Rule(
+        "dead",
+        "ActivationMonitor",
+        "dead",
+        "try PReLU, LeakyReLU or ELU, a lower learning rate, or He initialization",
+        UNITS_DOC,
+    ),
+    Rule(
+        "saturated",
+        "ActivationMonitor",
+        "saturated",
+        "Standardize the inputs, use smaller initial weights, or a ReLU-family "
+        "activation",
+        UNITS_DOC,
+    ),
+    Rule(
+        "off_center",
+        "ActivationMonitor",
+        "not zero-centered",
+        "try tanh or a zero-centered activation such as keras_acts.ParametricELU",
+        "Why activations matter",
+    ),
+    Rule(
+        "inputs_off_center",
+        "ActivationMonitor",
+        "inputs off center",
+        "Standardize them (keras_acts.Standardize, adapted on the training data)",
+        "Preprocessing",
+    ),
+)
+RULES_BY_KIND = {rule.kind: rule for rule in RULES}
+
+
+def kinds_of(monitor: str) -> tuple[str, ...]:
+    return tuple(rule.kind for rule in RULES if rule.monitor == monitor)
+
+
+@dataclass(frozen=True)
+class Finding:
+    flag: Flag
+    layers: tuple[str, ...]  # the layers the flag covers, marked in tables
+
+
+def _finding(kind: str, layer: str, problem: str, layers=None) -> Finding:
+    rule = RULES_BY_KIND[kind]
+    flag = Flag(kind, layer, problem, rule.advice, rule.doc)
+    return Finding(flag, tuple(layers) if layers else (layer,))
+
+
+def marks(findings: Iterable[Finding]) -> dict[str, list[str]]:
+    """Per layer, the marks of the findings that cover it, in order."""
+    marked: dict[str, list[str]] = {}
+    for finding in findings:
+        for layer in finding.layers:
+            marked.setdefault(layer, []).append(RULES_BY_KIND[finding.flag.kind].mark)
+    return marked
+
+
+# GradientMonitor's rules.
+# A global norm this many times the first one counts as exploding.
+GROWTH_FLAG = 1e3
+# A layer is vanishing when at least this share of the records finds it
+# below `vanishing_ratio` (early records count: a stuck net's gradients later
+# shrink everywhere alike).
+VANISHING_SHARE = 0.05
+# Learning has stalled when the updates are smaller than this fraction of the
+# weights, by the median over the later half of at least STALLED_RECORDS.
+STALLED_UPDATE_RATIO = 1e-6
+STALLED_RECORDS = 10
+
+
+class GradientRun:
+    """What the gradient rules need from every record of a `fit`, kept as it
+    goes, so that they cost the same at the 20,000th record as at the first."""
+
+    def __init__(self, vanishing_ratio: float) -> None:
+        self.vanishing_ratio = vanishing_ratio
+        self.records = 0
+        self.first_step: int | None = None
+        self.first_norm: float | None = None
+        self.peak = (0.0, 0)  # the largest finite global norm, and its step
+        self.nonfinite: tuple[int, list[str]] | None = None
+        # Per layer: records below vanishing_ratio, the lowest ratio to the
+        # output layer's norm, its step, and that output layer.
+        self.vanishing: dict[str, list] = {}
+        self.update_ratios: list[float] = []
+
+    def add(self, rows: dict[str, dict[str, Any]], step: int) -> None:
+        """Takes one record's layer rows (`{layer: row}`, `GLOBAL` last)."""
+        self.records += 1
+        if self.first_step is None:
+            self.first_step = step
+        layers = [layer for layer in rows if layer != GLOBAL]
+        norm = rows[GLOBAL]["l2"]
+        if not math.isfinite(norm) or not math.isfinite(rows[GLOBAL]["weight_l2"]):
+            if self.nonfinite is None:
+                bad = [
+                    layer
+                    for layer in layers
+                    if not math.isfinite(rows[layer]["l2"] + rows[layer]["weight_l2"])
+                ]
+                self.nonfinite = (step, bad)
+            return
+        if self.first_norm is None:
+            self.first_norm = norm
+        if norm > self.peak[0]:
+            self.peak = (norm, step)
+        if rows[GLOBAL]["update_ratio"] is not None:
+            self.update_ratios.append(rows[GLOBAL]["update_ratio"])
+        output = layers[-1]
+        output_norm = rows[output]["l2"]
+        if output_norm <= 0:
+            return
+        for layer in layers[:-1]:
+            ratio = rows[layer]["l2"] / output_norm
+            state = self.vanishing.setdefault(layer, [0, math.inf, step, output])
+            state[0] += ratio < self.vanishing_ratio
+            if ratio < state[1]:
+                state[1:] = [ratio, step, output]
+
+
+def gradient_findings(run: GradientRun, exploding_threshold: float) -> list[Finding]:
+    """GradientMonitor's findings over the records `run` has taken."""
+    if not run.records:
+        return []
+    findings = []
+    if run.nonfinite is not None:
+        step, layers = run.nonfinite
+        findings.append(
+            _finding(
+                "nonfinite",
+                layers[0] if layers else GLOBAL,
+                f"non-finite gradients or weights (NaN or Inf) at step {step}, "
+                f"in {', '.join(layers) or 'the model'}",
+                layers,
+            )
+        )
+    peak, peak_step = run.peak
+    growth = peak / run.first_norm if run.first_norm else 0.0
+    if peak > exploding_threshold or growth >= GROWTH_FLAG:
+        problem = f"exploding gradients: global norm {peak:.1e} at step {peak_step}"
+        if peak > exploding_threshold:
+            problem += f", above exploding_threshold={exploding_threshold:g}"
+        else:
+            problem += f", {growth:.0e} times its norm at step {run.first_step}"
+        findings.append(_finding("exploding", GLOBAL, problem))
+    vanishing = [
+        layer
+        for layer, (below, *_) in run.vanishing.items()
+        if below >= max(1.0, VANISHING_SHARE * run.records)
+    ]
+    if vanishing:
+        worst = min(vanishing, key=lambda layer: run.vanishing[layer][1])
+        _, ratio, step, output = run.vanishing[worst]
+        findings.append(
+            _finding(
+                "vanishing",
+                vanishing[-1],
+                f"gradients vanish at and below this layer: {worst} gets "
+                f"{ratio:.1e} of {output}'s gradient norm at step {step}",
+                vanishing,
+            )
+        )
+    later = run.update_ratios[len(run.update_ratios) // 2 :]
+    if len(run.update_ratios) >= STALLED_RECORDS:
+        median = float(np.median(later))
+        if median < STALLED_UPDATE_RATIO:
+            findings.append(
+                _finding(
+                    "stalled",
+                    GLOBAL,
+                    f"learning has stalled: the updates are {median:.0e} of the "
+                    f"weights' norm (median of the last {len(later)} records)",
+                )
+            )
+    return findings
+
+
+# ActivationMonitor's rules.
+# The output range of the saturating activations: saturated means within
+# `saturation_margin` (as a fraction of the range) of either end.
+SATURATING_RANGES = {
+    "sigmoid": (0.0, 1.0),
+    "hard_sigmoid": (0.0, 1.0),
+    "softmax": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "hard_tanh": (-1.0, 1.0),
+    "softsign": (-1.0, 1.0),
+}
+# Activations that are flat at 0 for negative inputs: a unit that outputs 0
+# for every example gets no gradient and never recovers. A tanh, leaky, ELU
+# or maxout unit with negative outputs still learns, so it is not "dead".
+DYING_ACTIVATIONS = {"relu", "relu6"}
+# Activations whose outputs are all positive: not zero-centered by design.
+POSITIVE_ACTIVATIONS = {"sigmoid", "hard_sigmoid"}
+FLAG_DEAD = 0.5
+# Dead units never come back: a layer counts when more than half its units
+# were dead at each of the last DEAD_RECORDS records, which leaves out units
+# that a small probe batch finds idle for a while.
+DEAD_RECORDS = 3
+FLAG_SATURATED = 0.5
+
+
+def dead_fraction(row: dict[str, Any]) -> float | None:
+    """Dead units counted on `dead_data` where they were, else on the probe."""
+    if row["dead_fraction_data"] is not None:
+        return row["dead_fraction_data"]
+    return row["dead_fraction"]
+
+
+def activation_findings(
+    records: Sequence[list[dict[str, Any]]], output_layers: set[str]
+) -> list[Finding]:
+    """ActivationMonitor's findings in its layers, from the rows of its
+    records (the last is judged; the dead rule also reads the ones before).
+    `output_layers` are the model's own outputs: a confident classifier
+    saturates, and its outputs need not be centered."""
+    if not records:
+        return []
+    findings = []
+    last = records[-1]
+    recent = [rows for rows in records[-DEAD_RECORDS:] if len(rows) == len(last)]
+    for index, row in enumerate(last):
+        layer = row["layer"]
+        dead = dead_fraction(row)
+        persistent = len(records[-DEAD_RECORDS:]) == DEAD_RECORDS and all(
+            (dead_fraction(rows[index]) or 0.0) > FLAG_DEAD for rows in recent
+        )
+        if dead is not None and dead > FLAG_DEAD and persistent:
+            where = "on the probe batch"
+            if row["dead_fraction_data"] is not None:
+                where = "on dead_data"
+            findings.append(
+                _finding(
+                    "dead",
+                    layer,
+                    f"{dead:.0%} of units dead {where} at step {row['step']}",
+                )
+            )
+        saturated = row["saturated_fraction"]
+        hidden = layer not in output_layers
+        if saturated is not None and saturated > FLAG_SATURATED and hidden:
+            findings.append(
+                _finding(
+                    "saturated",
+                    layer,
+                    f"{saturated:.0%} of outputs saturated at step {row['step']}",
+                )
+            )
+    off_center = [
+        row
+        for row in last
+        if row["activation"] in POSITIVE_ACTIVATIONS
+        and row["layer"] not in output_layers
+        and abs(row["mean"]) > row["std"]
+    ]
+    if off_center:
+        first = off_center[0]
+        layers = [row["layer"] for row in off_center]
+        findings.append(
+            _finding(
+                "off_center",
+                first["layer"],
+                f"outputs not zero-centered in {len(off_center)} layer(s) "
+                f"({', '.join(layers)}; here mean {first['mean']:.2f}, std "
+                f"{first['std']:.2f}): the next layer's weight gradients "
+                "share one sign per example",
+                layers,
+            )
+        )
+    return findings
+
+
+def input_findings(inputs: dict[str, np.ndarray]) -> list[Finding]:
+    """Inputs (by the name a flag gives them) whose features sit far from 0
+    relative to their spread: every weight gradient of a first-layer unit
+    then shares one sign."""
+    findings = []
+    for name, values in inputs.items():
+        if not np.issubdtype(values.dtype, np.floating) or values.ndim < 2:
+            continue
+        features = values.reshape(-1, values.shape[-1]).astype(np.float64)
+        mean = float(np.mean(np.abs(features.mean(axis=0))))
+        std = float(np.mean(features.std(axis=0)))
+        if mean > std:
+            findings.append(
+                _finding(
+                    "inputs_off_center",
+                    name,
+                    f"inputs far from zero-centered: features average "
+                    f"{mean:.3g} in absolute value, with a spread of {std:.3g}",
+                )
+            )
+    return findings
+
+
+# Warnings during training.
+def check_warn(warn: bool | Sequence[str], kinds: Sequence[str]) -> frozenset[str]:
+    """The kinds of flag to warn about, from a monitor's `warn` argument."""
+    if isinstance(warn, bool):
+        return frozenset(kinds if warn else ())
+    if isinstance(warn, str) or not isinstance(warn, Iterable):
+        raise ValueError(
+            "`warn` must be True, False or a list of flag kinds from "
+            f"{tuple(kinds)}. Received: warn={warn!r}"
+        )
+    warn = list(warn)
+    unknown = [kind for kind in warn if kind not in kinds]
+    if unknown:
+        raise ValueError(
+            f"`warn` names unknown flag kinds {unknown}; expected kinds from "
+            f"{tuple(kinds)}. Received: warn={warn!r}"
+        )
+    return frozenset(warn)
+
+
+class LiveWarnings:
+    """Warns of each flag the first time it appears in a `fit`: once per kind
+    and layer."""
+
+    def __init__(self, kinds: frozenset[str]) -> None:
+        self.kinds = kinds
+        self._given: set[tuple[str, str]] = set()
+
+    def give(self, flags: Iterable[Flag], monitor: str) -> None:
+        for flag in flags:
+            key = (flag.kind, flag.layer)
+            if flag.kind in self.kinds and key not in self._given:
+                self._given.add(key)
+                warnings.warn(f"{monitor}: {flag}", DiagnosisWarning, stacklevel=4)

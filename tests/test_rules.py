@@ -1,0 +1,218 @@
+"""One home for diagnosis (keras_acts.callbacks._rules): both monitors'
+`flags()`, the marks of their summary tables, the live warnings and the
+report of `diagnose` all come from the rules' findings, so they agree."""
+
+import pathlib
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import keras_acts
+from keras_acts.callbacks import _rules
+from keras_acts.diagnosis import Diagnosis, report
+
+DOCS = pathlib.Path(__file__).parent.parent / "docs"
+
+
+def marked(summary: str, numeric_columns: int) -> dict[str, list[str]]:
+    """`{layer: marks}` of a summary table: the marks follow the layer's
+    name and its `numeric_columns` values."""
+    table = summary.split("\nProblems")[0].splitlines()[2:]
+    marks = {}
+    for line in table:
+        words = line.split()
+        text = " ".join(words[1 + numeric_columns :])
+        marks[words[0]] = text.split(", ") if text else []
+    return marks
+
+
+def activation_fit(model, x, y, epochs=3, **monitor_kwargs):
+    monitor = keras_acts.ActivationMonitor((x, y), warn=False, **monitor_kwargs)
+    model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, callbacks=[monitor])
+    return monitor
+
+
+def data(samples=64, features=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(samples, features)).astype("float32")
+    return x, (x[:, :1] * x[:, 1:2]).astype("float32")
+
+
+def test_a_relu_layer_far_from_zero_mean_is_neither_marked_nor_flagged():
+    # The reviewer's case: a large positive bias puts a ReLU layer's mean
+    # above its spread. Centering is judged for sigmoid-like layers only, so
+    # nothing is wrong here, and neither the table nor the report says so.
+    keras.utils.set_random_seed(0)
+    x, y = data()
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(
+                8, "relu", bias_initializer=keras.initializers.Constant(3.0)
+            ),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    monitor = activation_fit(model, x, y, epochs=1)
+    row = monitor.history[-1]
+    assert abs(row["mean"]) > row["std"]  # the case is the reviewer's
+    assert monitor.flags() == []
+    summary = monitor.summary()
+    assert all(marks == [] for marks in marked(summary, 6).values())
+    assert summary.endswith("Problems: no problems found.")
+
+
+def test_a_softmax_output_is_neither_marked_nor_flagged_as_saturated():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(1).normal(size=(64, 4)).astype("float32") * 20
+    y = (x[:, 0] > 0).astype("int32")
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, "tanh", name="hidden"),
+            keras.layers.Dense(
+                2,
+                "softmax",
+                kernel_initializer=keras.initializers.RandomNormal(stddev=10.0),
+                name="out",
+            ),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    monitor = activation_fit(model, x, y)
+    out = [row for row in monitor.history if row["layer"] == "out"][-1]
+    assert out["saturated_fraction"] > _rules.FLAG_SATURATED  # confident
+    assert "out" not in {flag.layer for flag in monitor.flags()}
+    assert marked(monitor.summary(), 6)["out"] == []
+
+
+def dead_relu_model():
+    """Two ReLU layers killed by a negative bias, behind a sigmoid layer."""
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, "sigmoid", name="gate"),
+            keras.layers.Dense(
+                8, "relu", bias_initializer=keras.initializers.Constant(-10.0)
+            ),
+            keras.layers.Dense(
+                8, "relu", bias_initializer=keras.initializers.Constant(-10.0)
+            ),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+
+
+def deep_sigmoid_model(depth=7):
+    hidden = [keras.layers.Dense(8, "sigmoid", name=f"h{i}") for i in range(depth)]
+    return keras.Sequential([keras.Input((4,)), *hidden, keras.layers.Dense(1)])
+
+
+def assert_marks_are_findings(monitor, numeric_columns):
+    findings = monitor._findings()
+    assert [finding.flag for finding in findings] == monitor.flags()
+    expected = {}
+    for finding in findings:
+        for layer in finding.layers:
+            expected.setdefault(layer, []).append(
+                _rules.RULES_BY_KIND[finding.flag.kind].mark
+            )
+    table = marked(monitor.summary(), numeric_columns)
+    assert {layer: marks for layer, marks in table.items() if marks} == {
+        layer: marks for layer, marks in expected.items() if layer in table
+    }
+    for flag in monitor.flags():
+        if flag.layer in table:
+            assert _rules.RULES_BY_KIND[flag.kind].mark in table[flag.layer]
+
+
+def test_activation_marks_are_exactly_the_flags_layers():
+    keras.utils.set_random_seed(0)
+    x, y = data()
+    model = dead_relu_model()
+    model.compile(optimizer="sgd", loss="mse")
+    monitor = activation_fit(model, x + 3.0, y)
+    assert {flag.kind for flag in monitor.flags()} == {
+        "dead",
+        "off_center",
+        "inputs_off_center",
+    }
+    assert_marks_are_findings(monitor, 6)
+
+
+def test_gradient_marks_are_exactly_the_flags_layers():
+    keras.utils.set_random_seed(0)
+    x, y = data(samples=256)
+    model = deep_sigmoid_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    monitor = keras_acts.GradientMonitor(warn=False)
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[monitor])
+    assert "vanishing" in {flag.kind for flag in monitor.flags()}
+    assert_marks_are_findings(monitor, 3)
+
+
+def test_live_warnings_name_each_final_flag_once():
+    keras.utils.set_random_seed(0)
+    x, y = data()
+    model = dead_relu_model()
+    model.compile(optimizer="sgd", loss="mse")
+    monitor = keras_acts.ActivationMonitor((x + 3.0, y))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x + 3.0, y, epochs=3, batch_size=16, verbose=0, callbacks=[monitor])
+    given = [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, keras_acts.DiagnosisWarning)
+    ]
+    assert len(given) == len(set(given))
+    for flag in monitor.flags():
+        prefix = f"ActivationMonitor: {flag.layer}: "
+        matching = [message for message in given if message.startswith(prefix)]
+        assert len(matching) == 1
+        assert matching[0].endswith(f"{flag.advice} (docs: {flag.doc})")
+
+
+def test_diagnosis_reports_as_the_monitors_do():
+    flag = keras_acts.Flag("dead", "dense", "80% of units dead", "try PReLU", "Doc")
+    diagnosis = Diagnosis([flag], None, None, 10, "m")
+    head = "keras_acts.diagnose: 10 training steps of a copy of model 'm'"
+    assert str(diagnosis) == report(head, [flag])
+    assert str(diagnosis) == f"{head}:\n- {flag}"
+    assert str(Diagnosis([], None, None, 10, "m")) == f"{head}: no problems found."
+
+
+@pytest.mark.parametrize("rule", _rules.RULES, ids=lambda rule: rule.kind)
+def test_every_rule_names_a_docs_page_that_exists(rule):
+    titles = [
+        path.read_text().splitlines()[0]
+        for path in DOCS.rglob("*.md")
+        if not path.name.endswith(".ko.md")
+    ]
+    assert any(title.startswith(f"# {rule.doc}") for title in titles)
+
+
+def test_flag_documents_every_kind_the_rules_have():
+    for rule in _rules.RULES:
+        assert f'`"{rule.kind}"`' in keras_acts.Flag.__doc__
+
+
+@pytest.mark.parametrize(
+    "monitor, other",
+    [
+        (keras_acts.GradientMonitor, "dead"),
+        (
+            lambda **kwargs: keras_acts.ActivationMonitor(np.ones((2, 3)), **kwargs),
+            "vanishing",
+        ),
+    ],
+)
+def test_warn_takes_its_own_monitors_kinds_only(monitor, other):
+    name = "GradientMonitor" if other == "dead" else "ActivationMonitor"
+    for kind in _rules.kinds_of(name):
+        monitor(warn=[kind])
+    with pytest.raises(ValueError, match=rf"unknown flag kinds \['{other}'\]"):
+        monitor(warn=[other])
