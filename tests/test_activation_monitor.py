@@ -1,10 +1,13 @@
 import csv
+import functools
 import glob
 import re
 
+import helpers
 import keras
 import numpy as np
 import pytest
+from helpers import Subclassed, data
 
 import keras_acts
 from keras_acts import ActivationMonitor, GradientMonitor
@@ -37,23 +40,11 @@ def probe_model():
 
 
 def probe_data(samples=32):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(samples, 3)).astype("float32")
-    return x, rng.normal(size=(samples, 1)).astype("float32")
+    return data(samples, outputs=1)
 
 
-def fit(model, callbacks, x, y, epochs=1):
-    if not isinstance(callbacks, list):
-        callbacks = [callbacks]
-    return model.fit(
-        x,
-        y,
-        batch_size=16,
-        epochs=epochs,
-        verbose=0,
-        shuffle=False,
-        callbacks=callbacks,
-    )
+# Two steps on the 32 examples of probe_data().
+fit = functools.partial(helpers.fit, batch_size=16)
 
 
 def test_dead_saturated_and_identity_layers_against_numpy():
@@ -238,14 +229,6 @@ def test_outputs_csv_tensorboard_plot(tmp_path):
 
 
 def test_subclassed_model_is_refused_clearly():
-    class Subclassed(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.dense = keras.layers.Dense(2, activation="relu")
-
-        def call(self, inputs):
-            return self.dense(inputs)
-
     model = Subclassed()
     model.compile(optimizer="sgd", loss="mse")
     x, _ = probe_data()

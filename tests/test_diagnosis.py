@@ -9,17 +9,11 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from helpers import regression_data
 
 import keras_acts
 from keras_acts import ActivationMonitor, DiagnosisWarning, GradientMonitor
 from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
-
-
-def regression_data(offset=0.0):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 10)).astype("float32")
-    y = (x @ rng.normal(size=(10, 1))).astype("float32")
-    return x + offset, y
 
 
 def mlp(layers=4, **dense_kwargs):

@@ -7,6 +7,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from helpers import LEARNING_RATE, data, fit
 
 import keras_acts
 from keras_acts import GradientMonitor
@@ -15,8 +16,6 @@ from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
 from keras_acts.testing import vector_jacobian_product
 
 BACKEND = keras.backend.backend()
-
-LEARNING_RATE = 0.1
 
 
 def small_model(name="small"):
@@ -27,30 +26,6 @@ def small_model(name="small"):
             keras.layers.Dense(2, name="out"),
         ],
         name=name,
-    )
-
-
-def data(samples=16, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(samples, 3)).astype("float32")
-    y = rng.normal(size=(samples, 2)).astype("float32")
-    return x, y
-
-
-def fit(model, monitor, x, y, batch_size=8, epochs=1, **compile_kwargs):
-    if not model.compiled:
-        model.compile(
-            optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse", **compile_kwargs
-        )
-    callbacks = [] if monitor is None else [monitor]
-    return model.fit(
-        x,
-        y,
-        batch_size=batch_size,
-        epochs=epochs,
-        shuffle=False,
-        verbose=0,
-        callbacks=callbacks,
     )
 
 

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from helpers import regression_data
 
 import keras_acts
 
@@ -43,17 +44,15 @@ def build(kind, make_layer):
     return keras.Model(inputs, x)
 
 
-def regression_data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 8)).astype("float32")
-    y = np.sin(x @ rng.normal(size=(8, 1))).astype("float32")
-    return x, y
+def sine_data():
+    """64 examples of 8 features, a sine of a linear target."""
+    return regression_data(samples=64, features=8, squash=np.sin)
 
 
 @pytest.mark.parametrize("name", LAYERS)
 @pytest.mark.parametrize("kind", ["sequential", "functional", "subclassed"])
 def test_model_trains_and_loss_falls(name, kind):
-    x, y = regression_data()
+    x, y = sine_data()
     model = build(kind, LAYERS[name])
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", jit_compile=False)
     losses = model.fit(x, y, epochs=10, batch_size=32, verbose=0).history["loss"]
@@ -62,7 +61,7 @@ def test_model_trains_and_loss_falls(name, kind):
 
 @pytest.mark.parametrize("name", LAYERS)
 def test_jit_compiled_training_and_inference(name):
-    x, y = regression_data()
+    x, y = sine_data()
     model = build("functional", LAYERS[name])
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", jit_compile=True)
     losses = model.fit(x, y, epochs=10, batch_size=32, verbose=0).history["loss"]
@@ -81,7 +80,7 @@ def test_jit_compiled_training_and_inference(name):
     [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")],
 )
 def test_mixed_precision(name, policy, compute_dtype):
-    x, y = regression_data()
+    x, y = sine_data()
     layer = LAYERS[name](dtype=policy)
     out = layer(x)
     assert keras.backend.standardize_dtype(out.dtype) == compute_dtype

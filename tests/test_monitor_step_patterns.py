@@ -8,14 +8,8 @@ import math
 import keras
 import numpy as np
 import pytest
-from test_gradient_monitor import (
-    LEARNING_RATE,
-    data,
-    expected_sgd_records,
-    fit,
-    read_events,
-    small_model,
-)
+from helpers import LEARNING_RATE, data, fit
+from test_gradient_monitor import expected_sgd_records, read_events, small_model
 
 from keras_acts import ActivationMonitor, GradientMonitor
 from keras_acts.callbacks._gradient_records import aggregate as _aggregate

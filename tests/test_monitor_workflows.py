@@ -10,20 +10,13 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from helpers import LEARNING_RATE, data, fit
 
 import keras_acts
 from keras_acts import GradientMonitor
 from keras_acts.testing import vector_jacobian_product
 
 BACKEND = keras.backend.backend()
-LEARNING_RATE = 0.1
-
-
-def data(samples=16, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(samples, 3)).astype("float32")
-    y = rng.normal(size=(samples, 2)).astype("float32")
-    return x, y
 
 
 def mse_upstream(outputs, y):
@@ -51,18 +44,6 @@ def counting_model():
     )
     model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
     return model
-
-
-def fit(model, callbacks, x, y, epochs=1, batch_size=8):
-    return model.fit(
-        x,
-        y,
-        batch_size=batch_size,
-        epochs=epochs,
-        shuffle=False,
-        verbose=0,
-        callbacks=callbacks,
-    )
 
 
 def test_keras_acts_layer_passed_as_an_activation():

@@ -3,6 +3,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from helpers import Subclassed
 
 import keras_acts
 from keras_acts import ActivationMonitor, GradientMonitor, replace_activations
@@ -188,15 +189,6 @@ def test_activations_inside_a_layers_computation_are_named_and_kept():
     )
     with pytest.raises(ValueError, match="no use of 'relu'.*SimpleRNN"):
         replace_activations(only_rnn, "relu", keras_acts.PReLU)
-
-
-class Subclassed(keras.Model):
-    def __init__(self):
-        super().__init__()
-        self.dense = keras.layers.Dense(2, activation="relu")
-
-    def call(self, inputs):
-        return self.dense(inputs)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,66 @@
+"""Data, fit and model helpers shared by the test modules.
+
+Imported as `from helpers import ...`, like layer_checks: pytest puts tests/
+on sys.path (rootdir-relative "prepend" imports), also in the child pytest
+runs of test_backends.py."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+# The plain SGD of the monitors' tests, whose expected records they compute.
+LEARNING_RATE = 0.1
+
+
+def data(samples=16, seed=0, outputs=2):
+    """Normal inputs of 3 features and normal targets of `outputs`."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(samples, 3)).astype("float32")
+    y = rng.normal(size=(samples, outputs)).astype("float32")
+    return x, y
+
+
+def regression_data(samples=256, features=10, offset=0.0, squash=None):
+    """Normal inputs and a linear target (or `squash` of one), seed 0; the
+    inputs shifted by `offset` after the target is formed."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, features)).astype("float32")
+    y = x @ rng.normal(size=(features, 1))
+    if squash is not None:
+        y = squash(y)
+    return x + offset, y.astype("float32")
+
+
+def fit(model, callbacks, x, y, epochs=1, batch_size=8, **compile_kwargs):
+    """Fit without shuffling or logs; `callbacks` a list, one callback or
+    None. A model not compiled yet gets SGD(LEARNING_RATE) on the mean
+    squared error, with `compile_kwargs`."""
+    if not model.compiled:
+        model.compile(
+            optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse", **compile_kwargs
+        )
+    if callbacks is None:
+        callbacks = []
+    elif not isinstance(callbacks, list):
+        callbacks = [callbacks]
+    return model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+    )
+
+
+class Subclassed(keras.Model):
+    """A subclassed model: one Dense layer with a ReLU activation."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(2, activation="relu")
+
+    def call(self, inputs):
+        return self.dense(inputs)
