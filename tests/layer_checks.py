@@ -1,4 +1,5 @@
-"""One small helper that runs the checks every keras_acts layer must pass."""
+"""What the layers' tests share: the checks every keras_acts layer must pass,
+and the NumPy references of the learnable activations."""
 
 from __future__ import annotations
 
@@ -100,3 +101,56 @@ def run_layer_checks(
         assert not np.array_equal(keras.ops.convert_to_numpy(weight), value), (
             f"{weight.path} did not train"
         )
+
+
+# NumPy references, elementwise; the parameters broadcast against x.
+
+
+def np_prelu(x, alpha):
+    return np.where(x > 0, x, alpha * x)
+
+
+def np_parametric_elu(x, alpha):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def np_pelu(x, a, b):
+    return np.where(x >= 0, a / b * x, a * np.expm1(np.minimum(x, 0) / b))
+
+
+def np_srelu(x, t_left, a_left, t_right, a_right):
+    right = t_left + np.abs(t_right)
+    return np.where(
+        x < t_left,
+        t_left + a_left * (x - t_left),
+        np.where(x > right, right + a_right * (x - right), x),
+    )
+
+
+def np_sigmoid(z):
+    # Without overflow in exp for either sign.
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def np_swish(x, beta):
+    return x * np_sigmoid(beta * x)
+
+
+def np_snake(x, alpha):
+    x, alpha = np.broadcast_arrays(np.asarray(x, np.float64), alpha)
+    safe = np.where(alpha == 0, 1.0, alpha)
+    return np.where(alpha == 0, x, x + np.sin(alpha * x) ** 2 / safe)
+
+
+def np_snake_gradients(x, alpha):
+    """d/dx and d/dalpha, elementwise; d/dalpha tends to x**2 at alpha = 0."""
+    x, alpha = np.broadcast_arrays(np.asarray(x, np.float64), alpha)
+    safe = np.where(alpha == 0, 1.0, alpha)
+    dx = 1 + np.sin(2 * alpha * x)
+    dalpha = x * np.sin(2 * alpha * x) / safe - np.sin(alpha * x) ** 2 / safe**2
+    return dx, np.where(alpha == 0, x**2, dalpha)
+
+
+# Snake's large, ordinary, small, tiny, zero and negative frequencies.
+SNAKE_ALPHAS = np.array([20.0, 1.0, 0.3, 1e-3, 1e-8, 0.0, -1e-8, -0.5], "float32")

@@ -1,9 +1,12 @@
+"""RReLU's own checks; those it shares with the other learnable
+activations are in test_learnable_activations.py."""
+
 import keras
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from layer_checks import GRADIENT_TOLERANCE, run_layer_checks
+from layer_checks import GRADIENT_TOLERANCE
 from test_properties import (
     FLOATS,
     SETTINGS,
@@ -29,18 +32,6 @@ def _numpy(tensor):
 def _training_slopes(layer, shape):
     """The slopes a training call draws, seen through negative inputs."""
     return -_numpy(layer(-np.ones(shape, "float32"), training=True))
-
-
-@pytest.mark.parametrize(
-    "kwargs, input_shape",
-    [
-        ({}, (4, 5)),
-        ({"lower": 0.0, "upper": 0.5, "seed": 3}, (2, 3, 4, 5)),
-        ({"lower": 0.2, "upper": 0.2}, (2, 3)),
-    ],
-)
-def test_layer_checks(kwargs, input_shape, tmp_path):
-    run_layer_checks(keras_acts.RReLU, kwargs, input_shape, tmp_path)
 
 
 @pytest.mark.parametrize("lower, upper", [(1 / 8, 1 / 3), (0.1, 0.3), (0.0, 1.0)])
@@ -180,27 +171,6 @@ def test_equal_bounds_give_a_leaky_relu(training, rng):
         lambda inputs: layer(inputs, training=training), x, upstream
     )
     np.testing.assert_array_equal(gradients["inputs"], np.where(x >= 0, 1.0, 0.25))
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"lower": 0.5, "upper": 0.1}, "lower=0.5, upper=0.1"),
-        ({"lower": -0.1}, "lower=-0.1"),
-        ({"upper": -1.0, "lower": -2.0}, "lower=-2.0"),
-        ({"lower": np.nan}, "lower=nan"),
-        ({"upper": np.inf}, "upper=inf"),
-        ({"lower": True}, "lower=True"),
-        ({"upper": "0.3"}, "upper='0.3'"),
-        ({"seed": "x"}, "seed='x'"),
-        ({"seed": 1.5}, "seed=1.5"),
-        ({"seed": -1}, "seed=-1"),
-        ({"seed": True}, "seed=True"),
-    ],
-)
-def test_invalid_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        keras_acts.RReLU(**kwargs)
 
 
 def test_numpy_arguments_are_stored_as_python_numbers():

@@ -1,28 +1,16 @@
+"""Snake's own checks; those it shares with the other learnable
+activations are in test_learnable_activations.py."""
+
 import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from layer_checks import GRADIENT_TOLERANCE, run_layer_checks
+from layer_checks import GRADIENT_TOLERANCE, SNAKE_ALPHAS, np_snake, np_snake_gradients
 
 import keras_acts
 from keras_acts.testing import check_gradients, vector_jacobian_product
-
-
-def np_snake(x, alpha):
-    x, alpha = np.broadcast_arrays(np.asarray(x, np.float64), alpha)
-    safe = np.where(alpha == 0, 1.0, alpha)
-    return np.where(alpha == 0, x, x + np.sin(alpha * x) ** 2 / safe)
-
-
-def np_snake_gradients(x, alpha):
-    """d/dx and d/dalpha, elementwise; d/dalpha tends to x**2 at alpha = 0."""
-    x, alpha = np.broadcast_arrays(np.asarray(x, np.float64), alpha)
-    safe = np.where(alpha == 0, 1.0, alpha)
-    dx = 1 + np.sin(2 * alpha * x)
-    dalpha = x * np.sin(2 * alpha * x) / safe - np.sin(alpha * x) ** 2 / safe**2
-    return dx, np.where(alpha == 0, x**2, dalpha)
 
 
 def _layer(alpha, x, **kwargs):
@@ -32,52 +20,11 @@ def _layer(alpha, x, **kwargs):
     return layer
 
 
-@pytest.mark.parametrize(
-    "kwargs, input_shape",
-    [
-        ({}, (4, 5)),
-        ({}, (2, 3, 4, 5)),
-        ({"channel_axis": 1}, (2, 3, 4, 5)),
-        ({"channel_axis": None, "alpha_initializer": 0.5}, (2, 3, 4)),
-        ({"shared_axes": [1, 2], "alpha_regularizer": "l1"}, (2, 3, 4, 5)),
-        ({"alpha_initializer": "ones", "alpha_constraint": "non_neg"}, (4, 5)),
-    ],
-)
-def test_layer_checks(kwargs, input_shape, tmp_path):
-    run_layer_checks(keras_acts.Snake, kwargs, input_shape, tmp_path)
-
-
-@pytest.mark.parametrize(
-    "kwargs, input_shape, alpha_shape, broadcast",
-    [
-        ({}, (2, 3, 4, 5), (5,), (1, 1, 1, 5)),
-        ({"channel_axis": 1}, (2, 3, 4), (3,), (1, 3, 1)),
-        ({"channel_axis": None}, (3, 4), (), ()),
-        ({"shared_axes": [1]}, (2, 3, 4), (1, 4), (1, 4)),
-    ],
-)
-def test_values_against_numpy(kwargs, input_shape, alpha_shape, broadcast, rng):
-    x = (3 * rng.normal(size=input_shape)).astype("float32")
-    layer = keras_acts.Snake(**kwargs)
-    layer.build(x.shape)
-    assert tuple(layer.alpha.shape) == alpha_shape
-    alpha = rng.uniform(-3.0, 3.0, size=alpha_shape).astype("float32")
-    layer.alpha.assign(alpha)
-    expected = np_snake(x, np.reshape(alpha, broadcast))
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-5
-    )
-
-
-# Large, ordinary, small, tiny, zero and negative frequencies.
-ALPHAS = np.array([20.0, 1.0, 0.3, 1e-3, 1e-8, 0.0, -1e-8, -0.5], "float32")
-
-
 def test_small_zero_and_negative_alpha(rng):
-    x = (3 * rng.normal(size=(16, len(ALPHAS)))).astype("float32")
-    layer = _layer(ALPHAS, x)
+    x = (3 * rng.normal(size=(16, len(SNAKE_ALPHAS)))).astype("float32")
+    layer = _layer(SNAKE_ALPHAS, x)
     outputs = keras.ops.convert_to_numpy(layer(x))
-    np.testing.assert_allclose(outputs, np_snake(x, ALPHAS), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(outputs, np_snake(x, SNAKE_ALPHAS), rtol=1e-6, atol=1e-6)
     # alpha = 0 is exactly the identity.
     np.testing.assert_array_equal(outputs[:, 5], x[:, 5])
 
@@ -107,35 +54,11 @@ def test_negative_alpha_mirrors_the_ripples(rng):
     assert np.all(below <= x + 1e-6)
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{}, {"channel_axis": None}, {"shared_axes": 1}, {"shared_axes": []}]
-)
-def test_gradients(kwargs, rng):
-    x = rng.normal(size=(3, 4))
-    errors = check_gradients(
-        keras_acts.Snake(**kwargs), x, tolerance=GRADIENT_TOLERANCE
-    )
-    assert set(errors) == {"inputs", "snake/alpha"}
-
-
 @pytest.mark.parametrize("alpha", [0.0, 1e-8, -2.0])
 def test_gradients_at_extreme_alpha(alpha, rng):
     x = rng.normal(size=(3, 4))
     layer = keras_acts.Snake(alpha, channel_axis=None)
     check_gradients(layer, x, tolerance=GRADIENT_TOLERANCE)
-
-
-def test_gradient_formula(rng):
-    x = (2 * rng.normal(size=(5, len(ALPHAS)))).astype("float32")
-    upstream = rng.normal(size=x.shape).astype("float32")
-    layer = _layer(ALPHAS, x)
-    gradients = vector_jacobian_product(layer, x, upstream)
-    dx, dalpha = gradients["inputs"], gradients["snake/alpha"]
-    expected_dx, expected_dalpha = np_snake_gradients(x, ALPHAS.astype("float64"))
-    np.testing.assert_allclose(dx, upstream * expected_dx, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(
-        dalpha, np.sum(upstream * expected_dalpha, axis=0), rtol=1e-4, atol=1e-5
-    )
 
 
 def test_gradient_at_alpha_zero_is_the_limit(rng):
@@ -213,33 +136,3 @@ def test_values_for_any_alpha(x, alpha):
         rtol=1e-5,
         atol=1e-4,
     )
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"channel_axis": "first"},
-        {"shared_axes": -1},
-        {"alpha_constraint": "x"},
-        {"alpha_initializer": np.nan},
-        {"alpha_initializer": True},
-    ],
-)
-def test_invalid_arguments(kwargs):
-    name = next(iter(kwargs))
-    with pytest.raises(ValueError, match=name):
-        keras_acts.Snake(**kwargs)
-
-
-@pytest.mark.parametrize(
-    "kwargs, input_shape, match",
-    [
-        ({"channel_axis": -3}, (None, 4), "channel_axis=-3"),
-        ({}, (None, 4, None), "channel axis must be known"),
-        ({}, (4,), "rank >= 2"),
-        ({"shared_axes": [3]}, (None, 4, 5), "shared_axes"),
-    ],
-)
-def test_invalid_shapes(kwargs, input_shape, match):
-    with pytest.raises(ValueError, match=match):
-        keras_acts.Snake(**kwargs).build(input_shape)
