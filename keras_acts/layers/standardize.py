@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import keras
@@ -11,140 +9,8 @@ import numpy as np
 from keras import ops
 
 from keras_acts import _validation
+from keras_acts.layers import _adapt_data, _moments
 from keras_acts.layers._ops import floating
-
-# Rows per chunk when adapting on an array: bounds adapt's memory.
-DEFAULT_CHUNK_VALUES = 2**20
-
-
-class _RunningMoments:
-    """Count, mean and sum of squared deviations per statistic index, merged
-    batch by batch with the parallel formula of Chan, Golub and LeVeque, in
-    float64: exact for data far from zero, where E[x^2] - E[x]^2 cancels."""
-
-    def __init__(self, reduce_axes: tuple[int, ...], skip_nonfinite: bool) -> None:
-        self.reduce_axes = reduce_axes
-        self.skip_nonfinite = skip_nonfinite
-        self.count = None
-        self.mean = None
-        self.m2 = None
-        self.nonfinite = 0
-
-    def update(self, batch: np.ndarray) -> None:
-        axes = self.reduce_axes
-        # Sums in float64 straight from the batch's own dtype: no float64 copy
-        # of the batch. A float64 sum of float32 values cannot overflow, so a
-        # finite sum means the values were finite; only a batch with a NaN or
-        # an Inf takes the masked path.
-        with np.errstate(invalid="ignore"):  # inf + -inf in a bad batch
-            total = np.sum(batch, axis=axes, keepdims=True, dtype=np.float64)
-        if np.all(np.isfinite(total)):
-            per_index = np.prod([batch.shape[a] for a in axes], dtype=np.float64)
-            count = np.full(total.shape, per_index)
-            mean = total / per_index
-            deviations = np.subtract(batch, mean, dtype=np.float64)
-        else:
-            finite = np.isfinite(batch)
-            self.nonfinite += int(finite.size - np.count_nonzero(finite))
-            if not self.skip_nonfinite:
-                return  # keep counting the bad values; adapt raises at the end
-            count = finite.sum(axis=axes, keepdims=True, dtype=np.float64)
-            kept = np.where(finite, batch, 0).astype(np.float64)
-            mean = kept.sum(axis=axes, keepdims=True) / np.maximum(count, 1)
-            deviations = np.where(finite, kept - mean, 0.0)
-        np.multiply(deviations, deviations, out=deviations)
-        self.merge(count, mean, deviations.sum(axis=axes, keepdims=True))
-
-    def merge(self, count: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> None:
-        """Adds the moments of other data."""
-        if self.count is None:
-            self.count, self.mean, self.m2 = count, mean, m2
-            return
-        total_count = self.count + count
-        delta = mean - self.mean
-        weight = count / np.maximum(total_count, 1)
-        self.mean = self.mean + delta * weight
-        self.m2 = self.m2 + m2 + delta * delta * self.count * weight
-        self.count = total_count
-
-
-def _distribution_strategy(data) -> Any:
-    """The tf.distribute strategy of a distributed dataset, else None."""
-    tf = sys.modules.get("tensorflow")  # no distributed dataset without it
-    if tf is None or not isinstance(data, tf.distribute.DistributedDataset):
-        return None
-    # The dataset holds its strategy privately; there is no public accessor.
-    return getattr(data, "_strategy", None)
-
-
-def _merge_across_workers(strategy, moments: _RunningMoments) -> None:
-    """Under a multi-worker strategy each worker reads only its own shard of
-    a distributed dataset: gathers every worker's moments and merges them, so
-    that all workers get the statistics of the whole dataset."""
-    local_replicas = len(strategy.extended.worker_devices)
-    if strategy.num_replicas_in_sync == local_replicas:
-        return  # one worker: it has read everything
-    import tensorflow as tf
-
-    shape = moments.count.shape
-    local = np.stack(
-        [
-            moments.count.ravel(),
-            moments.mean.ravel(),
-            moments.m2.ravel(),
-            np.full(moments.count.size, float(moments.nonfinite)),
-        ]
-    )
-    values = strategy.experimental_distribute_values_from_function(
-        lambda _: tf.constant(local[np.newaxis])
-    )
-    # One row per replica; a worker's replicas are consecutive and each
-    # carries that worker's moments.
-    rows = strategy.gather(values, axis=0).numpy()[::local_replicas]
-    moments.count = moments.mean = moments.m2 = None
-    moments.nonfinite = 0
-    for count, mean, m2, nonfinite in rows:
-        moments.merge(count.reshape(shape), mean.reshape(shape), m2.reshape(shape))
-        moments.nonfinite += int(nonfinite[0])
-
-
-def _batches(data, batch_size, steps) -> Iterator[np.ndarray]:
-    """Yields batches of x from an array, a tf.data.Dataset or an iterable."""
-    if isinstance(data, tuple):
-        data = data[0]  # (x, y) or (x, y, sample_weight), as fit takes them
-    if hasattr(data, "as_numpy_iterator"):  # a tf.data.Dataset
-        if batch_size is not None:
-            data = data.rebatch(batch_size)
-        source: Iterable = data.as_numpy_iterator()
-    elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
-        array = np.asarray(data)
-        if array.ndim < 2 or len(array) == 0:
-            raise ValueError(
-                "adapt() needs an array of rank >= 2 (batch, ...) with at least "
-                f"one row. Received an array of shape {array.shape}"
-            )
-        rows = batch_size or max(1, DEFAULT_CHUNK_VALUES // max(1, array[0].size))
-        source = (array[i : i + rows] for i in range(0, len(array), rows))
-    elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, dict)):
-        source = data
-    else:
-        raise ValueError(
-            "adapt() takes a NumPy array, a tf.data.Dataset or an iterable of "
-            f"batches. Received: {type(data).__name__}"
-        )
-    for step, batch in enumerate(source):
-        if steps is not None and step >= steps:
-            break
-        if isinstance(batch, (tuple, list)):
-            batch = batch[0]  # (x, y) or (x, y, sample_weight)
-        parts = getattr(batch, "values", None)
-        if isinstance(parts, tuple):
-            # A distributed dataset's batch: one part per replica.
-            batch = np.concatenate([keras.ops.convert_to_numpy(p) for p in parts])
-        batch = np.asarray(keras.ops.convert_to_numpy(batch))
-        if not np.issubdtype(batch.dtype, np.floating):
-            batch = batch.astype(np.float64)
-        yield batch
 
 
 @keras.saving.register_keras_serializable(package="keras_acts")
@@ -402,12 +268,12 @@ class Standardize(keras.layers.Layer):
         ignore_nonfinite = _validation.boolean("ignore_nonfinite", ignore_nonfinite)
         moments = None
         first_shape = None
-        for batch in _batches(data, batch_size, steps):
+        for batch in _adapt_data.batches(data, batch_size, steps):
             if moments is None:
                 first_shape = batch.shape
                 if not self.built:
                     self.build((None,) + batch.shape[1:])
-                moments = _RunningMoments(self._reduce_axes, ignore_nonfinite)
+                moments = _moments.RunningMoments(self._reduce_axes, ignore_nonfinite)
             elif batch.ndim != len(first_shape) or any(
                 batch.shape[a] != first_shape[a]
                 for a in range(1, batch.ndim)
@@ -419,9 +285,9 @@ class Standardize(keras.layers.Layer):
                 )
             if batch.size:
                 moments.update(batch)
-        strategy = _distribution_strategy(data)
+        strategy = _moments.distribution_strategy(data)
         if strategy is not None and moments is not None and moments.count is not None:
-            _merge_across_workers(strategy, moments)
+            _moments.merge_across_workers(strategy, moments)
         if moments is not None and moments.nonfinite and not ignore_nonfinite:
             raise ValueError(
                 f"adapt() data holds {moments.nonfinite} NaN or Inf values. Clean "

@@ -1,0 +1,50 @@
+"""The data `Standardize.adapt` reads, as NumPy batches of `x`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import keras
+import numpy as np
+
+# Rows per chunk when adapting on an array: bounds adapt's memory.
+DEFAULT_CHUNK_VALUES = 2**20
+
+
+def batches(data, batch_size, steps) -> Iterator[np.ndarray]:
+    """Yields batches of x from an array, a tf.data.Dataset or an iterable."""
+    if isinstance(data, tuple):
+        data = data[0]  # (x, y) or (x, y, sample_weight), as fit takes them
+    if hasattr(data, "as_numpy_iterator"):  # a tf.data.Dataset
+        if batch_size is not None:
+            data = data.rebatch(batch_size)
+        source: Iterable = data.as_numpy_iterator()
+    elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
+        array = np.asarray(data)
+        if array.ndim < 2 or len(array) == 0:
+            raise ValueError(
+                "adapt() needs an array of rank >= 2 (batch, ...) with at least "
+                f"one row. Received an array of shape {array.shape}"
+            )
+        rows = batch_size or max(1, DEFAULT_CHUNK_VALUES // max(1, array[0].size))
+        source = (array[i : i + rows] for i in range(0, len(array), rows))
+    elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, dict)):
+        source = data
+    else:
+        raise ValueError(
+            "adapt() takes a NumPy array, a tf.data.Dataset or an iterable of "
+            f"batches. Received: {type(data).__name__}"
+        )
+    for step, batch in enumerate(source):
+        if steps is not None and step >= steps:
+            break
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]  # (x, y) or (x, y, sample_weight)
+        parts = getattr(batch, "values", None)
+        if isinstance(parts, tuple):
+            # A distributed dataset's batch: one part per replica.
+            batch = np.concatenate([keras.ops.convert_to_numpy(p) for p in parts])
+        batch = np.asarray(keras.ops.convert_to_numpy(batch))
+        if not np.issubdtype(batch.dtype, np.floating):
+            batch = batch.astype(np.float64)
+        yield batch
