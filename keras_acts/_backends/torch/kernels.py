@@ -17,7 +17,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from keras_acts import _private_api
 from keras_acts.layers import _ops
+
+_prelu_kernel = _private_api.torch_function("_prelu_kernel")
 
 # Here max's backward beats maximum's at every group size, pairs included
 # (its boolean masks are the slow ops above).
@@ -34,14 +37,14 @@ def _summed_to(values, parameter):
 def _slope(side, alpha):
     """`side` where positive, `-alpha * side` elsewhere: a slope of 1 or
     `alpha` times a magnitude, from a tensor whose sign tells the sides."""
-    return torch._prelu_kernel(side, -alpha)
+    return _prelu_kernel(side, -alpha)
 
 
 class _PReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inputs, alpha):
         ctx.save_for_backward(inputs, alpha)
-        return torch._prelu_kernel(inputs, alpha.to(inputs.dtype))
+        return _prelu_kernel(inputs, alpha.to(inputs.dtype))
 
     @staticmethod
     def backward(ctx, upstream):
@@ -62,7 +65,7 @@ class _ParametricELU(torch.autograd.Function):
     def forward(ctx, inputs, alpha):
         elu = F.elu(inputs)
         ctx.save_for_backward(elu, alpha)
-        return torch._prelu_kernel(elu, alpha.to(inputs.dtype))
+        return _prelu_kernel(elu, alpha.to(inputs.dtype))
 
     @staticmethod
     def backward(ctx, upstream):
@@ -114,7 +117,7 @@ def prelu(inputs, alpha):
         # Autograd of PReLU's own kernel sums alpha's gradient in alpha's
         # dtype, which is then the float32 of the weight, and has no Python
         # backward: on 1e4 elements the Function's cost 1.3 times Keras's PReLU.
-        return torch._prelu_kernel(inputs, alpha)
+        return _prelu_kernel(inputs, alpha)
     return _PReLU.apply(inputs, alpha)
 
 
