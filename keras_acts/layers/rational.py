@@ -58,10 +58,13 @@ def rational(inputs, numerator, denominator, variant: str = "safe"):
     `"absolute"`: `Q(x) = 1 + |b_1| |x| + ... + |b_n| |x|^n`.
 
     The coefficients' gradients are summed in at least float32. With
-    `c = upstream / Q`, the gradient by `a_k` sums `c x^k` and the one by `b_k`
-    sums `-c F dQ/d(b_k x^k) x^k`; the powers multiply into `c`, which is
-    about `upstream * x**(k - n)`, rather than being formed first, so no
-    intermediate grows faster than the output.
+    `c = upstream / Q` and `F = P / Q`, the gradient by `a_k` sums `c x^k`,
+    the one by `b_k` sums `-c F sign(B(x)) x^k` (safe; `B` the sum inside
+    `|.|`) or `-c F sign(b_k) |x|^k` (absolute). The powers of `x` multiply
+    into `c`, which falls like `x**-n`, one at a time, rather than being
+    formed first: no intermediate grows faster than the output. The
+    derivative of `|z|` is taken as 1 at `z = 0`, as the `copysign(1, z)` of
+    the PAU kernels, so coefficients that start at zero still learn.
     """
     m = numerator.shape[0] - 1
     n = denominator.shape[0]
@@ -96,9 +99,9 @@ def rational(inputs, numerator, denominator, variant: str = "safe"):
             ds = n * b[n - 1]
             for k in range(n - 1, 0, -1):
                 ds = ds * powers_of + k * b[k - 1]
-            # dQ/dx, and the factor of x^k (or |x|^k) in dQ/db_k.
-            sign = ops.sign(s) if safe else 1.0
-            dq = sign * ds if safe else ops.sign(x) * ds
+            # dQ/dx, and the sign in dQ/db_k (|z|' is 1 at z = 0).
+            negative = s < 0 if safe else x < 0
+            dq = ops.where(negative, -ds, ds)
             grad_inputs = c * (dp - f * dq)
             shape = tuple(numerator.shape[1:])
             grad_numerator = [sum_to_shape(c, shape)]
@@ -106,15 +109,17 @@ def rational(inputs, numerator, denominator, variant: str = "safe"):
             for _ in range(m):
                 moment = moment * x
                 grad_numerator.append(sum_to_shape(moment, shape))
-            moment = -c * f * sign
+            moment = -c * f
+            if safe:
+                moment = ops.where(negative, -moment, moment)
             grad_denominator = []
             for _ in range(n):
                 moment = moment * powers_of
                 grad_denominator.append(sum_to_shape(moment, shape))
             grad_denominator = ops.stack(grad_denominator)
             if not safe:
-                # d|b|/db, taken as 1 at b = 0 so that a zero coefficient
-                # (some fits have them) can still move.
+                # d|b|/db, 1 at b = 0 too: zero coefficients (some fits have
+                # them) can still move.
                 negative = ops.cast(denominator, work) < 0
                 grad_denominator = ops.where(
                     negative, -grad_denominator, grad_denominator
@@ -227,12 +232,13 @@ class Rational(ChannelwiseActivation):
         ```python
         layer = keras_acts.Rational()  # starts as the fit of leaky ReLU
         x = np.array([[-2.0, -0.5, 0.0, 1.0, 3.0]], "float32")
-        print(np.round(keras.ops.convert_to_numpy(layer(x)), 3))
+        y = keras.ops.convert_to_numpy(layer(x))
+        print(" ".join(f"{value:.3f}" for value in y[0]))
         print(layer.numerator.shape, layer.denominator.shape)
         ```
 
         ```text
-        [[-0.019 -0.002  0.034  1.001  2.99 ]]
+        -0.019 -0.002 0.034 1.001 2.990
         (6,) (4,)
         ```
 
