@@ -227,9 +227,7 @@ def check_gradients(
             f"`target` must be a Keras layer or a callable. Received: {target!r}"
         )
     if epsilon is None:
-        # Only TensorFlow keeps float64 through every op: elsewhere a step
-        # this fine is lost in the float32 rounding of some ops.
-        epsilon = 1e-6 if keras.backend.backend() == "tensorflow" else 1e-3
+        epsilon = _backends.module("autodiff").FINITE_DIFFERENCE_STEP
     epsilon = _validation.real("epsilon", epsilon, positive=True)
     if tolerance is not None:
         tolerance = _validation.real("tolerance", tolerance, positive=True)

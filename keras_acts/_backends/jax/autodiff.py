@@ -6,6 +6,11 @@ from __future__ import annotations
 import jax
 import keras
 
+# The default finite-difference step of keras_acts.testing.check_gradients.
+# Some ops round to float32 even under float64_scope: a finer step is lost
+# in that rounding.
+FINITE_DIFFERENCE_STEP = 1e-3
+
 
 def value_and_gradients(function, variables):
     def of_values(values):

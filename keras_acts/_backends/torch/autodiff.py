@@ -6,6 +6,11 @@ import contextlib
 
 import torch
 
+# The default finite-difference step of keras_acts.testing.check_gradients.
+# Some ops round to float32 even for float64 tensors: a finer step is lost
+# in that rounding.
+FINITE_DIFFERENCE_STEP = 1e-3
+
 
 def value_and_gradients(function, variables):
     scalar, aux = function()
