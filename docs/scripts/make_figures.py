@@ -119,6 +119,11 @@ KOREAN = {
         "레이어 하나의 순전파 + 역전파, 원소 1e6개"
     ),
     "Training step of a small 1D CNN (fit)": "작은 1D CNN의 학습 스텝 (fit)",
+    "Rational: initial fits": "Rational: 초기 근사",
+    "Rational: learned on MNIST-1D": "Rational: MNIST-1D에서 학습된 모양",
+    "fit (solid) and target (dotted)": "근사(실선)와 원래 함수(점선)",
+    "start: leaky_relu fit": "시작: leaky_relu 근사",
+    "layer {index}": "레이어 {index}",
 }
 
 Translate = Callable[[str], str]
@@ -553,6 +558,80 @@ def maxout() -> Draw:
     return _two_panel("MaxoutDense (one unit)", curves)
 
 
+def rational() -> Draw:
+    """Left: the shipped fits (safe form) against their activations, the
+    fitting range [-3, 3] shaded. Right: the functions the three Rational
+    layers of docs/scripts/rational_mnist1d.py learned (seed 0), from the
+    coefficients it saved, beside their start."""
+    import json
+
+    import keras
+
+    from keras_acts import Rational
+
+    x = np.linspace(-4, 4, 401)
+    names = ("leaky_relu", "relu", "gelu", "swish", "tanh", "sigmoid")
+    fits = [(name, *_function_and_derivative(Rational(name), x)) for name in names]
+    targets = [
+        keras.ops.convert_to_numpy(
+            keras.activations.leaky_relu(x, negative_slope=0.01)  # the paper's
+            if name == "leaky_relu"
+            else keras.activations.get(name)(x)
+        )
+        for name in names
+    ]
+    numbers = pathlib.Path(__file__).resolve().parents[1] / "numbers"
+    learned = json.loads((numbers / "rational_mnist1d.json").read_text())
+    layers = learned["learned_seed_0"]
+    start = _function_and_derivative(Rational(), x)[0]
+    shapes = [
+        _function_and_derivative(
+            Rational(
+                approximation=None,
+                numerator_initializer=coefficients["numerator"],
+                denominator_initializer=coefficients["denominator"],
+            ),
+            x,
+        )[0]
+        for coefficients in layers.values()
+    ]
+
+    def draw(tr: Translate, theme: dict) -> plt.Figure:
+        figure, (left, right) = plt.subplots(
+            1, 2, figsize=(6.4, 3.4), layout="constrained"
+        )
+        for index, ((name, values, _), target) in enumerate(
+            zip(fits, targets, strict=True)
+        ):
+            colour = theme["colours"][index]
+            left.plot(x, values, color=colour, label=name)
+            left.plot(x, target, color=colour, linestyle=":", linewidth=1.3)
+        left.set_title(tr("Rational: initial fits"))
+        left.text(
+            0.03, 0.97, tr("fit (solid) and target (dotted)"),
+            transform=left.transAxes, va="top", fontsize=9,
+        )  # fmt: skip
+        right.plot(
+            x, start, color=theme["faint"], linestyle="--",
+            label=tr("start: leaky_relu fit"),
+        )  # fmt: skip
+        for index, values in enumerate(shapes, start=1):
+            right.plot(x, values, label=tr("layer {index}").format(index=index))
+        right.set_title(tr("Rational: learned on MNIST-1D"))
+        right.legend(loc="upper left", fontsize=9)
+        for ax in (left, right):
+            ax.axvspan(-3, 3, color=theme["faint"], alpha=0.12, linewidth=0)
+            ax.axhline(0, color=theme["faint"], linewidth=0.8, zorder=0)
+            ax.axvline(0, color=theme["faint"], linewidth=0.8, zorder=0)
+            ax.set_xlabel("x")
+        left.set_ylim(-2, 4)
+        right.set_ylim(-2, 6)
+        _legend_below(figure, *left.get_legend_handles_labels())
+        return figure
+
+    return draw
+
+
 RESULTS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 BACKEND_NAMES = {"tensorflow": "TF", "jax": "JAX", "torch": "PyTorch"}
 
@@ -633,6 +712,7 @@ FIGURES: dict[str, Callable[[], Draw]] = {
     "swish": swish,
     "snake": snake,
     "rrelu": rrelu,
+    "rational": rational,
     "benchmarks": benchmarks,
 }
 # The name of all the activation plots together, from before they were split.
