@@ -1,4 +1,5 @@
 import json
+import os
 import pathlib
 import runpy
 import subprocess
@@ -380,6 +381,17 @@ FRESH_PROCESS = textwrap.dedent(
 )
 
 
+def other_backends():
+    import importlib.util
+
+    current = keras.backend.backend()
+    return [
+        backend
+        for backend in ("tensorflow", "jax", "torch")
+        if backend != current and importlib.util.find_spec(backend) is not None
+    ]
+
+
 def test_saves_and_loads_in_a_fresh_process(tmp_path, rng):
     inputs = keras.Input((4, 6))
     h = keras.layers.Dense(6)(inputs)
@@ -393,17 +405,53 @@ def test_saves_and_loads_in_a_fresh_process(tmp_path, rng):
     model.fit(x, y, epochs=2, batch_size=8, verbose=0)
     np.save(tmp_path / "x.npy", x)
     model.save(tmp_path / "model.keras")
-    child = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
+    expected = model.predict(x, verbose=0)
+    # In a fresh process of this backend, then of each other one installed.
+    for backend in [keras.backend.backend(), *other_backends()]:
+        child = subprocess.run(
+            [sys.executable, "-c", FRESH_PROCESS, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "KERAS_BACKEND": backend},
+        )
+        assert child.returncode == 0, child.stderr[-3000:]
+        variants = json.loads(child.stdout.strip().splitlines()[-1])
+        assert variants == ["safe", "absolute"]
+        np.testing.assert_allclose(
+            np.load(tmp_path / "loaded.npy"),
+            expected,
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=backend,
+        )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_float16"])
+def test_trains_compiled_in_a_model(dtype, rng):
+    # XLA on TensorFlow, jit on JAX; PyTorch eagerly.
+    keras.config.set_dtype_policy(dtype)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16),
+            keras_acts.Rational(channel_axis=-1),
+            keras.layers.Dense(16),
+            keras_acts.Rational("gelu", variant="absolute"),
+            keras.layers.Dense(1, dtype="float32"),
+        ]
     )
-    assert json.loads(child.stdout.strip().splitlines()[-1]) == ["safe", "absolute"]
-    np.testing.assert_allclose(
-        np.load(tmp_path / "loaded.npy"), model.predict(x, verbose=0), rtol=1e-6
+    x = rng.normal(size=(128, 8)).astype("float32")
+    y = np.sin(x @ rng.normal(size=(8, 1))).astype("float32")
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss="mse",
+        jit_compile=keras.backend.backend() != "torch",
     )
+    losses = model.fit(x, y, epochs=15, batch_size=32, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < 0.7 * losses[0]
+    assert model.layers[1].numerator.dtype == "float32"
 
 
 def test_replace_activations_round_trip(tmp_path, rng):
