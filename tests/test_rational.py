@@ -591,3 +591,61 @@ def test_invalid_arguments(kwargs, match):
 def test_invalid_shapes(kwargs, input_shape, match):
     with pytest.raises(ValueError, match=match):
         keras_acts.Rational(**kwargs).build(input_shape)
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import json
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+    import keras, numpy as np
+    import keras_acts
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 6)).astype("float32")
+    y = rng.normal(size=(32, 1)).astype("float32")
+
+    def trained():
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([
+            keras.Input((6,)), keras.layers.Dense(8),
+            keras_acts.Rational(channel_axis=-1), keras.layers.Dense(1),
+        ])
+        model.compile(keras.optimizers.SGD(0.05), "mse")
+        model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        return model.layers[1]
+
+    one = trained()
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        mirrored = trained()
+    print(json.dumps({
+        "replicas": strategy.num_replicas_in_sync,
+        "difference": max(
+            float(np.max(np.abs(a.numpy() - b.numpy())))
+            for a, b in zip(one.weights, mirrored.weights)
+        ),
+    }))
+    """
+)
+
+
+@pytest.mark.tensorflow_only
+def test_trains_under_mirrored_strategy():
+    # The coefficients' gradients, summed per replica and all-reduced, give
+    # the one-device training.
+    child = subprocess.run(
+        [sys.executable, "-c", MIRRORED],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert report["difference"] < 1e-5
