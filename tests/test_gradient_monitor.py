@@ -621,3 +621,38 @@ def test_the_signature_defaults_to_every_statistic():
     # the full list that the monitor knows.
     default = inspect.signature(GradientMonitor).parameters["stats"].default
     assert default == STATS
+
+
+@pytest.mark.needs_tensorflow
+def test_tensorboard_gets_one_value_per_layer_tag_and_step(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    monitor = GradientMonitor(log_dir=tmp_path, stats=["l2"])
+    fit(small_model(), monitor, *data())  # 2 steps
+    written = []
+    for path in glob.glob(str(tmp_path / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            written += [(value.tag, event.step) for value in event.summary.value]
+    # Per layer and for the whole model, not per variable: a layer's
+    # variables written under its tag would give it several values a step.
+    tags = ["gradients/hidden/l2", "gradients/out/l2", "gradients/global/l2"]
+    assert sorted(written) == sorted((tag, step) for tag in tags for step in (0, 1))
+
+
+class HistoryAtBatchEnd(keras.callbacks.Callback):
+    """The steps a monitor has recorded when each batch ends."""
+
+    def __init__(self, monitor):
+        super().__init__()
+        self.monitor = monitor
+        self.seen = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(sorted({row["step"] for row in self.monitor.history}))
+
+
+def test_a_record_is_read_at_the_end_of_the_block_that_made_it():
+    # So that its CSV rows, logs and warnings come at that step, not later.
+    monitor = GradientMonitor(freq=2)
+    after = HistoryAtBatchEnd(monitor)
+    fit(small_model(), [monitor, after], *data(samples=32))  # 4 steps
+    assert after.seen == [[0], [0], [0, 2], [0, 2]]
