@@ -30,6 +30,27 @@ _LAYERS_WITH_FINAL_ACTIVATION = (
 )
 
 
+# Functions that compute a variant of a named activation, by their names:
+# keras-hub's BERT, GPT-2 and others use `gelu_approximate` (gelu's tanh
+# approximation, `keras.activations.gelu(x, approximate=True)`).
+_VARIANTS = {"gelu": ("gelu_approximate",)}
+
+
+def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """The layers `layer` holds as attributes, directly or in a list, tuple
+    or dict: the parts of a composite layer."""
+    found = []
+    for value in vars(layer).values():
+        if isinstance(value, dict):
+            value = list(value.values())
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, keras.layers.Layer) and not any(
+                item is seen for seen in found
+            ):
+                found.append(item)
+    return found
+
+
 def _is_functional(model: keras.Model) -> bool:
     # Keras's Functional class (also behind keras.applications models) is
     # not public; a subclassed model has no graph to rebuild.
@@ -43,6 +64,7 @@ class _Surgeon:
     """Rebuilds one model, recording which layers change and how."""
 
     def __init__(self, old: str | type, new: Callable[[], Any], capped: str):
+        self.old = old
         if isinstance(old, str):
             try:
                 self.function = keras.activations.get(old)
@@ -54,9 +76,11 @@ class _Surgeon:
             self.layer_class = (
                 keras.layers.ReLU if self.function is (keras.activations.relu) else None
             )
+            self.variants = _VARIANTS.get(getattr(self.function, "__name__", ""), ())
         elif isinstance(old, type) and issubclass(old, keras.layers.Layer):
             self.function = None
             self.layer_class = old
+            self.variants = ()
         else:
             raise ValueError(
                 "`old` must be an activation name such as 'relu', or a layer "
@@ -76,16 +100,33 @@ class _Surgeon:
         self.new = new
         self.capped = _validation.one_of("capped", capped, ("refuse", "keep"))
         self.made: list[keras.layers.Layer] = []
-        self.copied: list[tuple[keras.layers.Layer, keras.layers.Layer]] = []
-        # Original layer -> "replace" (the layer goes) or "follow" (the layer
-        # stays with a linear activation, the new layer after it).
+        # The caps that capped="keep" adds after new layers.
+        self.caps_made: list[keras.layers.Layer] = []
+        # (original, clone, the new layers inside the clone): the clone takes
+        # the original's weights, the new layers keep their own.
+        self.copied: list[tuple[Any, Any, list[keras.layers.Layer]]] = []
+        # Original layer -> "replace" (the layer goes), "follow" (the layer
+        # stays with a linear activation, the new layer after it) or
+        # "configure" (the layer is rebuilt with the new layer as the
+        # activation arguments in `self.keys`).
         self.plan: dict[int, str] = {}
+        self.keys: dict[int, list[str]] = {}
         self.caps: dict[int, float] = {}
-        self.skipped: list[str] = []
+        # A configured clone -> the new layers inside it.
+        self.inside: dict[int, list[keras.layers.Layer]] = {}
+        # Layer -> why its configuration could not take the new layer.
+        self.refused: dict[int, str] = {}
         self.names: set[str] = set()
 
     # Which layers change.
-    def _matches_layer(self, layer: keras.layers.Layer) -> bool:
+    def _is_old(self, function: Any) -> bool:
+        if self.function is None or function is None:
+            return False
+        return function is self.function or (
+            getattr(function, "__name__", None) in self.variants
+        )
+
+    def _matches_layer(self, layer: Any) -> bool:
         if self.layer_class is None or not isinstance(layer, self.layer_class):
             return False
         if self.function is not None and isinstance(layer, keras.layers.ReLU):
@@ -93,14 +134,43 @@ class _Surgeon:
             return layer.negative_slope == 0 and layer.threshold == 0
         return True
 
+    def _uses_old(self, layer: Any) -> bool:
+        """Whether `layer` itself computes `old` (not counting its parts)."""
+        if self._matches_layer(layer):
+            return True
+        if isinstance(layer, keras.Model):
+            return False
+        return self._is_old(getattr(layer, "activation", None))
+
+    def _activation_keys(self, layer: keras.layers.Layer) -> list[str]:
+        """The arguments of `layer`'s configuration that name `old` as an
+        activation, such as a TransformerEncoder's `activation`."""
+        if self.function is None or isinstance(layer, keras.layers.RNN):
+            # A recurrent layer applies its activation at each step of a
+            # loop; it stays, with a warning.
+            return []
+        keys = []
+        for key, value in layer.get_config().items():
+            if "activation" not in key or not isinstance(value, (str, dict)):
+                continue
+            try:
+                function = keras.activations.get(value)
+            except Exception:
+                continue
+            if self._is_old(function):
+                keys.append(key)
+        return keys
+
     def _plan_replace(self, layer: keras.layers.Layer) -> None:
         self.plan[id(layer)] = "replace"
         # The layer goes: its replacement takes its name.
         self.names.discard(layer.name)
 
-    def _classify(self, layer: keras.layers.Layer) -> None:
+    def _classify(self, layer: Any) -> None:
+        if not isinstance(layer, keras.layers.Layer):
+            return  # An operation such as the Add of `x + y`.
         if isinstance(layer, keras.layers.Activation):
-            if self.function is not None and layer.activation is self.function:
+            if self._is_old(layer.activation):
                 self._plan_replace(layer)
                 return
         if self._matches_layer(layer):
@@ -117,20 +187,20 @@ class _Surgeon:
                     )
                 self.caps[id(layer)] = float(max_value)
             return
-        if (
-            self.function is not None
-            and getattr(layer, "activation", None) is self.function
-            and not isinstance(layer, keras.Model)
-        ):
-            if isinstance(layer, _LAYERS_WITH_FINAL_ACTIVATION):
-                self.plan[id(layer)] = "follow"
-            else:
-                self.skipped.append(f"{layer.name} ({layer.__class__.__name__})")
+        if self._uses_old(layer) and isinstance(layer, _LAYERS_WITH_FINAL_ACTIVATION):
+            self.plan[id(layer)] = "follow"
+            return
+        keys = self._activation_keys(layer)
+        if keys:
+            self.plan[id(layer)] = "configure"
+            self.keys[id(layer)] = keys
+        # Any other use, inside the layer's computation, is found in the
+        # rebuilt model and named in a warning (see `remaining`).
 
     # Making layers.
     def _make_new(self, replaced: keras.layers.Layer) -> keras.layers.Layer:
         """A layer from `new()`, named after the layer it replaces (or
-        follows), so that reports and paths say where it sits."""
+        follows, or sits in), so that reports and paths say where it is."""
         layer = self.new()
         if not isinstance(layer, keras.layers.Layer):
             raise ValueError(
@@ -143,7 +213,7 @@ class _Surgeon:
                 f"shape). Received the same layer {layer.name!r} twice."
             )
         name = replaced.name
-        if self.plan[id(replaced)] == "follow":
+        if self.plan[id(replaced)] != "replace":
             name += "_" + re.sub(r"_\d+$", "", layer.name)
         unique, number = name, 0
         while unique in self.names:
@@ -154,18 +224,71 @@ class _Surgeon:
         self.made.append(layer)
         return layer
 
-    def _clone(self, layer: keras.layers.Layer) -> keras.layers.Layer:
+    def _configured(self, layer: keras.layers.Layer, config: dict) -> Any:
+        """`layer` rebuilt from `config` with new layers as the activation
+        arguments that named `old`, or None if its class refuses them."""
+        new_layers = []
+        for key in self.keys[id(layer)]:
+            config[key] = self._make_new(layer)
+            new_layers.append(config[key])
+        try:
+            clone = layer.__class__.from_config(config)
+        except Exception as error:
+            for new_layer in new_layers:
+                self.made.remove(new_layer)
+                self.names.discard(new_layer.name)
+            del self.plan[id(layer)]
+            keys = ", ".join(f"`{key}`" for key in self.keys[id(layer)])
+            self.refused[id(layer)] = (
+                f"its {keys} takes only names, not a layer "
+                f"({type(error).__name__}: {str(error)[:100]})"
+            )
+            return None
+        self.copied.append((layer, clone, new_layers))
+        self.inside[id(clone)] = new_layers
+        return clone
+
+    def build_inside(self, clone: Any, *args: Any, **kwargs: Any) -> Any:
+        """Traces `clone`'s call on symbolic inputs, so that the new layers
+        inside it are built now (with their weights in the model from the
+        start) even where the layer computes its output shape without its
+        call, as keras-hub's TransformerEncoder does."""
+        if all(layer.built for layer in self.inside.get(id(clone), [True])):
+            return clone.compute_output_spec(*args, **kwargs)
+        return keras.Operation.compute_output_spec(clone, *args, **kwargs)
+
+    def _clone(self, layer: Any) -> Any:
         if isinstance(layer, keras.Model):
             return self.rebuild(layer)
         self._classify(layer)
         config = layer.get_config()
-        if self.plan.get(id(layer)) == "follow":
+        action = self.plan.get(id(layer))
+        if action == "configure":
+            clone = self._configured(layer, dict(config))
+            if clone is not None:
+                return clone
+        if action == "follow":
             config["activation"] = "linear"
-        clone = layer.__class__.from_config(config)
+        try:
+            clone = layer.__class__.from_config(config)
+        except Exception as error:
+            raise ValueError(
+                "replace_activations rebuilds every layer from its "
+                f"configuration, and layer {layer.name!r} "
+                f"({layer.__class__.__name__}) cannot be rebuilt from its own "
+                f"get_config() ({type(error).__name__}: {str(error)[:200]}). "
+                "That is a bug of the layer's class: fix its get_config or "
+                "from_config, or replace the activation in the code that "
+                "builds the model."
+            ) from error
+        if id(layer) in self.refused:
+            # Named in the warning, which looks at the rebuilt model.
+            self.refused[id(clone)] = self.refused.pop(id(layer))
         # A replaced layer's clone never enters the new model: its weights
-        # (a keras.layers.PReLU's slopes) go with it.
-        if self.plan.get(id(layer)) != "replace":
-            self.copied.append((layer, clone))
+        # (a keras.layers.PReLU's slopes) go with it. An operation (the Add
+        # of `x + y`) has none.
+        if action != "replace" and isinstance(layer, keras.layers.Layer):
+            self.copied.append((layer, clone, []))
         return clone
 
     def _replacement(self, layer: keras.layers.Layer) -> list[keras.layers.Layer]:
@@ -175,7 +298,70 @@ class _Surgeon:
             layers.append(
                 keras.layers.ReLU(max_value=self.caps[id(layer)], negative_slope=1.0)
             )
+            self.caps_made.append(layers[-1])
         return layers
+
+    def copy_weights(self) -> None:
+        for original, clone, new_layers in self.copied:
+            own = {id(weight) for layer in new_layers for weight in layer.weights}
+            weights = [weight for weight in clone.weights if id(weight) not in own]
+            values = original.get_weights()
+            if len(weights) != len(values):
+                raise RuntimeError(
+                    f"replace_activations rebuilt layer {original.name!r} with "
+                    f"{len(weights)} weights of its own where the original has "
+                    f"{len(values)}; please report it with the layer's class, "
+                    f"{original.__class__.__name__}."
+                )
+            for weight, value in zip(weights, values, strict=True):
+                weight.assign(value)
+
+    # What stays.
+    def remaining(self, model: keras.Model) -> dict[tuple[str, str], list[str]]:
+        """The uses of `old` left in the rebuilt `model`, grouped by the
+        class of the layer that computes it and why it stays: paths."""
+        made = {id(layer) for layer in self.made + self.caps_made}
+        found: dict[tuple[str, str], list[str]] = {}
+
+        def visit(layer, path, top, parent):
+            if id(layer) in made:
+                return
+            if isinstance(layer, keras.Model):
+                for inner in layer.layers:
+                    inner_path = f"{path}/{inner.name}" if path else inner.name
+                    visit(inner, inner_path, None, None)
+                return
+            if self._uses_old(layer):
+                why = self._why(layer, top, parent)
+                found.setdefault((layer.__class__.__name__, why), []).append(path)
+                return
+            for part in _sublayers(layer):
+                visit(part, f"{path}/{part.name}", top or layer, layer)
+
+        visit(model, "", None, None)
+        return found
+
+    def _why(self, layer: keras.layers.Layer, top: Any, parent: Any) -> str:
+        """Why a use of `old` in `layer` (a part of `parent`, inside the
+        model's layer `top`) stays."""
+        if id(top if top is not None else layer) in self.refused:
+            return self.refused[id(top if top is not None else layer)]
+        if isinstance(layer, keras.layers.RNN):
+            return (
+                "a recurrent layer applies it at each step of its loop; build "
+                "that layer with the new activation yourself"
+            )
+        if parent is None:
+            return (
+                "it is applied inside the layer's computation, not after it, "
+                "and no argument of its configuration names it"
+            )
+        return (
+            f"it is built inside {parent.name} ({parent.__class__.__name__}), "
+            "and no argument of that layer's configuration names it; change "
+            "that layer's code, or build the model from layers that take the "
+            "activation as an argument"
+        )
 
     # Rebuilding models.
     def rebuild(self, model: keras.Model) -> keras.Model:
@@ -185,9 +371,15 @@ class _Surgeon:
             return self._rebuild_functional(model)
         raise ValueError(
             "replace_activations rebuilds Sequential and Functional models "
-            f"(keras.applications models too). Model {model.name!r} is a "
-            f"subclassed {model.__class__.__name__}: its layers are wired in "
-            "Python code that cannot be rewritten; change the activation there."
+            "(keras.applications models and keras-hub backbones too). Model "
+            f"{model.name!r} is a subclassed {model.__class__.__name__}: its "
+            "layers are wired in its own call(), which cannot be rewritten. "
+            "Either build the same network as a Functional model "
+            "(keras.Model(inputs, outputs)) and pass that, or make the change "
+            "in its code: create the new layers in __init__ (one per use) and "
+            "apply them in call() where it applies the activation, in place of "
+            "a keras.activations function, an Activation layer or a layer's "
+            "activation= argument."
         )
 
     def _rebuild_sequential(self, model: keras.Sequential) -> keras.Sequential:
@@ -202,10 +394,15 @@ class _Surgeon:
             else:
                 layers.append(clone)
         inputs = getattr(model, "inputs", None) if model.built else None
-        if inputs:
-            (tensor,) = inputs
-            layers.insert(0, keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype))
-        return keras.Sequential(layers, name=model.name)
+        if not inputs:
+            return keras.Sequential(layers, name=model.name)
+        (tensor,) = inputs
+        outputs = keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype)
+        rebuilt = keras.Sequential([outputs] + layers, name=model.name)
+        if self.inside:
+            for layer in layers:
+                outputs = self.build_inside(layer, outputs)
+        return rebuilt
 
     def _rebuild_functional(self, model: keras.Model) -> keras.Model:
         def call(clone, *args, **kwargs):
@@ -217,11 +414,13 @@ class _Surgeon:
                     outputs = layer(outputs)
                 return outputs
             outputs = clone(*args, **kwargs)
+            if id(clone) in self.inside:
+                self.build_inside(clone, *args, **kwargs)
             if action == "follow":
                 return self._make_new(original)(outputs)
             return outputs
 
-        originals: dict[int, keras.layers.Layer] = {}
+        originals: dict[int, Any] = {}
 
         def clone_layer(layer):
             clone = self._clone(layer)
@@ -241,6 +440,17 @@ def _layer_names(model: keras.Model) -> set[str]:
         if isinstance(layer, keras.Model):
             names |= _layer_names(layer)
     return names
+
+
+def _uses(count: int) -> str:
+    return f"{count} use" + ("" if count == 1 else "s")
+
+
+def _describe(remaining: dict[tuple[str, str], list[str]]) -> str:
+    return "; ".join(
+        f"{', '.join(paths)} ({class_name}) unchanged: {why}"
+        for (class_name, why), paths in remaining.items()
+    )
 
 
 def replace_activations(
@@ -319,24 +529,23 @@ def replace_activations(
     surgeon = _Surgeon(old, new, capped)
     surgeon.names = _layer_names(model)
     rebuilt = surgeon.rebuild(model)
+    remaining = surgeon.remaining(rebuilt)
     if not surgeon.made:
         raise ValueError(
-            f"Model {model.name!r} has no use of {old!r} to replace"
-            + (
-                f"; these layers use it inside their own computation: "
-                f"{', '.join(surgeon.skipped)}"
-                if surgeon.skipped
-                else "."
-            )
+            f"Model {model.name!r} has no use of {old!r} that "
+            "replace_activations can replace"
+            + (f": {_describe(remaining)}." if remaining else ".")
         )
-    if surgeon.skipped:
+    if remaining:
+        name = repr(old) if isinstance(old, str) else old.__name__
+        count = sum(len(paths) for paths in remaining.values())
         warnings.warn(
-            f"replace_activations left {', '.join(surgeon.skipped)} unchanged: "
-            f"{old!r} is applied inside their computation, not after it.",
+            f"replace_activations replaced {_uses(len(surgeon.made))} of {name} "
+            f"and left {_uses(count)}, where the copy still computes it: "
+            f"{_describe(remaining)}.",
             stacklevel=2,
         )
-    for original, clone in surgeon.copied:
-        clone.set_weights(original.get_weights())
+    surgeon.copy_weights()
     if getattr(model, "compiled", False) and not getattr(rebuilt, "compiled", False):
         rebuilt.compile_from_config(model.get_compile_config())
     return rebuilt
