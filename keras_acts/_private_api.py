@@ -106,6 +106,14 @@ def jax_state_sharding_spec(model: Any) -> Any:
     return _lookup(model, "_get_state_sharding_spec", "Keras's JAX trainer")()
 
 
+# TensorFlow.
+def distributed_dataset_strategy(dataset: Any) -> Any:
+    """The `tf.distribute` strategy a distributed dataset was made by, which
+    it keeps in `_strategy` with no public accessor: `Standardize.adapt`
+    merges its moments across the workers of that strategy."""
+    return _lookup(dataset, "_strategy", "TensorFlow's DistributedDataset")
+
+
 # JAX.
 def jax_trace_state() -> Any:
     """An opaque token of the JAX trace being built (`jax.extend`, which JAX

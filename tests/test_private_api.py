@@ -87,6 +87,16 @@ def test_jax_trace_state_tells_a_nested_trace_from_its_parent():
     assert states["outer"] != states["inner"]
 
 
+@pytest.mark.needs_tensorflow
+def test_a_distributed_dataset_keeps_its_strategy():
+    tf = pytest.importorskip("tensorflow")
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    dataset = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(np.ones((4, 2))).batch(2)
+    )
+    assert _private_api.distributed_dataset_strategy(dataset) is strategy
+
+
 @pytest.mark.parametrize(
     "name", ["_foreach_norm", "_foreach_mul", "_foreach_sub_", "_prelu_kernel"]
 )
@@ -100,6 +110,18 @@ def _private_uses(path: pathlib.Path, own: set[str]) -> list[str]:
     but `self`/`cls` that keras_acts does not define itself."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr", "setattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and node.args[1].value.startswith("_")
+            and not node.args[1].value.startswith("__")
+            and node.args[1].value not in own
+        ):
+            found.append((node.lineno, f"{node.func.id} {node.args[1].value}"))
         if not isinstance(node, ast.Attribute):
             continue
         base = node.value
@@ -156,9 +178,10 @@ def test_the_check_sees_a_private_attribute_and_a_patch(tmp_path):
     module.write_text(
         "def f(optimizer, model):\n"
         "    object.__setattr__(model, 'train_step', None)\n"
-        "    return optimizer._trainable_variables\n"
+        "    return optimizer._trainable_variables, getattr(model, '_strategy')\n"
     )
     assert _private_uses(module, set()) == [
         "module.py:2 object.__setattr__",
         "module.py:3 ._trainable_variables",
+        "module.py:3 getattr _strategy",
     ]

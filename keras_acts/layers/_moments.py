@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_acts import _private_api
+
 
 class RunningMoments:
     """Count, mean and sum of squared deviations per statistic index, merged
@@ -65,8 +67,7 @@ def distribution_strategy(data) -> Any:
     tf = sys.modules.get("tensorflow")  # no distributed dataset without it
     if tf is None or not isinstance(data, tf.distribute.DistributedDataset):
         return None
-    # The dataset holds its strategy privately; there is no public accessor.
-    return getattr(data, "_strategy", None)
+    return _private_api.distributed_dataset_strategy(data)
 
 
 def merge_across_workers(strategy, moments: RunningMoments) -> None:
