@@ -51,6 +51,17 @@ def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     return found
 
 
+def _cause(error: BaseException) -> str:
+    """The first error behind `error` (Keras's from_config wraps it in a
+    TypeError that repeats the whole configuration), in a line."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    message = " ".join(str(error).split())
+    if len(message) > 160:
+        message = message[:157] + "..."
+    return f"{type(error).__name__}: {message}"
+
+
 def _is_functional(model: keras.Model) -> bool:
     # Keras's Functional class (also behind keras.applications models) is
     # not public; a subclassed model has no graph to rebuild.
@@ -240,8 +251,7 @@ class _Surgeon:
             del self.plan[id(layer)]
             keys = ", ".join(f"`{key}`" for key in self.keys[id(layer)])
             self.refused[id(layer)] = (
-                f"its {keys} takes only names, not a layer "
-                f"({type(error).__name__}: {str(error)[:100]})"
+                f"its {keys} takes only names, not a layer ({_cause(error)})"
             )
             return None
         self.copied.append((layer, clone, new_layers))
@@ -273,12 +283,14 @@ class _Surgeon:
             clone = layer.__class__.from_config(config)
         except Exception as error:
             raise ValueError(
+                f"Layer {layer.name!r} ({layer.__class__.__name__}) cannot be "
+                f"rebuilt from its get_config() ({_cause(error)}). "
                 "replace_activations rebuilds every layer from its "
-                f"configuration, and layer {layer.name!r} "
-                f"({layer.__class__.__name__}) cannot be rebuilt from its own "
-                f"get_config() ({type(error).__name__}: {str(error)[:200]}). "
-                "That is a bug of the layer's class: fix its get_config or "
-                "from_config, or replace the activation in the code that "
+                "configuration, as loading a .keras file does: make the "
+                "layer's configuration round-trip (register its custom "
+                "functions and classes with "
+                "keras.saving.register_keras_serializable, fix its "
+                "get_config), or replace the activation in the code that "
                 "builds the model."
             ) from error
         if id(layer) in self.refused:
@@ -348,8 +360,8 @@ class _Surgeon:
             return self.refused[id(top if top is not None else layer)]
         if isinstance(layer, keras.layers.RNN):
             return (
-                "a recurrent layer applies it at each step of its loop; build "
-                "that layer with the new activation yourself"
+                "a recurrent layer applies it at each step of its loop (build "
+                "that layer with the new activation yourself)"
             )
         if parent is None:
             return (
@@ -358,9 +370,8 @@ class _Surgeon:
             )
         return (
             f"it is built inside {parent.name} ({parent.__class__.__name__}), "
-            "and no argument of that layer's configuration names it; change "
-            "that layer's code, or build the model from layers that take the "
-            "activation as an argument"
+            "whose configuration has no argument for it (change that layer's "
+            "code, or use layers that take the activation as an argument)"
         )
 
     # Rebuilding models.

@@ -194,7 +194,13 @@ def test_activations_inside_a_layers_computation_are_named_and_kept():
 @pytest.mark.parametrize(
     "model, old, new, kwargs, match",
     [
-        (Subclassed, "relu", keras_acts.PReLU, {}, "subclassed Subclassed"),
+        (
+            Subclassed,
+            "relu",
+            keras_acts.PReLU,
+            {},
+            r"subclassed Subclassed.*as a Functional model.*in call\(\)",
+        ),
         (sequential, "no_such_activation", keras_acts.PReLU, {}, "old='no_such"),
         (sequential, 3, keras_acts.PReLU, {}, "old=3"),
         (sequential, "relu", keras_acts.PReLU(), {}, "not one layer instance"),
@@ -239,3 +245,151 @@ def test_result_trains_with_both_monitors_and_saves(rng, tmp_path):
     replaced.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(outputs(loaded, x), outputs(replaced, x), rtol=1e-6)
+
+
+def test_operations_in_the_graph_are_rebuilt(rng):
+    # ConvNeXt and MobileNetV3 add and multiply tensors with `+` and `*`:
+    # operations, not layers, in the graph; they have no weights to copy.
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(4, activation="relu")(inputs)
+    x = inputs + keras.layers.Activation("relu")(x) * 0.5
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    replaced = replace_activations(model, "relu", prelu_at_zero)
+    assert class_names(replaced).count("PReLU") == 2
+    x = rng.normal(size=(8, 4)).astype("float32")
+    np.testing.assert_allclose(outputs(replaced, x), outputs(model, x), rtol=1e-6)
+
+
+@keras.saving.register_keras_serializable(package="test_replace_activations")
+class FeedForward(keras.layers.Layer):
+    """A composite layer like keras-hub's TransformerEncoder: it builds a
+    Dense with the `activation` of its configuration, and gives its output
+    shape without running its call."""
+
+    def __init__(self, units, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        self.inner = keras.layers.Dense(
+            self.units, activation=self.activation, name="inner"
+        )
+        self.inner.build(input_shape)
+        self.outer = keras.layers.Dense(input_shape[-1], name="outer")
+        self.outer.build((*input_shape[:-1], self.units))
+
+    def call(self, x):
+        return x + self.outer(self.inner(x))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+        }
+
+
+def composite_model(*blocks):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((3, 5))
+    x = inputs
+    for block in blocks:
+        x = block(x)
+    return keras.Model(inputs, keras.layers.Dense(1, name="out")(x))
+
+
+def test_an_activation_in_a_composite_layers_configuration(rng, tmp_path):
+    model = composite_model(FeedForward(6, name="ffn"), FeedForward(4, "tanh"))
+    x = rng.normal(size=(8, 3, 5)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        replaced = replace_activations(model, "relu", prelu_at_zero)
+    ffn = replaced.get_layer("ffn")
+    # Rebuilt from its configuration with the new layer as its activation,
+    # built at once, and named after the layer it sits in.
+    assert isinstance(ffn.activation, keras_acts.PReLU)
+    assert ffn.activation.built and ffn.activation.name == "ffn_p_re_lu"
+    assert ffn.get_config()["activation"]["class_name"] == "PReLU"
+    assert len(replaced.weights) == len(model.weights) + 1
+    # Its weights are the original's: the same outputs, slopes at 0.
+    np.testing.assert_allclose(outputs(replaced, x), outputs(model, x), rtol=1e-6)
+    replaced.compile(keras.optimizers.SGD(0.1), "mse")
+    replaced.fit(x, x[:, :, :1], epochs=1, verbose=0)
+    assert np.any(keras.ops.convert_to_numpy(ffn.activation.alpha) != 0)
+    replaced.save(tmp_path / "composite.keras")
+    loaded = keras.saving.load_model(tmp_path / "composite.keras")
+    assert isinstance(loaded.get_layer("ffn").activation, keras_acts.PReLU)
+    np.testing.assert_allclose(outputs(loaded, x), outputs(replaced, x), rtol=1e-6)
+    # In a Sequential model too.
+    sequential = keras.Sequential([keras.Input((3, 5)), FeedForward(6, name="ffn")])
+    replaced = replace_activations(sequential, "relu", keras_acts.PReLU)
+    assert replaced.get_layer("ffn").activation.built
+
+
+class HardCoded(keras.layers.Layer):
+    """A composite layer whose ReLU is in its code, not its configuration."""
+
+    def build(self, input_shape):
+        self.inner = keras.layers.Dense(4, activation="relu", name="inner")
+        self.inner.build(input_shape)
+
+    def call(self, x):
+        return self.inner(x)
+
+
+class NamesOnly(FeedForward):
+    """A composite layer whose `activation` must be a name."""
+
+    def __init__(self, units, activation="relu", **kwargs):
+        if activation not in ("relu", "gelu"):
+            raise ValueError(f"activation must be 'relu' or 'gelu': {activation}")
+        super().__init__(units, activation, **kwargs)
+
+
+def test_uses_that_stay_are_named_with_why():
+    model = composite_model(
+        keras.layers.Dense(5, activation="relu"),
+        HardCoded(name="block"),
+        NamesOnly(3, name="names"),
+    )
+    with pytest.warns(UserWarning) as record:
+        replaced = replace_activations(model, "relu", keras_acts.PReLU)
+    (message,) = [str(warning.message) for warning in record]
+    assert message.startswith(
+        "replace_activations replaced 1 use of 'relu' and left 2 uses, where the "
+        "copy still computes it: "
+    )
+    assert (
+        "block/inner (Dense) unchanged: it is built inside block (HardCoded), "
+        "whose configuration has no argument for it"
+    ) in message
+    assert (
+        "names (NamesOnly) unchanged: its `activation` takes only names, not a "
+        "layer (ValueError: activation must be 'relu' or 'gelu'"
+    ) in message
+    assert class_names(replaced)[1:5] == ["Dense", "PReLU", "HardCoded", "NamesOnly"]
+    with pytest.raises(ValueError, match=r"no use of 'relu'.*block/inner \(Dense\)"):
+        replace_activations(
+            composite_model(HardCoded(name="block")), "relu", keras_acts.PReLU
+        )
+
+
+@keras.saving.register_keras_serializable(package="test_replace_activations")
+def gelu_approximate(x):
+    # keras-hub's BERT and GPT-2 activation, by the same name.
+    return keras.activations.gelu(x, approximate=True)
+
+
+def test_gelu_includes_its_tanh_approximation():
+    model = composite_model(
+        keras.layers.Dense(4, activation=gelu_approximate),
+        FeedForward(4, activation=gelu_approximate, name="ffn"),
+        keras.layers.Activation("gelu"),
+    )
+    replaced = replace_activations(model, "gelu", keras_acts.Swish)
+    assert sum(isinstance(layer, keras_acts.Swish) for layer in replaced.layers) == 2
+    assert isinstance(replaced.get_layer("ffn").activation, keras_acts.Swish)
