@@ -226,14 +226,18 @@ class _Surgeon:
         name = replaced.name
         if self.plan[id(replaced)] != "replace":
             name += "_" + re.sub(r"_\d+$", "", layer.name)
+        layer.name = self._unique(name)
+        self.made.append(layer)
+        return layer
+
+    def _unique(self, name: str) -> str:
+        """`name`, or `name_<n>` where the model already has it."""
         unique, number = name, 0
         while unique in self.names:
             number += 1
             unique = f"{name}_{number}"
         self.names.add(unique)
-        layer.name = unique
-        self.made.append(layer)
-        return layer
+        return unique
 
     def _configured(self, layer: keras.layers.Layer, config: dict) -> Any:
         """`layer` rebuilt from `config` with new layers as the activation
@@ -307,8 +311,14 @@ class _Surgeon:
         """The layers that take the place of one use of `layer`."""
         layers = [self._make_new(layer)]
         if id(layer) in self.caps:
+            # Named after the new layer: an automatic name (re_lu_3) could
+            # be one the model already has.
             layers.append(
-                keras.layers.ReLU(max_value=self.caps[id(layer)], negative_slope=1.0)
+                keras.layers.ReLU(
+                    max_value=self.caps[id(layer)],
+                    negative_slope=1.0,
+                    name=self._unique(f"{layers[0].name}_cap"),
+                )
             )
             self.caps_made.append(layers[-1])
         return layers
