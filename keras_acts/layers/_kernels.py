@@ -46,3 +46,8 @@ def snake(inputs, alpha):
 def group_max(values, axis: int):
     """`_ops.group_max`, in the backend's own ops where it has them."""
     return _resolve("group_max")(values, axis)
+
+
+def rational(inputs, numerator, denominator, variant: str = "safe"):
+    """`_ops.rational`, in the backend's own ops where it has them."""
+    return _resolve("rational")(inputs, numerator, denominator, variant)

@@ -287,6 +287,94 @@ def snake(inputs, alpha):
     return forward(inputs, alpha)
 
 
+def rational(inputs, numerator, denominator, variant: str = "safe"):
+    """`P(x) / Q(x)` with a hand-written gradient.
+
+    `numerator` holds a_0..a_m and `denominator` b_1..b_n along axis 0, each
+    coefficient broadcastable to `inputs`. P and the sum in Q are evaluated by
+    Horner's scheme in at least float32 (float16 and bfloat16 inputs are cast
+    up, the result cast back), so `x**5` does not overflow for any float16
+    input. `variant="safe"`: `Q(x) = 1 + |b_1 x + ... + b_n x^n|`;
+    `"absolute"`: `Q(x) = 1 + |b_1| |x| + ... + |b_n| |x|^n`.
+
+    The coefficients' gradients are summed in at least float32. With
+    `c = upstream / Q` and `F = P / Q`, the gradient by `a_k` sums `c x^k`,
+    the one by `b_k` sums `-c F sign(B(x)) x^k` (safe; `B` the sum inside
+    `|.|`) or `-c F sign(b_k) |x|^k` (absolute). The powers of `x` multiply
+    into `c`, which falls like `x**-n`, one at a time, rather than being
+    formed first: no intermediate grows faster than the output. The
+    derivative of `|z|` is taken as 1 at `z = 0`, as the `copysign(1, z)` of
+    the PAU kernels, so coefficients that start at zero still learn.
+    """
+    m = numerator.shape[0] - 1
+    n = denominator.shape[0]
+    safe = variant == "safe"
+
+    @ops.custom_gradient
+    def forward(x_in, numerator, denominator):
+        work = keras.backend.result_type(x_in.dtype, numerator.dtype, "float32")
+        x = ops.cast(x_in, work)
+        a = [ops.cast(numerator[k], work) for k in range(m + 1)]
+        b = [ops.cast(denominator[k], work) for k in range(n)]  # b[k]: b_{k+1}
+        if not safe:
+            b = [ops.abs(value) for value in b]
+        powers_of = x if safe else ops.abs(x)
+        p = a[m]
+        for k in range(m - 1, -1, -1):
+            p = p * x + a[k]
+        s = b[n - 1]
+        for k in range(n - 2, -1, -1):
+            s = s * powers_of + b[k]
+        s = s * powers_of
+        q = 1 + (ops.abs(s) if safe else s)
+        f = p / q
+        outputs = ops.cast(f, x_in.dtype)
+
+        def backward(*args, upstream=None):
+            upstream = ops.cast(upstream_gradient(args, upstream), work)
+            c = upstream / q
+            dp = m * a[m]
+            for k in range(m - 1, 0, -1):
+                dp = dp * x + k * a[k]
+            ds = n * b[n - 1]
+            for k in range(n - 1, 0, -1):
+                ds = ds * powers_of + k * b[k - 1]
+            # dQ/dx, and the sign in dQ/db_k (|z|' is 1 at z = 0).
+            negative = s < 0 if safe else x < 0
+            dq = ops.where(negative, -ds, ds)
+            grad_inputs = c * (dp - f * dq)
+            shape = tuple(numerator.shape[1:])
+            grad_numerator = [sum_to_shape(c, shape)]
+            moment = c
+            for _ in range(m):
+                moment = moment * x
+                grad_numerator.append(sum_to_shape(moment, shape))
+            moment = -c * f
+            if safe:
+                moment = ops.where(negative, -moment, moment)
+            grad_denominator = []
+            for _ in range(n):
+                moment = moment * powers_of
+                grad_denominator.append(sum_to_shape(moment, shape))
+            grad_denominator = ops.stack(grad_denominator)
+            if not safe:
+                # d|b|/db, 1 at b = 0 too: zero coefficients (some fits have
+                # them) can still move.
+                negative = ops.cast(denominator, work) < 0
+                grad_denominator = ops.where(
+                    negative, -grad_denominator, grad_denominator
+                )
+            return (
+                ops.cast(grad_inputs, x_in.dtype),
+                ops.cast(ops.stack(grad_numerator), numerator.dtype),
+                ops.cast(grad_denominator, denominator.dtype),
+            )
+
+        return outputs, backward
+
+    return forward(inputs, numerator, denominator)
+
+
 def group_max(values, axis: int):
     """The maximum over `axis` (of a known size), for an empty batch too.
 
