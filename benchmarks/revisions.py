@@ -41,11 +41,12 @@ def run_once(package_root: pathlib.Path, script_args: list[str]) -> list[dict]:
 
 
 def package_of(package_root: pathlib.Path) -> str:
-    """Where a child process with this PYTHONPATH imports keras_acts from."""
+    """Where a benchmark script run with this PYTHONPATH imports keras_acts
+    from (its first path entry is its own folder, benchmarks/)."""
     environment = dict(os.environ, PYTHONPATH=str(package_root))
     return subprocess.run(
         [sys.executable, "-c", "import keras_acts.diagnosis as d; print(d.__file__)"],
-        cwd=ROOT,
+        cwd=ROOT / "benchmarks",
         env=environment,
         capture_output=True,
         text=True,
