@@ -492,12 +492,24 @@ def replace_activations(
       `keras.layers.ReLU` layers that compute a plain ReLU (a leaky or
       thresholded one is another function, and stays): each is replaced by
       the new layer;
-    - with a layer class as `old`, every layer of that class.
+    - with a layer class as `old`, every layer of that class;
+    - an activation argument of a composite layer's configuration that names
+      `old`, such as keras-hub's `TransformerEncoder(activation="gelu")`:
+      the layer is rebuilt from its configuration with the new layer as that
+      argument, and keeps its weights.
+
+    `"gelu"` also matches keras-hub's `gelu_approximate` (gelu's tanh
+    approximation, in BERT and GPT-2). A use that cannot be replaced (inside
+    a recurrent layer, or built by a composite layer in its own code, or in
+    an argument that takes only names) stays, and a warning names its path
+    and why.
 
     Sequential, Functional and nested models are rebuilt, keras.applications
-    models included. Every other layer is a copy with the original's
-    weights; the new layers are fresh. The copy is compiled like the original
-    when the original was compiled (optimizer state is not copied).
+    models and keras-hub backbones included (a backbone comes back as a
+    Functional model with the same inputs and outputs). Every other layer is
+    a copy with the original's weights; the new layers are fresh. The copy is
+    compiled like the original when the original was compiled (optimizer
+    state is not copied).
 
     Args:
         model: A Sequential or Functional model (not a subclassed one).
@@ -516,15 +528,16 @@ def replace_activations(
         The new model.
 
     Raises:
-        ValueError: for a subclassed model, an `old` that names no
-            activation, a `new` that does not make a new layer on each call,
-            a capped ReLU with `capped="refuse"`, or a model with no use of
-            `old`.
+        ValueError: for a subclassed model (the message gives the recipe),
+            an `old` that names no activation, a `new` that does not make a
+            new layer on each call, a capped ReLU with `capped="refuse"`, a
+            layer that cannot be rebuilt from its own configuration, or a
+            model with no use of `old` that can be replaced.
 
     Warns:
-        UserWarning: naming the layers that use `old` inside their own
-            computation (such as `keras.layers.SimpleRNN(activation="relu")`)
-            and are left unchanged.
+        UserWarning: naming each use of `old` left unchanged (such as
+            `keras.layers.SimpleRNN(activation="relu")`, or a Dense that a
+            composite layer builds in its own code), with why.
 
     Example:
         ```python
