@@ -15,7 +15,10 @@ Keys, for a ratio and the lowest and highest of its rounds (suffixes
 and, for a monitor's overhead in percent (suffixes `_min`, `_max`),
 `monitor_<run>_freq<freq>`, e.g. `monitor_tensorflow_mlp_freq1` for
 gradient_monitor-tensorflow-mlp.json, and the plain step's milliseconds as
-`monitor_<run>_plain_ms`.
+`monitor_<run>_plain_ms`; from a comparison of two revisions
+(benchmarks/revisions.py, revisions-<run>.json), the overhead in percent of
+each, `revisions_<run>_<model>_freq<freq>_base` and `..._this` (suffixes
+`_q1`, `_q3` for the quartiles of the rounds).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+
+import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -63,6 +68,18 @@ def collect(results: pathlib.Path = RESULTS) -> dict[str, float]:
                 numbers[key] = 100 * record["overhead_median"]
                 numbers[f"{key}_min"] = 100 * record["overhead_min"]
                 numbers[f"{key}_max"] = 100 * record["overhead_max"]
+    for path in sorted(results.glob("revisions-*.json")):
+        run = slug(path.stem.removeprefix("revisions-"))
+        for record in json.loads(path.read_text())["results"]:
+            if record["configuration"] != "monitor":
+                continue
+            key = f"revisions_{run}_{record['model']}_freq{record['freq']}"
+            for side in ("base", "this"):
+                values = np.asarray(record[f"{side}_overheads"])
+                numbers[f"{key}_{side}"] = 100 * float(np.median(values))
+                quartiles = 100 * np.percentile(values, [25, 75])
+                numbers[f"{key}_{side}_q1"] = float(quartiles[0])
+                numbers[f"{key}_{side}_q3"] = float(quartiles[1])
     return numbers
 
 
