@@ -3,6 +3,7 @@ import glob
 import inspect
 import json
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -656,3 +657,19 @@ def test_a_record_is_read_at_the_end_of_the_block_that_made_it():
     after = HistoryAtBatchEnd(monitor)
     fit(small_model(), [monitor, after], *data(samples=32))  # 4 steps
     assert after.seen == [[0], [0], [0, 2], [0, 2]]
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="Keras's own PyTorch trainer converts the logs with np.array, which "
+    "numpy 2 warns about whether or not a monitor is attached",
+)
+def test_a_monitored_fit_gives_no_deprecation_warning():
+    # numpy 2 warns for every TensorFlow variable or PyTorch tensor converted
+    # with np.array: once per recorded step, before the monitors avoided it.
+    x, y = data(samples=32)
+    monitors = [GradientMonitor(), keras_acts.ActivationMonitor(x, freq=2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        fit(small_model(), monitors, x, y, epochs=2)
+    assert len({row["step"] for row in monitors[0].history}) == 8

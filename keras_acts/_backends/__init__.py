@@ -21,9 +21,11 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import warnings
 from types import ModuleType
 
 import keras
+import numpy as np
 
 SUPPORTED = ("tensorflow", "jax", "torch")
 PARTS = ("autodiff", "channel", "kernels")
@@ -54,3 +56,17 @@ def _load(backend: str, part: str) -> ModuleType | None:
     if importlib.util.find_spec(qualified) is None:
         return None
     return importlib.import_module(qualified)
+
+
+def to_numpy(value) -> np.ndarray:
+    """`keras.ops.convert_to_numpy`, without the DeprecationWarning that numpy
+    2 gives for each TensorFlow variable or PyTorch tensor it converts (their
+    `__array__` takes no `copy` argument): the monitors convert at every
+    record, and a warning per step would bury the user's own."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message="__array__ implementation doesn't accept a copy keyword",
+            category=DeprecationWarning,
+        )
+        return np.asarray(keras.ops.convert_to_numpy(value))

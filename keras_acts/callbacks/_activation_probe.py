@@ -63,15 +63,13 @@ def iterations(model) -> int:
     """Optimizer updates applied so far: the most of any optimizer's, so
     that a model trained by optimizers held as attributes counts them."""
     return max(
-        (int(keras.ops.convert_to_numpy(o.iterations)) for o in optimizers_of(model)),
+        (int(_backends.to_numpy(o.iterations)) for o in optimizers_of(model)),
         default=0,
     )
 
 
 def _to_numpy(structure):
-    return keras.tree.map_structure(
-        lambda a: np.asarray(keras.ops.convert_to_numpy(a)), structure
-    )
+    return keras.tree.map_structure(_backends.to_numpy, structure)
 
 
 def split_probe(data: Any) -> tuple[Any, Any, Any]:
@@ -248,7 +246,7 @@ class Probe:
         count = len(self.layers)
         if self.y is None:
             outputs = self._tapped(self.x, training=False)
-            return [keras.ops.convert_to_numpy(o) for o in outputs[:count]], None
+            return [_backends.to_numpy(o) for o in outputs[:count]], None
 
         def loss():
             outputs = self._tapped(self.x, training=False)
@@ -268,8 +266,8 @@ class Probe:
             loss, [tap.offset for tap in self._taps]
         )
         return (
-            [keras.ops.convert_to_numpy(o) for o in outputs],
-            [None if g is None else keras.ops.convert_to_numpy(g) for g in gradients],
+            [_backends.to_numpy(o) for o in outputs],
+            [None if g is None else _backends.to_numpy(g) for g in gradients],
         )
 
     def _statistics(self, layer, values, gradient) -> dict[str, Any]:
@@ -316,7 +314,7 @@ class Probe:
             if not isinstance(outputs, (list, tuple)):  # one monitored layer
                 outputs = [outputs]
             for index, values in enumerate(outputs):
-                values = keras.ops.convert_to_numpy(values)
+                values = _backends.to_numpy(values)
                 unit_max = values.reshape(-1, values.shape[-1]).max(axis=0)
                 if highest[index] is not None:
                     unit_max = np.maximum(highest[index], unit_max)

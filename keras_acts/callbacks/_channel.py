@@ -20,6 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_acts import _backends
 from keras_acts.callbacks._gradient_statistics import gradient_statistics, stack
 from keras_acts.callbacks._schedule import Schedule
 
@@ -52,10 +53,10 @@ class Inbox:
                 RawRecord(
                     site,
                     int(step),
-                    np.asarray(keras.ops.convert_to_numpy(statistics), np.float64),
+                    np.asarray(_backends.to_numpy(statistics), np.float64),
                     None
                     if gradients is None
-                    else [np.asarray(keras.ops.convert_to_numpy(g)) for g in gradients],
+                    else [np.asarray(_backends.to_numpy(g)) for g in gradients],
                 )
             )
             if self.listener is not None:

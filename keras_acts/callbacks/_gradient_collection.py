@@ -8,6 +8,7 @@ import warnings
 
 import keras
 
+from keras_acts import _backends
 from keras_acts.callbacks._channel import RawRecord
 from keras_acts.callbacks._gradient_capture import GradientCapture
 from keras_acts.callbacks._gradient_records import GradientRecord, nonfinite_layers
@@ -30,7 +31,7 @@ class Collector:
             and not getattr(main, "gradient_accumulation_steps", None)
         )
         self.clock = StepClock(
-            int(keras.ops.convert_to_numpy(main.iterations)),
+            int(_backends.to_numpy(main.iterations)),
             int(getattr(model, "steps_per_execution", 1) or 1),
         )
         self.epoch = 0

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from keras_acts import _validation
+from keras_acts import _backends, _validation
 from keras_acts.callbacks import _plots, _reports, _rules
 from keras_acts.callbacks._activation_probe import (
     Probe,
@@ -357,7 +357,7 @@ class ActivationMonitor(Recorder):
         parameters = []
         for name, layer in self._parameter_layers:
             for variable in layer.trainable_weights:
-                values = np.asarray(keras.ops.convert_to_numpy(variable), np.float64)
+                values = np.asarray(_backends.to_numpy(variable), np.float64)
                 row = {
                     "step": step,
                     "epoch": self._epoch,
