@@ -673,3 +673,36 @@ def test_a_monitored_fit_gives_no_deprecation_warning():
         warnings.simplefilter("error", DeprecationWarning)
         fit(small_model(), monitors, x, y, epochs=2)
     assert len({row["step"] for row in monitors[0].history}) == 8
+
+
+def test_an_epoch_without_a_record_logs_nan_not_an_older_value():
+    monitor = GradientMonitor(freq=5)
+    history = fit(small_model(), monitor, *data(samples=16), epochs=4)  # 2 a epoch
+    norms = {row["step"]: row["l2"] for row in monitor.history}
+    norms = {step: norm for step, norm in norms.items() if step in (0, 5)}
+    logged = history.history["gradient_norm"]
+    assert len(logged) == 4 and len(history.history["update_ratio"]) == 4
+    assert logged[0] == pytest.approx(norms[0]) and math.isnan(logged[1])
+    assert logged[2] == pytest.approx(norms[5]) and math.isnan(logged[3])
+
+
+def test_activation_logs_are_nan_in_an_epoch_without_a_record():
+    x, y = data(samples=16)
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4, "relu"), keras.layers.Dense(2)]
+    )
+    monitor = keras_acts.ActivationMonitor(x, freq=5, warn=False)
+    history = fit(model, monitor, x, y, epochs=4)
+    dead = history.history["dead_fraction"]
+    assert "saturated_fraction" not in history.history  # no bounded layer
+    assert [math.isnan(value) for value in dead] == [False, True, False, True]
+
+
+def test_early_stopping_reads_the_gradient_norm():
+    # Keras needs the direction of a metric it does not know: mode="min".
+    stopping = keras.callbacks.EarlyStopping(
+        monitor="gradient_norm", mode="min", patience=0
+    )
+    monitor = GradientMonitor(freq="epoch")
+    history = fit(small_model(), [monitor, stopping], *data(), epochs=50)
+    assert 1 < len(history.history["gradient_norm"]) < 50

@@ -8,6 +8,7 @@ the callback hooks that decide when to probe.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -217,6 +218,7 @@ class ActivationMonitor(Recorder):
         self._parameter_layers: list[tuple[str, keras.layers.Layer]] = []
         self._clock: StepClock | None = None
         self._epoch = 0
+        self._fit_start = 0
         self._probe_due = False
         self._input_findings: list[_rules.Finding] = []
         self._live_warnings = _rules.LiveWarnings(frozenset())
@@ -273,6 +275,7 @@ class ActivationMonitor(Recorder):
         )
         self._parameter_layers = learned_activations(model)
         self._open_outputs()
+        self._fit_start = len(self._records)  # earlier fits' with append=True
         self._epoch = 0
         self._probe_due = False
         self._live_warnings = _rules.LiveWarnings(self._warn_kinds)
@@ -316,24 +319,43 @@ class ActivationMonitor(Recorder):
         self._close_writer()
 
     def _log_headline(self, logs: dict | None) -> None:
-        """The worst dead and saturated fractions of the last record, in
-        Keras's logs, so that the progress bar, History, CSVLogger,
-        keras.callbacks.TensorBoard and EarlyStopping see them."""
-        if logs is None or not self._records:
+        """The worst dead and saturated fractions of the epoch's last record,
+        in Keras's logs, so that the progress bar, History, CSVLogger,
+        keras.callbacks.TensorBoard and EarlyStopping see them. Each key is
+        there in every epoch when the model has such layers; NaN in an epoch
+        without a record, never an older one."""
+        if logs is None:
             return
-        rows = self._records[-1].rows
-        dead = [_rules.dead_fraction(row) for row in rows]
-        dead = [value for value in dead if value is not None]
-        if dead:
-            logs["dead_fraction"] = max(dead)
-        saturated = [
-            row["saturated_fraction"]
-            for row in rows
-            if row["saturated_fraction"] is not None
-            and row["layer"] not in self._probe.output_layer_names
+        rows = []
+        for record in reversed(self._records[self._fit_start :]):
+            if record.epoch == self._epoch:
+                rows = record.rows
+            break
+        hidden = [
+            layer
+            for layer in self._probe.layers
+            if layer.name not in self._probe.output_layer_names
         ]
-        if saturated:
-            logs["saturated_fraction"] = max(saturated)
+        for key, kinds, layers, fraction in (
+            (
+                "dead_fraction",
+                _rules.DYING_ACTIVATIONS,
+                self._probe.layers,
+                _rules.dead_fraction,
+            ),
+            (
+                "saturated_fraction",
+                _rules.SATURATING_RANGES,
+                hidden,
+                lambda row: row["saturated_fraction"],
+            ),
+        ):
+            if not any(activation_name(layer) in kinds for layer in layers):
+                continue
+            names = {layer.name for layer in layers}
+            values = [fraction(row) for row in rows if row["layer"] in names]
+            values = [value for value in values if value is not None]
+            logs[key] = max(values) if values else math.nan
 
     # Measuring.
     def _record(self, step: int | None = None, with_dead_data: bool = False) -> None:

@@ -12,6 +12,7 @@ the callback hooks that tie them together.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -202,6 +203,7 @@ class GradientMonitor(Recorder):
         self._capture: GradientCapture | None = None
         self._collector: Collector | None = None
         self._active = False
+        self._fit_start = 0
         self._block_may_record = True
         self._run = _rules.GradientRun(self.vanishing_ratio)
         self._live_warnings = _rules.LiveWarnings(frozenset())
@@ -295,6 +297,7 @@ class GradientMonitor(Recorder):
                 "optimizers)."
             )
         self._open_outputs()
+        self._fit_start = len(self._records)  # earlier fits' with append=True
         self._active = True
         self._run = _rules.GradientRun(self.vanishing_ratio)
         self._live_warnings = _rules.LiveWarnings(self._warn_kinds - {"nonfinite"})
@@ -331,15 +334,21 @@ class GradientMonitor(Recorder):
         self._log_headline(logs)
 
     def _log_headline(self, logs: dict | None) -> None:
-        """The global gradient norm and update ratio of the last record, in
-        Keras's logs, so that the progress bar, History, CSVLogger,
-        keras.callbacks.TensorBoard and EarlyStopping see them."""
-        if logs is None or not self._records:
+        """The global gradient norm and update ratio of the epoch's last
+        record, in Keras's logs, so that the progress bar, History,
+        CSVLogger, keras.callbacks.TensorBoard and EarlyStopping see them.
+        The keys are there in every epoch (CSVLogger takes its columns from
+        the first); NaN in an epoch without a record, never an older one."""
+        if logs is None:
             return
-        rows = layer_rows_of(self._records[-1])[_rules.GLOBAL]
-        logs["gradient_norm"] = rows["l2"]
-        if rows["update_ratio"] is not None:
-            logs["update_ratio"] = rows["update_ratio"]
+        row = {"l2": math.nan, "update_ratio": None}
+        for record in reversed(self._records[self._fit_start :]):
+            if record.epoch == self._collector.epoch:
+                row = layer_rows_of(record)[_rules.GLOBAL]
+            break
+        logs["gradient_norm"] = row["l2"]
+        ratio = row["update_ratio"]
+        logs["update_ratio"] = math.nan if ratio is None else ratio
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._collector.clock.begin_block(batch)
