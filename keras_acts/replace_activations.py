@@ -343,11 +343,13 @@ class _Surgeon:
         """The uses of `old` left in the rebuilt `model`, grouped by the
         class of the layer that computes it and why it stays: paths."""
         made = {id(layer) for layer in self.made + self.caps_made}
+        seen: set[int] = set()  # A shared layer is named once.
         found: dict[tuple[str, str], list[str]] = {}
 
         def visit(layer, path, top, parent):
-            if id(layer) in made:
+            if id(layer) in made or id(layer) in seen:
                 return
+            seen.add(id(layer))
             if isinstance(layer, keras.Model):
                 for inner in layer.layers:
                     inner_path = f"{path}/{inner.name}" if path else inner.name
