@@ -307,6 +307,28 @@ def test_keras_hub_image_backbone(tmp_path):
     np.testing.assert_allclose(outputs(loaded, x), outputs(tiny, x), atol=1e-6)
 
 
+def test_keras_hub_vit_says_why_it_cannot_be_copied():
+    keras_hub = pytest.importorskip("keras_hub")
+    vit = keras_hub.models.ViTBackbone(
+        image_shape=(32, 32, 3),
+        patch_size=8,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        mlp_dim=16,
+    )
+    # keras-hub 0.32's ViTPatchingAndEmbedding cannot be rebuilt from its
+    # own configuration; where it can, the gelu of the MLP blocks is a Dense
+    # that MLP builds in its code, and the error names it.
+    with pytest.raises(
+        ValueError,
+        match=r"'vit_patching_and_embedding' \(ViTPatchingAndEmbedding\) cannot be "
+        r"rebuilt from its get_config\(\)|/mlp/dense_1 \(Dense\) unchanged: it is "
+        r"built inside mlp \(MLP\)",
+    ):
+        replace_activations(vit, "gelu", keras_acts.Swish)
+
+
 def test_a_subclassed_model_gets_the_recipe():
     class Net(keras.Model):
         def __init__(self):
