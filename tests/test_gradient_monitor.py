@@ -706,3 +706,32 @@ def test_early_stopping_reads_the_gradient_norm():
     monitor = GradientMonitor(freq="epoch")
     history = fit(small_model(), [monitor, stopping], *data(), epochs=50)
     assert 1 < len(history.history["gradient_norm"]) < 50
+
+
+def without_package(monkeypatch, *names):
+    """As if `names` were not installed."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in names else real_find_spec(name, *a),
+    )
+
+
+def test_plot_without_matplotlib_names_the_extra(monkeypatch):
+    monitor = GradientMonitor()
+    fit(small_model(), monitor, *data())
+    without_package(monkeypatch, "matplotlib")
+    with pytest.raises(ImportError, match=r"plot\(\) needs matplotlib: .*\[plot\]"):
+        monitor.plot()
+
+
+def test_log_dir_without_tensorflow_names_every_missing_package(
+    monkeypatch, tmp_path
+):
+    without_package(monkeypatch, "tensorflow", "tensorboard")
+    monitor = GradientMonitor(log_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"needs tensorflow and tensorboard"):
+        fit(small_model(), monitor, *data())

@@ -216,3 +216,32 @@ def test_warn_takes_its_own_monitors_kinds_only(monitor, other):
         monitor(warn=[kind])
     with pytest.raises(ValueError, match=rf"unknown flag kinds \['{other}'\]"):
         monitor(warn=[other])
+
+
+def test_flagged_only_tables_show_the_flagged_layers():
+    keras.utils.set_random_seed(0)
+    x, y = data()
+    model = dead_relu_model()
+    model.compile(optimizer="sgd", loss="mse")
+    activations = activation_fit(model, x + 3.0, y)
+    full = marked(activations.summary(), 6)
+    short = marked(activations.summary(flagged_only=True), 6)
+    assert short == {layer: marks for layer, marks in full.items() if marks}
+
+    gradients_model = deep_sigmoid_model()
+    gradients_model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    gradients = keras_acts.GradientMonitor(warn=False)
+    gradients_model.fit(
+        *data(samples=256), epochs=2, batch_size=32, verbose=0, callbacks=[gradients]
+    )
+    full = marked(gradients.summary(), 3)
+    short = marked(gradients.summary(flagged_only=True), 3)
+    assert short == {
+        layer: marks for layer, marks in full.items() if marks or layer == "(global)"
+    }
+    assert len(short) < len(full)
+    assert gradients.summary(flagged_only=True).endswith(
+        gradients.summary().split("\nProblems", 1)[1]
+    )
+    with pytest.raises(ValueError, match="flagged_only"):
+        gradients.summary(flagged_only="yes")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keras_acts.callbacks._gradient_records import GradientRecord, layer_rows_of
+from keras_acts.callbacks._recorder import require
 from keras_acts.callbacks._rules import GLOBAL
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def plot_gradients(
     vmax: float | None,
 ) -> Figure:
     """GradientMonitor.plot: a heatmap and lines of each layer's norm."""
+    require("GradientMonitor.plot()", "matplotlib", extra="plot")
     import matplotlib.pyplot as plt
 
     axes = check_axes(axes, 2)
@@ -109,6 +111,7 @@ def plot_activations(
     history: list[dict[str, Any]], axes: tuple[Axes, Axes] | None
 ) -> Figure:
     """ActivationMonitor.plot: dead and saturated fractions over the steps."""
+    require("ActivationMonitor.plot()", "matplotlib", extra="plot")
     import matplotlib.pyplot as plt
 
     axes = check_axes(axes, 2)
@@ -143,6 +146,7 @@ def plot_parameters(
     rows: list[dict[str, Any]], ax: Axes | None, steps: Sequence[int] | None
 ) -> Figure:
     """ActivationMonitor.plot_parameters: learned parameters by layer."""
+    require("ActivationMonitor.plot_parameters()", "matplotlib", extra="plot")
     import matplotlib.pyplot as plt
 
     if not rows:

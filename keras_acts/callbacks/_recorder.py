@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import math
@@ -42,6 +43,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 # The CSV files that monitors in a fit are writing, by real path: two
 # monitors appending rows to one file would interleave them.
 _CSV_WRITERS: dict[str, weakref.ref] = {}
+
+
+def missing_packages(*names: str) -> list[str]:
+    """Those of the packages `names` that are not installed."""
+    return [name for name in names if importlib.util.find_spec(name) is None]
+
+
+def require(what: str, *names: str, extra: str | None = None) -> None:
+    """ImportError naming what needs the packages, the ones missing, and the
+    command that installs them (or keras_acts's `extra` that has them), if
+    any of `names` is not installed."""
+    missing = missing_packages(*names)
+    if missing:
+        command = f"pip install {' '.join(missing)}"
+        if extra is not None:
+            command = f'pip install "keras-acts[{extra}]"'
+        raise ImportError(f"{what} needs {' and '.join(missing)}: {command}")
 
 
 def _csv_value(value: Any) -> Any:
@@ -127,13 +145,14 @@ class Recorder(keras.callbacks.Callback):
                     f"Cannot write csv_path={self.csv_path!r}: {error}"
                 ) from error
         if self.log_dir is not None:
-            try:
-                import tensorboard  # noqa: F401
-            except ImportError as error:
+            # TensorFlow's summary writer writes the logs, on any backend.
+            missing = missing_packages("tensorflow", "tensorboard")
+            if missing:
                 raise ValueError(
-                    f"log_dir={self.log_dir!r} needs the tensorboard package: "
-                    "pip install tensorboard"
-                ) from error
+                    f"log_dir={self.log_dir!r} needs {' and '.join(missing)} "
+                    f"(TensorBoard's summary writer): pip install "
+                    f"{' '.join(missing)}"
+                )
             try:
                 os.makedirs(self.log_dir, exist_ok=True)
                 with tempfile.TemporaryFile(dir=self.log_dir):
@@ -237,12 +256,9 @@ class Recorder(keras.callbacks.Callback):
         Raises:
             ImportError: If pandas is not installed.
         """
-        try:
-            import pandas as pd
-        except ImportError as error:
-            raise ImportError(
-                "to_dataframe() needs pandas: pip install pandas"
-            ) from error
+        require("to_dataframe()", "pandas")
+        import pandas as pd
+
         return pd.DataFrame(self.history, columns=list(self.COLUMNS))
 
     def to_csv(self, path: str | os.PathLike) -> None:

@@ -15,9 +15,11 @@ def gradient_table(
     rows: dict[str, dict[str, Any]],
     steps: list[int],
     findings: list[Finding],
+    flagged_only: bool = False,
 ) -> str:
     """GradientMonitor's table of one record's layer rows (`{layer: row}`,
-    `GLOBAL` last), then the problems over the records at `steps`."""
+    `GLOBAL` last; with `flagged_only`, the marked layers and `GLOBAL`),
+    then the problems over the records at `steps`."""
     layers = [layer for layer in rows if layer != GLOBAL]
     output_norm = rows[layers[-1]]["l2"]
     marked = marks(findings)
@@ -28,6 +30,8 @@ def gradient_table(
         f"{'update/weight':>13}  flag",
     ]
     for layer, row in rows.items():
+        if flagged_only and layer != GLOBAL and layer not in marked:
+            continue
         relative = row["l2"] / output_norm if output_norm > 0 else math.nan
         ratio = row["update_ratio"]
         lines.append(
@@ -43,10 +47,18 @@ def gradient_table(
     return "\n".join(line.rstrip() for line in lines)
 
 
-def activation_table(step: int, rows: list[dict[str, Any]], findings) -> str:
-    """ActivationMonitor's table of one record's rows, then the problems."""
+def activation_table(
+    step: int,
+    rows: list[dict[str, Any]],
+    findings: list[Finding],
+    flagged_only: bool = False,
+) -> str:
+    """ActivationMonitor's table of one record's rows (with `flagged_only`,
+    of the marked layers), then the problems."""
     marked = marks(findings)
-    width = max(len("layer"), *(len(row["layer"]) for row in rows))
+    if flagged_only:
+        rows = [row for row in rows if row["layer"] in marked]
+    width = max([len("layer")] + [len(row["layer"]) for row in rows])
     lines = [
         f"Activations at step {step}",
         f"{'layer':<{width}}  {'activation':<13}{'mean':>8}{'std':>8}"

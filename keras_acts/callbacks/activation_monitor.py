@@ -458,19 +458,26 @@ class ActivationMonitor(Recorder):
         """
         return [finding.flag for finding in self._findings()]
 
-    def summary(self) -> str:
+    def summary(self, flagged_only: bool = False) -> str:
         """A table of the last record, one line per layer, and the problems
         found (`flags()`).
 
         The `marks` column marks the layers that the problems below name.
 
+        Args:
+            flagged_only: Show only the layers the problems name, for models
+                of many layers. Defaults to `False`.
+
         Returns:
             The table and the problems, as a string.
         """
+        flagged_only = _validation.boolean("flagged_only", flagged_only)
         if not self._records:
             raise ValueError("ActivationMonitor has recorded nothing yet.")
         record = self._records[-1]
-        return _reports.activation_table(record.step, record.rows, self._findings())
+        return _reports.activation_table(
+            record.step, record.rows, self._findings(), flagged_only
+        )
 
     def plot(self, axes: tuple[Axes, Axes] | None = None) -> Figure:
         """Plots the dead and saturated fractions of each layer over the steps.

@@ -459,7 +459,7 @@ class GradientMonitor(Recorder):
         """
         return [finding.flag for finding in self._findings()]
 
-    def summary(self, step: int | None = None) -> str:
+    def summary(self, step: int | None = None, flagged_only: bool = False) -> str:
         """A table of the last (or the given) record, one line per layer, and
         the problems found over the whole run (`flags()`).
 
@@ -470,14 +470,19 @@ class GradientMonitor(Recorder):
         Args:
             step: A recorded step for the table; `None` for the last record.
                 Defaults to `None`.
+            flagged_only: Show only the layers the problems name (and the
+                whole model's row), for models of many layers. Defaults to
+                `False`.
 
         Returns:
             The table and the problems, as a string.
         """
+        flagged_only = _validation.boolean("flagged_only", flagged_only)
         return _reports.gradient_table(
             layer_rows_of(self._record_at(step)),
             [record.step for record in self._records],
             self._findings(),
+            flagged_only,
         )
 
     def plot(
