@@ -46,11 +46,16 @@ class DiagnosisWarning(RuntimeWarning):
     """
 
 
-def report(title: str, flags: list[Flag]) -> str:
-    """The lines that list `flags` under `title`, as every report prints them."""
-    if not flags:
-        return f"{title}: no problems found."
-    return "\n".join([f"{title}:"] + [f"- {flag}" for flag in flags])
+def report(title: str, flags: list[Flag], cleared: list[Flag] = ()) -> str:
+    """The lines that list `flags` under `title`, as every report prints them,
+    then those warned about during training that have cleared since."""
+    lines = [f"{title}: no problems found."]
+    if flags:
+        lines = [f"{title}:"] + [f"- {flag}" for flag in flags]
+    if cleared:
+        lines.append("Warned during training, cleared since:")
+        lines += [f"- {flag.layer}: {flag.problem}" for flag in cleared]
+    return "\n".join(lines)
 
 
 @dataclass

@@ -245,3 +245,54 @@ def test_flagged_only_tables_show_the_flagged_layers():
     )
     with pytest.raises(ValueError, match="flagged_only"):
         gradients.summary(flagged_only="yes")
+
+
+class Revive(keras.callbacks.Callback):
+    """Brings a dead ReLU layer back to life after a given batch."""
+
+    def __init__(self, layer, after_batch):
+        super().__init__()
+        self.layer, self.after_batch = layer, after_batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.after_batch:
+            self.layer.bias.assign(np.ones(self.layer.bias.shape))
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax",
+    reason="JAX's trainer keeps the training state itself: a callback's assign "
+    "does not reach the next step",
+)
+def test_a_warning_for_a_state_that_clears_is_marked_in_the_report():
+    keras.utils.set_random_seed(0)
+    x, y = data()
+    dead = keras.layers.Dense(
+        8, "relu", bias_initializer=keras.initializers.Constant(-10.0), name="dead"
+    )
+    model = keras.Sequential([keras.Input((4,)), dead, keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    monitor = keras_acts.ActivationMonitor((x, y), freq=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            verbose=0,
+            callbacks=[monitor, Revive(dead, after_batch=3)],
+        )
+    given = [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, keras_acts.DiagnosisWarning)
+    ]
+    assert len(given) == 1 and "dead: 100% of units dead" in given[0]
+    assert monitor.flags() == []
+    summary = monitor.summary()
+    assert summary.endswith(
+        "Problems: no problems found.\n"
+        "Warned during training, cleared since:\n"
+        "- dead: 100% of units dead on the probe batch at step 2"
+    )
+    assert marked(summary, 6)["dead"] == []

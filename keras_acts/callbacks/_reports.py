@@ -16,10 +16,12 @@ def gradient_table(
     steps: list[int],
     findings: list[Finding],
     flagged_only: bool = False,
+    cleared: list = (),
 ) -> str:
     """GradientMonitor's table of one record's layer rows (`{layer: row}`,
     `GLOBAL` last; with `flagged_only`, the marked layers and `GLOBAL`),
-    then the problems over the records at `steps`."""
+    then the problems over the records at `steps`, and those `cleared`
+    since they were warned about."""
     layers = [layer for layer in rows if layer != GLOBAL]
     output_norm = rows[layers[-1]]["l2"]
     marked = marks(findings)
@@ -43,7 +45,7 @@ def gradient_table(
         f"Problems over {len(steps)} record{'s' if len(steps) != 1 else ''} "
         f"(steps {steps[0]} to {steps[-1]})"
     )
-    lines.append(report(title, [finding.flag for finding in findings]))
+    lines.append(report(title, [finding.flag for finding in findings], cleared))
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -52,9 +54,11 @@ def activation_table(
     rows: list[dict[str, Any]],
     findings: list[Finding],
     flagged_only: bool = False,
+    cleared: list = (),
 ) -> str:
     """ActivationMonitor's table of one record's rows (with `flagged_only`,
-    of the marked layers), then the problems."""
+    of the marked layers), then the problems, and those `cleared` since
+    they were warned about."""
     marked = marks(findings)
     if flagged_only:
         rows = [row for row in rows if row["layer"] in marked]
@@ -76,5 +80,5 @@ def activation_table(
             f"{'-' if gradient is None else f'{gradient:.2e}':>11}  "
             + ", ".join(marked.get(row["layer"], []))
         )
-    lines.append(report("Problems", [finding.flag for finding in findings]))
+    lines.append(report("Problems", [finding.flag for finding in findings], cleared))
     return "\n".join(line.rstrip() for line in lines)

@@ -395,11 +395,18 @@ class LiveWarnings:
 
     def __init__(self, kinds: frozenset[str]) -> None:
         self.kinds = kinds
-        self._given: set[tuple[str, str]] = set()
+        self._given: dict[tuple[str, str], Flag] = {}
 
     def give(self, flags: Iterable[Flag], monitor: str) -> None:
         for flag in flags:
             key = (flag.kind, flag.layer)
             if flag.kind in self.kinds and key not in self._given:
-                self._given.add(key)
+                self._given[key] = flag
                 warnings.warn(f"{monitor}: {flag}", DiagnosisWarning, stacklevel=4)
+
+    def cleared(self, flags: Iterable[Flag]) -> list[Flag]:
+        """The flags warned about that `flags` (the current ones) no longer
+        hold: a state that cleared during training, which the reports mark
+        as such."""
+        current = {(flag.kind, flag.layer) for flag in flags}
+        return [flag for key, flag in self._given.items() if key not in current]

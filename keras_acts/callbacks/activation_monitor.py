@@ -463,6 +463,8 @@ class ActivationMonitor(Recorder):
         found (`flags()`).
 
         The `marks` column marks the layers that the problems below name.
+        Problems warned about during training that have cleared since are
+        listed after them.
 
         Args:
             flagged_only: Show only the layers the problems name, for models
@@ -475,8 +477,13 @@ class ActivationMonitor(Recorder):
         if not self._records:
             raise ValueError("ActivationMonitor has recorded nothing yet.")
         record = self._records[-1]
+        findings = self._findings()
         return _reports.activation_table(
-            record.step, record.rows, self._findings(), flagged_only
+            record.step,
+            record.rows,
+            findings,
+            flagged_only,
+            self._live_warnings.cleared(finding.flag for finding in findings),
         )
 
     def plot(self, axes: tuple[Axes, Axes] | None = None) -> Figure:

@@ -465,7 +465,8 @@ class GradientMonitor(Recorder):
 
         Each layer's gradient norm is shown relative to the output layer's
         (the last layer with weights); the `flag` column marks the layers
-        that the problems below name.
+        that the problems below name. Problems warned about during training
+        that have cleared since are listed after them.
 
         Args:
             step: A recorded step for the table; `None` for the last record.
@@ -478,11 +479,13 @@ class GradientMonitor(Recorder):
             The table and the problems, as a string.
         """
         flagged_only = _validation.boolean("flagged_only", flagged_only)
+        findings = self._findings()
         return _reports.gradient_table(
             layer_rows_of(self._record_at(step)),
             [record.step for record in self._records],
-            self._findings(),
+            findings,
             flagged_only,
+            self._live_warnings.cleared(finding.flag for finding in findings),
         )
 
     def plot(
