@@ -1,0 +1,459 @@
+"""The surgery behind `keras_acts.replace_activations`: which layers of a
+model use the activation, how each is changed (replaced by the new layer,
+followed by it, or rebuilt from its configuration with the new layer inside),
+the rebuilt Sequential or Functional copy, and which uses it could not
+change, with why."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from keras_acts import _validation
+
+# Layers whose activation is the last thing their call does, so that the
+# same layer with a linear activation, followed by the new layer, computes
+# what the original did with the activation swapped.
+_LAYERS_WITH_FINAL_ACTIVATION = (
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+)
+
+
+# Functions that compute a variant of a named activation, by their names:
+# keras-hub's BERT, GPT-2 and others use `gelu_approximate` (gelu's tanh
+# approximation, `keras.activations.gelu(x, approximate=True)`).
+_VARIANTS = {"gelu": ("gelu_approximate",)}
+
+
+def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """The layers `layer` holds as attributes, directly or in a list, tuple
+    or dict: the parts of a composite layer."""
+    found = []
+    for value in vars(layer).values():
+        if isinstance(value, dict):
+            value = list(value.values())
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, keras.layers.Layer) and not any(
+                item is seen for seen in found
+            ):
+                found.append(item)
+    return found
+
+
+def _cause(error: BaseException) -> str:
+    """The first error behind `error` (Keras's from_config wraps it in a
+    TypeError that repeats the whole configuration), in a line."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    message = " ".join(str(error).split())
+    if len(message) > 160:
+        message = message[:157] + "..."
+    return f"{type(error).__name__}: {message}"
+
+
+def _is_functional(model: keras.Model) -> bool:
+    # Keras's Functional class (also behind keras.applications models) is
+    # not public; a subclassed model has no graph to rebuild.
+    return any(
+        cls.__name__ == "Functional" and cls.__module__.startswith("keras.")
+        for cls in type(model).__mro__
+    )
+
+
+class Surgeon:
+    """Rebuilds one model, recording which layers change and how."""
+
+    def __init__(self, old: str | type, new: Callable[[], Any], capped: str):
+        self.old = old
+        if isinstance(old, str):
+            try:
+                self.function = keras.activations.get(old)
+            except ValueError:
+                raise ValueError(
+                    "`old` must be an activation name that keras.activations.get "
+                    f"resolves, or a layer class. Received: old={old!r}"
+                ) from None
+            self.layer_class = (
+                keras.layers.ReLU if self.function is (keras.activations.relu) else None
+            )
+            self.variants = _VARIANTS.get(getattr(self.function, "__name__", ""), ())
+        elif isinstance(old, type) and issubclass(old, keras.layers.Layer):
+            self.function = None
+            self.layer_class = old
+            self.variants = ()
+        else:
+            raise ValueError(
+                "`old` must be an activation name such as 'relu', or a layer "
+                f"class such as keras.layers.ReLU. Received: old={old!r}"
+            )
+        if isinstance(new, keras.layers.Layer):
+            raise ValueError(
+                "`new` must make a new layer on each call, such as the class "
+                f"keras_acts.{new.__class__.__name__} or a lambda, not one "
+                f"layer instance. Received: new={new!r}"
+            )
+        if not callable(new):
+            raise ValueError(
+                "`new` must be a callable that takes no arguments and returns a "
+                f"new Keras layer. Received: new={new!r}"
+            )
+        self.new = new
+        self.capped = _validation.one_of("capped", capped, ("refuse", "keep"))
+        self.made: list[keras.layers.Layer] = []
+        # The caps that capped="keep" adds after new layers.
+        self.caps_made: list[keras.layers.Layer] = []
+        # (original, clone, the new layers inside the clone): the clone takes
+        # the original's weights, the new layers keep their own.
+        self.copied: list[tuple[Any, Any, list[keras.layers.Layer]]] = []
+        # Original layer -> "replace" (the layer goes), "follow" (the layer
+        # stays with a linear activation, the new layer after it) or
+        # "configure" (the layer is rebuilt with the new layer as the
+        # activation arguments in `self.keys`).
+        self.plan: dict[int, str] = {}
+        self.keys: dict[int, list[str]] = {}
+        self.caps: dict[int, float] = {}
+        # A configured clone -> the new layers inside it.
+        self.inside: dict[int, list[keras.layers.Layer]] = {}
+        # Layer -> why its configuration could not take the new layer.
+        self.refused: dict[int, str] = {}
+        self.names: set[str] = set()
+
+    # Which layers change.
+    def _is_old(self, function: Any) -> bool:
+        if self.function is None or function is None:
+            return False
+        return function is self.function or (
+            getattr(function, "__name__", None) in self.variants
+        )
+
+    def _matches_layer(self, layer: Any) -> bool:
+        if self.layer_class is None or not isinstance(layer, self.layer_class):
+            return False
+        if self.function is not None and isinstance(layer, keras.layers.ReLU):
+            # A leaky or thresholded ReLU layer is not a use of "relu".
+            return layer.negative_slope == 0 and layer.threshold == 0
+        return True
+
+    def _uses_old(self, layer: Any) -> bool:
+        """Whether `layer` itself computes `old` (not counting its parts)."""
+        if self._matches_layer(layer):
+            return True
+        if isinstance(layer, keras.Model):
+            return False
+        return self._is_old(getattr(layer, "activation", None))
+
+    def _activation_keys(self, layer: keras.layers.Layer) -> list[str]:
+        """The arguments of `layer`'s configuration that name `old` as an
+        activation, such as a TransformerEncoder's `activation`."""
+        if self.function is None or isinstance(layer, keras.layers.RNN):
+            # A recurrent layer applies its activation at each step of a
+            # loop; it stays, with a warning.
+            return []
+        keys = []
+        for key, value in layer.get_config().items():
+            if "activation" not in key or not isinstance(value, (str, dict)):
+                continue
+            try:
+                function = keras.activations.get(value)
+            except Exception:
+                continue
+            if self._is_old(function):
+                keys.append(key)
+        return keys
+
+    def _plan_replace(self, layer: keras.layers.Layer) -> None:
+        self.plan[id(layer)] = "replace"
+        # The layer goes: its replacement takes its name.
+        self.names.discard(layer.name)
+
+    def _classify(self, layer: Any) -> None:
+        if not isinstance(layer, keras.layers.Layer):
+            return  # An operation such as the Add of `x + y`.
+        if isinstance(layer, keras.layers.Activation):
+            if self._is_old(layer.activation):
+                self._plan_replace(layer)
+                return
+        if self._matches_layer(layer):
+            self._plan_replace(layer)
+            max_value = getattr(layer, "max_value", None)
+            if isinstance(layer, keras.layers.ReLU) and max_value is not None:
+                if self.capped == "refuse":
+                    raise ValueError(
+                        f"Layer {layer.name!r} is ReLU(max_value={max_value}): "
+                        "replacing it would drop its cap. Pass capped='keep' to "
+                        f"cap the new activation at {max_value} (a "
+                        "keras.layers.ReLU(max_value, negative_slope=1.0) after "
+                        "it), or replace it yourself."
+                    )
+                self.caps[id(layer)] = float(max_value)
+            return
+        if self._uses_old(layer) and isinstance(layer, _LAYERS_WITH_FINAL_ACTIVATION):
+            self.plan[id(layer)] = "follow"
+            return
+        keys = self._activation_keys(layer)
+        if keys:
+            self.plan[id(layer)] = "configure"
+            self.keys[id(layer)] = keys
+        # Any other use, inside the layer's computation, is found in the
+        # rebuilt model and named in a warning (see `remaining`).
+
+    # Making layers.
+    def _make_new(self, replaced: keras.layers.Layer) -> keras.layers.Layer:
+        """A layer from `new()`, named after the layer it replaces (or
+        follows, or sits in), so that reports and paths say where it is."""
+        layer = self.new()
+        if not isinstance(layer, keras.layers.Layer):
+            raise ValueError(
+                f"`new` must return a Keras layer. Received: new() returned {layer!r}"
+            )
+        if any(layer is made for made in self.made):
+            raise ValueError(
+                "`new` must return a new layer on each call: each use of the "
+                "activation gets its own layer (their inputs can differ in "
+                f"shape). Received the same layer {layer.name!r} twice."
+            )
+        name = replaced.name
+        if self.plan[id(replaced)] != "replace":
+            name += "_" + re.sub(r"_\d+$", "", layer.name)
+        layer.name = self._unique(name)
+        self.made.append(layer)
+        return layer
+
+    def _unique(self, name: str) -> str:
+        """`name`, or `name_<n>` where the model already has it."""
+        unique, number = name, 0
+        while unique in self.names:
+            number += 1
+            unique = f"{name}_{number}"
+        self.names.add(unique)
+        return unique
+
+    def _configured(self, layer: keras.layers.Layer, config: dict) -> Any:
+        """`layer` rebuilt from `config` with new layers as the activation
+        arguments that named `old`, or None if its class refuses them."""
+        new_layers = []
+        for key in self.keys[id(layer)]:
+            config[key] = self._make_new(layer)
+            new_layers.append(config[key])
+        try:
+            clone = layer.__class__.from_config(config)
+        except Exception as error:
+            for new_layer in new_layers:
+                self.made.remove(new_layer)
+                self.names.discard(new_layer.name)
+            del self.plan[id(layer)]
+            keys = ", ".join(f"`{key}`" for key in self.keys[id(layer)])
+            self.refused[id(layer)] = (
+                f"its {keys} takes only names, not a layer ({_cause(error)})"
+            )
+            return None
+        self.copied.append((layer, clone, new_layers))
+        self.inside[id(clone)] = new_layers
+        return clone
+
+    def build_inside(self, clone: Any, *args: Any, **kwargs: Any) -> Any:
+        """Traces `clone`'s call on symbolic inputs, so that the new layers
+        inside it are built now (with their weights in the model from the
+        start) even where the layer computes its output shape without its
+        call, as keras-hub's TransformerEncoder does."""
+        if all(layer.built for layer in self.inside.get(id(clone), [True])):
+            return clone.compute_output_spec(*args, **kwargs)
+        return keras.Operation.compute_output_spec(clone, *args, **kwargs)
+
+    def _clone(self, layer: Any) -> Any:
+        if isinstance(layer, keras.Model):
+            return self.rebuild(layer)
+        self._classify(layer)
+        config = layer.get_config()
+        action = self.plan.get(id(layer))
+        if action == "configure":
+            clone = self._configured(layer, dict(config))
+            if clone is not None:
+                return clone
+        if action == "follow":
+            config["activation"] = "linear"
+        try:
+            clone = layer.__class__.from_config(config)
+        except Exception as error:
+            raise ValueError(
+                f"Layer {layer.name!r} ({layer.__class__.__name__}) cannot be "
+                f"rebuilt from its get_config() ({_cause(error)}). "
+                "replace_activations rebuilds every layer from its "
+                "configuration, as loading a Functional model's .keras file "
+                "does: make the "
+                "layer's configuration round-trip (register its custom "
+                "functions and classes with "
+                "keras.saving.register_keras_serializable, fix its "
+                "get_config), or replace the activation in the code that "
+                "builds the model."
+            ) from error
+        if id(layer) in self.refused:
+            # Named in the warning, which looks at the rebuilt model.
+            self.refused[id(clone)] = self.refused.pop(id(layer))
+        # A replaced layer's clone never enters the new model: its weights
+        # (a keras.layers.PReLU's slopes) go with it. An operation (the Add
+        # of `x + y`) has none.
+        if action != "replace" and isinstance(layer, keras.layers.Layer):
+            self.copied.append((layer, clone, []))
+        return clone
+
+    def _replacement(self, layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+        """The layers that take the place of one use of `layer`."""
+        layers = [self._make_new(layer)]
+        if id(layer) in self.caps:
+            # Named after the new layer: an automatic name (re_lu_3) could
+            # be one the model already has.
+            layers.append(
+                keras.layers.ReLU(
+                    max_value=self.caps[id(layer)],
+                    negative_slope=1.0,
+                    name=self._unique(f"{layers[0].name}_cap"),
+                )
+            )
+            self.caps_made.append(layers[-1])
+        return layers
+
+    def copy_weights(self) -> None:
+        for original, clone, new_layers in self.copied:
+            own = {id(weight) for layer in new_layers for weight in layer.weights}
+            weights = [weight for weight in clone.weights if id(weight) not in own]
+            values = original.get_weights()
+            if len(weights) != len(values):
+                raise RuntimeError(
+                    f"replace_activations rebuilt layer {original.name!r} with "
+                    f"{len(weights)} weights of its own where the original has "
+                    f"{len(values)}; please report it with the layer's class, "
+                    f"{original.__class__.__name__}."
+                )
+            for weight, value in zip(weights, values, strict=True):
+                weight.assign(value)
+
+    # What stays.
+    def remaining(self, model: keras.Model) -> dict[tuple[str, str], list[str]]:
+        """The uses of `old` left in the rebuilt `model`, grouped by the
+        class of the layer that computes it and why it stays: paths."""
+        made = {id(layer) for layer in self.made + self.caps_made}
+        seen: set[int] = set()  # A shared layer is named once.
+        found: dict[tuple[str, str], list[str]] = {}
+
+        def visit(layer, path, top, parent):
+            if id(layer) in made or id(layer) in seen:
+                return
+            seen.add(id(layer))
+            if isinstance(layer, keras.Model):
+                for inner in layer.layers:
+                    inner_path = f"{path}/{inner.name}" if path else inner.name
+                    visit(inner, inner_path, None, None)
+                return
+            if self._uses_old(layer):
+                why = self._why(layer, top, parent)
+                found.setdefault((layer.__class__.__name__, why), []).append(path)
+                return
+            for part in _sublayers(layer):
+                visit(part, f"{path}/{part.name}", top or layer, layer)
+
+        visit(model, "", None, None)
+        return found
+
+    def _why(self, layer: keras.layers.Layer, top: Any, parent: Any) -> str:
+        """Why a use of `old` in `layer` (a part of `parent`, inside the
+        model's layer `top`) stays."""
+        if id(top if top is not None else layer) in self.refused:
+            return self.refused[id(top if top is not None else layer)]
+        if isinstance(layer, keras.layers.RNN):
+            return (
+                "a recurrent layer applies it at each step of its loop (build "
+                "that layer with the new activation yourself)"
+            )
+        if parent is None:
+            return (
+                "it is applied inside the layer's computation, not after it, "
+                "and no argument of its configuration names it"
+            )
+        return (
+            f"it is built inside {parent.name} ({parent.__class__.__name__}), "
+            "whose configuration has no argument for it (change that layer's "
+            "code, or use layers that take the activation as an argument)"
+        )
+
+    # Rebuilding models.
+    def rebuild(self, model: keras.Model) -> keras.Model:
+        if isinstance(model, keras.Sequential):
+            return self._rebuild_sequential(model)
+        if _is_functional(model):
+            return self._rebuild_functional(model)
+        raise ValueError(
+            "replace_activations rebuilds Sequential and Functional models "
+            "(keras.applications models and keras-hub backbones too). Model "
+            f"{model.name!r} is a subclassed {model.__class__.__name__}: its "
+            "layers are wired in its own call(), which cannot be rewritten. "
+            "Either build the same network as a Functional model "
+            "(keras.Model(inputs, outputs)) and pass that, or make the change "
+            "in its code: create the new layers in __init__ (one per use) and "
+            "apply them in call() where it applies the activation, in place of "
+            "a keras.activations function, an Activation layer or a layer's "
+            "activation= argument."
+        )
+
+    def _rebuild_sequential(self, model: keras.Sequential) -> keras.Sequential:
+        layers = []
+        for layer in model.layers:
+            clone = self._clone(layer)
+            action = self.plan.get(id(layer))
+            if action == "follow":
+                layers += [clone, self._make_new(layer)]
+            elif action == "replace":
+                layers += self._replacement(layer)
+            else:
+                layers.append(clone)
+        inputs = getattr(model, "inputs", None) if model.built else None
+        if not inputs:
+            return keras.Sequential(layers, name=model.name)
+        (tensor,) = inputs
+        outputs = keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype)
+        rebuilt = keras.Sequential([outputs] + layers, name=model.name)
+        if self.inside:
+            for layer in layers:
+                outputs = self.build_inside(layer, outputs)
+        return rebuilt
+
+    def _rebuild_functional(self, model: keras.Model) -> keras.Model:
+        def call(clone, *args, **kwargs):
+            original = originals[id(clone)]
+            action = self.plan.get(id(original))
+            if action == "replace":
+                outputs = args[0]
+                for layer in self._replacement(original):
+                    outputs = layer(outputs)
+                return outputs
+            outputs = clone(*args, **kwargs)
+            if id(clone) in self.inside:
+                self.build_inside(clone, *args, **kwargs)
+            if action == "follow":
+                return self._make_new(original)(outputs)
+            return outputs
+
+        originals: dict[int, Any] = {}
+
+        def clone_layer(layer):
+            clone = self._clone(layer)
+            originals[id(clone)] = layer
+            return clone
+
+        return keras.models.clone_model(
+            model, clone_function=clone_layer, call_function=call
+        )
