@@ -59,6 +59,76 @@ def learned_activations(model) -> list[tuple[str, keras.layers.Layer]]:
     return found
 
 
+def monitored_layers(model, selection, x) -> list[keras.layers.Layer]:
+    """The layers of `model` an ActivationMonitor probes: those `selection`
+    names (layer names or classes), or by default every layer with a
+    nonlinearity; ValueError if there are none, or the model has no graph of
+    layers to read outputs from. A Sequential model not built yet is built
+    for the probe inputs `x`."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if (
+        not inputs
+        and isinstance(model, keras.Sequential)
+        and not isinstance(x, (dict, list, tuple))
+    ):
+        model.build((None,) + x.shape[1:])
+        inputs = model.inputs
+    if not inputs:
+        raise ValueError(
+            "ActivationMonitor needs the layer graph of a Sequential or "
+            f"Functional model to read layer outputs; model {model.name!r} "
+            "is subclassed. Build it as a Functional model, or monitor one "
+            "of its Functional sub-models."
+        )
+    if selection is None:
+        monitored = [layer for layer in model.layers if activation_name(layer)]
+    else:
+        names = {layer.name for layer in model.layers}
+        missing = [s for s in selection if isinstance(s, str) and s not in names]
+        if missing:
+            raise ValueError(
+                f"`layers` names layers the model does not have: {missing}. "
+                f"Its layers: {sorted(names)}"
+            )
+        monitored = [
+            layer
+            for layer in model.layers
+            if any(
+                layer.name == s if isinstance(s, str) else isinstance(layer, s)
+                for s in selection
+            )
+        ]
+    if not monitored:
+        raise ValueError(
+            f"ActivationMonitor found no layer with a nonlinearity in model "
+            f"{model.name!r}; pass `layers=` to choose layers."
+        )
+    return monitored
+
+
+def parameter_rows(layers, step: int, epoch: int) -> list[tuple[dict, np.ndarray]]:
+    """A row (mean, min, max) and the values of each learned parameter of
+    `layers`, the `(name, layer)` pairs of `learned_activations`."""
+    rows = []
+    for name, layer in layers:
+        for variable in layer.trainable_weights:
+            values = np.asarray(_backends.to_numpy(variable), np.float64)
+            row = {
+                "step": step,
+                "epoch": epoch,
+                "layer": name,
+                "parameter": variable.name,
+                "mean": float(values.mean()),
+                "min": float(values.min()),
+                "max": float(values.max()),
+            }
+            rows.append((row, values))
+    return rows
+
+
 def iterations(model) -> int:
     """Optimizer updates applied so far: the most of any optimizer's, so
     that a model trained by optimizers held as attributes counts them."""

@@ -7,7 +7,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from keras_acts.callbacks._rules import GLOBAL, Finding, dead_fraction, marks
+from keras_acts.callbacks._activation_probe import activation_name
+from keras_acts.callbacks._rules import (
+    DYING_ACTIVATIONS,
+    GLOBAL,
+    SATURATING_RANGES,
+    Finding,
+    dead_fraction,
+    marks,
+)
 from keras_acts.diagnosis import report
 
 
@@ -82,3 +90,30 @@ def activation_table(
         )
     lines.append(report("Problems", [finding.flag for finding in findings], cleared))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def activation_headline(
+    rows: list[dict[str, Any]], layers: list, output_layer_names: set[str]
+) -> dict[str, float]:
+    """ActivationMonitor's values in Keras's logs, from a record's `rows`
+    (empty in an epoch without a record): the worst layer's dead fraction if
+    `layers` have ReLU units, and the worst hidden layer's saturated
+    fraction if they have bounded ones; NaN where there is no value."""
+    hidden = [layer for layer in layers if layer.name not in output_layer_names]
+    headline = {}
+    for key, kinds, judged, fraction in (
+        ("dead_fraction", DYING_ACTIVATIONS, layers, dead_fraction),
+        (
+            "saturated_fraction",
+            SATURATING_RANGES,
+            hidden,
+            lambda row: row["saturated_fraction"],
+        ),
+    ):
+        if not any(activation_name(layer) in kinds for layer in judged):
+            continue
+        names = {layer.name for layer in judged}
+        values = [fraction(row) for row in rows if row["layer"] in names]
+        values = [value for value in values if value is not None]
+        headline[key] = max(values) if values else math.nan
+    return headline

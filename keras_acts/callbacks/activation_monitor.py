@@ -8,7 +8,6 @@ the callback hooks that decide when to probe.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from keras_acts import _backends, _validation
+from keras_acts import _validation
 from keras_acts.callbacks import _plots, _reports, _rules
 from keras_acts.callbacks._activation_probe import (
     Probe,
-    activation_name,
     iterations,
     learned_activations,
+    monitored_layers,
     named_inputs,
+    parameter_rows,
     split_probe,
 )
 from keras_acts.callbacks._recorder import Recorder
@@ -224,48 +224,9 @@ class ActivationMonitor(Recorder):
         self._live_warnings = _rules.LiveWarnings(frozenset())
 
     # Set-up.
-    def _selected(self, layer) -> bool:
-        if self.layers is None:
-            return activation_name(layer) is not None
-        return any(
-            layer.name == s if isinstance(s, str) else isinstance(layer, s)
-            for s in self.layers
-        )
-
     def on_train_begin(self, logs: dict | None = None) -> None:
         model = self.model
-        try:
-            inputs = model.inputs
-        except (AttributeError, ValueError):
-            inputs = None
-        if (
-            not inputs
-            and isinstance(model, keras.Sequential)
-            and not isinstance(self.x, (dict, list, tuple))
-        ):
-            model.build((None,) + self.x.shape[1:])
-            inputs = model.inputs
-        if not inputs:
-            raise ValueError(
-                "ActivationMonitor needs the layer graph of a Sequential or "
-                f"Functional model to read layer outputs; model {model.name!r} "
-                "is subclassed. Build it as a Functional model, or monitor one "
-                "of its Functional sub-models."
-            )
-        monitored = [layer for layer in model.layers if self._selected(layer)]
-        if self.layers is not None:
-            names = {layer.name for layer in model.layers}
-            missing = [s for s in self.layers if isinstance(s, str) and s not in names]
-            if missing:
-                raise ValueError(
-                    f"`layers` names layers the model does not have: {missing}. "
-                    f"Its layers: {sorted(names)}"
-                )
-        if not monitored:
-            raise ValueError(
-                f"ActivationMonitor found no layer with a nonlinearity in model "
-                f"{model.name!r}; pass `layers=` to choose layers."
-            )
+        monitored = monitored_layers(model, self.layers, self.x)
         self._probe = Probe(
             model,
             monitored,
@@ -331,31 +292,11 @@ class ActivationMonitor(Recorder):
             if record.epoch == self._epoch:
                 rows = record.rows
             break
-        hidden = [
-            layer
-            for layer in self._probe.layers
-            if layer.name not in self._probe.output_layer_names
-        ]
-        for key, kinds, layers, fraction in (
-            (
-                "dead_fraction",
-                _rules.DYING_ACTIVATIONS,
-                self._probe.layers,
-                _rules.dead_fraction,
-            ),
-            (
-                "saturated_fraction",
-                _rules.SATURATING_RANGES,
-                hidden,
-                lambda row: row["saturated_fraction"],
-            ),
-        ):
-            if not any(activation_name(layer) in kinds for layer in layers):
-                continue
-            names = {layer.name for layer in layers}
-            values = [fraction(row) for row in rows if row["layer"] in names]
-            values = [value for value in values if value is not None]
-            logs[key] = max(values) if values else math.nan
+        logs.update(
+            _reports.activation_headline(
+                rows, self._probe.layers, self._probe.output_layer_names
+            )
+        )
 
     # Measuring.
     def _record(self, step: int | None = None, with_dead_data: bool = False) -> None:
@@ -376,20 +317,7 @@ class ActivationMonitor(Recorder):
             {"step": step, "epoch": self._epoch, **row, "dead_fraction_data": dead}
             for row, dead in zip(rows, dead_on_data, strict=True)
         ]
-        parameters = []
-        for name, layer in self._parameter_layers:
-            for variable in layer.trainable_weights:
-                values = np.asarray(_backends.to_numpy(variable), np.float64)
-                row = {
-                    "step": step,
-                    "epoch": self._epoch,
-                    "layer": name,
-                    "parameter": variable.name,
-                    "mean": float(values.mean()),
-                    "min": float(values.min()),
-                    "max": float(values.max()),
-                }
-                parameters.append((row, values))
+        parameters = parameter_rows(self._parameter_layers, step, self._epoch)
         self._add_record(_Record(step, self._epoch, rows, outputs, parameters))
         self._live_warnings.give(self.flags(), "ActivationMonitor")
 

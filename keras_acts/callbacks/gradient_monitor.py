@@ -227,7 +227,9 @@ class GradientMonitor(Recorder):
         optimizers is recorded on the schedule of `freq`, eagerly or in a
         `tf.function` (not one compiled with XLA), a `jax.jit` or PyTorch;
         no `compile` and no callback hooks are needed. The step is the
-        optimizer's `iterations`. On exit the optimizers are restored.
+        optimizer's `iterations`. On exit the optimizers are restored. The
+        guide (Diagnosing gradient flow: Several optimizers, custom steps and
+        custom loops) records a `tf.function` training loop with it.
 
         Args:
             model: The model whose variables are trained; it names the
@@ -238,39 +240,6 @@ class GradientMonitor(Recorder):
 
         Returns:
             A context manager that yields the monitor.
-
-        Example:
-            ```python
-            import tensorflow as tf
-
-            keras.utils.set_random_seed(0)
-            model = keras.Sequential([
-                keras.Input((4,)),
-                keras.layers.Dense(8, activation="tanh", name="hidden"),
-                keras.layers.Dense(1, name="out"),
-            ])
-            loss_fn = keras.losses.MeanSquaredError()
-            x, y = np.random.normal(size=(64, 4)), np.random.normal(size=(64, 1))
-            batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
-            optimizer = keras.optimizers.SGD(0.1)
-            monitor = keras_acts.GradientMonitor()
-            with monitor.attach(model, optimizer):
-                for x_batch, y_batch in batches:
-                    with tf.GradientTape() as tape:
-                        loss = loss_fn(y_batch, model(x_batch, training=True))
-                    gradients = tape.gradient(loss, model.trainable_variables)
-                    optimizer.apply(gradients, model.trainable_variables)
-            print(monitor.summary())
-            ```
-
-            ```text
-            Gradients at step 3 (norms relative to out)
-            layer        grad l2    relative  update/weight  flag
-            hidden     3.253e-01   5.387e-01      1.584e-02
-            out        6.037e-01   1.000e+00      7.950e-02
-            (global)   6.858e-01   1.136e+00      3.132e-02
-            Problems over 4 records (steps 0 to 3): no problems found.
-            ```
         """
         if self.schedule.per_epoch:
             raise ValueError(
