@@ -129,12 +129,30 @@ def assert_marks_are_findings(monitor, numeric_columns):
             assert _rules.RULES_BY_KIND[flag.kind].mark in table[flag.layer]
 
 
-def test_activation_marks_are_exactly_the_flags_layers():
+def dead_relu_run():
+    """An ActivationMonitor over 3 epochs of `dead_relu_model` on inputs far
+    from zero: dead, off-center and inputs-off-center flags."""
     keras.utils.set_random_seed(0)
     x, y = data()
     model = dead_relu_model()
     model.compile(optimizer="sgd", loss="mse")
-    monitor = activation_fit(model, x + 3.0, y)
+    return activation_fit(model, x + 3.0, y)
+
+
+def deep_sigmoid_run():
+    """A GradientMonitor over 2 epochs of `deep_sigmoid_model`: vanishing."""
+    keras.utils.set_random_seed(0)
+    model = deep_sigmoid_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    monitor = keras_acts.GradientMonitor(warn=False)
+    model.fit(
+        *data(samples=256), epochs=2, batch_size=32, verbose=0, callbacks=[monitor]
+    )
+    return monitor
+
+
+def test_activation_marks_are_exactly_the_flags_layers():
+    monitor = dead_relu_run()
     assert {flag.kind for flag in monitor.flags()} == {
         "dead",
         "off_center",
@@ -144,12 +162,7 @@ def test_activation_marks_are_exactly_the_flags_layers():
 
 
 def test_gradient_marks_are_exactly_the_flags_layers():
-    keras.utils.set_random_seed(0)
-    x, y = data(samples=256)
-    model = deep_sigmoid_model()
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-    monitor = keras_acts.GradientMonitor(warn=False)
-    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[monitor])
+    monitor = deep_sigmoid_run()
     assert "vanishing" in {flag.kind for flag in monitor.flags()}
     assert_marks_are_findings(monitor, 3)
 
@@ -219,21 +232,12 @@ def test_warn_takes_its_own_monitors_kinds_only(monitor, other):
 
 
 def test_flagged_only_tables_show_the_flagged_layers():
-    keras.utils.set_random_seed(0)
-    x, y = data()
-    model = dead_relu_model()
-    model.compile(optimizer="sgd", loss="mse")
-    activations = activation_fit(model, x + 3.0, y)
+    activations = dead_relu_run()
     full = marked(activations.summary(), 6)
     short = marked(activations.summary(flagged_only=True), 6)
     assert short == {layer: marks for layer, marks in full.items() if marks}
 
-    gradients_model = deep_sigmoid_model()
-    gradients_model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-    gradients = keras_acts.GradientMonitor(warn=False)
-    gradients_model.fit(
-        *data(samples=256), epochs=2, batch_size=32, verbose=0, callbacks=[gradients]
-    )
+    gradients = deep_sigmoid_run()
     full = marked(gradients.summary(), 3)
     short = marked(gradients.summary(flagged_only=True), 3)
     assert short == {
