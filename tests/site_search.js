@@ -1,13 +1,19 @@
 // Runs the built site's own search worker (Material for MkDocs) in Node, as
 // the browser runs it in a Web Worker: set up with the site's index and
 // language scripts, then one query per argument.
-// Usage: node site_search.js SITE_DIR QUERY...
+// Usage: node site_search.js SITE_DIR [--lang ko] QUERY...
+// (--lang ko: the Korean site's index, SITE_DIR/ko/search/search_index.json).
 // Prints JSON: {query: [[location of each document in a result group]]}.
 const fs = require("fs");
 const path = require("path");
 const vm = require("vm");
 
-const [site, ...queries] = process.argv.slice(2);
+let [site, ...queries] = process.argv.slice(2);
+let root = site;
+if (queries[0] === "--lang") {
+  root = path.join(site, queries[1]);
+  queries = queries.slice(2);
+}
 const workers = path.join(site, "assets", "javascripts", "workers");
 const worker = fs.readdirSync(workers).find((f) => /^search\..*\.min\.js$/.test(f));
 let handler = null;
@@ -27,7 +33,7 @@ vm.createContext(context);
 const replies = [];
 vm.runInContext(fs.readFileSync(path.join(workers, worker), "utf8"), context);
 const index = JSON.parse(
-  fs.readFileSync(path.join(site, "search", "search_index.json"), "utf8")
+  fs.readFileSync(path.join(root, "search", "search_index.json"), "utf8")
 );
 
 async function send(message) {

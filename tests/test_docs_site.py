@@ -177,13 +177,21 @@ def test_korean_pages_load_and_switch_language(site_url, tmp_path, page, words):
     assert resolved == f"{site_url}/{page.removeprefix('ko/')}"
     if page == "ko/guide/why_activations/":
         assert dom.count('class="katex"') >= 10
+    # The theme's base, from which search loads its index: the Korean site's.
+    (base,) = re.findall(r'"base": "([^"]*)"', dom)
+    index = urllib.parse.urljoin(
+        urllib.parse.urljoin(f"{site_url}/{page}", base), "search/search_index.json"
+    )
+    assert index == f"{site_url}/ko/search/search_index.json"
 
 
-def search(site, *queries):
+def search(site, *queries, lang=None):
     """What the site's search returns for each query: the location of the
-    first document of each result group, best first."""
+    first document of each result group, best first. With `lang="ko"`, the
+    Korean site's search (locations relative to /ko/)."""
     result = subprocess.run(
         [NODE, str(pathlib.Path(__file__).with_name("site_search.js")), str(site)]
+        + (["--lang", lang] if lang else [])
         + list(queries),
         capture_output=True,
         text=True,
@@ -192,6 +200,16 @@ def search(site, *queries):
     )
     found = json.loads(result.stdout)
     return {query: [group[0] for group in found[query]] for query in queries}
+
+
+HANGUL = re.compile("[\uac00-\ud7a3]")
+
+
+def search_index(site, lang=None):
+    """The documents of a language's search index, by location."""
+    root = site / lang if lang else site
+    index = json.loads((root / "search" / "search_index.json").read_text())
+    return {doc["location"]: doc for doc in index["docs"]}
 
 
 @pytest.mark.skipif(NODE is None, reason="no Node.js to run the site's search")
@@ -204,19 +222,61 @@ def test_search_finds_every_public_name_and_korean_terms(built_site):
     pages.update({name: f"api/testing.{name}/" for name in keras_acts.testing.__all__})
     methods = ["plot_parameters", "layer_norms", "adapt", "attach", "flags"]
     korean = {
-        "기울기 소실": "ko/guide/why_activations/",
-        "죽은 ReLU": "ko/guide/dead_and_saturated/",
-        "표준화": "ko/guide/preprocessing/",
+        "기울기 소실": "guide/why_activations/",
+        "죽은 ReLU": "guide/dead_and_saturated/",
+        "표준화": "guide/preprocessing/",
     }
-    found = search(built_site, *pages, *methods, *korean)
-    for name, page in pages.items():
-        # The object's own API page, among the first five results.
-        assert any(location.startswith(page) for location in found[name][:5]), (
-            name,
-            found[name],
-        )
-    for method in methods:
-        anchors = [location.partition("#")[2] for location in found[method][:5]]
-        assert any(a.endswith(f".{method}") for a in anchors), (method, found[method])
+    for lang in (None, "ko"):
+        found = search(built_site, *pages, *methods, lang=lang)
+        for name, page in pages.items():
+            # The object's own API page, among the first five results.
+            assert any(loc.startswith(page) for loc in found[name][:5]), (
+                lang,
+                name,
+                found[name],
+            )
+        for method in methods:
+            anchors = [location.partition("#")[2] for location in found[method][:5]]
+            assert any(a.endswith(f".{method}") for a in anchors), (
+                lang,
+                method,
+                found[method],
+            )
+    found = search(built_site, *korean, lang="ko")
     for term, page in korean.items():
         assert any(loc.startswith(page) for loc in found[term][:3]), found[term]
+
+
+# An API name finds its API page and the page that teaches it, first.
+GUIDES = {
+    "PReLU": ("api/PReLU/", "layers/prelu/"),
+    "GradientMonitor": ("api/GradientMonitor/", "guide/gradient_flow/"),
+    "ActivationMonitor": ("api/ActivationMonitor/", "guide/dead_and_saturated/"),
+    "Standardize": ("api/Standardize/", "guide/preprocessing/"),
+    "replace_activations": (
+        "api/replace_activations/",
+        "guide/replacing_activations/",
+    ),
+}
+
+
+@pytest.mark.skipif(NODE is None, reason="no Node.js to run the site's search")
+@pytest.mark.parametrize("lang", [None, "ko"], ids=["en", "ko"])
+def test_search_stays_in_its_language_and_finds_api_page_and_guide_first(
+    built_site, lang
+):
+    docs = search_index(built_site, lang)
+    found = search(built_site, *GUIDES, "Maxout", "Swish", "diagnose", lang=lang)
+    for query, locations in found.items():
+        assert locations, query
+        for location in locations:
+            doc = docs[location]  # every result is in this language's index
+            assert not location.startswith("ko/"), (query, location)
+            if location.startswith("api/"):
+                continue  # the API reference, in English on both sites
+            # A Korean page on the Korean site, an English one on the other.
+            korean_text = bool(HANGUL.search(doc["title"] + doc["text"]))
+            assert korean_text == (lang == "ko"), (query, location, doc["title"])
+    for query, pages in GUIDES.items():
+        first = {location.partition("#")[0] for location in found[query][:2]}
+        assert first == set(pages), (lang, query, found[query][:4])
