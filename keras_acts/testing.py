@@ -31,7 +31,14 @@ def _float64_copy(layer: keras.layers.Layer, inputs: np.ndarray):
         config = layer.get_config()
         config["dtype"] = "float64"
         twin = layer.__class__.from_config(config)
-    twin(inputs)
+        # Built as loading a saved layer builds it, and given the weights
+        # before its first call: a layer whose state is not in its config
+        # (an adapted Standardize's statistics) cannot run until then.
+        build_config = layer.get_build_config()
+        if build_config:
+            twin.build_from_config(build_config)
+    if not twin.built or len(twin.weights) != len(layer.weights):
+        twin(inputs)
     if len(twin.weights) != len(layer.weights):
         raise ValueError(
             f"Could not make a float64 copy of layer {layer.name!r}: it has "
@@ -154,6 +161,11 @@ def _central_differences(scalar_of, point: np.ndarray, epsilon: float):
 
 
 def _relative_error(autodiff: np.ndarray, numeric: np.ndarray) -> float:
+    """NaN where either gradient holds a NaN or an Inf: no error can be
+    measured there, and the check must fail, not pass (Python's `max` of 0
+    and NaN is 0, which read as a perfect match)."""
+    if not (np.all(np.isfinite(autodiff)) and np.all(np.isfinite(numeric))):
+        return float("nan")
     scale = max(
         np.max(np.abs(numeric), initial=0.0), np.max(np.abs(autodiff), initial=0.0)
     )
@@ -204,11 +216,14 @@ def check_gradients(
 
     Returns:
         A dict mapping `"inputs"` and each trainable weight's path to the
-        largest relative error found for it.
+        largest relative error found for it: NaN where the autodiff gradient
+        or the finite differences hold a NaN or an Inf, for which no error
+        can be measured.
 
     Raises:
-        AssertionError: If `tolerance` is given and some error exceeds it; the
-            message names every such tensor.
+        AssertionError: If `tolerance` is given and some error exceeds it or
+            is NaN; the message names every such tensor (and, for a NaN,
+            which gradient held NaN or Inf values).
 
     Example:
         ```python
@@ -246,19 +261,37 @@ def check_gradients(
             "Inf are meaningless."
         )
     with _backends.module("autodiff").float64_scope():
-        errors = _gradient_errors(target, inputs, epsilon, seed)
+        errors, notes = _gradient_errors(target, inputs, epsilon, seed)
     if tolerance is not None:
-        failing = {name: e for name, e in errors.items() if not e <= tolerance}
+        # `not e <= tolerance`, so that a NaN error fails too.
+        failing = [name for name, e in errors.items() if not e <= tolerance]
         if failing:
-            listed = ", ".join(f"{name}: {e:.3g}" for name, e in failing.items())
+            listed = ", ".join(
+                f"{name}: NaN ({notes[name]})"
+                if name in notes
+                else f"{name}: {errors[name]:.3g}"
+                for name in failing
+            )
             raise AssertionError(
                 f"Gradients differ from finite differences by more than "
-                f"tolerance={tolerance}: {listed}"
+                f"tolerance={tolerance}, or could not be compared: {listed}"
             )
     return errors
 
 
-def _gradient_errors(target, inputs, epsilon: float, seed: int) -> dict[str, float]:
+def _nonfinite(autodiff: np.ndarray, numeric: np.ndarray) -> str:
+    """Which of the two gradients of one tensor hold NaN or Inf, in words."""
+    parts = []
+    for what, values in (("autodiff", autodiff), ("finite differences", numeric)):
+        count = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+        if count:
+            parts.append(f"{what} gave {count} NaN or Inf values")
+    return " and ".join(parts)
+
+
+def _gradient_errors(
+    target, inputs, epsilon: float, seed: int
+) -> tuple[dict[str, float], dict[str, str]]:
     point = np.array(inputs, dtype=np.float64)
     if isinstance(target, keras.layers.Layer):
         twin = _float64_copy(target, point)
@@ -286,7 +319,9 @@ def _gradient_errors(target, inputs, epsilon: float, seed: int) -> dict[str, flo
         numeric.append(_central_differences(scalar_at_weight, values, epsilon))
         variable.assign(values)
 
-    return {
-        name: _relative_error(a, n)
-        for name, a, n in zip(names, autodiff, numeric, strict=True)
-    }
+    errors, notes = {}, {}
+    for name, a, n in zip(names, autodiff, numeric, strict=True):
+        errors[name] = _relative_error(a, n)
+        if np.isnan(errors[name]):
+            notes[name] = _nonfinite(a, n)
+    return errors, notes

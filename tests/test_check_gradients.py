@@ -148,3 +148,52 @@ def test_bad_arguments_are_refused(kwargs, match):
 def test_vector_jacobian_product_refuses_integer_inputs():
     with pytest.raises(ValueError, match="dtype int64"):
         vector_jacobian_product(ops.sin, np.ones((2, 2), "int64"), np.ones((2, 2)))
+
+
+# A gradient that is NaN where the function's is 0: the largest finite
+# difference is 0, and a NaN compared with it must not read as a match.
+@ops.custom_gradient
+def zero_with_nan_gradient(x):
+    def grad(*args, upstream=None):
+        upstream = upstream if upstream is not None else args[0]
+        return upstream * np.nan
+
+    return 0 * x, grad
+
+
+@ops.custom_gradient
+def sine_with_one_nan_gradient(x):
+    def grad(*args, upstream=None):
+        upstream = upstream if upstream is not None else args[0]
+        cos = ops.cos(x)
+        return upstream * ops.where(ops.arange(ops.size(x)) == 0, np.nan, cos)
+
+    return ops.sin(x), grad
+
+
+@pytest.mark.parametrize(
+    "function", [zero_with_nan_gradient, sine_with_one_nan_gradient]
+)
+def test_a_nan_gradient_fails(function, rng):
+    x = rng.normal(size=(1, 4))
+    assert np.isnan(check_gradients(function, x)["inputs"])
+    with pytest.raises(AssertionError, match=r"inputs: NaN \(autodiff gave [14] NaN"):
+        check_gradients(function, x, tolerance=1.0)
+
+
+def test_a_nan_in_the_finite_differences_fails(rng):
+    class NanWeight(keras.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(), initializer="ones")
+
+        def call(self, inputs):
+            # Finite away from w = 1, where the differences are taken: the
+            # steps to either side give NaN, the point itself does not.
+            w = ops.cast(self.w, inputs.dtype)
+            return inputs * ops.where(ops.abs(w - 1) > 0, np.nan, w)
+
+    layer = NanWeight(name="nan_weight")
+    errors = check_gradients(layer, rng.normal(size=(2, 2)))
+    assert np.isnan(errors["nan_weight/variable"])
+    with pytest.raises(AssertionError, match="finite differences gave 1 NaN"):
+        check_gradients(layer, rng.normal(size=(2, 2)), tolerance=1e-3)

@@ -31,7 +31,8 @@ def np_standardize(x, mean, variance, axis, center=True, scale=True, epsilon=1e-
         )
         shape = [x.shape[a] if a in kept else 1 for a in range(x.ndim)]
         mean, variance = np.reshape(mean, shape), np.reshape(variance, shape)
-    std = np.where(variance > 0, np.sqrt(variance + epsilon), 1.0)
+    # Floored, as keras.layers.Normalization floors it.
+    std = np.where(variance > 0, np.maximum(np.sqrt(variance), epsilon), 1.0)
     out = x - mean if center else x
     return out / std if scale else out
 
@@ -283,6 +284,9 @@ def test_save_and_load_in_a_fresh_process(tmp_path, rng):
         ({"epsilon": float("inf")}, "epsilon=inf"),
         ({"epsilon": float("nan")}, "epsilon=nan"),
         ({"center": "yes"}, "center='yes'"),
+        ({"center": 1}, "Received: center=1"),
+        ({"scale": 0}, "Received: scale=0"),
+        ({"invert": 1.0}, "Received: invert=1.0"),
         ({"invert": "no"}, "invert='no'"),
         ({"mean": float("nan"), "variance": 1.0}, "mean=nan"),
     ],
@@ -319,6 +323,7 @@ def test_invalid_data(kwargs, data, match):
         ({"batch_size": 2.5}, "batch_size=2.5"),
         ({"steps": 0}, "steps=0"),
         ({"ignore_nonfinite": "yes"}, "ignore_nonfinite='yes'"),
+        ({"ignore_nonfinite": 1}, "ignore_nonfinite=1"),
     ],
 )
 def test_invalid_adapt_arguments(kwargs, match):
@@ -349,8 +354,8 @@ def test_statistics_stay_float32_under_half_precision(dtype, std, rng):
     )
     outputs = keras.ops.convert_to_numpy(layer(x.astype("float16")))
     assert outputs.dtype == np.float16
-    # Scaled as in float64 (with epsilon), not left unscaled or turned into
-    # zeros or infinities.
+    # Scaled as in float64, not left unscaled or turned into zeros or
+    # infinities.
     mean, variance = np_statistics(x, -1)
     expected = np_standardize(x, mean, variance, -1)
     np.testing.assert_allclose(
@@ -396,3 +401,91 @@ def test_a_layer_saved_before_adapt_is_not_an_identity(tmp_path):
 
 def test_exported_at_top_level():
     assert keras_acts.Standardize is Standardize
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "mixed_float16"])
+def test_a_tiny_standard_deviation_is_scaled_to_one(dtype, rng):
+    # sqrt(variance + 1e-7) would give standard deviation 0.3 here; the
+    # floor of keras.layers.Normalization gives 1.
+    x = rng.normal(size=(2000, 3)) * 1e-4
+    layer = Standardize(dtype=dtype)
+    layer.adapt(x)
+    outputs = keras.ops.convert_to_numpy(layer(x.astype("float32")))
+    np.testing.assert_allclose(outputs.astype(np.float64).std(0), 1.0, rtol=1e-2)
+    reference = keras.layers.Normalization()
+    reference.adapt(x.astype("float32"))
+    np.testing.assert_allclose(
+        outputs.astype(np.float64),
+        keras.ops.convert_to_numpy(reference(x.astype("float32"))),
+        rtol=2e-2,
+        atol=2e-2,
+    )
+
+
+def test_the_standard_deviation_is_floored_at_epsilon():
+    # A standard deviation under epsilon divides by epsilon, as
+    # keras.layers.Normalization does; a constant channel is only centered.
+    layer = Standardize(mean=[0.0, 0.0, 5.0], variance=[1e-6, 4.0, 0.0], epsilon=0.1)
+    outputs = keras.ops.convert_to_numpy(layer(np.array([[1.0, 1.0, 7.0]])))
+    np.testing.assert_allclose(outputs, [[1.0 / 0.1, 0.5, 2.0]], rtol=1e-6)
+
+
+def test_a_float64_layer_computes_in_float64():
+    layer = Standardize(dtype="float64", mean=0.1, variance=0.01)
+    x = np.array([[0.1 + 1e-9, 0.3, -7.25]])
+    outputs = keras.ops.convert_to_numpy(layer(x))
+    assert outputs.dtype == np.float64
+    assert layer.mean.dtype == layer.variance.dtype == "float64"
+    # float32 statistics (0.1 is 0.10000000149 in float32) are off by 1.5e-8.
+    np.testing.assert_allclose(outputs, (x - 0.1) / 0.1, rtol=1e-12, atol=1e-15)
+
+
+def test_a_float64_layer_adapts_to_float64_statistics(rng):
+    x = 1e4 + rng.normal(size=(100, 2)) * 1e-3
+    layer = Standardize(dtype="float64")
+    layer.adapt(x)
+    np.testing.assert_allclose(layer.mean.numpy(), x.mean(0), rtol=1e-15)
+    outputs = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(outputs, (x - x.mean(0)) / x.std(0), rtol=1e-9)
+
+
+def test_adapting_again_on_other_channels_names_the_shapes(rng):
+    layer = Standardize()
+    layer.adapt(rng.normal(size=(10, 3)))
+    with pytest.raises(
+        ValueError, match=r"built for inputs of shape \(None, 3\).*shape \(10, 5\)"
+    ):
+        layer.adapt(rng.normal(size=(10, 5)))
+    with pytest.raises(ValueError, match=r"shape \(10, 3, 1\)"):
+        layer.adapt(rng.normal(size=(10, 3, 1)))
+
+
+def test_adapting_again_on_the_same_channels_replaces_the_statistics(rng):
+    layer = Standardize()
+    layer.adapt(rng.normal(size=(50, 3)))
+    x = rng.normal(size=(40, 3)) * 3 + 2
+    layer.adapt(x)
+    np.testing.assert_allclose(layer.mean.numpy(), x.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(layer.variance.numpy(), x.var(0), rtol=1e-6)
+
+
+def test_check_gradients_on_an_adapted_layer(rng):
+    from keras_acts.testing import check_gradients
+
+    x = rng.normal(size=(64, 3)) * [1.0, 5.0, 0.01] + 2
+    layer = Standardize()
+    layer.adapt(x)
+    errors = check_gradients(layer, x[:4], tolerance=1e-5)
+    assert set(errors) == {"inputs"}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(["center", "scale", "invert"]),
+    value=st.one_of(
+        st.integers(), st.floats(allow_nan=False), st.text(max_size=3), st.none()
+    ),
+)
+def test_boolean_arguments_refuse_anything_but_a_bool(name, value):
+    with pytest.raises(ValueError, match=f"Received: {name}="):
+        Standardize(**{name: value})

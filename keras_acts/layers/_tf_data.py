@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_acts.layers import standardize as standardize_module
+
 
 def standardize(layer, inputs):
     """`layer`'s computation in TensorFlow ops; the statistics are read when
@@ -17,7 +19,7 @@ def standardize(layer, inputs):
     variance = np.reshape(
         keras.ops.convert_to_numpy(layer.variance), layer._broadcast_shape
     )
-    std = np.where(variance > 0, np.sqrt(variance + layer.epsilon), 1.0)
+    std = standardize_module.standard_deviation(variance, layer.epsilon)
     mean = tf.constant(mean, inputs.dtype)
     std = tf.constant(std, inputs.dtype)
     if layer.invert:

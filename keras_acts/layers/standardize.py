@@ -13,11 +13,23 @@ from keras_acts.layers import _adapt_data, _moments
 from keras_acts.layers._ops import floating
 
 
+def standard_deviation(variance, epsilon: float):
+    """`sqrt(variance)` floored at `epsilon`, as `keras.layers.Normalization`
+    floors it (adding epsilon to the variance instead would shrink the outputs
+    of data whose standard deviation is near sqrt(epsilon): to 0.3 at 1e-4);
+    1 for a constant channel (variance 0), which is then only centered.
+    Works on NumPy arrays (the tf.data path) and backend tensors."""
+    if isinstance(variance, np.ndarray):
+        return np.where(variance > 0, np.maximum(np.sqrt(variance), epsilon), 1.0)
+    floored = ops.maximum(ops.sqrt(variance), epsilon)
+    return ops.where(variance > 0, floored, ops.ones_like(variance))
+
+
 @keras.saving.register_keras_serializable(package="keras_acts")
 class Standardize(keras.layers.Layer):
     """Zero-centers and scales inputs with statistics learned by `adapt`.
 
-    Computes `(x - mean) / sqrt(variance + epsilon)`, with one mean and
+    Computes `(x - mean) / max(sqrt(variance), epsilon)`, with one mean and
     variance per index of `axis` (per channel with the default `axis=-1`), or
     a single pair over everything with `axis=None`. `center=False` skips the
     subtraction and `scale=False` the division; `invert=True` maps
@@ -29,12 +41,18 @@ class Standardize(keras.layers.Layer):
     far from zero (float32 data with mean 1e4 and standard deviation 1e-2 gets
     its variance right; `E[x^2] - E[x]^2` does not).
 
-    A channel whose variance is 0 (a constant) is centered and not scaled: it
+    The standard deviation is floored at `epsilon`, as
+    `keras.layers.Normalization` does, rather than `epsilon` being added to
+    the variance: data with a standard deviation of 1e-4 comes out with a
+    standard deviation of 1 (`sqrt(variance + 1e-7)` would give 0.3). A
+    channel whose variance is 0 (a constant) is centered and not scaled: it
     becomes 0 rather than NaN.
 
-    The statistics are non-trainable float32 weights named `mean` and
-    `variance`, saved with the model, whatever the layer's dtype (float16
-    statistics would lose small variances to 0 and large ones to inf). Until
+    The statistics are non-trainable weights named `mean` and `variance`,
+    saved with the model, in float32 or in the layer's dtype where that is
+    wider (float64): never in float16, which would lose small variances to 0
+    and large ones to inf. A `dtype="float64"` layer computes in float64
+    throughout. Until
     `adapt` (or `mean` and `variance`) sets them they hold NaN, so a layer
     without statistics raises when called, also after saving and loading,
     instead of passing for an identity.
@@ -49,7 +67,8 @@ class Standardize(keras.layers.Layer):
             statistics' shape. Given with `variance`, it makes `adapt`
             unnecessary. Defaults to `None`.
         variance: The variance, if known, as `mean`. Defaults to `None`.
-        epsilon: Added to the variance before the square root.
+        epsilon: The smallest standard deviation divided by: a smaller
+            non-zero one is raised to it, as in `keras.layers.Normalization`.
             Defaults to `1e-7`.
         invert: Whether to map standardized values back to the data's scale.
             Defaults to `False`.
@@ -190,17 +209,20 @@ class Standardize(keras.layers.Layer):
             broadcast[a] = input_shape[a]
         self._broadcast_shape = tuple(broadcast)
         self._reduce_axes = tuple(a for a in range(rank) if a not in kept)
-        # float32 whatever the compute dtype: float16 statistics lose small
-        # variances to 0 and large ones to inf. NaN until adapt (or `mean`
-        # and `variance`) sets them, so that a layer without statistics
-        # never passes for an identity, also after saving and loading.
+        # At least float32 whatever the compute dtype: float16 statistics
+        # lose small variances to 0 and large ones to inf; a float64 layer
+        # keeps float64 ones, so that it computes in float64 throughout. NaN
+        # until adapt (or `mean` and `variance`) sets them, so that a layer
+        # without statistics never passes for an identity, also after saving
+        # and loading.
+        dtype = keras.backend.result_type(self.variable_dtype, "float32")
         for name in ("mean", "variance"):
             weight = self.add_weight(
                 name=name,
                 shape=self._statistics_shape,
                 initializer=keras.initializers.Constant(np.nan),
                 trainable=False,
-                dtype="float32",
+                dtype=dtype,
                 autocast=False,
             )
             setattr(self, name, weight)
@@ -273,6 +295,8 @@ class Standardize(keras.layers.Layer):
                 first_shape = batch.shape
                 if not self.built:
                     self.build((None,) + batch.shape[1:])
+                else:
+                    self._check_adapt_shape(batch.shape)
                 moments = _moments.RunningMoments(self._reduce_axes, ignore_nonfinite)
             elif batch.ndim != len(first_shape) or any(
                 batch.shape[a] != first_shape[a]
@@ -308,6 +332,28 @@ class Standardize(keras.layers.Layer):
         }
         self._assign_statistics(statistics["mean"], statistics["variance"])
         return statistics
+
+    def _check_adapt_shape(self, shape: tuple[int, ...]) -> None:
+        """Raises, as `keras.layers.Normalization.adapt` does, when a built
+        layer is adapted on data whose sizes on `axis` differ from those it
+        was built for: its statistics have the shape of the first data."""
+        built = self._broadcast_shape
+        if len(shape) != len(built) or any(
+            shape[a] != built[a]
+            for a in range(1, len(built))
+            if a not in self._reduce_axes
+        ):
+            expected = tuple(
+                None if a == 0 or a in self._reduce_axes else size
+                for a, size in enumerate(built)
+            )
+            raise ValueError(
+                f"Standardize layer {self.name!r} was built for inputs of shape "
+                f"{expected} ({self._statistics_shape} statistics on axis "
+                f"{self.axis}), but adapt() received data of shape "
+                f"{tuple(shape)}. Adapt a new Standardize layer for data of "
+                "another shape."
+            )
 
     def _check_statistics(self, inputs) -> None:
         """Raises if the statistics were never set, where the values can be
@@ -348,15 +394,12 @@ class Standardize(keras.layers.Layer):
         inputs = floating(inputs, self.compute_dtype)
         dtype = inputs.dtype
         mean = ops.reshape(ops.cast(self.mean, dtype), self._broadcast_shape)
-        # The standard deviation in float32, then in the compute dtype: a
-        # float16 variance of 1e-8 would be 0.
+        # The standard deviation in the statistics' dtype (float32 at least),
+        # then in the compute dtype: a float16 variance of 1e-8 would be 0.
         variance = ops.reshape(
             ops.convert_to_tensor(self.variance.value), self._broadcast_shape
         )
-        # A constant channel (variance 0) is only centered.
-        std = ops.cast(
-            ops.where(variance > 0, ops.sqrt(variance + self.epsilon), 1.0), dtype
-        )
+        std = ops.cast(standard_deviation(variance, self.epsilon), dtype)
         if self.invert:
             outputs = inputs * std if self.scale else inputs
             return outputs + mean if self.center else outputs
