@@ -148,9 +148,61 @@ def test_invalid_arguments(kwargs, match):
         ({"num_units": 2, "axis": 2}, (None, 6), "axis=2"),
         ({"num_units": 2, "axis": 0}, (None, 6), "axis=0"),
         ({"num_units": 2, "axis": -3}, (None, 6), "axis=-3"),
-        ({"num_units": 2}, (None, 4, None), "known size on axis -1"),
     ],
 )
 def test_invalid_shapes(kwargs, input_shape, match):
     with pytest.raises(ValueError, match=match):
         keras_acts.Maxout(**kwargs).build(input_shape)
+
+
+@pytest.mark.parametrize("grouping", ["contiguous", "interleaved"])
+@pytest.mark.parametrize(
+    "num_units, axis, input_shape, output_shape",
+    [
+        (2, -1, (0, 4), (0, 2)),  # groups of two: the elementwise maximum
+        (2, -1, (0, 6), (0, 2)),  # groups of three: a reduction
+        (3, 1, (0, 9, 5), (0, 3, 5)),
+        (1, -1, (0, 2, 7), (0, 2, 1)),
+    ],
+)
+def test_an_empty_batch_loses_the_reduced_axis(
+    grouping, num_units, axis, input_shape, output_shape
+):
+    layer = keras_acts.Maxout(num_units, axis=axis, grouping=grouping)
+    x = np.zeros(input_shape, "float32")
+    outputs = keras.ops.convert_to_numpy(layer(x))
+    assert outputs.shape == output_shape == np_maxout(x, num_units, axis).shape
+    assert outputs.dtype == np.float32
+    assert tuple(layer.compute_output_shape(input_shape)) == output_shape
+
+
+@pytest.mark.parametrize("grouping", ["contiguous", "interleaved"])
+@pytest.mark.parametrize("num_units, features", [(2, 4), (3, 12), (2, 6)])
+def test_an_axis_unknown_at_build_is_grouped_when_the_layer_runs(
+    grouping, num_units, features, rng
+):
+    # As tfa.layers.Maxout: the size is read from the inputs.
+    inputs = keras.Input(shape=(None,))
+    model = keras.Model(inputs, keras_acts.Maxout(num_units, grouping=grouping)(inputs))
+    assert tuple(model.output.shape) == (None, num_units)
+    x = rng.normal(size=(5, features)).astype("float32")
+    expected = np_maxout(x, num_units, grouping=grouping)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x)), expected)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+
+
+def test_an_axis_unknown_at_build_and_channels_first(rng):
+    inputs = keras.Input(shape=(None, 3, 3))
+    model = keras.Model(inputs, keras_acts.Maxout(2, axis=1)(inputs))
+    assert tuple(model.output.shape) == (None, 2, 3, 3)
+    x = rng.normal(size=(2, 8, 3, 3)).astype("float32")
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model(x)), np_maxout(x, 2, axis=1)
+    )
+
+
+def test_an_axis_unknown_at_build_refuses_a_size_num_units_does_not_divide():
+    inputs = keras.Input(shape=(None,))
+    model = keras.Model(inputs, keras_acts.Maxout(3)(inputs))
+    with pytest.raises(ValueError, match=r"\(5\) must be a multiple of num_units=3"):
+        model(np.zeros((2, 5), "float32"))

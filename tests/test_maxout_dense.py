@@ -79,3 +79,12 @@ def test_invalid_arguments(kwargs, match):
 def test_unknown_input_dim_is_rejected():
     with pytest.raises(ValueError, match="known size on the last axis"):
         keras_acts.MaxoutDense(3).build((None, None))
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 3])
+@pytest.mark.parametrize("input_shape", [(0, 5), (0, 2, 5)])
+def test_an_empty_batch_loses_the_pieces_axis(pieces, input_shape):
+    layer = keras_acts.MaxoutDense(4, pieces=pieces)
+    outputs = keras.ops.convert_to_numpy(layer(np.zeros(input_shape, "float32")))
+    assert outputs.shape == input_shape[:-1] + (4,)
+    assert outputs.dtype == np.float32

@@ -41,8 +41,10 @@ class Maxout(keras.layers.Layer):
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
-        Any tensor of rank >= 2 with a known size on `axis` divisible by
-        `num_units`; other axes may be unknown. Integer inputs stay integers
+        Any tensor of rank >= 2 whose size on `axis` is divisible by
+        `num_units`. Any axis may be unknown when the model is built, `axis`
+        too (as in `tfa.layers.Maxout`): its size is then checked when the
+        layer runs. Integer inputs stay integers
         (a maximum is exact in any dtype); an empty batch gives an empty
         batch.
 
@@ -97,24 +99,28 @@ class Maxout(keras.layers.Layer):
     def build(self, input_shape):
         axis = self._resolve_axis(input_shape)
         features = input_shape[axis]
-        if features is None:
-            raise ValueError(
-                f"Maxout needs a known size on axis {self.axis}. "
-                f"Received: input_shape={input_shape}"
-            )
-        if features % self.num_units:
+        # An unknown size (a sequence of features, say) is checked in `call`,
+        # as TensorFlow Addons' Maxout does.
+        self._check_features(features, input_shape)
+        self.input_spec = keras.layers.InputSpec(
+            ndim=len(input_shape),
+            axes={axis: features} if features is not None else None,
+        )
+
+    def _check_features(self, features, input_shape) -> None:
+        if isinstance(features, int) and features % self.num_units:
             raise ValueError(
                 f"The size of axis {self.axis} ({features}) must be a multiple "
                 f"of num_units={self.num_units}. Received: "
-                f"input_shape={input_shape}"
+                f"input_shape={tuple(input_shape)}"
             )
-        self.input_spec = keras.layers.InputSpec(
-            ndim=len(input_shape), axes={axis: features}
-        )
 
     def call(self, inputs):
         axis = self._resolve_axis(inputs.shape)
+        # A dimension unknown when traced is a tensor here; reshape then
+        # refuses a size that num_units does not divide when the step runs.
         shape = list(ops.shape(inputs))
+        self._check_features(shape[axis], inputs.shape)
         pieces = shape[axis] // self.num_units
         if self.grouping == "contiguous":
             groups, reduce_axis = [self.num_units, pieces], axis + 1
@@ -124,6 +130,8 @@ class Maxout(keras.layers.Layer):
         return group_max(grouped, reduce_axis)
 
     def compute_output_shape(self, input_shape):
+        axis = self._resolve_axis(input_shape)
+        self._check_features(input_shape[axis], input_shape)
         output_shape = list(input_shape)
         output_shape[self._resolve_axis(input_shape)] = self.num_units
         return tuple(output_shape)
