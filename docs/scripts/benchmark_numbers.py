@@ -14,8 +14,9 @@ Keys, for a ratio and the lowest and highest of its rounds (suffixes
   `end_to_end_jax_maxout`;
 and, for a monitor's overhead in percent (suffixes `_min`, `_max`),
 `monitor_<run>_freq<freq>`, e.g. `monitor_tensorflow_mlp_freq1` for
-gradient_monitor-tensorflow-mlp.json, and the plain step's milliseconds as
-`monitor_<run>_plain_ms`; from a comparison of two revisions
+gradient_monitor-tensorflow-mlp.json (`monitor_<run>_naive_freq<freq>` for
+the naive second gradient pass it is compared with), and the plain step's
+milliseconds as `monitor_<run>_plain_ms`; from a comparison of two revisions
 (benchmarks/revisions.py, revisions-<run>.json), the overhead in percent of
 each, `revisions_<run>_<model>_freq<freq>_base` and `..._this` (suffixes
 `_q1`, `_q3` for the quartiles of the rounds).
@@ -63,8 +64,9 @@ def collect(results: pathlib.Path = RESULTS) -> dict[str, float]:
         for record in json.loads(path.read_text())["results"]:
             if record["configuration"] == "plain fit":
                 numbers[f"monitor_{run}_plain_ms"] = record["step_ms_median"]
-            elif record["configuration"] == "monitor":
-                key = f"monitor_{run}_freq{record['freq']}"
+            elif record["configuration"] in ("monitor", "naive tape"):
+                naive = "naive_" if record["configuration"] == "naive tape" else ""
+                key = f"monitor_{run}_{naive}freq{record['freq']}"
                 numbers[key] = 100 * record["overhead_median"]
                 numbers[f"{key}_min"] = 100 * record["overhead_min"]
                 numbers[f"{key}_max"] = 100 * record["overhead_max"]
