@@ -211,3 +211,14 @@ def test_properties(lower, upper, seed, x, training):
     tolerance = 1e-3 if dtype == "float16" else 1e-6
     assert np.all(slopes >= layer.lower - tolerance)
     assert np.all(slopes <= layer.upper + tolerance)
+
+
+def test_built_at_construction_like_keras_stateless_layers():
+    assert keras.layers.LeakyReLU().built
+    layer = keras_acts.RReLU(seed=0)
+    assert layer.built
+    assert layer.trainable_weights == []
+    # Built or not, it runs on any shape.
+    for shape in ((2, 3), (1, 4, 5)):
+        x = -np.ones(shape, "float32")
+        np.testing.assert_allclose(_numpy(layer(x)), x * (1 / 8 + 1 / 3) / 2, rtol=1e-6)

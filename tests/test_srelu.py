@@ -91,3 +91,49 @@ def test_zero_gap_can_open():
     x = np.array([[1.0, 2.0]], "float32")
     gradients = vector_jacobian_product(layer, x, np.ones_like(x))
     np.testing.assert_allclose(gradients["s_re_lu/t_right"], 1.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
+@pytest.mark.parametrize(
+    "t_left, a_left, t_right, a_right",
+    [
+        (0.0, 0.0, 1.0, 1.0),  # the plain ReLU
+        (0.5, 0.2, 0.0, 1.0),  # a leaky ReLU with its kink at 0.5
+        (-1.0, 0.0, 2.0, 0.0),  # a clip to [-1, 1]
+        (-1.0, 0.3, 2.0, 2.0),
+    ],
+)
+def test_infinite_inputs_give_the_limits_not_nan(
+    t_left, a_left, t_right, a_right, dtype
+):
+    layer = keras_acts.SReLU(
+        t_left_initializer=t_left,
+        a_left_initializer=a_left,
+        t_right_initializer=t_right,
+        a_right_initializer=a_right,
+        channel_axis=None,
+        dtype=dtype,
+    )
+    x = np.array([[-np.inf, np.inf, -2.0, 0.25, 3.0]], dtype)
+    right = t_left + abs(t_right)
+    # The limits: a flat piece stays at its threshold, a sloped one goes to
+    # an infinity of its sign.
+    expected = [
+        t_left if a_left == 0 else -np.inf,
+        right if a_right == 0 else np.inf,
+    ] + [
+        t_left + a_left * (v - t_left)
+        if v < t_left
+        else right + a_right * (v - right)
+        if v > right
+        else v
+        for v in (-2.0, 0.25, 3.0)
+    ]
+    outputs = keras.ops.convert_to_numpy(layer(x))
+    # float32 parameters (0.2 is not exact), float16 rounding.
+    np.testing.assert_allclose(
+        outputs.astype(np.float64), [expected], rtol=1e-3, atol=1e-6
+    )
+    gradients = vector_jacobian_product(layer, x, np.ones_like(x))
+    assert not np.isnan(gradients["inputs"]).any()
+    np.testing.assert_allclose(gradients["inputs"][0, :2], [a_left, a_right], rtol=1e-3)

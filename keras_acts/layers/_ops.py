@@ -200,10 +200,13 @@ def srelu(inputs, t_left, a_left, t_right, a_right):
         slope_right = ops.cast(a_right_wide, x.dtype)
         below = ops.minimum(x - threshold_left, 0)
         above = ops.maximum(x - threshold_right, 0)
+        # A slope of 0 (the plain ReLU's left piece) times an infinite input
+        # is NaN where the function's limit is the threshold: such a piece
+        # adds nothing.
         outputs = (
             ops.clip(x, threshold_left, threshold_right)
-            + slope_left * below
-            + slope_right * above
+            + ops.where(slope_left == 0, 0.0, slope_left * below)
+            + ops.where(slope_right == 0, 0.0, slope_right * above)
         )
 
         def backward(*args, upstream=None):

@@ -97,6 +97,9 @@ class RReLU(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
+        # No weights that depend on the input: built now, as Keras's own
+        # stateless layers (ReLU, LeakyReLU, Dropout) are.
+        self.built = True
 
     def call(self, inputs, training=None):
         x = floating(inputs, self.compute_dtype)
