@@ -12,6 +12,8 @@ import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 
 def _refuse(name: str, expected: str, value: Any) -> ValueError:
     return ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
@@ -43,7 +45,9 @@ def positive_integer(name: str, value: Any) -> int:
 
 def boolean(name: str, value: Any) -> bool:
     """`True` or `False` (a NumPy bool too), not a truthy string or number."""
-    if type(value).__name__ == "bool_" or isinstance(value, bool):
+    # np.bool_ is not a subclass of bool (and its class name is "bool" in
+    # NumPy 2); integers, 0 and 1 included, are refused.
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise _refuse(name, "True or False", value)
 
