@@ -136,3 +136,12 @@ def torch_function(name: str) -> Any:
     import torch
 
     return _lookup(torch, name, "PyTorch's")
+
+
+def sublayers(layer: Any) -> list:
+    """The layers a Keras layer holds directly (a model's layers, a
+    composite layer's parts), which Keras tracks in `_layers`: public
+    `Model.layers` has no equivalent for a layer, and ActivationMonitor
+    measures the nonlinearities inside keras-hub's composite layers and
+    subclassed models."""
+    return list(_lookup(layer, "_layers", "Keras's Layer"))

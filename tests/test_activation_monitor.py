@@ -230,12 +230,135 @@ def test_outputs_csv_tensorboard_plot(tmp_path):
     assert [len(ax.lines) for ax in figure.axes] == [1, 1]
 
 
-def test_subclassed_model_is_refused_clearly():
-    model = Subclassed()
-    model.compile(optimizer="sgd", loss="mse")
+class Block(keras.layers.Layer):
+    """A composite layer, as keras-hub's are: a GELU Dense inside, given
+    through the block's own `activation` argument, and a shared projection
+    called twice."""
+
+    def __init__(self, activation="gelu", **kwargs):
+        super().__init__(**kwargs)
+        self.activation = keras.activations.get(activation)
+        self.inner = keras.layers.Dense(6, activation=self.activation, name="inner")
+        self.shared = keras.layers.Dense(6, activation="relu", name="shared")
+
+    def call(self, inputs):
+        return self.shared(self.shared(self.inner(inputs)))
+
+
+class BlockNet(keras.Model):
+    """A subclassed model around a composite block and a BatchNormalization."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = Block(name="block")
+        self.norm = keras.layers.BatchNormalization(name="norm")
+        self.head = keras.layers.Dense(1, activation="sigmoid", name="head")
+
+    def call(self, inputs, training=False):
+        return self.head(self.norm(self.block(inputs), training=training))
+
+
+def test_subclassed_model_and_nested_layers_are_measured_against_numpy():
+    x, y = probe_data()
+    model = BlockNet()
+    monitor = ActivationMonitor((x, y))
+    fit(model, monitor, x, y)
+    rows = {r["layer"]: r for r in monitor.history if r["step"] == 0}
+    # The composite block is not itself an activation: its parts are.
+    assert list(rows) == ["block/inner", "block/shared", "head"]
+    assert rows["block/inner"]["activation"] == "gelu"
+    # The last record is of the weights fit ends with.
+    inner = keras.ops.convert_to_numpy(model.block.inner(x))
+    first = keras.ops.convert_to_numpy(model.block.shared(inner))
+    second = keras.ops.convert_to_numpy(model.block.shared(first))
+    last = monitor.history[-len(rows) :]
+    last = {r["layer"]: r for r in last}
+    both_calls = np.concatenate([first, second])
+    assert last["block/shared"]["mean"] == pytest.approx(both_calls.mean(), rel=1e-5)
+    assert last["block/shared"]["dead_fraction"] == np.mean(
+        np.all(both_calls <= 0, axis=0)
+    )
+    assert last["block/inner"]["mean"] == pytest.approx(inner.mean(), rel=1e-5)
+    # The model's own output is left out of the saturation judgement.
+    assert "head" in monitor._probe.output_layer_names
+    assert last["head"]["output_grad_l2"] is not None
+
+
+def test_probe_normalises_with_the_batch_statistics_and_leaves_the_moving_ones():
+    x, y = probe_data()
+    model = BlockNet()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    model(x)
+    # Moving statistics that have not warmed up: inference mode would
+    # normalise with mean 0 and variance 1, not what training sees.
+    before = [keras.ops.convert_to_numpy(v) for v in model.norm.non_trainable_weights]
+    monitor = ActivationMonitor((x, y), layers=["head"])
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    after = [keras.ops.convert_to_numpy(v) for v in model.norm.non_trainable_weights]
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(old, new)
+    block = keras.ops.convert_to_numpy(model.block(x))
+    gamma, beta = (keras.ops.convert_to_numpy(v) for v in model.norm.trainable_weights)
+    normalised = (block - block.mean(0)) / np.sqrt(block.var(0) + model.norm.epsilon)
+    kernel, bias = (keras.ops.convert_to_numpy(v) for v in model.head.weights)
+    expected = 1 / (1 + np.exp(-((normalised * gamma + beta) @ kernel + bias)))
+    row = monitor.history[0]
+    assert row["mean"] == pytest.approx(expected.mean(), rel=1e-4)
+    assert row["std"] == pytest.approx(expected.std(), rel=1e-3)
+    # The model's own layers are as they were: no `call` left shadowed.
+    assert "call" not in vars(model.block.inner)
+    assert "call" not in vars(model.norm)
+
+
+def test_a_model_without_readable_nonlinearities_warns_once_and_fit_goes_on():
     x, _ = probe_data()
-    with pytest.raises(ValueError, match="subclassed"):
-        model.fit(x, np.zeros((32, 2)), verbose=0, callbacks=[ActivationMonitor(x)])
+    linear = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.warns(UserWarning, match="found no layer with a nonlinearity") as seen:
+        history = fit(linear, ActivationMonitor(x), x, np.zeros((32, 2)), epochs=2)
+    assert len(history.history["loss"]) == 2
+    assert sum("found no layer" in str(w.message) for w in seen) == 1
+
+
+class TwoOutputs(keras.layers.Layer):
+    def call(self, inputs):
+        return keras.ops.relu(inputs), keras.ops.relu(-inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape, input_shape
+
+
+class PairNet(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.pair = TwoOutputs(name="pair")
+        self.hidden = keras.layers.Dense(4, activation="tanh", name="hidden")
+        self.head = keras.layers.Dense(2, name="head")
+
+    def call(self, inputs):
+        positive, negative = self.pair(inputs)
+        return self.head(self.hidden(positive - negative))
+
+
+def test_a_layer_that_cannot_be_read_is_named_once_and_the_rest_measured():
+    x, _ = probe_data()
+    monitor = ActivationMonitor(x, layers=["pair", "hidden"])
+    with pytest.warns(UserWarning, match=r"cannot read the outputs of \['pair'\]"):
+        fit(PairNet(), monitor, x, np.zeros((32, 2)))
+    assert {r["layer"] for r in monitor.history} == {"hidden"}
+
+
+def test_selecting_layers_the_model_lacks_is_a_clear_error():
+    x, _ = probe_data()
+    with pytest.raises(ValueError, match=r"names layers the model does not have"):
+        fit(Subclassed(), ActivationMonitor(x, layers=["nope"]), x, np.zeros((32, 2)))
+    with pytest.raises(ValueError, match=r"selects no layer"):
+        fit(
+            Subclassed(),
+            ActivationMonitor(x, layers=[keras.layers.Conv2D]),
+            x,
+            np.zeros((32, 2)),
+        )
 
 
 @pytest.mark.parametrize(

@@ -1,112 +1,28 @@
-"""ActivationMonitor's measurements: which layers apply a nonlinearity, the
-model with a tap after each of them, and the statistics of their outputs on
-the probe batch (and of the loss gradient with respect to those outputs).
+"""ActivationMonitor's measurements: the probe batch, and the statistics of
+the monitored layers' outputs on it (and of the loss gradient with respect
+to those outputs).
 
-Each tap adds a zero offset of the probe batch's shape to a layer's output,
-so the gradient of the loss with respect to the offset, by the backend's
-own autodiff, is its gradient with respect to that output.
+The probe reads a layer's outputs by shadowing its `call` for the length of
+one forward pass of the model, so it reads any model: Functional,
+Sequential or subclassed, and layers nested in composite layers. The
+shadowing `call` adds a zero offset to the layer's output, so that the
+gradient of the loss with respect to the offset, by the backend's own
+autodiff, is its gradient with respect to that output.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import keras
 import numpy as np
 
-from keras_acts import _backends
+from keras_acts import _backends, _private_api
+from keras_acts.callbacks._activation_layers import activation_name, layer_paths
 from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._rules import DYING_ACTIVATIONS, SATURATING_RANGES
-from keras_acts.layers import ACTIVATION_LAYERS, LEARNED_ACTIVATION_LAYERS
-
-# Keras's activation layers, by the name of the function they apply.
-KERAS_ACTIVATION_LAYERS = {
-    keras.layers.Softmax: "softmax",
-    keras.layers.ELU: "elu",
-    keras.layers.LeakyReLU: "leaky_relu",
-    keras.layers.PReLU: "PReLU",
-}
-LEARNED = (keras.layers.PReLU, *LEARNED_ACTIVATION_LAYERS)
-
-
-def activation_name(layer: keras.layers.Layer) -> str | None:
-    """The name of the layer's nonlinearity, or None if it has none."""
-    if isinstance(layer, keras.layers.ReLU):
-        if layer.negative_slope:
-            return "leaky_relu"
-        return "relu6" if layer.max_value == 6 else "relu"
-    for table in (KERAS_ACTIVATION_LAYERS, ACTIVATION_LAYERS):
-        if type(layer) in table:
-            return table[type(layer)]
-    activation = getattr(layer, "activation", None)
-    if callable(activation):  # Dense, Conv, Activation and the like
-        name = getattr(activation, "__name__", activation.__class__.__name__)
-        return None if name == "linear" else name
-    return None
-
-
-def learned_activations(model) -> list[tuple[str, keras.layers.Layer]]:
-    """(name, layer) of the model's activation layers with learned
-    parameters, also those passed as a layer's `activation`."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, LEARNED):
-            found.append((layer.name, layer))
-        activation = getattr(layer, "activation", None)
-        if isinstance(activation, LEARNED):
-            found.append((f"{layer.name}/{activation.name}", activation))
-    return found
-
-
-def monitored_layers(model, selection, x) -> list[keras.layers.Layer]:
-    """The layers of `model` an ActivationMonitor probes: those `selection`
-    names (layer names or classes), or by default every layer with a
-    nonlinearity; ValueError if there are none, or the model has no graph of
-    layers to read outputs from. A Sequential model not built yet is built
-    for the probe inputs `x`."""
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        inputs = None
-    if (
-        not inputs
-        and isinstance(model, keras.Sequential)
-        and not isinstance(x, (dict, list, tuple))
-    ):
-        model.build((None,) + x.shape[1:])
-        inputs = model.inputs
-    if not inputs:
-        raise ValueError(
-            "ActivationMonitor needs the layer graph of a Sequential or "
-            f"Functional model to read layer outputs; model {model.name!r} "
-            "is subclassed. Build it as a Functional model, or monitor one "
-            "of its Functional sub-models."
-        )
-    if selection is None:
-        monitored = [layer for layer in model.layers if activation_name(layer)]
-    else:
-        names = {layer.name for layer in model.layers}
-        missing = [s for s in selection if isinstance(s, str) and s not in names]
-        if missing:
-            raise ValueError(
-                f"`layers` names layers the model does not have: {missing}. "
-                f"Its layers: {sorted(names)}"
-            )
-        monitored = [
-            layer
-            for layer in model.layers
-            if any(
-                layer.name == s if isinstance(s, str) else isinstance(layer, s)
-                for s in selection
-            )
-        ]
-    if not monitored:
-        raise ValueError(
-            f"ActivationMonitor found no layer with a nonlinearity in model "
-            f"{model.name!r}; pass `layers=` to choose layers."
-        )
-    return monitored
 
 
 def parameter_rows(layers, step: int, epoch: int) -> list[tuple[dict, np.ndarray]]:
@@ -208,121 +124,152 @@ def batches(data: Any, size: int = 256) -> Iterator[Any]:
         yield keras.tree.map_structure(lambda a, s=start: a[s : s + size], data)
 
 
-class _OutputTap(keras.layers.Layer):
-    """Adds a zero offset of the probe batch's shape to a layer's output."""
 
-    def __init__(self, batch_size: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.batch_size = batch_size
 
-    def build(self, input_shape) -> None:
-        self.offset = self.add_weight(
-            shape=(self.batch_size, *input_shape[1:]),
-            initializer="zeros",
-            name="offset",
-        )
-
-    def call(self, inputs):
-        return inputs + keras.ops.cast(self.offset, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+def _units(calls: list[np.ndarray]) -> np.ndarray:
+    """A layer's outputs on the probe batch: those of its one call, or, for a
+    layer called several times in a forward pass (a shared layer), of every
+    call, one row per position."""
+    if len(calls) == 1:
+        return calls[0]
+    if len({values.shape[-1] for values in calls}) > 1:
+        return calls[0]
+    return np.concatenate([values.reshape(-1, values.shape[-1]) for values in calls])
 
 
 class Probe:
     """The monitored layers of a model and their outputs on the probe batch:
-    `measure()` gives one row of statistics per layer."""
+    `measure()` gives one row of statistics per layer.
+
+    Its first forward pass finds which layers it can read: those called
+    with the probe batch that return one tensor. The others are in
+    `unread`, and left out. It finds the model's own output layers too
+    (`output_layer_names`), by the tensors the model returns.
+    """
 
     def __init__(
         self,
         model,
-        layers: list,
+        layers: list[tuple[str, keras.layers.Layer]],
         probe: tuple[Any, Any, Any],
         dead_threshold: float,
         saturation_margin: float,
     ) -> None:
         self.model = model
-        self.layers = layers
         self.x, self.y, self.sample_weight = probe
         self.dead_threshold = dead_threshold
         self.saturation_margin = saturation_margin
-        self.output_layer_names: set[str] = set()
-        self._tapped, self._taps, self._output_structure = self._tapped_model()
-        self._layer_outputs = None  # for dead_data, made when first needed
+        # BatchNormalization layers normalise the probe batch with its own
+        # statistics, as in training: before their moving statistics have
+        # warmed up, inference mode would show a different network.
+        self._normalizations = [
+            layer
+            for _, layer in layer_paths(model)
+            if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+        self.names = [path for path, _ in layers]
+        self.layers = [layer for _, layer in layers]
+        self._offsets: list[list[keras.Variable]] | None = None
+        # A model not yet called on data traces its `call` once more on its
+        # first call, to build: that trace is not a call to read.
+        model(self.x, training=False)
+        calls: list[list] = [[] for _ in self.layers]
+        predictions = self._forward_reading(self.x, calls)
+        returned = {id(tensor) for tensor in keras.tree.flatten(predictions)}
+        readable = [index for index, read in enumerate(calls) if read]
+        self.unread = [
+            name for index, name in enumerate(self.names) if index not in readable
+        ]
+        self.names = [self.names[index] for index in readable]
+        self.layers = [self.layers[index] for index in readable]
+        self.output_layer_names = {
+            self.names[position]
+            for position, index in enumerate(readable)
+            if any(id(tensor) in returned for tensor in calls[index])
+        }
+        self.activations = {
+            name: activation_name(layer) or "linear"
+            for name, layer in zip(self.names, self.layers, strict=True)
+        }
+        if self.y is not None:
+            self._offsets = [
+                [
+                    keras.Variable(
+                        np.zeros(tuple(tensor.shape), np.float32),
+                        name="probe_offset",
+                    )
+                    for tensor in calls[index]
+                ]
+                for index in readable
+            ]
 
-    def _tapped_model(self):
-        """The model with an `_OutputTap` after each monitored layer, sharing
-        its layers and weights; outputs: the tapped outputs, then the
-        model's own outputs."""
-        model = self.model
-        monitored = {id(layer): layer for layer in self.layers}
-        batch_size = len(keras.tree.flatten(self.x)[0])
-        taps, tapped = [], []
+    @contextlib.contextmanager
+    def _reading(self, calls: list[list], offsets=None):
+        """While open, each monitored layer's outputs of a single tensor go
+        to `calls` (a list per layer, a tensor per call), plus the offset for
+        that call where `offsets` has one; normalization layers use the
+        batch's statistics and discard their updates of the moving ones."""
+        position = {id(layer): index for index, layer in enumerate(self.layers)}
+        shadowed = list({id(layer): layer for layer in self.layers}.values())
+        shadowed += [layer for layer in self._normalizations if id(layer) not in position]
 
-        def call_function(layer, *args, **kwargs):
-            outputs = layer(*args, **kwargs)
-            if id(layer) in monitored and isinstance(outputs, keras.KerasTensor):
-                tap = _OutputTap(
-                    batch_size, name=f"tap_{layer.name}", dtype=outputs.dtype
-                )
-                outputs = tap(outputs)
-                taps.append(tap)
-                tapped.append(outputs)
-            return outputs
+        def reading(layer):
+            call = layer.call
+            normalizes = isinstance(layer, keras.layers.BatchNormalization)
+            index = position.get(id(layer))
 
-        if isinstance(model, keras.Sequential):
-            model_inputs = model.inputs
-            inputs = keras.Input(
-                batch_shape=model_inputs[0].shape, dtype=model_inputs[0].dtype
-            )
-            outputs = inputs
-            for layer in model.layers:
-                outputs = call_function(layer, outputs)
-            clone = keras.Model(inputs, outputs)
-            last = model.layers[-1]
-            if id(last) in monitored:
-                self.output_layer_names.add(last.name)
-        else:
-            clone = keras.models.clone_model(
-                model, clone_function=lambda layer: layer, call_function=call_function
-            )
-            for layer in self.layers:
-                if any(layer.output is tensor for tensor in model.outputs):
-                    self.output_layer_names.add(layer.name)
-        if len(taps) != len(self.layers):
-            raise ValueError(
-                "ActivationMonitor can read only layers that return one tensor. "
-                f"Received layers: {[layer.name for layer in self.layers]}"
-            )
-        tapped_model = keras.Model(
-            clone.input, tapped + keras.tree.flatten(clone.output)
-        )
-        return tapped_model, taps, clone.output
+            def read(*args, **kwargs):
+                if normalizes:
+                    with keras.StatelessScope():
+                        outputs = call(*args, **{**kwargs, "training": True})
+                else:
+                    outputs = call(*args, **kwargs)
+                if index is None or not keras.ops.is_tensor(outputs):
+                    return outputs
+                read_so_far = len(calls[index])
+                if offsets is not None and read_so_far < len(offsets[index]):
+                    offset = offsets[index][read_so_far]
+                    outputs = outputs + keras.ops.cast(offset, outputs.dtype)
+                calls[index].append(outputs)
+                return outputs
+
+            return read
+
+        try:
+            for layer in shadowed:
+                _private_api.install(layer, "call", reading(layer))
+            yield
+        finally:
+            for layer in shadowed:
+                _private_api.uninstall(layer, "call")
+
+    def _forward_reading(self, x, calls, offsets=None):
+        with self._reading(calls, offsets):
+            return self.model(x, training=False)
 
     def measure(self) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
         """One row of statistics per monitored layer (without `step` and
         `epoch`), and the layers' outputs."""
+        if not self.layers:
+            return [], []
         outputs, gradients = self._forward()
         rows = [
-            self._statistics(layer, values, None if gradients is None else gradient)
-            for layer, values, gradient in zip(
-                self.layers, outputs, gradients or outputs, strict=True
+            self._statistics(name, values, None if gradients is None else gradient)
+            for name, values, gradient in zip(
+                self.names, outputs, gradients or outputs, strict=True
             )
         ]
         return rows, outputs
 
     def _forward(self):
         """Layer outputs on the probe and, with targets, the loss gradients."""
-        count = len(self.layers)
+        calls: list[list] = [[] for _ in self.layers]
         if self.y is None:
-            outputs = self._tapped(self.x, training=False)
-            return [_backends.to_numpy(o) for o in outputs[:count]], None
+            self._forward_reading(self.x, calls)
+            return [_units([_backends.to_numpy(t) for t in c]) for c in calls], None
 
         def loss():
-            outputs = self._tapped(self.x, training=False)
-            predictions = keras.tree.pack_sequence_as(
-                self._output_structure, outputs[count:]
-            )
+            predictions = self._forward_reading(self.x, calls, self._offsets)
             value = self.model.compute_loss(
                 x=self.x,
                 y=self.y,
@@ -330,33 +277,43 @@ class Probe:
                 sample_weight=self.sample_weight,
                 training=False,
             )
-            return value, outputs[:count]
+            return value, calls
 
-        _, outputs, gradients = _backends.module("autodiff").value_and_gradients(
-            loss, [tap.offset for tap in self._taps]
+        offsets = [offset for layer in self._offsets for offset in layer]
+        _, calls, gradients = _backends.module("autodiff").value_and_gradients(
+            loss, offsets
         )
+        gradients = iter(gradients)
+        layer_gradients = [
+            [next(gradients) for _ in layer_offsets] for layer_offsets in self._offsets
+        ]
         return (
-            [_backends.to_numpy(o) for o in outputs],
-            [None if g is None else _backends.to_numpy(g) for g in gradients],
+            [_units([_backends.to_numpy(t) for t in c]) for c in calls],
+            [
+                None
+                if not layer or any(g is None for g in layer)
+                else _units([_backends.to_numpy(g) for g in layer])
+                for layer in layer_gradients
+            ],
         )
 
-    def _statistics(self, layer, values, gradient) -> dict[str, Any]:
+    def _statistics(self, name, values, gradient) -> dict[str, Any]:
         values = np.asarray(values, np.float64)
-        name = activation_name(layer) or "linear"
+        activation = self.activations[name]
         units = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values
         dead_fraction = None
-        if name in DYING_ACTIVATIONS:
+        if activation in DYING_ACTIVATIONS:
             dead_fraction = float(np.mean(np.all(units <= self.dead_threshold, axis=0)))
         saturated = None
-        if name in SATURATING_RANGES:
-            low, high = SATURATING_RANGES[name]
+        if activation in SATURATING_RANGES:
+            low, high = SATURATING_RANGES[activation]
             margin = self.saturation_margin * (high - low)
             saturated = float(
                 np.mean((values <= low + margin) | (values >= high - margin))
             )
         row = {
-            "layer": layer.name,
-            "activation": name,
+            "layer": name,
+            "activation": activation,
             "mean": float(values.mean()),
             "std": float(values.std()),
             "dead_fraction": dead_fraction,
@@ -374,24 +331,19 @@ class Probe:
     def dead_on_data(self, data: Any) -> list[float | None]:
         """Per monitored layer, the fraction of units whose output is at
         most `dead_threshold` on every example of `data`."""
-        if self._layer_outputs is None:
-            self._layer_outputs = keras.Model(
-                self.model.input, [layer.output for layer in self.layers]
-            )
         highest = [None] * len(self.layers)
         for batch in batches(data):
-            outputs = self._layer_outputs(batch, training=False)
-            if not isinstance(outputs, (list, tuple)):  # one monitored layer
-                outputs = [outputs]
-            for index, values in enumerate(outputs):
-                values = _backends.to_numpy(values)
+            calls: list[list] = [[] for _ in self.layers]
+            self._forward_reading(batch, calls)
+            for index, read in enumerate(calls):
+                values = _units([_backends.to_numpy(t) for t in read])
                 unit_max = values.reshape(-1, values.shape[-1]).max(axis=0)
                 if highest[index] is not None:
                     unit_max = np.maximum(highest[index], unit_max)
                 highest[index] = unit_max
         return [
             float(np.mean(unit_max <= self.dead_threshold))
-            if unit_max is not None and activation_name(layer) in DYING_ACTIVATIONS
+            if unit_max is not None and self.activations[name] in DYING_ACTIVATIONS
             else None
-            for layer, unit_max in zip(self.layers, highest, strict=True)
+            for name, unit_max in zip(self.names, highest, strict=True)
         ]

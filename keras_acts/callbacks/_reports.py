@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from keras_acts.callbacks._activation_probe import activation_name
 from keras_acts.callbacks._rules import (
     DYING_ACTIVATIONS,
     GLOBAL,
@@ -93,13 +92,17 @@ def activation_table(
 
 
 def activation_headline(
-    rows: list[dict[str, Any]], layers: list, output_layer_names: set[str]
+    rows: list[dict[str, Any]],
+    activations: dict[str, str],
+    output_layer_names: set[str],
 ) -> dict[str, float]:
     """ActivationMonitor's values in Keras's logs, from a record's `rows`
     (empty in an epoch without a record): the worst layer's dead fraction if
-    `layers` have ReLU units, and the worst hidden layer's saturated
-    fraction if they have bounded ones; NaN where there is no value."""
-    hidden = [layer for layer in layers if layer.name not in output_layer_names]
+    the monitored layers (`activations`: their activation by layer name)
+    have ReLU units, and the worst hidden layer's saturated fraction if they
+    have bounded ones; NaN where there is no value."""
+    layers = list(activations)
+    hidden = [layer for layer in layers if layer not in output_layer_names]
     headline = {}
     for key, kinds, judged, fraction in (
         ("dead_fraction", DYING_ACTIVATIONS, layers, dead_fraction),
@@ -110,10 +113,9 @@ def activation_headline(
             lambda row: row["saturated_fraction"],
         ),
     ):
-        if not any(activation_name(layer) in kinds for layer in judged):
+        if not any(activations[layer] in kinds for layer in judged):
             continue
-        names = {layer.name for layer in judged}
-        values = [fraction(row) for row in rows if row["layer"] in names]
+        values = [fraction(row) for row in rows if row["layer"] in judged]
         values = [value for value in values if value is not None]
         headline[key] = max(values) if values else math.nan
     return headline

@@ -1,7 +1,7 @@
 """Dead units, saturation and centering of each layer's activations.
 
-The parts: `_activation_probe` finds the layers with a nonlinearity, taps
-their outputs and measures them on the probe batch; `_rules` judges the
+The parts: `_activation_layers` finds the layers with a nonlinearity;
+`_activation_probe` reads their outputs and measures them on the probe batch; `_rules` judges the
 rows; `_reports` and `_plots` show them. This front holds the arguments and
 the callback hooks that decide when to probe.
 """
@@ -9,6 +9,7 @@ the callback hooks that decide when to probe.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,11 +19,13 @@ import numpy as np
 
 from keras_acts import _validation
 from keras_acts.callbacks import _plots, _reports, _rules
+from keras_acts.callbacks._activation_layers import (
+    learned_activations,
+    monitored_layers,
+)
 from keras_acts.callbacks._activation_probe import (
     Probe,
     iterations,
-    learned_activations,
-    monitored_layers,
     named_inputs,
     parameter_rows,
     split_probe,
@@ -104,11 +107,16 @@ class ActivationMonitor(Recorder):
     blocks of steps, so a due step inside a block is probed after the block,
     under the step reached.
 
-    Models: Sequential and Functional models, with one or several inputs
-    (arrays, lists or dicts) and outputs; any layer of the model (not inside
-    a nested model) is reachable. A subclassed model has no graph of layers
-    to read outputs from, and the monitor raises at the start of `fit`.
-    Backends: TensorFlow, JAX and PyTorch.
+    Models: Sequential, Functional and subclassed models, with one or
+    several inputs (arrays, lists or dicts) and outputs; layers inside
+    nested models and composite layers (keras-hub's TransformerEncoder) are
+    reached too, named by their path (`"transformer_layer_0/
+    feedforward_intermediate_dense"`). BatchNormalization layers normalise
+    the probe with its own statistics, as in training, and keep their
+    moving statistics. A nonlinearity applied as a function inside a
+    `call` cannot be read: the monitor warns once at the start of `fit`
+    about what it cannot read and measures the rest. Backends: TensorFlow,
+    JAX and PyTorch.
 
     Args:
         data: The probe batch, as `fit` takes it: `x`, an `(x, y)` pair or
@@ -234,6 +242,7 @@ class ActivationMonitor(Recorder):
             self.dead_threshold,
             self.saturation_margin,
         )
+        self._warn_unread(model, self._probe.unread, bool(monitored))
         self._parameter_layers = learned_activations(model)
         self._open_outputs()
         self._fit_start = len(self._records)  # earlier fits' with append=True
@@ -248,6 +257,26 @@ class ActivationMonitor(Recorder):
             self.schedule.first_due(self._clock.iterations, 1) is not None
         ):
             self._record(self._clock.iterations)
+
+    def _warn_unread(self, model, unread: list[str], selected: bool) -> None:
+        """Says once, at the start of a fit, which layers the monitor cannot
+        measure; it goes on with the others (and the input checks)."""
+        if not selected:
+            message = (
+                f"found no layer with a nonlinearity in model {model.name!r} "
+                "(a nonlinearity applied as a function inside a `call` "
+                "cannot be read): it checks only the probe's inputs. Pass "
+                "`layers=` to measure chosen layers."
+            )
+        elif unread:
+            message = (
+                f"cannot read the outputs of {unread} in model {model.name!r} "
+                "(not called with the probe batch, or returning more than one "
+                "tensor): it measures the other layers."
+            )
+        else:
+            return
+        warnings.warn(f"ActivationMonitor {message}", UserWarning, stacklevel=3)
 
     # When to record.
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -294,7 +323,7 @@ class ActivationMonitor(Recorder):
             break
         logs.update(
             _reports.activation_headline(
-                rows, self._probe.layers, self._probe.output_layer_names
+                rows, self._probe.activations, self._probe.output_layer_names
             )
         )
 

@@ -1,0 +1,116 @@
+"""Which layers of a model an ActivationMonitor measures: the layers that
+apply a nonlinearity, at any depth (inside a subclassed model, a nested
+model or a composite layer such as keras-hub's TransformerEncoder), each
+under its path of layer names."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_acts import _private_api
+from keras_acts.layers import ACTIVATION_LAYERS, LEARNED_ACTIVATION_LAYERS
+
+# Keras's activation layers, by the name of the function they apply.
+KERAS_ACTIVATION_LAYERS = {
+    keras.layers.Softmax: "softmax",
+    keras.layers.ELU: "elu",
+    keras.layers.LeakyReLU: "leaky_relu",
+    keras.layers.PReLU: "PReLU",
+}
+LEARNED = (keras.layers.PReLU, *LEARNED_ACTIVATION_LAYERS)
+
+
+def activation_name(layer: keras.layers.Layer) -> str | None:
+    """The name of the layer's nonlinearity, or None if it has none. A
+    composite layer's `activation` argument is applied by its sublayers,
+    which are named instead."""
+    if isinstance(layer, keras.layers.ReLU):
+        if layer.negative_slope:
+            return "leaky_relu"
+        return "relu6" if layer.max_value == 6 else "relu"
+    for table in (KERAS_ACTIVATION_LAYERS, ACTIVATION_LAYERS):
+        if type(layer) in table:
+            return table[type(layer)]
+    activation = getattr(layer, "activation", None)
+    if callable(activation) and not _private_api.sublayers(layer):
+        name = getattr(activation, "__name__", activation.__class__.__name__)
+        return None if name == "linear" else name
+    return None
+
+
+def layer_paths(model) -> list[tuple[str, keras.layers.Layer]]:
+    """Every layer inside `model`, once, in the order the model holds them,
+    with its path: its name, after those of the layers that hold it
+    (`"transformer_layer_0/feedforward_intermediate_dense"`); a layer of the
+    model itself is named alone."""
+    found, seen = [], {id(model)}
+
+    def visit(layer, prefix):
+        for child in _private_api.sublayers(layer):
+            if id(child) in seen or isinstance(child, keras.layers.InputLayer):
+                continue
+            seen.add(id(child))
+            path = prefix + child.name
+            found.append((path, child))
+            visit(child, path + "/")
+
+    visit(model, "")
+    return found
+
+
+def learned_activations(model) -> list[tuple[str, keras.layers.Layer]]:
+    """(path, layer) of the model's activation layers with learned
+    parameters, also those passed as a layer's `activation`."""
+    found = []
+    for path, layer in layer_paths(model):
+        if isinstance(layer, LEARNED):
+            found.append((path, layer))
+        activation = getattr(layer, "activation", None)
+        if isinstance(activation, LEARNED):
+            found.append((f"{path}/{activation.name}", activation))
+    return found
+
+
+def monitored_layers(model, selection, x) -> list[tuple[str, keras.layers.Layer]]:
+    """(path, layer) of the layers of `model` an ActivationMonitor probes:
+    those `selection` names (paths, layer names or layer classes), or by
+    default every layer with a nonlinearity but the softmax inside an
+    attention layer (a distribution over positions, near 0 almost
+    everywhere by design). ValueError if `selection` names a layer the
+    model does not have; an empty list if the default finds none. A
+    Sequential model not built yet is built for the probe inputs `x`."""
+    if (
+        isinstance(model, keras.Sequential)
+        and not model.built
+        and not isinstance(x, (dict, list, tuple))
+    ):
+        model.build((None,) + x.shape[1:])
+    paths = layer_paths(model)
+    if selection is None:
+        return [
+            (path, layer)
+            for path, layer in paths
+            if activation_name(layer)
+            and not ("/" in path and isinstance(layer, keras.layers.Softmax))
+        ]
+    names = {path for path, _ in paths} | {layer.name for _, layer in paths}
+    missing = [s for s in selection if isinstance(s, str) and s not in names]
+    if missing:
+        raise ValueError(
+            f"`layers` names layers the model does not have: {missing}. "
+            f"Its layers: {[path for path, _ in paths]}"
+        )
+    monitored = [
+        (path, layer)
+        for path, layer in paths
+        if any(
+            s in (path, layer.name) if isinstance(s, str) else isinstance(layer, s)
+            for s in selection
+        )
+    ]
+    if not monitored:
+        raise ValueError(
+            f"`layers` selects no layer of model {model.name!r}. Received: "
+            f"layers={selection!r}; its layers: {[path for path, _ in paths]}"
+        )
+    return monitored
