@@ -1,14 +1,18 @@
-"""A check before a long run: a few steps of a copy, with both monitors."""
+"""A check before a long run: a few steps with both monitors, after which the
+model and its optimizer are set back as they were."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
 import keras
 
-from keras_acts import _validation
+from keras_acts import _backends, _validation
 from keras_acts.callbacks import ActivationMonitor, GradientMonitor
+from keras_acts.callbacks._activation_probe import split_probe
+from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.diagnosis import Diagnosis
 
 
@@ -21,24 +25,31 @@ def diagnose(
     sample_weight: Any = None,
     verbose: bool = True,
 ) -> Diagnosis:
-    """Trains a copy of `model` for a few steps with both monitors and reports
-    the problems they find.
+    """Trains `model` for a few steps with both monitors, reports the problems
+    they find, and sets the model back as it was.
 
-    The copy has the model's weights and a fresh optimizer of the same
-    configuration (its compile configuration), so the model, its optimizer
-    and their state are left as they were. A check before a long run:
+    The run starts from the model's own weights, with a fresh optimizer of
+    its optimizer's configuration. Afterwards every variable of the model,
+    of its optimizer (and of optimizers a custom `train_step` holds) and of
+    its metrics is set back, also when the run fails or is interrupted:
+    the model, its optimizer and their state are left as they were. Any
+    model that `fit` trains works: Sequential, Functional, subclassed,
+    keras-hub models, custom `train_step`s. A check before a long run:
     vanishing or exploding gradients, stalled updates, dead or saturated
     layers, inputs far from zero-centered.
 
     Args:
-        model: A compiled Sequential or Functional model.
+        model: A compiled model with trainable weights.
         x: Training inputs, as `fit` takes them (arrays, or lists or dicts of
-            arrays).
-        y: Training targets. Defaults to `None`.
-        steps: Training steps to take (whole epochs over `x` are run, so a
-            few more steps may be taken). Defaults to `50`.
-        batch_size: Examples per step; the first batch is also the
-            activation probe. Defaults to `32`.
+            arrays), or a `tf.data.Dataset` of `(x, y)` batches (then `y` is
+            `None`, and its first batch is the activation probe).
+        y: Training targets; needed when the model is compiled with a loss.
+            Defaults to `None`.
+        steps: Training steps to take (with arrays, whole epochs over `x`
+            are run, so a few more steps may be taken; a dataset is
+            repeated for exactly `steps`). Defaults to `50`.
+        batch_size: Examples per step with arrays; the first batch is also
+            the activation probe. Defaults to `32`.
         sample_weight: Per-example weights, as `fit` takes them. Defaults to
             `None`.
         verbose: Print the report. Defaults to `True`.
@@ -71,50 +82,115 @@ def diagnose(
     batch_size = _validation.positive_integer("batch_size", batch_size)
     if not getattr(model, "compiled", False) or model.optimizer is None:
         raise ValueError(
-            f"diagnose trains a copy of model {model.name!r} with its loss and "
-            "optimizer: compile the model first."
+            f"diagnose trains model {model.name!r} with its loss and optimizer: "
+            "compile the model first."
         )
-    try:
-        copy = keras.models.clone_model(model)
-    except Exception as error:
+    if not model.trainable_weights:
         raise ValueError(
-            f"diagnose could not copy model {model.name!r} with "
-            f"keras.models.clone_model: {error}"
-        ) from error
-    copy.set_weights(model.get_weights())
-    copy.compile_from_config(model.get_compile_config())
-    examples = len(keras.tree.flatten(x)[0])
-    batches = math.ceil(examples / batch_size)
-
-    def first_batch(structure):
-        if structure is None:
-            return None
-        return keras.tree.map_structure(lambda a: a[:batch_size], structure)
-
-    probe = first_batch(x)
-    if y is not None:
-        probe = (probe, first_batch(y))
-        if sample_weight is not None:
-            probe += (first_batch(sample_weight),)
+            f"model {model.name!r} has no trainable weights: no training step "
+            "can change it, so there is nothing to diagnose. Set `trainable = "
+            "True` on the layers to train."
+        )
+    if hasattr(x, "element_spec"):  # a tf.data.Dataset of batches
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                "diagnose takes a dataset as `x` alone: it yields the targets "
+                "(and sample weights). Received a dataset with "
+                f"y={type(y).__name__}, sample_weight={type(sample_weight).__name__}"
+            )
+        probe = next(iter(x), None)
+        if probe is None:
+            raise ValueError("`x` is an empty dataset; diagnose needs data.")
+        data = {
+            "x": x.repeat(),
+            "steps_per_epoch": steps,
+            "epochs": 1,
+            "shuffle": False,
+        }
+        taken = steps
+    else:
+        probe = _first_batch(x, y, sample_weight, batch_size)
+        batches = math.ceil(len(keras.tree.flatten(x)[0]) / batch_size)
+        epochs = math.ceil(steps / batches)
+        data = dict(
+            x=x,
+            y=y,
+            sample_weight=sample_weight,
+            batch_size=batch_size,
+            epochs=epochs,
+            shuffle=True,
+        )
+        taken = epochs * batches
+    if model.loss is not None and split_probe(probe)[1] is None:
+        raise ValueError(
+            f"model {model.name!r} is compiled with a loss ({model.loss!r}), "
+            "which needs targets: pass them as `y`, or in the dataset."
+        )
     gradients = GradientMonitor(warn=False)
     activations = ActivationMonitor(probe, freq=max(1, steps // 10), warn=False)
-    copy.fit(
-        x,
-        y,
-        sample_weight=sample_weight,
-        batch_size=batch_size,
-        epochs=math.ceil(steps / batches),
-        shuffle=True,
-        verbose=0,
-        callbacks=[gradients, activations],
-    )
+    with _restored(model):
+        model.fit(verbose=0, callbacks=[gradients, activations], **data)
     diagnosis = Diagnosis(
         flags=gradients.flags() + activations.flags(),
         gradients=gradients,
         activations=activations,
-        steps=math.ceil(steps / batches) * batches,
+        steps=taken,
         model_name=model.name,
     )
     if verbose:
         print(diagnosis)
     return diagnosis
+
+
+def _first_batch(x, y, sample_weight, batch_size):
+    """The probe: the first `batch_size` examples of `x`, `y` and
+    `sample_weight`, after a check that they hold as many examples each,
+    which names diagnose's arguments."""
+    counts = {
+        name: sorted({len(a) for a in keras.tree.flatten(part)})
+        for name, part in (("x", x), ("y", y), ("sample_weight", sample_weight))
+        if part is not None
+    }
+    if not counts["x"] or counts["x"] == [0]:
+        raise ValueError("`x` holds no examples; diagnose needs data.")
+    if len({count for part in counts.values() for count in part}) > 1:
+        raise ValueError(
+            "`x`, `y` and `sample_weight` must hold as many examples each. "
+            f"Received: {', '.join(f'{n} with {c}' for n, c in counts.items())}"
+        )
+
+    def first(structure):
+        return keras.tree.map_structure(lambda a: a[:batch_size], structure)
+
+    probe = first(x)
+    if y is not None:
+        probe = (probe, first(y))
+        if sample_weight is not None:
+            probe += (first(sample_weight),)
+    return probe
+
+
+@contextlib.contextmanager
+def _restored(model):
+    """While open, `model` trains with a fresh optimizer of its own
+    optimizer's configuration; on leaving (also on an error or an
+    interrupt), its variables, its optimizers' and its metrics' are set
+    back, and so are its optimizer, train function and `history`."""
+    optimizer = model.optimizer
+    kept = {name: getattr(model, name, None) for name in ("train_function", "history")}
+    variables = list(model.variables) + list(model.metrics_variables)
+    for held in optimizers_of(model):
+        if held is not optimizer:  # a custom train_step's own optimizers
+            variables += list(held.variables)
+    variables += list(optimizer.variables)
+    values = [_backends.to_numpy(variable) for variable in variables]
+    model.optimizer = optimizer.__class__.from_config(optimizer.get_config())
+    model.train_function = None
+    try:
+        yield
+    finally:
+        model.optimizer = optimizer
+        for name, value in kept.items():
+            setattr(model, name, value)
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)

@@ -67,7 +67,7 @@ class Diagnosis:
         gradients: The GradientMonitor of the run, for its tables and plots.
         activations: The ActivationMonitor of the run.
         steps: The training steps taken.
-        model_name: The name of the model whose copy was trained.
+        model_name: The name of the model diagnosed.
     """
 
     flags: list[Flag]
@@ -78,7 +78,7 @@ class Diagnosis:
 
     def __str__(self) -> str:
         return report(
-            f"keras_acts.diagnose: {self.steps} training steps of a copy of model "
-            f"{self.model_name!r}",
+            f"keras_acts.diagnose: {self.steps} training steps of model "
+            f"{self.model_name!r}, set back afterwards",
             self.flags,
         )

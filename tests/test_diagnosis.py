@@ -225,19 +225,146 @@ def test_diagnose_leaves_the_model_and_its_optimizer_as_they_were():
     np.testing.assert_array_equal(outputs, keras.ops.convert_to_numpy(net(x[:8])))
     assert {flag.kind for flag in diagnosis.flags} >= {"dead"}
     assert diagnosis.steps == 16
-    assert str(diagnosis).startswith(
-        "keras_acts.diagnose: 16 training steps of a copy of model"
-    )
+    assert str(diagnosis).startswith("keras_acts.diagnose: 16 training steps of model")
     assert all(f"- {flag}" in str(diagnosis) for flag in diagnosis.flags)
 
 
-def test_diagnose_refuses_what_it_cannot_copy_or_train():
+def test_diagnose_refuses_what_it_cannot_train_naming_its_own_arguments():
+    x, y = regression_data()
     net = mlp(activation="relu")
     with pytest.raises(ValueError, match="compile the model first"):
-        keras_acts.diagnose(net, *regression_data(), verbose=False)
+        keras_acts.diagnose(net, x, y, verbose=False)
     net.compile("adam", "mse")
     with pytest.raises(ValueError, match="steps=0"):
-        keras_acts.diagnose(net, *regression_data(), steps=0, verbose=False)
+        keras_acts.diagnose(net, x, y, steps=0, verbose=False)
+    with pytest.raises(
+        ValueError, match=r"`x`, `y` and `sample_weight`.*x with \[256\], y with \[10\]"
+    ):
+        keras_acts.diagnose(net, x, y[:10], verbose=False)
+    with pytest.raises(ValueError, match=r"compiled with a loss.*pass them as `y`"):
+        keras_acts.diagnose(net, x, None, verbose=False)
+    for layer in net.layers:
+        layer.trainable = False
+    net.compile("adam", "mse")
+    with pytest.raises(ValueError, match="no trainable weights"):
+        keras_acts.diagnose(net, x, y, verbose=False)
+
+
+class SubclassedMLP(keras.Model):
+    def __init__(self, bias=0.0):
+        super().__init__()
+        self.hidden = [
+            keras.layers.Dense(
+                16, "relu", bias_initializer=keras.initializers.Constant(bias)
+            )
+            for _ in range(2)
+        ]
+        self.head = keras.layers.Dense(1)
+
+    def call(self, inputs):
+        for layer in self.hidden:
+            inputs = layer(inputs)
+        return self.head(inputs)
+
+
+class CustomStep(SubclassedMLP):
+    """A custom train_step, as the Keras guide writes one."""
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return {"loss": loss}
+
+
+@pytest.mark.parametrize("model_class", [SubclassedMLP, CustomStep])
+def test_diagnose_works_on_subclassed_models_and_sets_them_back(model_class):
+    if model_class is CustomStep and keras.backend.backend() != "tensorflow":
+        pytest.skip("the custom train_step is written with tf.GradientTape")
+    x, y = regression_data()
+    for bias, dead in ((0.0, False), (-50.0, True)):
+        keras.utils.set_random_seed(0)
+        net = model_class(bias)
+        net.compile(keras.optimizers.Adam(1e-3), "mse")
+        net(x[:1])
+        weights = [w.copy() for w in net.get_weights()]
+        diagnosis = keras_acts.diagnose(net, x, y, steps=16, verbose=False)
+        kinds = {flag.kind for flag in diagnosis.flags}
+        assert ("dead" in kinds) is dead, diagnosis
+        if not dead:
+            assert diagnosis.flags == []
+        for before, after in zip(weights, net.get_weights(), strict=True):
+            np.testing.assert_array_equal(before, after)
+        assert not net.optimizer.built  # its own optimizer was not used
+
+
+def test_diagnose_judges_the_weights_the_model_has_not_a_fresh_start():
+    x, y = regression_data()
+    net = mlp(activation="relu")
+    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    assert keras_acts.diagnose(net, x, y, steps=16, verbose=False).flags == []
+    # Weights that kill every ReLU unit: a copy of a fresh initialisation
+    # would not see them.
+    for layer in net.layers[:-1]:
+        layer.bias.assign(np.full(layer.bias.shape, -50.0))
+    kinds = {
+        f.kind for f in keras_acts.diagnose(net, x, y, steps=16, verbose=False).flags
+    }
+    assert "dead" in kinds
+
+
+def test_diagnose_takes_at_least_the_steps_asked_for():
+    x, y = regression_data()  # 256 examples: 8 batches of 32
+    net = mlp(activation="relu")
+    net.compile(keras.optimizers.SGD(1e-3), "mse")
+    for steps, taken in ((5, 8), (8, 8), (9, 16), (20, 24)):
+        diagnosis = keras_acts.diagnose(net, x, y, steps=steps, verbose=False)
+        assert diagnosis.steps == taken
+        assert diagnosis.gradients.history[-1]["step"] == taken - 1
+
+
+def test_diagnose_takes_a_dataset_for_exactly_the_steps_asked_for():
+    tf = pytest.importorskip("tensorflow")
+    x, y = regression_data()
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    net = mlp(activation="relu")
+    net.compile(keras.optimizers.SGD(1e-3), "mse")
+    diagnosis = keras_acts.diagnose(net, dataset, steps=11, verbose=False)
+    assert diagnosis.steps == 11
+    assert diagnosis.gradients.history[-1]["step"] == 10
+    with pytest.raises(ValueError, match="takes a dataset as `x` alone"):
+        keras_acts.diagnose(net, dataset, y, verbose=False)
+
+
+def test_an_interrupted_diagnose_sets_the_model_back():
+    x, y = regression_data()
+    net = mlp(activation="relu")
+    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    net.fit(x, y, epochs=1, verbose=0)
+    weights = [w.copy() for w in net.get_weights()]
+    optimizer, iterations = net.optimizer, int(net.optimizer.iterations)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                raise KeyboardInterrupt
+
+    original_fit = net.fit
+
+    def fit_then_interrupt(*args, callbacks=(), **kwargs):
+        return original_fit(*args, callbacks=[*callbacks, Interrupt()], **kwargs)
+
+    net.fit = fit_then_interrupt
+    with pytest.raises(KeyboardInterrupt):
+        keras_acts.diagnose(net, x, y, steps=16, verbose=False)
+    del net.fit
+    for before, after in zip(weights, net.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert net.optimizer is optimizer and int(optimizer.iterations) == iterations
 
 
 def test_dead_units_counted_on_whole_data():

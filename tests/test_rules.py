@@ -192,7 +192,7 @@ def test_live_warnings_name_each_final_flag_once():
 def test_diagnosis_reports_as_the_monitors_do():
     flag = keras_acts.Flag("dead", "dense", "80% of units dead", "try PReLU", "Doc")
     diagnosis = Diagnosis([flag], None, None, 10, "m")
-    head = "keras_acts.diagnose: 10 training steps of a copy of model 'm'"
+    head = "keras_acts.diagnose: 10 training steps of model 'm', set back afterwards"
     assert str(diagnosis) == report(head, [flag])
     assert str(diagnosis) == f"{head}:\n- {flag}"
     assert str(Diagnosis([], None, None, 10, "m")) == f"{head}: no problems found."

@@ -124,8 +124,6 @@ def batches(data: Any, size: int = 256) -> Iterator[Any]:
         yield keras.tree.map_structure(lambda a, s=start: a[s : s + size], data)
 
 
-
-
 def _units(calls: list[np.ndarray]) -> np.ndarray:
     """A layer's outputs on the probe batch: those of its one call, or, for a
     layer called several times in a forward pass (a shared layer), of every
@@ -211,7 +209,9 @@ class Probe:
         batch's statistics and discard their updates of the moving ones."""
         position = {id(layer): index for index, layer in enumerate(self.layers)}
         shadowed = list({id(layer): layer for layer in self.layers}.values())
-        shadowed += [layer for layer in self._normalizations if id(layer) not in position]
+        shadowed += [
+            layer for layer in self._normalizations if id(layer) not in position
+        ]
 
         def reading(layer):
             call = layer.call

@@ -1,9 +1,9 @@
 """Dead units, saturation and centering of each layer's activations.
 
 The parts: `_activation_layers` finds the layers with a nonlinearity;
-`_activation_probe` reads their outputs and measures them on the probe batch; `_rules` judges the
-rows; `_reports` and `_plots` show them. This front holds the arguments and
-the callback hooks that decide when to probe.
+`_activation_probe` reads their outputs and measures them on the probe
+batch; `_rules` judges the rows; `_reports` and `_plots` show them. This
+front holds the arguments and the callback hooks that decide when to probe.
 """
 
 from __future__ import annotations
