@@ -7,6 +7,7 @@ change, with why."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,95 @@ _LAYERS_WITH_FINAL_ACTIVATION = (
 # keras-hub's BERT, GPT-2 and others use `gelu_approximate` (gelu's tanh
 # approximation, `keras.activations.gelu(x, approximate=True)`).
 _VARIANTS = {"gelu": ("gelu_approximate",)}
+
+# Keras's activations that the frameworks' own functions of the same name
+# compute with their defaults, under each name they go by. Left out: gelu
+# (keras.ops.gelu and jax.nn.gelu approximate by default, Keras's gelu does
+# not) and leaky_relu (each framework has its own default slope).
+_SAME_FUNCTION = {
+    "relu": ("relu",),
+    "relu6": ("relu6",),
+    "sigmoid": ("sigmoid",),
+    "tanh": ("tanh",),
+    "elu": ("elu",),
+    "selu": ("selu",),
+    "softplus": ("softplus",),
+    "softsign": ("softsign",),
+    "silu": ("silu", "swish"),
+}
+_FRAMEWORK_NAMESPACES = (
+    ("keras", "ops"),
+    ("tensorflow", "nn"),
+    ("tensorflow", "math"),
+    ("jax", "nn"),
+    ("torch",),
+    ("torch", "nn", "functional"),
+)
+
+
+def _same_functions(name: str) -> list[Any]:
+    """The functions of keras.ops, TensorFlow, JAX and PyTorch that compute
+    Keras's activation `name`, such as `tf.nn.relu` for "relu". Only
+    frameworks already imported are looked at: a model cannot hold a function
+    of one that is not."""
+    found = []
+    for top, *path in _FRAMEWORK_NAMESPACES:
+        namespace = sys.modules.get(top)
+        for part in path:
+            namespace = getattr(namespace, part, None)
+        for alias in _SAME_FUNCTION.get(name, ()):
+            function = getattr(namespace, alias, None)
+            if callable(function) and not any(function is f for f in found):
+                found.append(function)
+    return found
+
+
+def _function_name(function: Any) -> str:
+    """`module.name` of a function, as a user would write it."""
+    module = getattr(function, "__module__", None) or ""
+    name = getattr(function, "__qualname__", None) or getattr(
+        function, "__name__", repr(function)
+    )
+    return f"{module}.{name}" if module else name
+
+
+def _relu_arguments(layer: keras.layers.ReLU) -> str:
+    """The arguments that make a ReLU layer something else than relu."""
+    arguments = [
+        f"{name}={value}"
+        for name, value in (
+            ("max_value", layer.max_value),
+            ("negative_slope", layer.negative_slope),
+            ("threshold", layer.threshold),
+        )
+        if value not in (None, 0)
+    ]
+    return f"ReLU({', '.join(arguments)})"
+
+
+def _keep_functions(layer: Any, clone: Any) -> None:
+    """Gives an unchanged layer's copy the original's activation functions:
+    Keras saves any function by its name when keras.activations has one, so
+    a copy from the configuration of `Dense(activation=my_relu)` (a function
+    of the user's named `relu`) would compute Keras's relu instead."""
+    for key, value in vars(layer).items():
+        if (
+            "activation" in key
+            and callable(value)
+            and not isinstance(value, keras.layers.Layer)
+            and getattr(clone, key, None) is not value
+        ):
+            setattr(clone, key, value)
+
+
+def _activation_attributes(config: dict) -> list[str]:
+    """The keys of a layer's configuration that hold a serialized function
+    under an activation argument (a lambda among them)."""
+    return [
+        key
+        for key, value in config.items()
+        if "activation" in key and isinstance(value, dict)
+    ]
 
 
 def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
@@ -90,11 +180,18 @@ class Surgeon:
             self.layer_class = (
                 keras.layers.ReLU if self.function is (keras.activations.relu) else None
             )
-            self.variants = _VARIANTS.get(getattr(self.function, "__name__", ""), ())
+            name = getattr(self.function, "__name__", "")
+            self.variants = _VARIANTS.get(name, ())
+            self.same = _same_functions(name)
+            # Names under which a function may look like `old` without being
+            # known to compute it (a user's own `relu`, jax.nn.gelu).
+            self.lookalike_names = {name, *_SAME_FUNCTION.get(name, ())}
         elif isinstance(old, type) and issubclass(old, keras.layers.Layer):
             self.function = None
             self.layer_class = old
             self.variants = ()
+            self.same = []
+            self.lookalike_names = set()
         else:
             raise ValueError(
                 "`old` must be an activation name such as 'relu', or a layer "
@@ -131,13 +228,57 @@ class Surgeon:
         # Layer -> why its configuration could not take the new layer.
         self.refused: dict[int, str] = {}
         self.names: set[str] = set()
+        # Layers that look like uses of `old` but compute something else, or
+        # something not known to be `old`, left as they are: (layer name,
+        # what it is, why).
+        self.kept: list[tuple[str, str, str]] = []
 
     # Which layers change.
     def _is_old(self, function: Any) -> bool:
         if self.function is None or function is None:
             return False
-        return function is self.function or (
-            getattr(function, "__name__", None) in self.variants
+        return (
+            function is self.function
+            or any(function is same for same in self.same)
+            or getattr(function, "__name__", None) in self.variants
+        )
+
+    def _note_lookalike(self, layer: Any) -> None:
+        """Records a layer that looks like a use of `old` and stays: a ReLU
+        layer with a threshold or a negative slope (another function), or an
+        activation function named like `old` that is not known to be it."""
+        if (
+            self.layer_class is keras.layers.ReLU
+            and self.function is not None
+            and isinstance(layer, keras.layers.ReLU)
+            and not self._matches_layer(layer)
+        ):
+            self.kept.append(
+                (
+                    layer.name,
+                    _relu_arguments(layer),
+                    "another function than relu, kept (pass "
+                    "old=keras.layers.ReLU to replace every ReLU layer)",
+                )
+            )
+            return
+        function = getattr(layer, "activation", None)
+        if (
+            isinstance(layer, keras.Model)
+            or not callable(function)
+            or self._is_old(function)
+            or getattr(function, "__name__", None) not in self.lookalike_names
+        ):
+            return
+        self.kept.append(
+            (
+                layer.name,
+                f"{layer.__class__.__name__}(activation={_function_name(function)})",
+                f"a function named {function.__name__!r} that replace_activations "
+                f"does not know to compute Keras's {self.old!r}, kept (replace it "
+                "yourself, or build the layer with "
+                f"activation={self.old!r})",
+            )
         )
 
     def _matches_layer(self, layer: Any) -> bool:
@@ -171,6 +312,14 @@ class Surgeon:
                 function = keras.activations.get(value)
             except Exception:
                 continue
+            held = getattr(layer, key, None)
+            if (
+                callable(held)
+                and not isinstance(held, keras.layers.Layer)
+                and not self._is_old(held)
+            ):
+                # Saved by its name, but another function: a user's `relu`.
+                continue
             if self._is_old(function):
                 keys.append(key)
         return keys
@@ -183,6 +332,7 @@ class Surgeon:
     def _classify(self, layer: Any) -> None:
         if not isinstance(layer, keras.layers.Layer):
             return  # An operation such as the Add of `x + y`.
+        self._note_lookalike(layer)
         if isinstance(layer, keras.layers.Activation):
             if self._is_old(layer.activation):
                 self._plan_replace(layer)
@@ -270,7 +420,7 @@ class Surgeon:
         inside it are built now (with their weights in the model from the
         start) even where the layer computes its output shape without its
         call, as keras-hub's TransformerEncoder does."""
-        if all(layer.built for layer in self.inside.get(id(clone), [True])):
+        if all(layer.built for layer in self.inside.get(id(clone), [])):
             return clone.compute_output_spec(*args, **kwargs)
         return keras.Operation.compute_output_spec(clone, *args, **kwargs)
 
@@ -289,18 +439,11 @@ class Surgeon:
         try:
             clone = layer.__class__.from_config(config)
         except Exception as error:
-            raise ValueError(
-                f"Layer {layer.name!r} ({layer.__class__.__name__}) cannot be "
-                f"rebuilt from its get_config() ({_cause(error)}). "
-                "replace_activations rebuilds every layer from its "
-                "configuration, as loading a Functional model's .keras file "
-                "does: make the "
-                "layer's configuration round-trip (register its custom "
-                "functions and classes with "
-                "keras.saving.register_keras_serializable, fix its "
-                "get_config), or replace the activation in the code that "
-                "builds the model."
-            ) from error
+            clone = self._clone_keeping_functions(layer, config)
+            if clone is None:
+                raise self._unbuildable(layer, error) from error
+        if action is None:
+            _keep_functions(layer, clone)
         if id(layer) in self.refused:
             # Named in the warning, which looks at the rebuilt model.
             self.refused[id(clone)] = self.refused.pop(id(layer))
@@ -310,6 +453,42 @@ class Surgeon:
         if action != "replace" and isinstance(layer, keras.layers.Layer):
             self.copied.append((layer, clone, []))
         return clone
+
+    def _clone_keeping_functions(self, layer: Any, config: dict) -> Any:
+        """A copy of a layer that its configuration cannot rebuild because
+        of a function in an activation argument (a lambda, which Keras's
+        safe mode will not load, or an unregistered function): rebuilt with
+        a linear activation there, then given the original's function, so
+        that the layer computes what it did. None if that does not do."""
+        keys = [
+            key
+            for key in _activation_attributes(config)
+            if callable(getattr(layer, key, None))
+        ]
+        if not keys:
+            return None
+        config = dict(config)
+        for key in keys:
+            config[key] = "linear"
+        try:
+            clone = layer.__class__.from_config(config)
+        except Exception:
+            return None
+        for key in keys:
+            setattr(clone, key, getattr(layer, key))
+        return clone
+
+    def _unbuildable(self, layer: Any, error: BaseException) -> ValueError:
+        return ValueError(
+            f"Layer {layer.name!r} ({layer.__class__.__name__}) cannot be "
+            f"rebuilt from its get_config() ({_cause(error)}). "
+            "replace_activations rebuilds every layer from its "
+            "configuration, as loading a Functional model's .keras file "
+            "does: make the layer's configuration round-trip (register its "
+            "custom functions and classes with "
+            "keras.saving.register_keras_serializable, fix its get_config), "
+            "or replace the activation in the code that builds the model."
+        )
 
     def _replacement(self, layer: keras.layers.Layer) -> list[keras.layers.Layer]:
         """The layers that take the place of one use of `layer`."""

@@ -31,6 +31,10 @@ def _describe(remaining: dict[tuple[str, str], list[str]]) -> str:
     )
 
 
+def _describe_kept(kept: list[tuple[str, str, str]]) -> str:
+    return "; ".join(f"{name} ({what}): {why}" for name, what, why in kept)
+
+
 def replace_activations(
     model: keras.Model,
     old: str | type,
@@ -46,9 +50,16 @@ def replace_activations(
       layer keeps its weights, takes a linear activation, and is followed by
       the new layer;
     - `keras.layers.Activation(old)` layers, and for `old="relu"` the
-      `keras.layers.ReLU` layers that compute a plain ReLU (a leaky or
-      thresholded one is another function, and stays): each is replaced by
-      the new layer;
+      `keras.layers.ReLU` layers that compute a plain ReLU: each is replaced
+      by the new layer (a ReLU layer with a `threshold` or a
+      `negative_slope` computes another function: it stays, and a warning
+      names it);
+    - the frameworks' own functions that compute `old`, as activations of
+      the layers above: `tf.nn.relu`, `keras.ops.relu`, `jax.nn.relu` or
+      `torch.nn.functional.relu` for `"relu"` (and likewise for relu6,
+      sigmoid, tanh, elu, selu, softplus, softsign and silu). Any other
+      function with the name of `old` (your own `relu`, `jax.nn.gelu`, which
+      approximates by default) stays, and a warning names it;
     - with a layer class as `old`, every layer of that class;
     - an activation argument of a composite layer's configuration that names
       `old`, such as keras-hub's `TransformerEncoder(activation="gelu")`:
@@ -64,7 +75,9 @@ def replace_activations(
     Sequential, Functional and nested models are rebuilt, keras.applications
     models and keras-hub backbones included (a backbone comes back as a
     Functional model with the same inputs and outputs). Every other layer is
-    a copy with the original's weights; the new layers are fresh. The copy is
+    a copy with the original's weights (one whose activation is a lambda, as
+    `Dense(activation=lambda z: z * 2)`, keeps that lambda); the new layers
+    are fresh. The copy is
     compiled like the original when the original was compiled (optimizer
     state is not copied).
 
@@ -94,7 +107,10 @@ def replace_activations(
     Warns:
         UserWarning: naming each use of `old` left unchanged (such as
             `keras.layers.SimpleRNN(activation="relu")`, or a Dense that a
-            composite layer builds in its own code), with why.
+            composite layer builds in its own code), with why; and each
+            layer that looks like a use of `old` but is kept as it is (a
+            `ReLU(threshold=0.5)`, a function named like `old` that is not
+            known to compute it).
 
     Example:
         ```python
@@ -122,10 +138,23 @@ def replace_activations(
     rebuilt = surgeon.rebuild(model)
     remaining = surgeon.remaining(rebuilt)
     if not surgeon.made:
+        found = "; ".join(
+            part
+            for part in (_describe(remaining), _describe_kept(surgeon.kept))
+            if part
+        )
         raise ValueError(
             f"Model {model.name!r} has no use of {old!r} that "
-            "replace_activations can replace"
-            + (f": {_describe(remaining)}." if remaining else ".")
+            "replace_activations can replace" + (f": {found}." if found else ".")
+        )
+    if surgeon.kept:
+        count = len(surgeon.kept)
+        warnings.warn(
+            f"replace_activations left {count} layer{'' if count == 1 else 's'} "
+            f"that look{'s' if count == 1 else ''} like a use of {old!r} as "
+            f"{'it is' if count == 1 else 'they are'}: "
+            f"{_describe_kept(surgeon.kept)}.",
+            stacklevel=2,
         )
     if remaining:
         name = repr(old) if isinstance(old, str) else old.__name__

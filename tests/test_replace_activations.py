@@ -1,3 +1,4 @@
+import re
 import warnings
 
 import keras
@@ -40,7 +41,8 @@ def sequential():
 def test_sequential_every_use_replaced_and_weights_kept(rng):
     model = sequential()
     x = rng.normal(size=(8, 5)).astype("float32")
-    replaced = replace_activations(model, "relu", prelu_at_zero)
+    with pytest.warns(UserWarning, match=r"leaky \(ReLU\(negative_slope=0.1\)\)"):
+        replaced = replace_activations(model, "relu", prelu_at_zero)
     assert class_names(replaced) == [
         "Dense",
         "PReLU",
@@ -76,7 +78,8 @@ def test_sequential_every_use_replaced_and_weights_kept(rng):
 def test_replacements_are_the_new_function(rng):
     model = sequential()
     x = rng.normal(size=(8, 5)).astype("float32")
-    replaced = replace_activations(model, "relu", keras_acts.PReLU)
+    with pytest.warns(UserWarning, match="leaky"):
+        replaced = replace_activations(model, "relu", keras_acts.PReLU)
     slopes = [w for w in replaced.weights if w.path.endswith("alpha")]
     assert len(slopes) == 3
     assert all(np.all(keras.ops.convert_to_numpy(w) == 0.25) for w in slopes)
@@ -224,7 +227,8 @@ def test_new_must_make_a_new_layer_each_time():
 def test_result_trains_with_both_monitors_and_saves(rng, tmp_path):
     model = sequential()
     model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
-    replaced = replace_activations(model, "relu", keras_acts.PReLU)
+    with pytest.warns(UserWarning, match="leaky"):
+        replaced = replace_activations(model, "relu", keras_acts.PReLU)
     assert replaced.compiled and replaced.loss == "binary_crossentropy"
     assert replaced.optimizer is not model.optimizer
     x = rng.normal(size=(32, 5)).astype("float32")
@@ -397,3 +401,152 @@ def test_gelu_includes_its_tanh_approximation():
     replaced = replace_activations(model, "gelu", keras_acts.Swish)
     assert sum(isinstance(layer, keras_acts.Swish) for layer in replaced.layers) == 2
     assert isinstance(replaced.get_layer("ffn").activation, keras_acts.Swish)
+
+
+@pytest.mark.parametrize(
+    "relu_layer, described",
+    [
+        (keras.layers.ReLU(threshold=0.5, name="odd"), "ReLU(threshold=0.5)"),
+        (keras.layers.ReLU(negative_slope=0.2, name="odd"), "ReLU(negative_slope=0.2)"),
+        (
+            keras.layers.ReLU(max_value=6.0, threshold=1.0, name="odd"),
+            "ReLU(max_value=6.0, threshold=1.0)",
+        ),
+    ],
+    ids=["threshold", "negative_slope", "capped_threshold"],
+)
+def test_a_relu_layer_that_is_not_plain_relu_stays_and_is_named(
+    relu_layer, described, rng
+):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(6),
+            relu_layer,
+            keras.layers.Dense(3, activation="relu"),
+        ]
+    )
+    x = rng.normal(size=(16, 4)).astype("float32")
+    with pytest.warns(UserWarning, match=rf"odd \({re.escape(described)}\)") as record:
+        replaced = replace_activations(model, "relu", prelu_at_zero)
+    assert "another function than relu" in str(record[0].message)
+    assert class_names(replaced) == ["Dense", "ReLU", "Dense", "PReLU"]
+    kept = replaced.get_layer("odd")
+    assert (kept.threshold, kept.negative_slope, kept.max_value) == (
+        relu_layer.threshold,
+        relu_layer.negative_slope,
+        relu_layer.max_value,
+    )
+    # The same function: slopes at 0 leave the last layer a plain ReLU.
+    np.testing.assert_allclose(outputs(replaced, x), outputs(model, x), rtol=1e-6)
+    only = keras.Sequential([keras.Input((4,)), keras.layers.ReLU(threshold=0.5)])
+    with pytest.raises(ValueError, match=r"no use of 'relu'.*ReLU\(threshold=0.5\)"):
+        replace_activations(only, "relu", keras_acts.PReLU)
+
+
+def _framework_relus():
+    """Functions of the frameworks that compute relu, usable on this backend."""
+    functions = [keras.ops.relu]
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        functions.append(tf.nn.relu)
+    elif backend == "jax":
+        import jax
+
+        functions.append(jax.nn.relu)
+    elif backend == "torch":
+        import torch
+
+        functions += [torch.relu, torch.nn.functional.relu]
+    return functions
+
+
+@pytest.mark.parametrize("function", _framework_relus(), ids=lambda f: repr(f)[:40])
+def test_a_frameworks_own_relu_is_a_use_of_relu(function, rng):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(6, activation=function, name="hidden"),
+            keras.layers.Dense(5),
+            keras.layers.Activation(function, name="act"),
+        ]
+    )
+    x = rng.normal(size=(16, 4)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        replaced = replace_activations(model, "relu", prelu_at_zero)
+    assert class_names(replaced) == ["Dense", "PReLU", "Dense", "PReLU"]
+    assert replaced.get_layer("hidden").activation is keras.activations.linear
+    np.testing.assert_allclose(outputs(replaced, x), outputs(model, x), rtol=1e-6)
+
+
+def relu(x):
+    """Not relu: a function of the user's that only has its name."""
+    return x * 3
+
+
+def test_a_function_named_like_old_is_named_and_kept(rng):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(6, activation=relu, name="own"),
+            keras.layers.Dense(3, activation="relu", name="keras_relu"),
+        ]
+    )
+    x = rng.normal(size=(16, 4)).astype("float32")
+    with pytest.warns(UserWarning, match="does not know to compute") as record:
+        replaced = replace_activations(model, "relu", prelu_at_zero)
+    assert "own (Dense(activation=test_replace_activations.relu))" in str(
+        record[0].message
+    )
+    # Still the user's function (a copy from the configuration would have
+    # Keras's relu: Keras saves a function by its name).
+    assert replaced.get_layer("own").activation is relu
+    np.testing.assert_allclose(outputs(replaced, x), outputs(model, x), rtol=1e-6)
+
+
+def test_an_unrelated_lambda_activation_is_kept_with_its_weights(rng):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    doubled = keras.layers.Dense(5, activation=lambda z: z * 2, name="doubled")(inputs)
+    hidden = keras.layers.Dense(3, activation="relu", name="hidden")(doubled)
+    model = keras.Model(inputs, hidden)
+    sequential = keras.Sequential(
+        [keras.Input((4,)), model.get_layer("doubled"), model.get_layer("hidden")]
+    )
+    x = rng.normal(size=(16, 4)).astype("float32")
+    for original in (model, sequential):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            warnings.filterwarnings("ignore", message=".*lambda")  # Keras's own
+            replaced = replace_activations(original, "relu", prelu_at_zero)
+        kept = replaced.get_layer("doubled")
+        assert kept is not original.get_layer("doubled")
+        assert kept.activation is original.get_layer("doubled").activation
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(kept.kernel),
+            keras.ops.convert_to_numpy(original.get_layer("doubled").kernel),
+        )
+        np.testing.assert_allclose(
+            outputs(replaced, x), outputs(original, x), rtol=1e-6
+        )
+
+
+def test_a_composite_layer_configured_among_others_in_a_sequential(rng):
+    sequential = keras.Sequential(
+        [
+            keras.Input((3, 5)),
+            keras.layers.Dense(5, name="before"),
+            FeedForward(6, name="ffn"),
+            keras.layers.Dense(2, name="after"),
+        ]
+    )
+    x = rng.normal(size=(4, 3, 5)).astype("float32")
+    replaced = replace_activations(sequential, "relu", prelu_at_zero)
+    assert isinstance(replaced.get_layer("ffn").activation, keras_acts.PReLU)
+    np.testing.assert_allclose(outputs(replaced, x), outputs(sequential, x), rtol=1e-6)
