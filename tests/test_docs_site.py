@@ -3,6 +3,7 @@ load without console errors, the math is rendered by the KaTeX shipped with
 the site, and the site's own search finds API names and Korean terms."""
 
 import functools
+import html
 import http.server
 import json
 import pathlib
@@ -82,11 +83,12 @@ def site_url(built_site):
     server.server_close()
 
 
-def render(url, profile):
+def render(url, profile, budget_ms=10000, window="800,600"):
     """The page's DOM after its scripts ran, and its console messages."""
     result = subprocess.run(
         [
             CHROMIUM,
+            f"--window-size={window}",
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -98,7 +100,7 @@ def render(url, profile):
             f"--user-data-dir={profile}",
             "--enable-logging=stderr",
             "--v=0",
-            "--virtual-time-budget=10000",
+            f"--virtual-time-budget={budget_ms}",
             "--dump-dom",
             url,
         ],
@@ -280,3 +282,114 @@ def test_search_stays_in_its_language_and_finds_api_page_and_guide_first(
     for query, pages in GUIDES.items():
         first = {location.partition("#")[0] for location in found[query][:2]}
         assert first == set(pages), (lang, query, found[query][:4])
+
+
+# Pages whose layout is checked at a phone's width and a desktop's, in both
+# languages: the ones with wide tables, equations, long code and figures.
+LAYOUT_PAGES = [
+    "",
+    "installation/",
+    "layers/prelu/",
+    "layers/srelu/",
+    "claims/",
+    "benchmarks/",
+    "benchmarks_history/",
+    "guide/gradient_flow/",
+    "guide/dead_and_saturated/",
+    "api/GradientMonitor/",
+]
+PHONE, DESKTOP = 390, 1280
+
+
+@pytest.fixture(scope="module")
+def layout(built_site, site_url, tmp_path_factory):
+    """tests/site_layout.js's measurements of each page at each width."""
+    pages = [
+        f"/{SITE_PATH}/{language}{page}".replace("//", "/")
+        for language in ("", "ko/")
+        for page in LAYOUT_PAGES
+    ]
+    script = pathlib.Path(__file__).with_name("site_layout.js").read_text()
+    (built_site.parent / "layout.html").write_text(
+        '<!doctype html><html><body><pre id="result"></pre><script>'
+        f"const PAGES = {json.dumps(pages)};\n"
+        f"const WIDTHS = {json.dumps([PHONE, DESKTOP])};\n{script}</script>"
+        "</body></html>"
+    )
+    root = site_url.removesuffix(f"/{SITE_PATH}")
+    dom, console = render(
+        f"{root}/layout.html",
+        tmp_path_factory.mktemp("profile"),
+        budget_ms=300000,
+        window="1400,900",
+    )
+    assert console_errors(console) == []
+    found = re.search(r'<pre id="result">(.*?)</pre>', dom, flags=re.S)
+    assert found and found.group(1), "the layout harness reported nothing"
+    results = json.loads(html.unescape(found.group(1)))
+    assert len(results) == 2 * len(pages)
+    return {
+        (result["page"].removeprefix(f"/{SITE_PATH}/"), result["width"]): result
+        for result in results
+    }
+
+
+@pytest.mark.parametrize("width", [PHONE, DESKTOP])
+def test_no_page_overflows_sideways(layout, width):
+    for (page, at), result in layout.items():
+        if at != width:
+            continue
+        # Wide tables and equations scroll within their own box; nothing
+        # else may stick out of the content column or widen the page.
+        assert result["overflowing"] == [], (page, width, result["overflowing"])
+        assert result["page_overflow"] <= 0, (page, width)
+
+
+def test_what_you_pay_fits_a_phone(layout):
+    # The Benchmarks summary tables and the Claims verdicts show every column
+    # on a phone, without scrolling.
+    for language in ("", "ko/"):
+        tables = layout[(f"{language}benchmarks/", PHONE)]["tables"]
+        summary = [
+            t
+            for t in tables
+            if t["heading"] in ("training-step", "the-layer-alone", "monitors")
+        ]
+        assert len(summary) == 3, tables
+        assert all(t["hidden"] <= 0 for t in summary), (language, summary)
+        verdicts = layout[(f"{language}claims/", PHONE)]["tables"][0]
+        assert verdicts["hidden"] <= 0, (language, verdicts)
+
+
+def test_figure_text_is_readable_on_a_phone(layout):
+    figures = [
+        (page, figure)
+        for (page, width), result in layout.items()
+        if width == PHONE
+        for figure in result["figures"]
+    ]
+    assert len(figures) >= 20
+    # At least 8 CSS pixels (12 pt text in a figure 6.8 inches wide); the
+    # same figures show at 16 px on a desktop.
+    small = [
+        (page, f["src"], round(f["text_px"], 1))
+        for page, f in figures
+        if f["text_px"] < 8
+    ]
+    assert small == []
+
+
+def test_korean_text_breaks_between_words(layout):
+    for (page, width), result in layout.items():
+        expected = "keep-all" if page.startswith("ko/") else "normal"
+        assert result["word_break"] == expected, (page, width)
+
+
+@pytest.mark.parametrize("page", ["api/", "api/PReLU/", "api/GradientMonitor/"])
+def test_korean_api_pages_say_they_are_in_english(built_site, page):
+    korean = (built_site / "ko" / page / "index.html").read_text()
+    english = (built_site / page / "index.html").read_text()
+    assert "영어 페이지" in korean and "영어 페이지" not in english
+    assert '<html lang="ko"' in korean
+    # Under the title, before the reference itself.
+    assert korean.index("</h1>") < korean.index("영어 페이지")

@@ -763,7 +763,7 @@ def zero_centered_inputs(fast: bool) -> Measured:
         right.set_xlabel(tr("step"))
         right.set_ylabel(tr("training error"))
         right.set_title(tr("softmax regression on digits"), fontsize=11.5)
-        right.legend(loc="upper right", fontsize=10)
+        right.legend(loc="upper right", fontsize=12)
         return figure
 
     return Measured(numbers, {"claims_centering": draw})
