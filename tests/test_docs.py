@@ -6,6 +6,7 @@ import io
 import pathlib
 import re
 import textwrap
+import tokenize
 
 import keras
 import numpy as np
@@ -23,14 +24,35 @@ FENCE = re.compile(
     r"^```python\n(.*?)^```\n(?:\s*```text\n(.*?)^```)?", re.MULTILINE | re.DOTALL
 )
 PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
-# Each distinct example once: a Korean page (<page>.ko.md) repeats its
-# English page's examples byte for byte.
+
+
+def without_comments(code):
+    """The code without its comments (and blank lines): a Korean page
+    (<page>.ko.md) repeats its English page's examples with the comments
+    translated."""
+    lines = code.splitlines()
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type == tokenize.COMMENT:
+            row, column = token.start
+            lines[row - 1] = lines[row - 1][:column]
+    return "\n".join(line.rstrip() for line in lines if line.strip())
+
+
+def examples(page):
+    """Each example of a page, its code without comments and its output."""
+    return [(without_comments(code), output) for code, output in FENCE.findall(page)]
+
+
+# Each distinct example once.
 EXAMPLES = {}
 for page in PAGES:
-    for number, example in enumerate(FENCE.findall(page.read_text()), start=1):
-        EXAMPLES.setdefault(example, f"{page.relative_to(ROOT)}:{number}")
+    for number, (code, output) in enumerate(FENCE.findall(page.read_text()), 1):
+        EXAMPLES.setdefault(
+            (without_comments(code), output),
+            (code, output, f"{page.relative_to(ROOT)}:{number}"),
+        )
 BLOCKS = [
-    pytest.param(code, output, id=name) for (code, output), name in EXAMPLES.items()
+    pytest.param(code, output, id=name) for code, output, name in EXAMPLES.values()
 ]
 
 
@@ -85,9 +107,9 @@ def shown_lines(output):
 def test_korean_pages_repeat_the_english_examples():
     for korean in ROOT.glob("docs/**/*.ko.md"):
         english = korean.with_name(korean.name.replace(".ko.md", ".md"))
-        assert FENCE.findall(korean.read_text()) == FENCE.findall(
-            english.read_text()
-        ), korean.relative_to(ROOT)
+        assert examples(korean.read_text()) == examples(english.read_text()), (
+            korean.relative_to(ROOT)
+        )
 
 
 def test_there_are_examples():

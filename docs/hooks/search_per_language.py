@@ -31,8 +31,10 @@ def _page_of(location: str) -> str:
     return location.partition("#")[0]
 
 
-def split(index: dict) -> tuple[dict, dict]:
-    """The English index and the Korean one (locations relative to /ko/)."""
+def split(index: dict, translated) -> tuple[dict, dict]:
+    """The English index and the Korean one (locations relative to /ko/).
+    `translated(page)` says whether a page (`layers/prelu/`) has a Korean
+    version; the Korean site shows the others in English."""
     docs = index["docs"]
     english = [doc for doc in docs if not doc["location"].startswith(KOREAN)]
     korean = [
@@ -40,10 +42,24 @@ def split(index: dict) -> tuple[dict, dict]:
         for doc in docs
         if doc["location"].startswith(KOREAN)
     ]
-    translated = {_page_of(doc["location"]) for doc in korean}
-    # Pages without a Korean version (the API reference), in English.
-    korean += [doc for doc in english if _page_of(doc["location"]) not in translated]
+    korean = [doc for doc in korean if translated(_page_of(doc["location"]))]
+    # Pages without a Korean version (the API reference), in English: the
+    # i18n plugin dropped the Korean copies of their sections as duplicates.
+    korean += [doc for doc in english if not translated(_page_of(doc["location"]))]
     return {**index, "docs": english}, {**index, "docs": korean}
+
+
+def has_korean_version(docs_dir: pathlib.Path):
+    """Whether the page at a location (`layers/prelu/`, `` for the home
+    page) has a Korean source beside its English one."""
+
+    def translated(page: str) -> bool:
+        stem = page.strip("/") or "index"
+        return (docs_dir / f"{stem}.ko.md").exists() or (
+            docs_dir / stem / "index.ko.md"
+        ).exists()
+
+    return translated
 
 
 def on_post_page(output, page, config, **kwargs):
@@ -64,7 +80,10 @@ def on_post_build(config, **kwargs):
     path = site / "search" / "search_index.json"
     if not path.exists():
         return
-    english, korean = split(json.loads(path.read_text(encoding="utf-8")))
+    english, korean = split(
+        json.loads(path.read_text(encoding="utf-8")),
+        has_korean_version(pathlib.Path(config["docs_dir"])),
+    )
     path.write_text(json.dumps(english, ensure_ascii=False), encoding="utf-8")
     target = site / KOREAN / "search" / "search_index.json"
     target.parent.mkdir(parents=True, exist_ok=True)
