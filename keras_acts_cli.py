@@ -22,6 +22,23 @@ DIST_NAME = "keras-acts"
 PLOT_FILENAME = "gradient_flow.png"
 # keras.utils.set_random_seed seeds numpy, which takes 0 to 2**32 - 1.
 MAX_SEED = 2**32 - 1
+# The formats matplotlib's Agg backend saves (Figure.savefig by suffix).
+PLOT_FORMATS = (
+    "png",
+    "pdf",
+    "svg",
+    "svgz",
+    "eps",
+    "ps",
+    "jpg",
+    "jpeg",
+    "tif",
+    "tiff",
+    "webp",
+    "pgf",
+    "raw",
+    "rgba",
+)
 
 
 def _package_file(*parts: str) -> pathlib.Path | None:
@@ -82,6 +99,13 @@ def _parse_activations(text: str) -> list[str]:
             f"unknown activations {unknown or text!r}; choose from "
             f"{', '.join(DEMO_ACTIVATIONS)}"
         )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        # The same net twice, with the same seed: twice the time, one result.
+        raise argparse.ArgumentTypeError(
+            f"each activation once: {', '.join(repeated)} appears more than "
+            f"once in {text!r}"
+        )
     return names
 
 
@@ -112,9 +136,12 @@ def resolve_plot_path(text: str | os.PathLike) -> pathlib.Path:
     """Where `demo --plot TEXT` writes its figure.
 
     An existing directory gets `gradient_flow.png` inside it; anything else is
-    the file itself, whose folder must exist. Raises
-    `argparse.ArgumentTypeError` (naming the path) when it cannot be written,
-    so that a bad path fails before any training.
+    the file itself, whose folder must exist, with a suffix that matplotlib
+    writes (or none, for PNG). Raises `argparse.ArgumentTypeError` (naming the
+    path) when it cannot be written, so that a bad path fails before any
+    training: the file is opened for appending (and removed again if it did
+    not exist), which also catches folders that only look writable, such as
+    /proc for root.
     """
     raw = os.fspath(text)
     if not raw:
@@ -133,7 +160,29 @@ def resolve_plot_path(text: str | os.PathLike) -> pathlib.Path:
         raise argparse.ArgumentTypeError(
             f"cannot write {raw!r}: its folder {str(folder)!r} is not writable"
         )
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix and suffix not in PLOT_FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"cannot write {raw!r}: matplotlib writes no .{suffix} files; use "
+            f"one of .{', .'.join(PLOT_FORMATS)}"
+        )
+    _check_writable(path, raw)
     return path
+
+
+def _check_writable(path: pathlib.Path, raw: str) -> None:
+    existed = path.exists()
+    if existed and not path.is_file():
+        raise argparse.ArgumentTypeError(f"cannot write {raw!r}: not a file")
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        raise argparse.ArgumentTypeError(
+            f"cannot write {raw!r}: {error.strerror or error}"
+        ) from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PATH",
         help=(
-            "Where to write the sigmoid-versus-relu gradient plot: a .png file, "
+            "Where to write the gradient plot (sigmoid beside relu when both "
+            "are trained, else every activation trained): a .png file, "
             f"or an existing directory to write {PLOT_FILENAME} in "
             f"(default: {PLOT_FILENAME}). Needs matplotlib."
         ),
@@ -204,11 +254,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     plot_path = None
+    if args.no_plot and args.plot is not None:
+        parser.error("argument --plot: not allowed with --no-plot")
     if not args.no_plot:
         try:
             plot_path = args.plot or resolve_plot_path(PLOT_FILENAME)
         except argparse.ArgumentTypeError as error:
             parser.error(f"argument --plot: {error}")
+        if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
+            # Asked for by name: an error now, not a note after the training.
+            parser.error(
+                f"argument --plot: writing {str(args.plot)!r} needs matplotlib "
+                '(pip install "keras-acts[plot]"), or pass --no-plot'
+            )
     # Keras (and its backend) only now that the arguments are valid.
     from keras_acts.demo import run_demo
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
+import pathlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -172,14 +174,27 @@ def run_demo(
     Prints the final loss and accuracy per activation, each hidden layer's
     gradient norm relative to the output layer after the first `REPORT_STEP`
     steps, and the dead and saturated fractions of each hidden layer after
-    training; writes the gradient heatmaps of the sigmoid and
-    relu nets side by side to `plot_path` (when both are trained).
+    training; writes the gradient heatmaps side by side to `plot_path`: of
+    the sigmoid and relu nets when both are trained, else of every net
+    trained. A `plot_path` that cannot be written, a repeated or unknown
+    activation, raise a ValueError before any training.
     """
+    activations = list(activations)
     unknown = [name for name in activations if name not in HIDDEN_BLOCKS]
-    if unknown:
+    if unknown or not activations:
         raise ValueError(
             f"Unknown activations {unknown}. Expected names from {ACTIVATIONS}."
+            if unknown
+            else "Expected at least one activation. Received: activations=[]"
         )
+    repeated = sorted({name for name in activations if activations.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"Expected each activation once; {repeated} appear more than once. "
+            f"Received: activations={activations}"
+        )
+    if plot_path is not None:
+        plot_path = _plot_path(plot_path)
     print_fn(
         f"XOR with {HIDDEN_LAYERS} hidden layers of {HIDDEN_UNITS} units, "
         f"SGD (learning rate {LEARNING_RATE}), {steps} full-batch steps, seed {seed}"
@@ -239,18 +254,35 @@ def run_demo(
         print_fn(f"{name:<10}" + "".join(f"{c:>15}" for c in cells))
 
     by_activation = {r.activation: r for r in results}
-    if plot_path is not None and {"sigmoid", "relu"} <= set(by_activation):
+    if plot_path is not None:
         if importlib.util.find_spec("matplotlib") is None:
             print_fn(
                 f"\nNot writing {plot_path}: it needs matplotlib "
                 '(pip install "keras-acts[plot]").'
             )
             return results
-        save_gradient_flow_plot(
-            [by_activation["sigmoid"], by_activation["relu"]], plot_path
-        )
-        print_fn(f"\nWrote {plot_path}: gradient norms per layer, sigmoid beside relu.")
+        plotted = results
+        if {"sigmoid", "relu"} <= set(by_activation):
+            plotted = [by_activation["sigmoid"], by_activation["relu"]]
+        save_gradient_flow_plot(plotted, plot_path)
+        names = " beside ".join(r.activation for r in plotted)
+        print_fn(f"\nWrote {plot_path}: gradient norms per layer, {names}.")
     return results
+
+
+def _plot_path(path: str | os.PathLike) -> pathlib.Path:
+    """Where the plot goes (`gradient_flow.png` in a directory), checked as
+    the command line checks it: a ValueError naming the path now, rather
+    than after minutes of training."""
+    from keras_acts_cli import resolve_plot_path
+
+    try:
+        return resolve_plot_path(path)
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(
+            f"`plot_path` must be a file or an existing directory that can be "
+            f"written ({error}). Received: plot_path={os.fspath(path)!r}"
+        ) from None
 
 
 def save_gradient_flow_plot(
@@ -275,7 +307,10 @@ def save_gradient_flow_plot(
         dtype=float,
     )
     log_norms = np.log10(norms[norms > 0])
-    figure, axes = plt.subplots(2, len(results), figsize=(6 * len(results), 8))
+    # squeeze=False: a 2 x 1 grid for a single result, not a flat array.
+    figure, axes = plt.subplots(
+        2, len(results), figsize=(6 * len(results), 8), squeeze=False
+    )
     for column, result in enumerate(results):
         result.gradients.plot(
             axes=(axes[0, column], axes[1, column]),

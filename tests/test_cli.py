@@ -3,6 +3,7 @@ before any training, the --plot path, and the package metadata."""
 
 import argparse
 import importlib.metadata
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -138,6 +139,11 @@ def test_plot_in_a_missing_folder_is_an_error_naming_it(tmp_path, name):
     "argv, message",
     [
         (["--plot", "{tmp}/missing/flow.png"], "does not exist"),
+        (["--plot", "/proc/x.png"], "cannot write '/proc/x.png'"),
+        (["--plot", "{tmp}/flow.txt"], "matplotlib writes no .txt files"),
+        (["--plot", "{tmp}/flow.png", "--no-plot"], "not allowed with --no-plot"),
+        (["--activations", "relu,relu"], "relu appears more than once"),
+        (["--activations", "relu,tanh,PReLU,tanh"], "tanh appears more than once"),
         (["--steps", "ten"], "expected an integer"),
         (["--steps", "0"], ">= 1"),
         (["--steps", "-3"], ">= 1"),
@@ -162,7 +168,7 @@ def test_bad_arguments_fail_at_once_without_training(
     assert time.perf_counter() - start < 5
     error = capsys.readouterr().err
     assert f"argument {argv[1]}" in error and message in error
-    if argv[1] == "--plot":
+    if "missing" in argv[2]:
         assert str(tmp_path / "missing") in error
 
 
@@ -193,3 +199,51 @@ def test_installed_metadata_says_apache_2():
         pytest.skip("keras-acts is not installed (pip install -e .)")
     license = metadata.get("License-Expression") or metadata.get("License")
     assert license == "Apache-2.0"
+
+
+def test_a_plot_path_is_probed_and_left_as_it_was(tmp_path):
+    # The check opens the file: it must not leave an empty one behind, nor
+    # empty an existing one.
+    assert resolve_plot_path(tmp_path / "new.png") == tmp_path / "new.png"
+    assert not (tmp_path / "new.png").exists()
+    existing = tmp_path / "old.png"
+    existing.write_bytes(b"picture")
+    resolve_plot_path(existing)
+    assert existing.read_bytes() == b"picture"
+    (tmp_path / "folder.png").mkdir()
+    assert resolve_plot_path(tmp_path / "folder.png") == (
+        tmp_path / "folder.png" / "gradient_flow.png"
+    )
+
+
+def test_an_unwritable_folder_is_refused(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK) and os.geteuid() == 0:
+            # root writes anywhere; /proc is the folder root cannot write.
+            folder = pathlib.Path("/proc")
+        with pytest.raises(argparse.ArgumentTypeError, match="cannot write"):
+            resolve_plot_path(folder / "flow.png")
+    finally:
+        (tmp_path / "locked").chmod(0o700)
+
+
+def test_an_explicit_plot_without_matplotlib_fails_before_training(
+    tmp_path, monkeypatch, capsys
+):
+    import keras_acts.demo
+
+    monkeypatch.setattr(
+        keras_acts.demo, "run_demo", lambda *a, **k: pytest.fail("run_demo called")
+    )
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a),
+    )
+    with pytest.raises(SystemExit):
+        main(["demo", "--plot", str(tmp_path / "flow.png")])
+    assert "needs matplotlib" in capsys.readouterr().err

@@ -173,3 +173,31 @@ def test_snake_trains_with_the_default_seed_as_the_guide_says():
     (snake,) = run_demo(["Snake"], steps=300, plot_path=None, print_fn=lambda _: None)
     assert snake.loss < 0.05
     assert "nonfinite" not in {flag.kind for flag in snake.gradients.flags()}
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"activations": ["relu", "relu"]}, r"each activation once; \['relu'\]"),
+        ({"activations": []}, "at least one activation"),
+        ({"plot_path": "/proc/x.png"}, "cannot write '/proc/x.png'"),
+        ({"plot_path": "/no/such/folder/x.png"}, "does not exist"),
+    ],
+)
+def test_bad_arguments_are_refused_before_training(kwargs, match, monkeypatch):
+    import keras_acts.demo
+
+    monkeypatch.setattr(
+        keras_acts.demo, "train_xor", lambda *a, **k: pytest.fail("trained")
+    )
+    arguments = {"activations": ["relu"], "steps": 60, "print_fn": lambda _: None}
+    with pytest.raises(ValueError, match=match):
+        run_demo(**{**arguments, **kwargs})
+
+
+def test_a_plot_of_one_activation_is_written(tmp_path):
+    lines = []
+    plot = tmp_path / "y.png"
+    run_demo(["tanh"], steps=60, plot_path=plot, print_fn=lines.append)
+    assert plot.stat().st_size > 10_000
+    assert lines[-1] == f"\nWrote {plot}: gradient norms per layer, tanh."
