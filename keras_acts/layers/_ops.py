@@ -70,9 +70,10 @@ def parametric_elu(inputs, alpha):
 
     One hand-written gradient for the whole op, from `e = expm1(min(x, 0))`
     alone, which is 0 exactly where `x >= 0`: `d/dx = alpha * (e + 1)` where
-    `e < 0` (else 1, as `keras.layers.ELU` at 0), `d/dalpha = e`. Only `e` is
-    kept for the backward pass, as ELU keeps only its output; `alpha` gets a
-    float32 gradient summed in float32, as in `prelu`.
+    `e < 0` (else 1: at 0 the positive side's slope, where keras.layers.ELU
+    and torch take alpha; docs/layers/parametric_elu.md), `d/dalpha = e`.
+    Only `e` is kept for the backward pass, as ELU keeps only its output;
+    `alpha` gets a float32 gradient summed in float32, as in `prelu`.
     """
 
     @ops.custom_gradient

@@ -25,6 +25,10 @@ class ParametricELU(ChannelwiseActivation):
     \end{cases}
     $$
 
+    The derivative at `x = 0` is taken as 1 (the positive side's) whatever
+    `alpha`; `keras.layers.ELU(alpha)` and PyTorch's `torch.nn.ELU(alpha)`
+    give `alpha` there. The outputs are the same.
+
     For very negative inputs the output saturates at `-alpha`. Unlike
     `keras.layers.ELU`, which keeps `alpha` fixed, `alpha` here is a weight,
     by default one per channel. The default constraint keeps `alpha >= 0`: a

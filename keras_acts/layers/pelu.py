@@ -13,8 +13,9 @@ from keras_acts.layers._kernels import pelu
 from keras_acts.layers._ops import floating
 from keras_acts.types import Constraint, Initializer, Regularizer
 
-# The lowest value the default constraint lets `a` and `b` take: the authors'
-# code clips both at 0.1 (ltrottier/pelu.resnet.torch, models/PELU/PELU.lua).
+# The lowest value the default constraint lets `a` and `b` take. The authors'
+# code (ltrottier/pelu.resnet.torch, models/PELU/PELU.lua) resets a value at
+# or below 0.1 to 0.11; a clip at 0.1 is the Keras constraint closest to it.
 _MIN_PARAMETER = 0.1
 
 
@@ -54,9 +55,13 @@ class PELU(ChannelwiseActivation):
     decays; the slope of the positive part, `a / b`, keeps the function
     differentiable at 0. With `a = b = 1` it is the plain ELU.
 
-    By default `a` and `b` are clipped from below at 0.1 after each update, as
-    in the authors' code: positive, so that the function stays increasing
-    and `1 / b` finite.
+    By default `a` and `b` are clipped from below at 0.1 after each update:
+    positive, so that the function stays increasing and `1 / b` finite. The
+    authors' code bounds them at the same place but resets a value at or
+    below 0.1 to 0.11, and also resets an `a` of 2 or more to 1.99; it holds
+    one pair per layer (`channel_axis=None` here), the setting of the
+    paper's results. keras-contrib's PELU holds one pair per input element
+    (`shared_axes=[]` here).
 
     Args:
         a_initializer: Initializer of `a`; a number means a constant, which

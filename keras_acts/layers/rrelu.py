@@ -29,8 +29,9 @@ class RReLU(keras.layers.Layer):
     each call; in inference `a = (lower + upper) / 2` for every element, a
     plain leaky ReLU. These are the semantics of `torch.nn.RReLU`, whose
     defaults it keeps. The gradient with respect to the inputs is the slope
-    used (`1` for `x >= 0`). The layer has no weights: the noise regularizes,
-    as dropout does.
+    used (`1` for `x >= 0`, so 1 at `x = 0`, as in TensorFlow Addons'
+    `rrelu`; `torch.nn.RReLU` gives the slope there). The layer has no
+    weights: the noise regularizes, as dropout does.
 
     Args:
         lower: Smallest slope, at least `0`. Defaults to `1/8`.

@@ -75,7 +75,7 @@ class _ParametricELU(torch.autograd.Function):
         grad_inputs = grad_alpha = None
         if ctx.needs_input_grad[0]:
             # exp(inputs) signed by side (+1 where inputs >= 0, so the slope
-            # at 0 is 1, as keras.layers.ELU's).
+            # at 0 is 1, as in _ops.parametric_elu).
             side = torch.add(negative_part, 1).copysign_(elu)
             slope = _slope(side, alpha.to(upstream.dtype))
             grad_inputs = slope.mul_(upstream)
