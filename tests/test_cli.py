@@ -12,6 +12,8 @@ import textwrap
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import keras_acts
 import keras_acts_cli as cli
@@ -247,3 +249,19 @@ def test_an_explicit_plot_without_matplotlib_fails_before_training(
     with pytest.raises(SystemExit):
         main(["demo", "--plot", str(tmp_path / "flow.png")])
     assert "needs matplotlib" in capsys.readouterr().err
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    names=st.lists(st.sampled_from(cli.DEMO_ACTIVATIONS), min_size=1, max_size=8),
+    spaces=st.booleans(),
+)
+def test_activation_lists_are_taken_once_each_or_refused(names, spaces):
+    text = (", " if spaces else ",").join(names)
+    if len(set(names)) == len(names):
+        assert cli._parse_activations(text) == names
+    else:
+        repeated = next(name for name in names if names.count(name) > 1)
+        with pytest.raises(argparse.ArgumentTypeError, match="more than once") as info:
+            cli._parse_activations(text)
+        assert repeated in str(info.value)
