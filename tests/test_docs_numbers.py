@@ -89,3 +89,20 @@ def test_the_demo_numbers_are_current():
     assert measured.keys() == committed.keys()
     for key, value in measured.items():
         assert value == pytest.approx(committed[key], rel=1e-3), key
+
+
+def test_readme_quotes_the_measured_monitor_overheads():
+    # README.md is not built by mkdocs, so its figures are written out: they
+    # must be the measured ones, rounded as written.
+    numbers = numbers_hook.load()["benchmarks"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    expected = (
+        f"about {numbers['monitor_tensorflow_mlp_freq1']:.0f}% step time at every "
+        f"step on TensorFlow, {numbers['monitor_jax_freq1']:.0f}% on JAX, "
+        f"{numbers['monitor_torch_freq1']:.0f}% on PyTorch"
+    )
+    assert expected in readme
+    worst_freq100 = max(
+        numbers[f"monitor_{run}_freq100"] for run in ("tensorflow_mlp", "jax", "torch")
+    )
+    assert "2% or less at every 100th" in readme and worst_freq100 <= 2
