@@ -393,3 +393,21 @@ def test_korean_api_pages_say_they_are_in_english(built_site, page):
     assert '<html lang="ko"' in korean
     # Under the title, before the reference itself.
     assert korean.index("</h1>") < korean.index("영어 페이지")
+
+
+@pytest.mark.parametrize("language", ["", "ko/"])
+def test_guides_link_their_notebooks(built_site, language):
+    for name in ("gradient_flow", "dead_and_saturated", "preprocessing"):
+        folder = built_site / language / "guide" / name
+        page = (folder / "index.html").read_text()
+        assert f'<a href="{name}.ipynb" download>' in page
+        notebook = json.loads((folder / f"{name}.ipynb").read_text())
+        assert notebook["metadata"]["keras_acts"]["language"] == (
+            language.rstrip("/") or "en"
+        )
+        assert any(cell["cell_type"] == "code" for cell in notebook["cells"])
+    # A guide without code has no notebook.
+    assert (
+        "ipynb"
+        not in (built_site / language / "guide/why_activations/index.html").read_text()
+    )
