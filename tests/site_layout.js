@@ -13,7 +13,8 @@
 //   make_figures.py draws text as outlines, each glyph at
 //   scale(size / 100) in the SVG's own units (points), so its size on
 //   screen is size * shown width / viewBox width;
-// - word_break: the computed word-break of the article's text.
+// - word_break: the computed word-break of the article's text, and of a
+//   link in a table (table_link_word_break, null without one).
 async function measure(page, width) {
   const frame = document.createElement("iframe");
   frame.style.cssText = `width:${width}px;height:844px;border:0`;
@@ -78,6 +79,11 @@ async function measure(page, width) {
     tables,
     figures,
     word_break: win.getComputedStyle(article).wordBreak,
+    // Material sets word-break: normal on links in tables.
+    table_link_word_break: (() => {
+      const link = article.querySelector("table a");
+      return link ? win.getComputedStyle(link).wordBreak : null;
+    })(),
   };
   frame.remove();
   return result;

@@ -384,6 +384,8 @@ def test_korean_text_breaks_between_words(layout):
     for (page, width), result in layout.items():
         expected = "keep-all" if page.startswith("ko/") else "normal"
         assert result["word_break"] == expected, (page, width)
+        if page.startswith("ko/") and result["table_link_word_break"]:
+            assert result["table_link_word_break"] == "keep-all", (page, width)
 
 
 @pytest.mark.parametrize("page", ["api/", "api/PReLU/", "api/GradientMonitor/"])
