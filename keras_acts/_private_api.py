@@ -145,3 +145,12 @@ def sublayers(layer: Any) -> list:
     measures the nonlinearities inside keras-hub's composite layers and
     subclassed models."""
     return list(_lookup(layer, "_layers", "Keras's Layer"))
+
+
+def consumers(layer: Any) -> list:
+    """The layers that take a layer's outputs in a Functional model's graph,
+    which Keras keeps in `_outbound_nodes` (the public `Layer.output` gives
+    the tensor, not who uses it): ActivationMonitor tells a sigmoid gate,
+    whose outputs only scale other tensors, from a layer of hidden units."""
+    nodes = _lookup(layer, "_outbound_nodes", "Keras's Layer")
+    return [node.operation for node in nodes]

@@ -280,7 +280,7 @@ def test_subclassed_model_and_nested_layers_are_measured_against_numpy():
     )
     assert last["block/inner"]["mean"] == pytest.approx(inner.mean(), rel=1e-5)
     # The model's own output is left out of the saturation judgement.
-    assert "head" in monitor._probe.output_layer_names
+    assert "head" in monitor._probe.not_hidden
     assert last["head"]["output_grad_l2"] is not None
 
 
@@ -533,3 +533,29 @@ def test_saturation_is_flagged_in_hidden_layers_only():
     text = monitor.summary()
     assert re.search(r"hidden: \d+% of outputs saturated", text)
     assert not re.search(r"output: \d+% of outputs saturated", text)
+
+
+def test_a_sigmoid_gate_is_not_judged_as_hidden_units():
+    # A squeeze-and-excitation gate (EfficientNet's, MobileNetV3's): its
+    # sigmoid only scales features, so it saturates and stays positive by
+    # design. The same sigmoid feeding a Dense is hidden units, and judged.
+    x, y = probe_data()
+    inputs = keras.Input((3,))
+    features = keras.layers.Dense(8, "relu", name="features")(inputs)
+    big = keras.initializers.Constant(3.0)
+    gate = keras.layers.Dense(8, "sigmoid", kernel_initializer=big, name="gate")(
+        features
+    )
+    hidden = keras.layers.Dense(8, "sigmoid", kernel_initializer=big, name="hidden")(
+        features
+    )
+    scaled = keras.layers.Multiply()([features, gate])
+    outputs = keras.layers.Dense(1)(keras.layers.Concatenate()([scaled, hidden]))
+    model = keras.Model(inputs, outputs)
+    monitor = ActivationMonitor((x, y), warn=False)
+    fit(model, monitor, x, y)
+    assert "gate" in monitor._probe.not_hidden
+    assert "hidden" not in monitor._probe.not_hidden
+    flagged = {(flag.kind, flag.layer) for flag in monitor.flags()}
+    assert not {layer for _, layer in flagged} & {"gate"}
+    assert ("off_center", "hidden") in flagged

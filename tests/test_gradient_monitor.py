@@ -567,10 +567,20 @@ def test_embedding_gradients_arrive_as_indexed_slices():
 
 def test_summary_flags_an_exploding_global_norm():
     monitor = GradientMonitor(exploding_threshold=1e-9, warn=False)
-    fit(small_model(), monitor, *data())
+    model = small_model()
+    model.compile(keras.optimizers.SGD(1.0), "mse")
+    fit(model, monitor, *data())
     assert "exploding gradients: global norm" in monitor.summary()
-    assert "above exploding_threshold=1e-09" in monitor.summary()
+    assert "above exploding_threshold=1e-09, moving the weights by" in (
+        monitor.summary()
+    )
     assert [flag.kind for flag in monitor.flags()] == ["exploding"]
+    # The same norms with steps of a few percent of the weights: no flag.
+    monitor = GradientMonitor(exploding_threshold=1e-9, warn=False)
+    model = small_model()
+    model.compile(keras.optimizers.SGD(1e-3), "mse")
+    fit(model, monitor, *data())
+    assert monitor.flags() == []
 
 
 def test_summary_flags_a_global_norm_that_grew_a_thousandfold():

@@ -200,8 +200,9 @@ def test_diagnosis_reports_as_the_monitors_do():
 
 @pytest.mark.parametrize("rule", _rules.RULES, ids=lambda rule: rule.kind)
 def test_every_rule_names_a_docs_page_that_exists(rule):
+    # A page's title: its first heading, after any front matter.
     titles = [
-        path.read_text().splitlines()[0]
+        next(line for line in path.read_text().splitlines() if line.startswith("# "))
         for path in DOCS.rglob("*.md")
         if not path.name.endswith(".ko.md")
     ]
@@ -268,7 +269,13 @@ class Revive(keras.callbacks.Callback):
     reason="JAX's trainer keeps the training state itself: a callback's assign "
     "does not reach the next step",
 )
-def test_a_warning_for_a_state_that_clears_is_marked_in_the_report():
+@pytest.mark.parametrize("revived_after", [3, 60])
+def test_a_dead_state_is_warned_once_confirmed_and_marked_when_it_clears(
+    revived_after,
+):
+    # Dead from step 0 until the bias is set back after `revived_after`
+    # steps: a state that clears within CONFIRM_STEPS is not warned about;
+    # one that held longer is, once, and the report marks it as cleared.
     keras.utils.set_random_seed(0)
     x, y = data()
     dead = keras.layers.Dense(
@@ -280,23 +287,140 @@ def test_a_warning_for_a_state_that_clears_is_marked_in_the_report():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(
-            x,
-            y,
+            np.tile(x, (10, 1)),
+            np.tile(y, (10, 1)),
             batch_size=8,
+            shuffle=False,
             verbose=0,
-            callbacks=[monitor, Revive(dead, after_batch=3)],
+            callbacks=[monitor, Revive(dead, after_batch=revived_after)],
         )
     given = [
         str(w.message)
         for w in caught
         if issubclass(w.category, keras_acts.DiagnosisWarning)
     ]
-    assert len(given) == 1 and "dead: 100% of units dead" in given[0]
     assert monitor.flags() == []
     summary = monitor.summary()
+    if revived_after < _rules.CONFIRM_STEPS["dead"]:
+        assert given == []
+        assert summary.endswith("Problems: no problems found.")
+        return
+    # Flagged from step 2 (three records), warned 50 steps later.
+    confirmed = 2 + _rules.CONFIRM_STEPS["dead"]
+    assert given == [
+        "ActivationMonitor: dead: 100% of units dead on the probe batch at step "
+        f"{confirmed}: try PReLU, LeakyReLU or ELU, a lower learning rate, or He "
+        "initialization (docs: Dead and saturated units)"
+    ]
     assert summary.endswith(
         "Problems: no problems found.\n"
         "Warned during training, cleared since:\n"
-        "- dead: 100% of units dead on the probe batch at step 2"
+        f"- dead: 100% of units dead on the probe batch at step {confirmed}"
     )
     assert marked(summary, 6)["dead"] == []
+
+
+def gradient_rows(norms, update_ratio=0.01):
+    """A record's layer rows with the given gradient norms (the last layer
+    is the output), as the rules take them."""
+    rows = {
+        layer: {"l2": norm, "weight_l2": 1.0, "update_ratio": update_ratio}
+        for layer, norm in norms.items()
+    }
+    rows[_rules.GLOBAL] = {
+        "l2": float(np.sqrt(sum(n * n for n in norms.values()))),
+        "weight_l2": 1.0,
+        "update_ratio": update_ratio,
+    }
+    return rows
+
+
+def kinds_and_layers(run, threshold=1e3):
+    return [
+        (f.flag.kind, f.flag.layer) for f in _rules.gradient_findings(run, threshold)
+    ]
+
+
+def test_vanishing_is_a_trend_from_the_input_not_one_small_layer():
+    # One small layer among healthy ones (an attention query at
+    # initialisation; a branch behind a layer scale): not vanishing.
+    run = _rules.GradientRun(vanishing_ratio=1e-3)
+    for step in range(20):
+        run.add(
+            gradient_rows({"embed": 0.5, "query": 1e-6, "ffn": 0.3, "out": 1.0}), step
+        )
+    assert kinds_and_layers(run) == []
+    # Every layer from the input up to `h2` small: vanishing, named there.
+    run = _rules.GradientRun(vanishing_ratio=1e-3)
+    for step in range(20):
+        run.add(gradient_rows({"h1": 1e-7, "h2": 1e-5, "h3": 0.2, "out": 1.0}), step)
+    assert kinds_and_layers(run) == [("vanishing", "h2")]
+
+
+def test_a_large_norm_is_exploding_only_with_large_steps_or_growth():
+    for update_ratio, flagged in ((0.001, False), (0.5, True), (None, True)):
+        run = _rules.GradientRun(vanishing_ratio=1e-3)
+        run.add(gradient_rows({"h": 5e3, "out": 5e3}, update_ratio), 0)
+        assert (("exploding", "(global)") in kinds_and_layers(run)) is flagged
+    # Growing 1000-fold is exploding whatever the steps.
+    run = _rules.GradientRun(vanishing_ratio=1e-3)
+    run.add(gradient_rows({"h": 1.0, "out": 1.0}, 0.001), 0)
+    run.add(gradient_rows({"h": 2e3, "out": 2e3}, 0.001), 1)
+    assert ("exploding", "(global)") in kinds_and_layers(run)
+
+
+@pytest.mark.parametrize(
+    "context, expected",
+    [
+        (None, "try ReLU-family activations"),
+        (_rules.Context(frozenset({"sigmoid"}), "SGD", 0.1), "try ReLU-family"),
+        (_rules.Context(frozenset({"relu"}), "Adam", 1e-3), "look for dead units"),
+        (
+            _rules.Context(frozenset({"relu"}), "Adam", 0.1),
+            "try a lower learning rate (Adam learning_rate=0.1 is high); no "
+            "saturating activation",
+        ),
+    ],
+)
+def test_vanishing_advice_fits_the_activations_and_the_learning_rate(context, expected):
+    finding = _rules._finding("vanishing", "h2", "gradients vanish")
+    (fitted,) = _rules.fitted([finding], context)
+    assert expected in fitted.flag.advice
+    assert fitted.layers == finding.layers
+
+
+@pytest.mark.parametrize(
+    "optimizer, learning_rate, named",
+    [
+        ("Adam", 1e-3, False),
+        ("Adam", 1e-2, True),
+        ("SGD", 0.1, False),
+        ("SGD", 1.0, True),
+    ],
+)
+def test_a_learning_rate_high_for_its_optimizer_is_named(
+    optimizer, learning_rate, named
+):
+    context = _rules.Context(frozenset({"relu"}), optimizer, learning_rate)
+    for kind in ("dead", "exploding", "nonfinite"):
+        (fitted,) = _rules.fitted([_rules._finding(kind, "h", "bad")], context)
+        assert (
+            f"learning_rate={learning_rate:g} is high" in fitted.flag.advice
+        ) is named
+
+
+def test_a_dead_relu_net_at_a_high_rate_is_told_so_not_to_use_relu():
+    # The reviewer's case: a ReLU net that died at Adam(0.1).
+    keras.utils.set_random_seed(0)
+    x, y = data(samples=256)
+    model = keras.Sequential(
+        [keras.Input((4,))]
+        + [keras.layers.Dense(16, "relu") for _ in range(6)]
+        + [keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.Adam(0.1), "mse")
+    diagnosis = keras_acts.diagnose(model, x, y * 100.0, steps=40, verbose=False)
+    assert diagnosis.flags, "the run should be broken"
+    for flag in diagnosis.flags:
+        assert "try ReLU-family" not in flag.advice
+    assert any("Adam learning_rate=0.1 is high" in f.advice for f in diagnosis.flags)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_acts import _private_api
+from keras_acts import _backends, _private_api
+from keras_acts.callbacks._rules import Context
 from keras_acts.layers import ACTIVATION_LAYERS, LEARNED_ACTIVATION_LAYERS
 
 # Keras's activation layers, by the name of the function they apply.
@@ -36,6 +37,18 @@ def activation_name(layer: keras.layers.Layer) -> str | None:
         name = getattr(activation, "__name__", activation.__class__.__name__)
         return None if name == "linear" else name
     return None
+
+
+def is_gate(layer: keras.layers.Layer) -> bool:
+    """Whether the layer is a sigmoid gate: its outputs only multiply other
+    tensors (a squeeze-and-excitation block's, a GLU's), so that they
+    saturate and stay positive by design."""
+    users = _private_api.consumers(layer)
+    return (
+        activation_name(layer) in ("sigmoid", "hard_sigmoid")
+        and bool(users)
+        and all(isinstance(user, keras.layers.Multiply) for user in users)
+    )
 
 
 def layer_paths(model) -> list[tuple[str, keras.layers.Layer]]:
@@ -114,3 +127,21 @@ def monitored_layers(model, selection, x) -> list[tuple[str, keras.layers.Layer]
             f"layers={selection!r}; its layers: {[path for path, _ in paths]}"
         )
     return monitored
+
+
+def context_of(model, optimizers) -> Context:
+    """What the monitors' advice is fitted to: the nonlinearities `model`
+    applies, and the first of `optimizers` with its learning rate now."""
+    activations = frozenset(
+        name for _, layer in layer_paths(model) if (name := activation_name(layer))
+    )
+    if not optimizers:
+        return Context(activations)
+    optimizer = optimizers[0]
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer = optimizer.inner_optimizer
+    try:
+        learning_rate = float(_backends.to_numpy(optimizer.learning_rate))
+    except (TypeError, ValueError):  # a rate Keras cannot give as a number
+        learning_rate = None
+    return Context(activations, type(optimizer).__name__, learning_rate)

@@ -20,7 +20,11 @@ import keras
 import numpy as np
 
 from keras_acts import _backends, _private_api
-from keras_acts.callbacks._activation_layers import activation_name, layer_paths
+from keras_acts.callbacks._activation_layers import (
+    activation_name,
+    is_gate,
+    layer_paths,
+)
 from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._rules import DYING_ACTIVATIONS, SATURATING_RANGES
 
@@ -141,8 +145,9 @@ class Probe:
 
     Its first forward pass finds which layers it can read: those called
     with the probe batch that return one tensor. The others are in
-    `unread`, and left out. It finds the model's own output layers too
-    (`output_layer_names`), by the tensors the model returns.
+    `unread`, and left out. It finds the layers whose outputs are not
+    hidden units too (`not_hidden`): the model's own output layers, by the
+    tensors the model returns, and gates.
     """
 
     def __init__(
@@ -180,10 +185,13 @@ class Probe:
         ]
         self.names = [self.names[index] for index in readable]
         self.layers = [self.layers[index] for index in readable]
-        self.output_layer_names = {
+        # Outputs that are not hidden units, which saturate and need not be
+        # centered by design: the model's own, and gates'.
+        self.not_hidden = {
             self.names[position]
             for position, index in enumerate(readable)
             if any(id(tensor) in returned for tensor in calls[index])
+            or is_gate(self.layers[position])
         }
         self.activations = {
             name: activation_name(layer) or "linear"

@@ -94,7 +94,7 @@ def activation_table(
 def activation_headline(
     rows: list[dict[str, Any]],
     activations: dict[str, str],
-    output_layer_names: set[str],
+    not_hidden: set[str],
 ) -> dict[str, float]:
     """ActivationMonitor's values in Keras's logs, from a record's `rows`
     (empty in an epoch without a record): the worst layer's dead fraction if
@@ -102,7 +102,7 @@ def activation_headline(
     have ReLU units, and the worst hidden layer's saturated fraction if they
     have bounded ones; NaN where there is no value."""
     layers = list(activations)
-    hidden = [layer for layer in layers if layer not in output_layer_names]
+    hidden = [layer for layer in layers if layer not in not_hidden]
     headline = {}
     for key, kinds, judged, fraction in (
         ("dead_fraction", DYING_ACTIVATIONS, layers, dead_fraction),

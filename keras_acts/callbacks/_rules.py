@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -131,9 +131,74 @@ def marks(findings: Iterable[Finding]) -> dict[str, list[str]]:
     return marked
 
 
+# Advice that fits the model: a ReLU net's gradients vanish because its units
+# died, not for want of a ReLU; a learning rate high for its optimizer is
+# named with its value.
+SATURATING = {"sigmoid", "hard_sigmoid", "tanh", "hard_tanh", "softsign"}
+# Optimizers that scale each step by the gradients' own size, and the
+# learning rate from which a step counts as large, for them and for others.
+ADAPTIVE = {"Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta"}
+HIGH_LEARNING_RATE = {True: 1e-2, False: 0.5}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What advice is fitted to: the nonlinearities a model applies, and the
+    optimizer that trains it with its learning rate."""
+
+    activations: frozenset[str] = frozenset()
+    optimizer: str | None = None
+    learning_rate: float | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        return self.optimizer in ADAPTIVE
+
+    @property
+    def high_learning_rate(self) -> bool:
+        return (
+            self.learning_rate is not None
+            and self.learning_rate >= HIGH_LEARNING_RATE[self.adaptive]
+        )
+
+
+def _fitted_advice(kind: str, context: Context) -> str:
+    advice = RULES_BY_KIND[kind].advice
+    rate = f"{context.optimizer} learning_rate={context.learning_rate:g}"
+    if kind == "vanishing" and not context.activations & SATURATING:
+        advice = (
+            "no saturating activation here: look for dead units "
+            "(ActivationMonitor), and try He initialization, residual "
+            "connections or normalization layers"
+        )
+        if context.high_learning_rate:
+            advice = f"try a lower learning rate ({rate} is high); " + advice
+    elif context.high_learning_rate:
+        advice = advice.replace(
+            "a lower learning rate", f"a lower learning rate ({rate} is high)"
+        )
+    return advice
+
+
+def fitted(findings: list[Finding], context: Context | None) -> list[Finding]:
+    """`findings` with advice fitted to `context` where one is known."""
+    if context is None:
+        return findings
+    return [
+        Finding(
+            replace(finding.flag, advice=_fitted_advice(finding.flag.kind, context)),
+            finding.layers,
+        )
+        for finding in findings
+    ]
+
+
 # GradientMonitor's rules.
-# A global norm this many times the first one counts as exploding.
+# A global norm this many times the first one counts as exploding; so does
+# one above `exploding_threshold` with a step that moves the weights by at
+# least this fraction of their norm.
 GROWTH_FLAG = 1e3
+EXPLODING_UPDATE_RATIO = 0.1
 # A layer is vanishing when at least this share of the records finds it
 # below `vanishing_ratio` (early records count: a stuck net's gradients later
 # shrink everywhere alike).
@@ -153,7 +218,8 @@ class GradientRun:
         self.records = 0
         self.first_step: int | None = None
         self.first_norm: float | None = None
-        self.peak = (0.0, 0)  # the largest finite global norm, and its step
+        # The largest finite global norm, its step and the update ratio then.
+        self.peak: tuple[float, int, float | None] = (0.0, 0, None)
         self.nonfinite: tuple[int, list[str]] | None = None
         # Per layer: records below vanishing_ratio, the lowest ratio to the
         # output layer's norm, its step, and that output layer.
@@ -179,17 +245,23 @@ class GradientRun:
         if self.first_norm is None:
             self.first_norm = norm
         if norm > self.peak[0]:
-            self.peak = (norm, step)
+            self.peak = (norm, step, rows[GLOBAL]["update_ratio"])
         if rows[GLOBAL]["update_ratio"] is not None:
             self.update_ratios.append(rows[GLOBAL]["update_ratio"])
         output = layers[-1]
         output_norm = rows[output]["l2"]
         if output_norm <= 0:
             return
+        # Vanishing is a trend with depth: the layers from the input up to
+        # this one all get little. One small layer among healthy ones (an
+        # attention query at initialisation, a branch behind a layer scale
+        # of 1e-6 in a residual net) is not.
+        below_so_far = True
         for layer in layers[:-1]:
             ratio = rows[layer]["l2"] / output_norm
+            below_so_far = below_so_far and ratio < self.vanishing_ratio
             state = self.vanishing.setdefault(layer, [0, math.inf, step, output])
-            state[0] += ratio < self.vanishing_ratio
+            state[0] += below_so_far
             if ratio < state[1]:
                 state[1:] = [ratio, step, output]
 
@@ -210,14 +282,20 @@ def gradient_findings(run: GradientRun, exploding_threshold: float) -> list[Find
                 layers,
             )
         )
-    peak, peak_step = run.peak
+    peak, peak_step, update_ratio = run.peak
     growth = peak / run.first_norm if run.first_norm else 0.0
-    if peak > exploding_threshold or growth >= GROWTH_FLAG:
+    # A large norm is harmless where the steps stay small (an adaptive
+    # optimizer scales them; a normalised net's gradients are large at
+    # initialisation): it counts when the weights then move by a large part.
+    large_steps = update_ratio is None or update_ratio >= EXPLODING_UPDATE_RATIO
+    if (peak > exploding_threshold and large_steps) or growth >= GROWTH_FLAG:
         problem = f"exploding gradients: global norm {peak:.1e} at step {peak_step}"
-        if peak > exploding_threshold:
-            problem += f", above exploding_threshold={exploding_threshold:g}"
-        else:
+        if growth >= GROWTH_FLAG:
             problem += f", {growth:.0e} times its norm at step {run.first_step}"
+        else:
+            problem += f", above exploding_threshold={exploding_threshold:g}"
+        if update_ratio is not None and large_steps:
+            problem += f", moving the weights by {update_ratio:.0%} in one step"
         findings.append(_finding("exploding", GLOBAL, problem))
     vanishing = [
         layer
@@ -284,12 +362,14 @@ def dead_fraction(row: dict[str, Any]) -> float | None:
 
 
 def activation_findings(
-    records: Sequence[list[dict[str, Any]]], output_layers: set[str]
+    records: Sequence[list[dict[str, Any]]], not_hidden: set[str]
 ) -> list[Finding]:
     """ActivationMonitor's findings in its layers, from the rows of its
     records (the last is judged; the dead rule also reads the ones before).
-    `output_layers` are the model's own outputs: a confident classifier
-    saturates, and its outputs need not be centered."""
+    `not_hidden` are the layers whose outputs are not hidden units: the
+    model's own outputs (a confident classifier saturates) and gates (a
+    squeeze-and-excitation block's sigmoid); they saturate and need not be
+    centered by design."""
     if not records:
         return []
     findings = []
@@ -313,7 +393,7 @@ def activation_findings(
                 )
             )
         saturated = row["saturated_fraction"]
-        hidden = layer not in output_layers
+        hidden = layer not in not_hidden
         if saturated is not None and saturated > FLAG_SATURATED and hidden:
             findings.append(
                 _finding(
@@ -326,7 +406,7 @@ def activation_findings(
         row
         for row in last
         if row["activation"] in POSITIVE_ACTIVATIONS
-        and row["layer"] not in output_layers
+        and row["layer"] not in not_hidden
         and abs(row["mean"]) > row["std"]
     ]
     if off_center:
@@ -389,18 +469,34 @@ def check_warn(warn: bool | Sequence[str], kinds: Sequence[str]) -> frozenset[st
     return frozenset(warn)
 
 
+# A dead layer is warned about during training once the state has held for
+# this many steps, or at the end of the fit: in a deep ReLU net, units that
+# the probe finds idle early often come back as the layers below them train.
+CONFIRM_STEPS = {"dead": 50}
+
+
 class LiveWarnings:
     """Warns of each flag the first time it appears in a `fit`: once per kind
-    and layer."""
+    and layer, and for the kinds in `CONFIRM_STEPS` once it has held that
+    many steps."""
 
     def __init__(self, kinds: frozenset[str]) -> None:
         self.kinds = kinds
         self._given: dict[tuple[str, str], Flag] = {}
+        self._since: dict[tuple[str, str], int] = {}
 
-    def give(self, flags: Iterable[Flag], monitor: str) -> None:
-        for flag in flags:
-            key = (flag.kind, flag.layer)
-            if flag.kind in self.kinds and key not in self._given:
+    def give(
+        self, flags: Iterable[Flag], monitor: str, step: int | None = None
+    ) -> None:
+        """Warns of `flags` not warned of yet, at `step`; with no step (the
+        end of the fit), of every one: each has held to the end."""
+        current = {(flag.kind, flag.layer): flag for flag in flags}
+        self._since = {key: self._since.get(key, step) for key in current}
+        for key, flag in current.items():
+            confirmed = step is None or (
+                step - self._since[key] >= CONFIRM_STEPS.get(flag.kind, 0)
+            )
+            if flag.kind in self.kinds and key not in self._given and confirmed:
                 self._given[key] = flag
                 warnings.warn(f"{monitor}: {flag}", DiagnosisWarning, stacklevel=4)
 

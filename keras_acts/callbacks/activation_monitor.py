@@ -20,9 +20,11 @@ import numpy as np
 from keras_acts import _validation
 from keras_acts.callbacks import _plots, _reports, _rules
 from keras_acts.callbacks._activation_layers import (
+    context_of,
     learned_activations,
     monitored_layers,
 )
+from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._activation_probe import (
     Probe,
     iterations,
@@ -230,6 +232,7 @@ class ActivationMonitor(Recorder):
         self._probe_due = False
         self._input_findings: list[_rules.Finding] = []
         self._live_warnings = _rules.LiveWarnings(frozenset())
+        self._context: _rules.Context | None = None
 
     # Set-up.
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -244,6 +247,7 @@ class ActivationMonitor(Recorder):
         )
         self._warn_unread(model, self._probe.unread, bool(monitored))
         self._parameter_layers = learned_activations(model)
+        self._context = context_of(model, optimizers_of(model))
         self._open_outputs()
         self._fit_start = len(self._records)  # earlier fits' with append=True
         self._epoch = 0
@@ -306,6 +310,8 @@ class ActivationMonitor(Recorder):
     def on_train_end(self, logs: dict | None = None) -> None:
         if self._probe_due:
             self._record()
+        # What held to the end is confirmed, however short the fit.
+        self._live_warnings.give(self.flags(), "ActivationMonitor")
         self._close_writer()
 
     def _log_headline(self, logs: dict | None) -> None:
@@ -323,7 +329,7 @@ class ActivationMonitor(Recorder):
             break
         logs.update(
             _reports.activation_headline(
-                rows, self._probe.activations, self._probe.output_layer_names
+                rows, self._probe.activations, self._probe.not_hidden
             )
         )
 
@@ -348,7 +354,7 @@ class ActivationMonitor(Recorder):
         ]
         parameters = parameter_rows(self._parameter_layers, step, self._epoch)
         self._add_record(_Record(step, self._epoch, rows, outputs, parameters))
-        self._live_warnings.give(self.flags(), "ActivationMonitor")
+        self._live_warnings.give(self.flags(), "ActivationMonitor", step)
 
     # Rows.
     def _step_of(self, record: _Record) -> int:
@@ -391,9 +397,9 @@ class ActivationMonitor(Recorder):
         if self._records:
             findings += _rules.activation_findings(
                 [record.rows for record in self._records[-_rules.DEAD_RECORDS :]],
-                self._probe.output_layer_names,
+                self._probe.not_hidden,
             )
-        return findings
+        return _rules.fitted(findings, self._context)
 
     def flags(self) -> list[Flag]:
         """The problems found, each with what to try: in the inputs of the

@@ -22,6 +22,7 @@ import keras
 
 from keras_acts import _validation
 from keras_acts.callbacks import _plots, _reports, _rules
+from keras_acts.callbacks._activation_layers import context_of
 from keras_acts.callbacks._channel import Inbox, Request
 from keras_acts.callbacks._gradient_capture import GradientCapture, optimizers_of
 from keras_acts.callbacks._gradient_collection import Collector
@@ -107,10 +108,11 @@ class GradientMonitor(Recorder):
             step, `"stop"` also sets `model.stop_training`, `"raise"` raises
             `FloatingPointError`. Defaults to `"warn"`.
         vanishing_ratio: In `summary()`, a layer whose gradient norm relative
-            to the output layer's is below this is flagged as vanishing.
-            Defaults to `1e-3`.
+            to the output layer's is below this, as is every layer before
+            it, is flagged as vanishing. Defaults to `1e-3`.
         exploding_threshold: In `summary()`, a global gradient norm above
-            this is flagged as exploding. Defaults to `1e3`.
+            this, in a step that moves the weights by 10% of their norm or
+            more, is flagged as exploding. Defaults to `1e3`.
         optimizers: The optimizers to record, instead of those found on the
             model. Defaults to `None`.
         warn: Warn (a `keras_acts.DiagnosisWarning`) the first time a
@@ -206,6 +208,7 @@ class GradientMonitor(Recorder):
         self._fit_start = 0
         self._block_may_record = True
         self._run = _rules.GradientRun(self.vanishing_ratio)
+        self._context: _rules.Context | None = None
         self._live_warnings = _rules.LiveWarnings(frozenset())
 
     # Set-up and tear-down.
@@ -271,6 +274,7 @@ class GradientMonitor(Recorder):
         self._run = _rules.GradientRun(self.vanishing_ratio)
         self._live_warnings = _rules.LiveWarnings(self._warn_kinds - {"nonfinite"})
         self._block_may_record = True
+        self._context = context_of(model, optimizers)
         self._capture = GradientCapture.of(model, optimizers)
         self._collector = Collector(model, optimizers, self._capture, self.schedule)
         # A custom loop has no batch hooks: records are taken as they come.
@@ -352,7 +356,7 @@ class GradientMonitor(Recorder):
                 )
                 continue
             self._run.add(layer_rows_of(record), record.step)
-            self._live_warnings.give(self.flags(), "GradientMonitor")
+            self._live_warnings.give(self.flags(), "GradientMonitor", record.step)
             message = self._collector.nonfinite_message(record)
             if message is None:
                 continue
@@ -407,7 +411,10 @@ class GradientMonitor(Recorder):
         }
 
     def _findings(self) -> list[_rules.Finding]:
-        return _rules.gradient_findings(self._run, self.exploding_threshold)
+        return _rules.fitted(
+            _rules.gradient_findings(self._run, self.exploding_threshold),
+            self._context,
+        )
 
     def flags(self) -> list[Flag]:
         """The problems found over the whole of the last `fit` (and earlier
@@ -415,11 +422,21 @@ class GradientMonitor(Recorder):
 
         - `"nonfinite"`: a gradient or weight held NaN or Inf.
         - `"exploding"`: the global gradient norm went above
-          `exploding_threshold`, or grew 1000-fold.
+          `exploding_threshold` in a step that moved the weights by 10% of
+          their norm or more (a large norm with small steps, under an
+          adaptive optimizer or in a normalised net at initialisation, is
+          not a fault), or grew 1000-fold.
         - `"vanishing"`: layers whose gradient norm was below
-          `vanishing_ratio` times the output layer's in at least 5% of the
-          records (early records count: once a net is stuck, its
-          gradients are tiny everywhere alike).
+          `vanishing_ratio` times the output layer's, as was every layer
+          before them (vanishing is a trend with depth: one small layer
+          among healthy ones, an attention query at initialisation, is
+          not), in at least 5% of the records (early records count: once a
+          net is stuck, its gradients are tiny everywhere alike).
+
+        The advice fits the model: where it applies no saturating
+        activation, vanishing gradients point at dead units rather than at
+        a ReLU to try, and a learning rate high for its optimizer (1e-2 or
+        more for an adaptive one, 0.5 or more for others) is named.
         - `"stalled"`: over the later half of the records, the median
           update was below 1e-6 of the weights' norm.
 
