@@ -24,7 +24,6 @@ from keras_acts.callbacks._activation_layers import (
     learned_activations,
     monitored_layers,
 )
-from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._activation_probe import (
     Probe,
     iterations,
@@ -32,6 +31,7 @@ from keras_acts.callbacks._activation_probe import (
     parameter_rows,
     split_probe,
 )
+from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._recorder import Recorder
 from keras_acts.callbacks._schedule import Schedule, StepClock
 from keras_acts.diagnosis import Flag
