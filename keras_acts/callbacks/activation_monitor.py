@@ -70,55 +70,14 @@ class ActivationMonitor(Recorder):
     """Tracks dead units, saturation and centering of each layer's outputs.
 
     On the schedule of `freq`, the monitor runs the model once, in inference
-    mode, on a fixed probe batch and computes, for each layer that applies a
-    nonlinearity (a `Dense` or `Conv` layer with an activation, an activation
-    layer, the keras_acts layers):
-
-    - the mean and standard deviation of its outputs (a mean far from 0, as
-      after a sigmoid, slows down the next layer);
-    - for ReLU units (`relu`, `relu6`, `keras.layers.ReLU`), the fraction of
-      dead units: units (indices of the last axis, i.e. neurons or channels)
-      whose output is `<= dead_threshold` for every probe example and
-      position. A dead ReLU gets no gradient and never recovers. `None` for
-      other activations: a tanh, leaky, ELU or maxout unit with only
-      negative outputs still has a gradient;
-    - the fraction of saturated outputs, for activations with a bounded
-      range (sigmoid, hard sigmoid and softmax, as activations or as
-      `keras.layers.Softmax`, on [0, 1]; tanh, hard tanh and softsign on
-      [-1, 1]): outputs within `saturation_margin` times the range's width
-      of either end, where the derivative is nearly 0. `None` for other
-      activations;
-    - the fraction of outputs that are exactly 0;
-    - when `data` holds targets, the gradient of the loss (the model's
-      compiled loss, with the probe's sample weights) with respect to the
-      layer's output on the probe batch (its L2 norm and mean absolute
-      value): the backpropagated signal whose decay from the last layer to
-      the first is the vanishing gradient itself.
+    mode, on a fixed probe batch and records, for each layer that applies a
+    nonlinearity, the mean and spread of its outputs, its dead ReLU units,
+    its saturated outputs and its zeros, and (when `data` holds targets) the
+    gradient of the loss with respect to its output (see below the
+    example).
 
     The training step is not changed: each record costs one forward pass on
     the probe batch (and one backward pass with targets).
-
-    When: `step` is the number of optimizer updates applied when the probe
-    runs, the same `step` as GradientMonitor's (the gradient recorded at
-    step `s` is computed at the weights probed at step `s`), so the rows of
-    the two monitors join on `step` (and `epoch`). With `freq="epoch"`, the
-    probe runs before the first step of each epoch and once more at the end
-    of training. With an integer `freq`, it runs before each step that is a
-    multiple of `freq`, and at the end of training if the last step was
-    due; with `steps_per_execution > 1` the probe can only run between
-    blocks of steps, so a due step inside a block is probed after the block,
-    under the step reached.
-
-    Models: Sequential, Functional and subclassed models, with one or
-    several inputs (arrays, lists or dicts) and outputs; layers inside
-    nested models and composite layers (keras-hub's TransformerEncoder) are
-    reached too, named by their path (`"transformer_layer_0/
-    feedforward_intermediate_dense"`). BatchNormalization layers normalise
-    the probe with its own statistics, as in training, and keep their
-    moving statistics. A nonlinearity applied as a function inside a
-    `call` cannot be read: the monitor warns once at the start of `fit`
-    about what it cannot read and measures the rest. Backends: TensorFlow,
-    JAX and PyTorch.
 
     Args:
         data: The probe batch, as `fit` takes it: `x`, an `(x, y)` pair or
@@ -178,6 +137,53 @@ class ActivationMonitor(Recorder):
         hidden2  tanh           -0.219   0.381      -        2%   1.65e-01
         Problems: no problems found.
         ```
+
+    What a record holds, for each layer that applies a nonlinearity (a
+    `Dense` or `Conv` layer with an activation, an activation layer, the
+    keras_acts layers):
+
+    - the mean and standard deviation of its outputs (a mean far from 0, as
+      after a sigmoid, slows down the next layer);
+    - for ReLU units (`relu`, `relu6`, `keras.layers.ReLU`), the fraction of
+      dead units: units (indices of the last axis, i.e. neurons or channels)
+      whose output is `<= dead_threshold` for every probe example and
+      position. A dead ReLU gets no gradient and never recovers. `None` for
+      other activations: a tanh, leaky, ELU or maxout unit with only
+      negative outputs still has a gradient;
+    - the fraction of saturated outputs, for activations with a bounded
+      range (sigmoid, hard sigmoid and softmax, as activations or as
+      `keras.layers.Softmax`, on [0, 1]; tanh, hard tanh and softsign on
+      [-1, 1]): outputs within `saturation_margin` times the range's width
+      of either end, where the derivative is nearly 0. `None` for other
+      activations;
+    - the fraction of outputs that are exactly 0;
+    - when `data` holds targets, the gradient of the loss (the model's
+      compiled loss, with the probe's sample weights) with respect to the
+      layer's output on the probe batch (its L2 norm and mean absolute
+      value): the backpropagated signal whose decay from the last layer to
+      the first is the vanishing gradient itself.
+
+    When: `step` is the number of optimizer updates applied when the probe
+    runs, the same `step` as GradientMonitor's (the gradient recorded at
+    step `s` is computed at the weights probed at step `s`), so the rows of
+    the two monitors join on `step` (and `epoch`). With `freq="epoch"`, the
+    probe runs before the first step of each epoch and once more at the end
+    of training. With an integer `freq`, it runs before each step that is a
+    multiple of `freq`, and at the end of training if the last step was
+    due; with `steps_per_execution > 1` the probe can only run between
+    blocks of steps, so a due step inside a block is probed after the block,
+    under the step reached.
+
+    Models: Sequential, Functional and subclassed models, with one or
+    several inputs (arrays, lists or dicts) and outputs; layers inside
+    nested models and composite layers (keras-hub's TransformerEncoder) are
+    reached too, named by their path (`"transformer_layer_0/
+    feedforward_intermediate_dense"`). BatchNormalization layers normalise
+    the probe with its own statistics, as in training, and keep their
+    moving statistics. A nonlinearity applied as a function inside a
+    `call` cannot be read: the monitor warns once at the start of `fit`
+    about what it cannot read and measures the rest. Backends: TensorFlow,
+    JAX and PyTorch.
     """
 
     COLUMNS = COLUMNS
