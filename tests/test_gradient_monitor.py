@@ -738,10 +738,38 @@ def test_plot_without_matplotlib_names_the_extra(monkeypatch):
         monitor.plot()
 
 
-def test_log_dir_without_tensorflow_names_every_missing_package(
-    monkeypatch, tmp_path
-):
+def test_log_dir_without_tensorflow_names_every_missing_package(monkeypatch, tmp_path):
     without_package(monkeypatch, "tensorflow", "tensorboard")
     monitor = GradientMonitor(log_dir=tmp_path)
     with pytest.raises(ValueError, match=r"needs tensorflow and tensorboard"):
         fit(small_model(), monitor, *data())
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile's graph of a step")
+def test_a_compiled_pytorch_step_records_without_recompiling_at_every_step():
+    # The host says whether each step is due: a tensor condition inside the
+    # compiled step recompiled it at every step, up to Dynamo's recompile
+    # limit, which it warns about.
+    import logging
+
+    import torch
+
+    torch._dynamo.reset()
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    dynamo = logging.getLogger("torch._dynamo")
+    dynamo.addHandler(handler)
+    x, y = data()
+    model = small_model()
+    model.compile(keras.optimizers.SGD(0.01), "mse", jit_compile=True)
+    monitor = GradientMonitor(freq=3, warn=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # Keras's own
+            model.fit(x, y, batch_size=1, epochs=2, verbose=0, callbacks=[monitor])
+    finally:
+        dynamo.removeHandler(handler)
+    steps = 2 * len(x)
+    assert sorted({r["step"] for r in monitor.history}) == list(range(0, steps, 3))
+    assert not [m for m in messages if "recompile_limit" in m]

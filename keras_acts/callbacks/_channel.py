@@ -79,6 +79,9 @@ class Request:
     # Whether the block of steps about to run can hold a record (on JAX,
     # blocks that cannot run the plain train function).
     block_may_record: Callable[[], bool] = lambda: True
+    # Whether that answer is exact for a block of one step: the optimizer's
+    # steps are those of fit (no loss scaling or gradient accumulation).
+    steps_predictable: bool = False
 
 
 class Channel:

@@ -280,7 +280,13 @@ class GradientMonitor(Recorder):
         # A custom loop has no batch hooks: records are taken as they come.
         inbox = Inbox(None if in_fit else lambda: self._collect(final=False))
         self._capture.attach(
-            Request(self.schedule, self.histograms, inbox, self._next_may_record),
+            Request(
+                self.schedule,
+                self.histograms,
+                inbox,
+                self._next_may_record,
+                in_fit and self._collector.predictable,
+            ),
             in_fit,
         )
         if self.schedule.per_epoch:

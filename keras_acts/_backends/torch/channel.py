@@ -17,11 +17,28 @@ _foreach_sub_ = _private_api.torch_function("_foreach_sub_")
 
 
 class Channel(BaseChannel):
+    _due = True
+
     def recording_function(self, make_recording_function, plain_function):
         # Keras's PyTorch train function looks up model.train_step at each
         # call, so the plain function runs the recording step while the
-        # monitor is attached: nothing to make.
-        return plain_function
+        # monitor is attached. Before each call the host says whether the
+        # step is due, for a step compiled by torch.compile (see
+        # should_record).
+        def train_function(data):
+            self._due = self.request.block_may_record()
+            return plain_function(data)
+
+        return train_function
+
+    def should_record(self, site, step):
+        # In a step compiled by torch.compile (jit_compile=True), a branch on
+        # a tensor breaks the graph at every step: the host's answer, a
+        # Python bool, is used instead, and the step is compiled once for
+        # each of its two values.
+        if self.request.steps_predictable and torch.compiler.is_compiling():
+            return self._due
+        return super().should_record(site, step)
 
     def weights_before(self, record, groups, gradients):
         if not bool(record):
