@@ -70,18 +70,6 @@ class GradientMonitor(Recorder):
     absolute value and maximum absolute value of the gradient, the L2 norm of
     the weights and the update-to-weight ratio `||w_after - w_before|| /
     ||w_before||`, plus the same over the whole model (the global norm).
-    The gradients are those the training step hands to the optimizer, not
-    those of a second pass. `step` is `optimizer.iterations` when the step
-    began (0 for the first update ever); it continues across `fit` calls and
-    after loading a saved model. ActivationMonitor's `step` means the same,
-    so the rows of the two monitors join on it.
-
-    A custom `train_step` is covered whenever it calls `apply` or
-    `apply_gradients` of a watched optimizer; a custom training loop (no
-    `fit`) with `attach`. Backends: TensorFlow, JAX and PyTorch. What is
-    recorded with several optimizers, `steps_per_execution`, gradient
-    accumulation, loss scaling and distribution strategies is set out in
-    the guide (Diagnosing gradient flow: What a record means).
 
     Args:
         freq: Record every `freq` optimizer steps (the steps divisible by
@@ -145,6 +133,19 @@ class GradientMonitor(Recorder):
         (global)   7.332e+00   1.026e+00      3.254e-02
         Problems over 1 record (steps 0 to 0): no problems found.
         ```
+
+    The gradients are those the training step hands to the optimizer, not
+    those of a second pass. `step` is `optimizer.iterations` when the step
+    began (0 for the first update ever); it continues across `fit` calls and
+    after loading a saved model. ActivationMonitor's `step` means the same,
+    so the rows of the two monitors join on it.
+
+    A custom `train_step` is covered whenever it calls `apply` or
+    `apply_gradients` of a watched optimizer; a custom training loop (no
+    `fit`) with `attach`. Backends: TensorFlow, JAX and PyTorch. What is
+    recorded with several optimizers, `steps_per_execution`, gradient
+    accumulation, loss scaling and distribution strategies is set out in
+    the guide (Diagnosing gradient flow: What a record means).
     """
 
     COLUMNS = COLUMNS
