@@ -21,7 +21,10 @@ def standard_deviation(variance, epsilon: float):
     Works on NumPy arrays (the tf.data path) and backend tensors."""
     if isinstance(variance, np.ndarray):
         return np.where(variance > 0, np.maximum(np.sqrt(variance), epsilon), 1.0)
-    floored = ops.maximum(ops.sqrt(variance), epsilon)
+    # A where, not ops.maximum: Keras's maximum computes float64 tensors in
+    # float32 on PyTorch.
+    root = ops.sqrt(variance)
+    floored = ops.where(root < epsilon, ops.full_like(root, epsilon), root)
     return ops.where(variance > 0, floored, ops.ones_like(variance))
 
 
@@ -215,7 +218,9 @@ class Standardize(keras.layers.Layer):
         # until adapt (or `mean` and `variance`) sets them, so that a layer
         # without statistics never passes for an identity, also after saving
         # and loading.
-        dtype = keras.backend.result_type(self.variable_dtype, "float32")
+        # (Written out: keras.backend.result_type gives float32 for float64
+        # and float32 on PyTorch.)
+        dtype = "float64" if self.variable_dtype == "float64" else "float32"
         for name in ("mean", "variance"):
             weight = self.add_weight(
                 name=name,
