@@ -127,7 +127,9 @@ def diagnose(
             "which needs targets: pass them as `y`, or in the dataset."
         )
     gradients = GradientMonitor(warn=False)
-    activations = ActivationMonitor(probe, freq=max(1, steps // 10), warn=False)
+    # Four probes over the run and one at its end: enough for the dead rule's
+    # three records, and each probe is a forward and a backward pass.
+    activations = ActivationMonitor(probe, freq=math.ceil(steps / 4), warn=False)
     with _restored(model):
         model.fit(verbose=0, callbacks=[gradients, activations], **data)
     diagnosis = Diagnosis(
