@@ -559,3 +559,28 @@ def test_a_sigmoid_gate_is_not_judged_as_hidden_units():
     flagged = {(flag.kind, flag.layer) for flag in monitor.flags()}
     assert not {layer for _, layer in flagged} & {"gate"}
     assert ("off_center", "hidden") in flagged
+
+
+def test_summary_columns_stay_aligned_with_a_long_activation_name():
+    # keras-hub's feed-forward layers apply "gelu_approximate", longer than
+    # the column's usual width.
+    x, y = probe_data()
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(
+                4,
+                activation=lambda z: keras.activations.gelu(z, approximate=True),
+                name="long",
+            ),
+            keras.layers.Dense(4, activation="tanh", name="short"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.layers[0].activation.__name__ = "gelu_approximate"
+    monitor = ActivationMonitor((x, y), warn=False)
+    fit(model, monitor, x, y)
+    header, *rows = monitor.summary().splitlines()[1:4]
+    column = header.index("    mean") + len("    mean")
+    for row in rows:
+        assert row[column - 1] != " " and row[column] == " ", row

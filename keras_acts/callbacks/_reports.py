@@ -70,9 +70,12 @@ def activation_table(
     if flagged_only:
         rows = [row for row in rows if row["layer"] in marked]
     width = max([len("layer")] + [len(row["layer"]) for row in rows])
+    # At least 13 wide, as the tables in the docs show; wider for a long
+    # name such as keras-hub's gelu_approximate.
+    name_width = max([12] + [len(row["activation"]) for row in rows]) + 1
     lines = [
         f"Activations at step {step}",
-        f"{'layer':<{width}}  {'activation':<13}{'mean':>8}{'std':>8}"
+        f"{'layer':<{width}}  {'activation':<{name_width}}{'mean':>8}{'std':>8}"
         f"{'dead':>7}{'saturated':>10}{'grad l2':>11}  marks",
     ]
     for row in rows:
@@ -80,7 +83,7 @@ def activation_table(
         saturated = row["saturated_fraction"]
         gradient = row["output_grad_l2"]
         lines.append(
-            f"{row['layer']:<{width}}  {row['activation']:<13}"
+            f"{row['layer']:<{width}}  {row['activation']:<{name_width}}"
             f"{row['mean']:>8.3f}{row['std']:>8.3f}"
             f"{'-' if dead is None else f'{dead:.0%}':>7}"
             f"{'-' if saturated is None else f'{saturated:.0%}':>10}"
