@@ -584,3 +584,25 @@ def test_summary_columns_stay_aligned_with_a_long_activation_name():
     column = header.index("    mean") + len("    mean")
     for row in rows:
         assert row[column - 1] != " " and row[column] == " ", row
+
+
+def test_inputs_off_center_are_not_flagged_where_the_model_standardizes_them():
+    # The advice is already taken: an adapted Standardize (or Keras's
+    # Normalization) first. Without it, the same raw inputs are flagged.
+    x, y = probe_data()
+    raw = 50.0 + x
+    flagged = {}
+    for scaling in (None, keras_acts.Standardize, keras.layers.Normalization):
+        layers = [keras.Input((3,))]
+        if scaling is not None:
+            layer = scaling()
+            layer.adapt(raw)
+            layers.append(layer)
+        model = keras.Sequential(
+            layers + [keras.layers.Dense(4, "tanh"), keras.layers.Dense(1)]
+        )
+        monitor = ActivationMonitor((raw, y), warn=False)
+        fit(model, monitor, raw, y)
+        flagged[scaling] = [flag.kind for flag in monitor.flags()]
+    assert "inputs_off_center" in flagged[None]
+    assert flagged[keras_acts.Standardize] == flagged[keras.layers.Normalization] == []

@@ -71,6 +71,16 @@ def layer_paths(model) -> list[tuple[str, keras.layers.Layer]]:
     return found
 
 
+def standardizes(model) -> bool:
+    """Whether `model` scales its own inputs, with a keras_acts.Standardize
+    or a keras.layers.Normalization: then raw inputs far from zero-centered
+    are what it was built for (the advice is already followed)."""
+    from keras_acts.layers import Standardize
+
+    kinds = (Standardize, keras.layers.Normalization)
+    return any(isinstance(layer, kinds) for _, layer in layer_paths(model))
+
+
 def learned_activations(model) -> list[tuple[str, keras.layers.Layer]]:
     """(path, layer) of the model's activation layers with learned
     parameters, also those passed as a layer's `activation`."""

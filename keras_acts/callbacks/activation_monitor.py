@@ -23,6 +23,7 @@ from keras_acts.callbacks._activation_layers import (
     context_of,
     learned_activations,
     monitored_layers,
+    standardizes,
 )
 from keras_acts.callbacks._activation_probe import (
     Probe,
@@ -259,7 +260,9 @@ class ActivationMonitor(Recorder):
         self._epoch = 0
         self._probe_due = False
         self._live_warnings = _rules.LiveWarnings(self._warn_kinds)
-        self._input_findings = _rules.input_findings(named_inputs(self.x))
+        self._input_findings = (
+            [] if standardizes(model) else _rules.input_findings(named_inputs(self.x))
+        )
         self._clock = StepClock(
             iterations(model), int(getattr(model, "steps_per_execution", 1))
         )
@@ -420,7 +423,9 @@ class ActivationMonitor(Recorder):
           than their standard deviation, so the next layer's inputs share
           one sign (one flag for all of them, under the first).
         - `"inputs_off_center"`: input features whose mean is farther from 0
-          than their spread, on average.
+          than their spread, on average, in a model that does not scale its
+          own inputs (with a `keras_acts.Standardize` or a
+          `keras.layers.Normalization` layer, the advice is already taken).
 
         Returns:
             A list of `keras_acts.Flag`, empty when nothing was found.
