@@ -773,3 +773,72 @@ def test_a_compiled_pytorch_step_records_without_recompiling_at_every_step():
     steps = 2 * len(x)
     assert sorted({r["step"] for r in monitor.history}) == list(range(0, steps, 3))
     assert not [m for m in messages if "recompile_limit" in m]
+
+
+# Issue #28, fault injection: same-shaped variables, an empty CSV, and live
+# warnings per layer.
+def test_rows_of_same_shaped_variables_map_to_their_own_gradients():
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(8, activation="tanh", name="first"),
+            keras.layers.Dense(8, activation="tanh", name="second"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 8)).astype("float32")
+    y = rng.normal(size=(8, 1)).astype("float32")
+    # Distinct magnitudes per variable, so that a swap shows.
+    model.set_weights([w * (i + 1) for i, w in enumerate(model.get_weights())])
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    outputs = keras.ops.convert_to_numpy(twin(x))
+    by_path = vector_jacobian_product(twin, x, 2 * (outputs - y) / y.size)
+    expected = {
+        "/".join(variable.path.split("/")[-2:]): np.linalg.norm(
+            by_path[twin_variable.path]
+        )
+        for variable, twin_variable in zip(
+            model.trainable_variables, twin.trainable_variables, strict=True
+        )
+    }
+    assert len(set(np.round(list(expected.values()), 6))) == len(expected)
+    monitor = GradientMonitor()
+    fit(model, monitor, x, y, batch_size=8)
+    rows = [r for r in monitor.history if r["variable"] is not None]
+    assert len(rows) == len(expected) == 6
+    for row in rows:
+        path = f"{row['layer']}/{row['variable']}"
+        np.testing.assert_allclose(row["l2"], expected[path], rtol=1e-4)
+
+
+def test_append_to_an_existing_empty_csv_writes_the_header(tmp_path):
+    path = tmp_path / "gradients.csv"
+    path.write_text("")
+    monitor = GradientMonitor(csv_path=path, append=True)
+    fit(small_model(), monitor, *data())
+    with open(path, newline="") as file:
+        header = next(csv.reader(file))
+        file.seek(0)
+        rows = list(csv.DictReader(file))
+    assert tuple(header) == GradientMonitor.COLUMNS
+    assert len(rows) == len(monitor.history) == 2 * 7
+
+
+def test_live_warnings_warn_once_per_kind_and_layer():
+    from keras_acts.callbacks._rules import LiveWarnings
+    from keras_acts.diagnosis import Flag
+
+    def flag(layer):
+        return Flag("vanishing", layer, "small", "try relu", "Diagnosing gradient flow")
+
+    live = LiveWarnings(frozenset({"vanishing"}))
+    with pytest.warns(keras_acts.DiagnosisWarning) as caught:
+        live.give([flag("first")], "GradientMonitor", step=0)
+        live.give([flag("first"), flag("second")], "GradientMonitor", step=1)
+        live.give([flag("first"), flag("second")], "GradientMonitor", step=2)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2
+    assert "first:" in messages[0] and "second:" in messages[1]

@@ -2,6 +2,7 @@
 interrupted fits, several optimizers, custom training loops, layers passed as
 activations, NaN between records, and keras.distribution on JAX."""
 
+import csv
 import os
 import subprocess
 import sys
@@ -480,3 +481,107 @@ def test_plot_refuses_a_single_axes():
     with pytest.raises(ValueError, match="`axes` must be 2 matplotlib Axes"):
         monitor.plot(axes=single)
     plt.close("all")
+
+
+# Issue #28: an interrupted fit leaves the model and its optimizer as they
+# were, with the records of every step that ran.
+class FailAt(keras.callbacks.Callback):
+    def __init__(self, error, batch, hook="on_train_batch_end"):
+        super().__init__()
+        self.error, self.batch = error, batch
+        setattr(self, hook, self._maybe_fail)
+
+    def _maybe_fail(self, batch, logs=None):
+        if batch == self.batch:
+            raise self.error
+
+
+def assert_unwrapped(model, plain_function):
+    assert "apply" not in vars(model.optimizer)
+    assert "train_step" not in vars(model)
+    assert "make_train_function" not in vars(model)
+    assert model.train_function is plain_function
+
+
+@pytest.mark.parametrize("hook", ["on_train_batch_end", "on_train_batch_begin"])
+@pytest.mark.parametrize("error", [RuntimeError("a callback"), KeyboardInterrupt()])
+def test_a_fit_stopped_by_a_callback_keeps_every_step_and_unwraps(
+    tmp_path, error, hook
+):
+    x, y = data(samples=48)
+    model = small_model()
+    fit(model, [], x, y)  # the plain train function
+    plain_function = model.train_function
+    start = int(model.optimizer.iterations)
+    path = tmp_path / "gradients.csv"
+    monitor = GradientMonitor(csv_path=path)
+    # The monitor after the failing callback: its batch hooks never run for
+    # the failing batch.
+    with pytest.raises(type(error)):
+        fit(model, [FailAt(error, 2, hook), monitor], x, y)
+    ran = int(model.optimizer.iterations) - start
+    assert ran == (3 if hook == "on_train_batch_end" else 2)
+    expected = list(range(start, start + ran))
+    assert sorted({r["step"] for r in monitor.history}) == expected
+    with open(path, newline="") as file:
+        assert sorted({int(r["step"]) for r in csv.DictReader(file)}) == expected
+    if hook == "on_train_batch_end":
+        assert_unwrapped(model, plain_function)
+    else:
+        # Stopped between the monitor's batch begin and the step: only the
+        # train function waits there, and gives way at its next call.
+        assert "apply" not in vars(model.optimizer)
+        assert "train_step" not in vars(model)
+    fit(model, [], x, y)
+    assert_unwrapped(model, plain_function)
+    assert len({r["step"] for r in monitor.history}) == ran
+
+
+def test_a_step_that_raises_leaves_the_optimizer_unwrapped(monkeypatch):
+    x, y = data(samples=32)
+    model = small_model()
+    fit(model, [], x, y)
+    plain_function = model.train_function
+    optimizer_class = type(model.optimizer)
+
+    def interrupted(self, grads, trainable_variables=None):
+        raise KeyboardInterrupt
+
+    # The optimizer's own apply is interrupted inside the step.
+    monkeypatch.setattr(optimizer_class, "apply", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, GradientMonitor(), x, y)
+    monkeypatch.undo()
+    assert_unwrapped(model, plain_function)
+
+
+def small_model():
+    return keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, activation="tanh", name="hidden"),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
+
+
+def test_attach_errors_name_the_users_argument():
+    model = small_model()
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(
+        ValueError, match=r"optimizer instance.*Received: optimizers=.sgd. of type str"
+    ):
+        with GradientMonitor().attach(model, "sgd"):
+            pass
+    with pytest.raises(
+        ValueError, match=r"must be a keras.Model. Received: model=None"
+    ):
+        with GradientMonitor().attach(None, model.optimizer):
+            pass
+    loss = keras.losses.MeanSquaredError()
+    with pytest.raises(ValueError, match=r"optimizer instance.*MeanSquaredError"):
+        with GradientMonitor().attach(model, loss):
+            pass
+    with pytest.raises(ValueError, match=r"Received: optimizers=\['sgd'\]"):
+        GradientMonitor(optimizers=["sgd"])
+    assert "apply" not in vars(model.optimizer)

@@ -82,6 +82,9 @@ class Request:
     # Whether that answer is exact for a block of one step: the optimizer's
     # steps are those of fit (no loss scaling or gradient accumulation).
     steps_predictable: bool = False
+    # Called on the host after each block of steps of `fit` (before the
+    # callbacks' on_train_batch_end, which a failing callback may cut short).
+    after_block: Callable[[], None] = lambda: None
 
 
 class Channel:

@@ -21,6 +21,7 @@ steps run the plain `apply` and two untaken branches.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -100,17 +101,28 @@ class GradientCapture:
         self._functions: dict[Any, Any] = {}
         self._plain_function = None
         self._installed: list[tuple[Any, str]] = []
+        self._recording_function = None
+        self._armed = False
         self._lock = threading.Lock()
 
     # Attaching a monitor.
     def attach(self, request: Request, in_fit: bool) -> None:
         """Starts recording what `request` asks: during `fit` (`in_fit=True`)
         through the recording train function, otherwise (a custom loop) at
-        every `apply` until `detach`."""
+        every `apply` until `detach`.
+
+        During `fit`, nothing stays wrapped between blocks of steps: `arm`
+        (at each batch's begin) puts the recording train function on the
+        model, and that function puts the wrapped `apply` and `train_step` on
+        for the length of its own call, and the plain train function back
+        when it returns or raises. A fit stopped by an exception (another
+        callback's, a KeyboardInterrupt) thus leaves the model and its
+        optimizers as they were, without `on_train_end`."""
         self.detach()
         self.request = request
         self.in_fit = in_fit
         self.ran_recording = False
+        self._armed = False
         self.channel.begin(request)
         model = self.model
         plain = model.train_function if in_fit else None
@@ -121,49 +133,109 @@ class GradientCapture:
             self.sites = {}
             self._plain_function = plain
         for optimizer in self.optimizers:
-            self._wrap_optimizer(optimizer)
             self._prepare_sites(optimizer)
         if not in_fit:
+            self._wrap()
             self.recording = True
             return
-        train_step = model.train_step
-        make_train_function = model.make_train_function
-
-        def recording_train_step(*args, **kwargs):
-            self.ran_recording = True
-            self.recording = True
-            try:
-                return train_step(*args, **kwargs)
-            finally:
-                self.recording = False
-
-        def cleaning_make_train_function(force=False):
-            # Only a fit that ended without on_train_end (an exception, an
-            # interrupt) gets here with the monitor still attached.
-            self.detach()
-            return model.make_train_function(force=force)
-
-        self._install(model, "train_step", recording_train_step)
-        self._install(model, "make_train_function", cleaning_make_train_function)
         if plain is None:
-            return  # driven by hand: the step calls model.train_step itself
+            # Driven by hand: the step calls model.train_step itself, at any
+            # time until detach.
+            self._wrap()
+            return
         key = self.channel.trace_key(request)
         if key not in self._functions:
+            make_train_function = model.make_train_function
 
             def make_recording_function():
                 make_train_function(force=True)
                 return model.train_function
 
-            self._functions[key] = self.channel.recording_function(
-                make_recording_function, plain
-            )
-        model.train_function = self._functions[key]
+            # Made while wrapped: a trainer may take `train_step` when it
+            # makes the function; the step is traced in the guarded call.
+            with self._wrapped():
+                recording = self.channel.recording_function(
+                    make_recording_function, plain
+                )
+            model.train_function = plain
+            self._functions[key] = self._guarded(recording, plain)
+        self._recording_function = self._functions[key]
 
-    def detach(self) -> None:
-        """Restores the optimizers and the model's plain train function."""
+    def arm(self) -> None:
+        """Before a block of steps of `fit`: the next call of the model's
+        train function records."""
+        if self.request is None or not self.in_fit:
+            return
+        function = getattr(self, "_recording_function", None)
+        if function is not None:
+            self._armed = True
+            self.model.train_function = function
+
+    def _guarded(self, recording, plain):
+        model = self.model
+
+        def train_function(*args, **kwargs):
+            if not self._armed or self.request is None:
+                # Called outside a monitored fit (the fit that put it here
+                # was stopped by an exception): the plain function.
+                self.detach()
+                return plain(*args, **kwargs)
+            self._armed = False
+            request = self.request
+            try:
+                with self._wrapped():
+                    logs = recording(*args, **kwargs)
+            except BaseException:
+                # The records of the steps that ran are kept.
+                try:
+                    request.after_block()
+                except Exception:  # the step's own error is the one to see
+                    pass
+                raise
+            finally:
+                if model.train_function is train_function:
+                    model.train_function = plain
+            request.after_block()
+            return logs
+
+        return train_function
+
+    def _wrap(self) -> None:
+        """Wraps the optimizers' `apply` and the model's `train_step`, until
+        `detach` (or `_unwrap`)."""
+        for optimizer in self.optimizers:
+            self._wrap_optimizer(optimizer)
+        if self.in_fit:
+            train_step = self.model.train_step
+
+            def recording_train_step(*args, **kwargs):
+                self.ran_recording = True
+                self.recording = True
+                try:
+                    return train_step(*args, **kwargs)
+                finally:
+                    self.recording = False
+
+            self._install(self.model, "train_step", recording_train_step)
+
+    def _unwrap(self) -> None:
         for owner, name in reversed(self._installed):
             _private_api.uninstall(owner, name)
         self._installed = []
+
+    @contextlib.contextmanager
+    def _wrapped(self):
+        self._wrap()
+        try:
+            yield
+        finally:
+            self._unwrap()
+
+    def detach(self) -> None:
+        """Restores the optimizers and the model's plain train function."""
+        self._unwrap()
+        self._armed = False
+        self._recording_function = None
         if self._plain_function is not None and any(
             self.model.train_function is f for f in self._functions.values()
         ):

@@ -37,6 +37,7 @@ class Collector:
         self.epoch = 0
         self._lost_records = capture.channel.lost_records
         self._held: list[GradientRecord] = []
+        self._last_step = -1  # of the records collected
 
     def block_may_record(self) -> bool:
         """Whether the block of steps about to run can hold a record."""
@@ -81,10 +82,7 @@ class Collector:
         """Stops counting steps on the host when the step applies more than
         once per batch (the count is then wrong), and warns of records that
         were overwritten before the host read them."""
-        if self.predictable and any(
-            record.step >= self.clock.iterations for record in received
-        ):
-            self.predictable = False
+        self._last_step = max([self._last_step, *(r.step for r in received)])
         channel = self.capture.channel
         if channel.lost_records > self._lost_records:
             warnings.warn(
@@ -96,6 +94,12 @@ class Collector:
                 stacklevel=4,
             )
             self._lost_records = channel.lost_records
+            self.predictable = False
+
+    def check_steps(self) -> None:
+        """After a block (and the clock): stops counting steps on the host
+        if a record was of a later step than the blocks that ran."""
+        if self.predictable and self._last_step >= self.clock.iterations:
             self.predictable = False
 
     def nonfinite_message(self, record: GradientRecord) -> str | None:

@@ -48,17 +48,26 @@ __all__ = ["COLUMNS", "STATS", "GradientMonitor"]
 
 
 def _checked_optimizers(optimizers: Any) -> list[keras.optimizers.Optimizer]:
+    """`optimizers` as a list of optimizer instances; ValueError naming what
+    was received otherwise (a name such as "sgd", a loss, a list of them)."""
     if isinstance(optimizers, keras.optimizers.Optimizer):
-        optimizers = [optimizers]
-    optimizers = list(optimizers)
-    if not optimizers or not all(
-        isinstance(o, keras.optimizers.Optimizer) for o in optimizers
-    ):
-        raise ValueError(
-            "`optimizers` must be a list of Keras optimizers. "
-            f"Received: optimizers={optimizers!r}"
-        )
-    return optimizers
+        return [optimizers]
+    if isinstance(optimizers, (list, tuple)):
+        checked = list(optimizers)
+        if checked and all(isinstance(o, keras.optimizers.Optimizer) for o in checked):
+            return checked
+    raise ValueError(
+        "`optimizers` must be a Keras optimizer instance or a list of them "
+        "(the optimizer objects that train the model, such as "
+        "`model.optimizer`; not names such as 'sgd'). "
+        f"Received: optimizers={optimizers!r} of type {type(optimizers).__name__}"
+    )
+
+
+def _checked_model(model: Any) -> keras.Model:
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`model` must be a keras.Model. Received: model={model!r}")
+    return model
 
 
 class GradientMonitor(Recorder):
@@ -208,6 +217,7 @@ class GradientMonitor(Recorder):
         self._active = False
         self._fit_start = 0
         self._block_may_record = True
+        self._block_collected = False
         self._run = _rules.GradientRun(self.vanishing_ratio)
         self._context: _rules.Context | None = None
         self._live_warnings = _rules.LiveWarnings(frozenset())
@@ -245,13 +255,14 @@ class GradientMonitor(Recorder):
         Returns:
             A context manager that yields the monitor.
         """
+        model = _checked_model(model)
+        if optimizers is not None:
+            optimizers = _checked_optimizers(optimizers)
         if self.schedule.per_epoch:
             raise ValueError(
                 'freq="epoch" needs the epochs of `fit`; a custom loop has '
                 "none. Use an integer `freq`. Received: freq='epoch'"
             )
-        if optimizers is not None:
-            optimizers = _checked_optimizers(optimizers)
         self.set_model(model)
         self._begin(in_fit=False, optimizers=optimizers)
         try:
@@ -275,6 +286,7 @@ class GradientMonitor(Recorder):
         self._run = _rules.GradientRun(self.vanishing_ratio)
         self._live_warnings = _rules.LiveWarnings(self._warn_kinds - {"nonfinite"})
         self._block_may_record = True
+        self._block_collected = False
         self._context = context_of(model, optimizers)
         self._capture = GradientCapture.of(model, optimizers)
         self._collector = Collector(model, optimizers, self._capture, self.schedule)
@@ -287,6 +299,7 @@ class GradientMonitor(Recorder):
                 inbox,
                 self._next_may_record,
                 in_fit and self._collector.predictable,
+                self._after_block,
             ),
             in_fit,
         )
@@ -333,14 +346,25 @@ class GradientMonitor(Recorder):
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._collector.clock.begin_block(batch)
         self._block_may_record = self._collector.block_may_record()
+        self._block_collected = False
+        self._capture.arm()
 
     def _next_may_record(self) -> bool:
         return self._block_may_record
+
+    def _after_block(self) -> None:
+        """Right after the block of steps ran, before the callbacks' batch
+        end: the records reach the history (and the files) even when another
+        callback stops the fit there."""
+        self._block_collected = True
+        if self._active and self._block_may_record:
+            self._collect(final=True)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._collector.clock.end_block(batch)
         if not self._active:
             return
+        self._collector.check_steps()
         if not self._capture.sites and self._capture.ran_recording:
             self._active = False
             self._collector.warn_nothing_applied(self.model)
@@ -348,7 +372,8 @@ class GradientMonitor(Recorder):
         # Reading the device forces a sync: skip it after blocks where no
         # step can have been recorded.
         if self._block_may_record:
-            self._collect(final=True)
+            if not self._block_collected:  # a step driven by hand
+                self._collect(final=True)
             self._log_headline(logs)
 
     def _collect(self, final: bool) -> None:
