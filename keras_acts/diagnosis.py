@@ -19,9 +19,10 @@ class Flag:
     Attributes:
         kind: What kind of problem: one of `"nonfinite"`, `"exploding"`,
             `"vanishing"`, `"stalled"` (GradientMonitor), `"dead"`,
-            `"saturated"`, `"off_center"`, `"inputs_off_center"`
-            (ActivationMonitor).
-        layer: Where: a layer's name or path, `"(global)"` or `"(inputs)"`.
+            `"saturated"`, `"off_center"`, `"inputs_off_center"`,
+            `"targets_unscaled"` (ActivationMonitor).
+        layer: Where: a layer's name or path, `"(global)"`, `"(inputs)"` or
+            `"(targets)"`.
         problem: What is wrong and how badly, with numbers.
         advice: What to try.
         doc: The title of the docs page that explains it.

@@ -606,3 +606,27 @@ def test_inputs_off_center_are_not_flagged_where_the_model_standardizes_them():
         flagged[scaling] = [flag.kind for flag in monitor.flags()]
     assert "inputs_off_center" in flagged[None]
     assert flagged[keras_acts.Standardize] == flagged[keras.layers.Normalization] == []
+
+
+@pytest.mark.parametrize(
+    "loss, scale, flagged",
+    [
+        ("mse", 1000.0, True),
+        (keras.losses.Huber(), 1000.0, True),
+        ("mse", 3.0, False),  # within the scale a net learns at once
+        ("binary_crossentropy", 1000.0, False),  # not a regression loss
+    ],
+)
+def test_regression_targets_far_from_unit_scale_are_flagged(loss, scale, flagged):
+    x, _ = probe_data()
+    y = scale * (1.0 + np.random.default_rng(0).normal(size=(len(x), 1)))
+    if loss == "binary_crossentropy":
+        y = (y > scale).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4, "tanh"), keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.SGD(0.0), loss)
+    monitor = ActivationMonitor((x, y), warn=False)
+    fit(model, monitor, x, y)
+    kinds = {(flag.kind, flag.layer) for flag in monitor.flags()}
+    assert (("targets_unscaled", "(targets)") in kinds) is flagged

@@ -81,6 +81,31 @@ def standardizes(model) -> bool:
     return any(isinstance(layer, kinds) for _, layer in layer_paths(model))
 
 
+REGRESSION_LOSSES = (
+    keras.losses.MeanSquaredError,
+    keras.losses.MeanAbsoluteError,
+    keras.losses.Huber,
+    keras.losses.LogCosh,
+)
+REGRESSION_LOSS_NAMES = {
+    "mse",
+    "mae",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "huber",
+    "log_cosh",
+}
+
+
+def regresses(model) -> bool:
+    """Whether `model` is compiled with one regression loss, whose targets'
+    scale sets the scale of the loss and its gradients."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, str):
+        return loss in REGRESSION_LOSS_NAMES
+    return isinstance(loss, REGRESSION_LOSSES)
+
+
 def learned_activations(model) -> list[tuple[str, keras.layers.Layer]]:
     """(path, layer) of the model's activation layers with learned
     parameters, also those passed as a layer's `activation`."""

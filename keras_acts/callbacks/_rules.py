@@ -102,6 +102,14 @@ RULES = (
         "Standardize them (keras_acts.Standardize, adapted on the training data)",
         "Preprocessing",
     ),
+    Rule(
+        "targets_unscaled",
+        "ActivationMonitor",
+        "targets unscaled",
+        "train on standardized targets (subtract their mean, divide by their "
+        "standard deviation) and undo it on the predictions",
+        "Preprocessing",
+    ),
 )
 RULES_BY_KIND = {rule.kind: rule for rule in RULES}
 
@@ -447,6 +455,33 @@ def input_findings(inputs: dict[str, np.ndarray]) -> list[Finding]:
                 )
             )
     return findings
+
+
+# Regression targets whose mean or spread is this large: the loss and its
+# gradients start this many times (squared, for the mean squared error) too
+# large, and the output layer spends its first steps learning the scale.
+TARGET_SCALE_FLAG = 10.0
+
+
+def target_findings(targets: Any) -> list[Finding]:
+    """Regression targets far from zero mean and unit scale."""
+    if not isinstance(targets, np.ndarray) or not np.issubdtype(
+        targets.dtype, np.floating
+    ):
+        return []
+    columns = targets.reshape(len(targets), -1).astype(np.float64)
+    mean = float(np.max(np.abs(columns.mean(axis=0))))
+    std = float(np.max(columns.std(axis=0)))
+    if max(mean, std) <= TARGET_SCALE_FLAG:
+        return []
+    return [
+        _finding(
+            "targets_unscaled",
+            "(targets)",
+            f"regression targets far from zero mean and unit scale: mean up to "
+            f"{mean:.3g} in absolute value, standard deviation up to {std:.3g}",
+        )
+    ]
 
 
 # Warnings during training.

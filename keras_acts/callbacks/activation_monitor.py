@@ -23,6 +23,7 @@ from keras_acts.callbacks._activation_layers import (
     context_of,
     learned_activations,
     monitored_layers,
+    regresses,
     standardizes,
 )
 from keras_acts.callbacks._activation_probe import (
@@ -112,8 +113,8 @@ class ActivationMonitor(Recorder):
         warn: Warn (a `keras_acts.DiagnosisWarning`) the first time a
             problem appears during `fit`, once per kind and layer: `True`
             for every kind, `False` for none, or a list of kinds from
-            `"dead"`, `"saturated"`, `"off_center"`, `"inputs_off_center"`.
-            Defaults to `True`.
+            `"dead"`, `"saturated"`, `"off_center"`, `"inputs_off_center"`,
+            `"targets_unscaled"`. Defaults to `True`.
 
     Example:
         ```python
@@ -263,6 +264,8 @@ class ActivationMonitor(Recorder):
         self._input_findings = (
             [] if standardizes(model) else _rules.input_findings(named_inputs(self.x))
         )
+        if regresses(model):
+            self._input_findings += _rules.target_findings(self.y)
         self._clock = StepClock(
             iterations(model), int(getattr(model, "steps_per_execution", 1))
         )
@@ -426,6 +429,9 @@ class ActivationMonitor(Recorder):
           than their spread, on average, in a model that does not scale its
           own inputs (with a `keras_acts.Standardize` or a
           `keras.layers.Normalization` layer, the advice is already taken).
+        - `"targets_unscaled"`: with a regression loss (mean squared or
+          absolute error, Huber, log-cosh), probe targets whose mean or
+          standard deviation is above 10.
 
         Returns:
             A list of `keras_acts.Flag`, empty when nothing was found.
