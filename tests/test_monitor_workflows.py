@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import keras
 import numpy as np
@@ -585,3 +586,119 @@ def test_attach_errors_name_the_users_argument():
     with pytest.raises(ValueError, match=r"Received: optimizers=\['sgd'\]"):
         GradientMonitor(optimizers=["sgd"])
     assert "apply" not in vars(model.optimizer)
+
+
+# Issue #28: several monitors, each on its own schedule.
+def global_steps(monitor):
+    return [r["step"] for r in monitor.history if r["layer"] == "(global)"]
+
+
+@pytest.mark.parametrize(
+    "freqs, expected",
+    [
+        ((1, 2), ([0, 1, 2, 3], [0, 2])),
+        ((2, 3), ([0, 2], [0, 3])),
+        (("epoch", 3), ([0, 2], [0, 3])),
+        (("epoch", "epoch"), ([0, 2], [0, 2])),
+    ],
+)
+def test_several_monitors_in_one_fit_each_record_their_schedule(freqs, expected):
+    x, y = data()
+    model = small_model()
+    monitors = [GradientMonitor(freq=freq) for freq in freqs]
+    fit(model, monitors, x, y, epochs=2)  # 4 steps, 2 per epoch
+    assert [global_steps(m) for m in monitors] == list(expected)
+    # The same records: the statistics of a step agree across monitors.
+    shared = set(global_steps(monitors[0])) & set(global_steps(monitors[1]))
+    for step in shared:
+        assert monitors[0].layer_norms(step) == monitors[1].layer_norms(step)
+    assert "apply" not in vars(model.optimizer)
+    # Each alone afterwards, and a plain fit, as before.
+    alone = GradientMonitor(freq=2)
+    fit(model, [alone], x, y, epochs=2)
+    assert global_steps(alone) == [4, 6]
+
+
+def test_several_monitors_with_csv_files(tmp_path):
+    x, y = data()
+    model = small_model()
+    paths = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    monitors = [
+        GradientMonitor(csv_path=paths[0]),
+        GradientMonitor(2, csv_path=paths[1]),
+    ]
+    fit(model, monitors, x, y, epochs=2)
+    for path, steps in zip(paths, ([0, 1, 2, 3], [0, 2]), strict=True):
+        with open(path, newline="") as file:
+            rows = [r for r in csv.DictReader(file) if r["layer"] == "(global)"]
+        assert [int(r["step"]) for r in rows] == steps
+
+
+def test_several_monitors_attached_to_one_optimizer_in_a_custom_loop():
+    x, y = data()
+    model = small_model()
+    optimizer = keras.optimizers.SGD(LEARNING_RATE)
+    step = custom_loop_step(model, [optimizer])
+    outer, inner, same = GradientMonitor(), GradientMonitor(freq=2), GradientMonitor()
+
+    def run(steps):
+        for _ in range(steps):
+            step(x[:8], y[:8])
+
+    with outer.attach(model, optimizer), same.attach(model, [optimizer]):
+        run(1)  # step 0
+        with inner.attach(model, optimizer), same.attach(model):
+            run(4)  # steps 1 to 4
+        run(2)  # steps 5 and 6: after the inner blocks
+    assert global_steps(outer) == list(range(7))
+    assert global_steps(same) == list(range(7))
+    assert global_steps(inner) == [2, 4]
+    for s in (2, 4):
+        assert inner.layer_norms(s) == outer.layer_norms(s)
+    assert "apply" not in vars(optimizer)
+
+
+def test_monitors_of_one_model_with_other_optimizers_is_a_clear_error():
+    model = small_model()
+    first, second = keras.optimizers.SGD(), keras.optimizers.SGD()
+    for optimizer in (first, second):
+        optimizer.build(model.trainable_variables)
+    recording = GradientMonitor(freq=3)
+    with recording.attach(model, first):
+        with pytest.raises(ValueError, match=r"another GradientMonitor \(freq=3"):
+            with GradientMonitor().attach(model, second):
+                pass
+        with pytest.raises(ValueError, match="already attached to model"):
+            with recording.attach(model, second):
+                pass
+        with pytest.raises(ValueError, match="call fit outside that block"):
+            fit(model, recording, *data())
+    assert "apply" not in vars(first)
+
+
+def test_attach_warns_when_the_loop_applies_another_optimizer():
+    x, y = data()
+    model = small_model()
+    used, attached = keras.optimizers.SGD(LEARNING_RATE), keras.optimizers.SGD()
+    model.unused_optimizer = attached
+    step = custom_loop_step(model, [used])
+    model.used_optimizer = used
+    attached.build(model.trainable_variables)
+    monitor = GradientMonitor()
+    with pytest.warns(RuntimeWarning, match="recorded nothing in its `attach` block"):
+        with monitor.attach(model, attached):
+            step(x[:8], y[:8])
+    assert monitor.history == []
+    # An optimizer the model does not hold: the weights changed all the same.
+    del model.used_optimizer
+    with pytest.warns(RuntimeWarning, match="The weights changed"):
+        with monitor.attach(model, attached):
+            step(x[:8], y[:8])
+    # No warning when the attached optimizer applies, even without a due step
+    # (a step traced inside the block: a jax.jit traced before records
+    # nothing, and warns).
+    step = custom_loop_step(model, [used])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with GradientMonitor(freq=100).attach(model, used):
+            step(x[:8], y[:8])

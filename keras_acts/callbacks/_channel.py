@@ -62,6 +62,11 @@ class Inbox:
             if self.listener is not None:
                 self.listener()
 
+    def put_raw(self, record: RawRecord) -> None:
+        """Puts a record that reached the host already (no listener)."""
+        with self._lock:
+            self._records.append(record)
+
     def take(self) -> list[RawRecord]:
         """The records put since the last call, by step."""
         with self._lock:
@@ -85,6 +90,10 @@ class Request:
     # Called on the host after each block of steps of `fit` (before the
     # callbacks' on_train_batch_end, which a failing callback may cut short).
     after_block: Callable[[], None] = lambda: None
+    # The monitor asking (for messages), and the fit it records in (the
+    # `params` Keras hands the callbacks of one fit; None in a custom loop).
+    owner: Any = None
+    fit: Any = None
 
 
 class Channel:
@@ -131,6 +140,8 @@ class Channel:
     def deliver(self, site, statistics, copies, step) -> None:
         """Puts a record that reached the host in the request's inbox."""
         site.pending = False
+        if self.request is None:  # a traced step run after its monitor left
+            return
         self.request.inbox.put(site, step, statistics, copies)
 
     def received(self) -> list:

@@ -22,6 +22,7 @@ steps run the plain `apply` and two untaken branches.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from typing import Any
 
@@ -29,12 +30,27 @@ import keras
 import numpy as np
 
 from keras_acts import _backends, _private_api
-from keras_acts.callbacks._channel import Request
+from keras_acts.callbacks._channel import Inbox, Request
 from keras_acts.callbacks._gradient_statistics import (
     Site,
     VariableNames,
     shape_groups,
 )
+from keras_acts.callbacks._schedule import Schedule
+
+_NEXT = object()  # a freq="epoch" request waiting for its next record
+
+
+def describe(request: Request) -> str:
+    """The monitor that made `request`, for messages."""
+    owner = request.owner
+    if owner is None:
+        return "another GradientMonitor"
+    return f"another GradientMonitor (freq={owner.freq!r}, id {id(owner):#x})"
+
+
+def names_of(optimizers) -> str:
+    return ", ".join(f"{type(o).__name__} {o.name!r}" for o in optimizers)
 
 
 def optimizers_of(model) -> list:
@@ -74,13 +90,27 @@ class GradientCapture:
     ATTRIBUTE = "_keras_acts_gradient_capture"
 
     @classmethod
-    def of(cls, model, optimizers: list) -> GradientCapture:
-        """The model's capture, made anew when its optimizers changed."""
+    def of(cls, model, optimizers: list, fit: Any = None) -> GradientCapture:
+        """The model's capture, made anew when its optimizers changed; a
+        ValueError if another monitor records the model with other
+        optimizers at the same time (`fit`: the fit asking, or None for a
+        custom loop)."""
         capture = _private_api.hidden(model, cls.ATTRIBUTE)
         if capture is None or [id(o) for o in capture.optimizers] != [
             id(o) for o in optimizers
         ]:
             if capture is not None:
+                others = capture._live(fit)
+                if others:
+                    raise ValueError(
+                        f"{describe(others[0])} is already recording model "
+                        f"{model.name!r} through {names_of(capture.optimizers)}; "
+                        "GradientMonitors that record one model at the same "
+                        "time must watch the same optimizers. Give both the "
+                        "same `optimizers` (GradientMonitor(optimizers=[...]) or "
+                        f"attach(model, [...])). Received: {names_of(optimizers)}"
+                    )
+                capture.requests = []
                 capture.detach()
             capture = cls(model, optimizers)
             _private_api.hide(model, cls.ATTRIBUTE, capture)
@@ -92,12 +122,17 @@ class GradientCapture:
         self.channel = _backends.module("channel").Channel(self)
         self.names = VariableNames(model.name)
         self.sites: dict[tuple, Site] = {}
+        # The requests of the monitors attached, and the one the channel
+        # serves: all of them at once (`_combined`).
+        self.requests: list[Request] = []
         self.request: Request | None = None
+        self._epoch_next: dict[int, Any] = {}
         self.in_fit = False
         # True while the recording step runs (or is traced), and while a
         # custom loop is attached.
         self.recording = False
         self.ran_recording = False
+        self.applies = 0  # calls of a wrapped apply while recording
         self._functions: dict[Any, Any] = {}
         self._plain_function = None
         self._installed: list[tuple[Any, str]] = []
@@ -105,8 +140,116 @@ class GradientCapture:
         self._armed = False
         self._lock = threading.Lock()
 
-    # Attaching a monitor.
-    def attach(self, request: Request, in_fit: bool) -> None:
+    # The monitors' requests.
+    def _live(self, fit: Any) -> list[Request]:
+        """The requests still attached for a caller in `fit` (None: a custom
+        loop): those of another fit are of one that ended without
+        on_train_end (an exception stopped it)."""
+        return [r for r in self.requests if r.fit is None or r.fit is fit]
+
+    def add(self, request: Request, in_fit: bool) -> None:
+        """Attaches a monitor's request; several monitors share the capture,
+        each recording on its own schedule."""
+        live = self._live(request.fit)
+        if live and any((r.fit is not None) != in_fit for r in live):
+            other = live[0]
+            raise ValueError(
+                f"{describe(other)} is attached to a custom training loop of "
+                f"model {self.model.name!r} (`attach`), so the model cannot be "
+                "recorded in `fit` at the same time. Call fit outside the "
+                "`with monitor.attach(...)` block."
+                if other.fit is None
+                else f"{describe(other)} is recording a fit of model "
+                f"{self.model.name!r}; a custom loop cannot be attached to it "
+                "at the same time."
+            )
+        self.collect()
+        self.requests = [*live, request]
+        self._epoch_next[id(request)] = _NEXT
+        self._attach(self._combined(in_fit), in_fit)
+
+    def remove(self, request: Request) -> None:
+        """Detaches a monitor's request (the others go on recording)."""
+        if not any(r is request for r in self.requests):
+            return
+        self.collect()
+        self.requests = [r for r in self.requests if r is not request]
+        self._epoch_next.pop(id(request), None)
+        if self.requests:
+            self._attach(self._combined(self.in_fit), self.in_fit)
+        else:
+            self.detach()
+
+    def _combined(self, in_fit: bool) -> Request:
+        """One request for the channel that records every step some monitor
+        asks for: every gcd(freqs) steps, or each epoch's first step if all
+        ask for that (every step if only some do)."""
+        requests = list(self.requests)
+        freqs = [r.schedule.freq for r in requests]
+        if all(r.schedule.per_epoch for r in requests):
+            schedule = Schedule("epoch")
+        elif any(r.schedule.per_epoch for r in requests):
+            schedule = Schedule(1)
+        else:
+            schedule = Schedule(math.gcd(*freqs))
+        listeners = [r.inbox.listener for r in requests if r.inbox.listener]
+        return Request(
+            schedule,
+            any(r.histograms for r in requests),
+            Inbox(
+                (lambda: [listener() for listener in listeners]) if listeners else None
+            ),
+            lambda: any(r.block_may_record() for r in requests),
+            all(r.steps_predictable for r in requests),
+            lambda: [r.after_block() for r in requests],
+        )
+
+    def collect(self) -> None:
+        """Hands what reached the host to the monitors that asked for it."""
+        if self.request is None:
+            return
+        for raw in self.channel.received():
+            for request in self.requests:
+                if self._wants(request, raw):
+                    request.inbox.put_raw(raw)
+
+    def received(self, request: Request) -> list:
+        """The records for `request` that reached the host since the last
+        call, by step."""
+        self.collect()
+        return request.inbox.take()
+
+    def _wants(self, request: Request, raw) -> bool:
+        schedule = request.schedule
+        if not schedule.per_epoch:
+            return raw.step % schedule.freq == 0
+        if self.request.schedule.per_epoch:
+            return True
+        # Recorded for other monitors too: the first step after the epoch
+        # began (at each of the optimizers that apply it).
+        wanted = self._epoch_next.get(id(request))
+        if wanted is _NEXT:
+            self._epoch_next[id(request)] = raw.step
+            return True
+        return wanted == raw.step
+
+    def request_records(self, request: Request) -> None:
+        """With freq="epoch": `request` wants the next step recorded."""
+        if self.request is not None and not self.request.schedule.per_epoch:
+            self.collect()  # the steps before are not the one asked for
+        self._epoch_next[id(request)] = _NEXT
+        if self.request is not None and self.request.schedule.per_epoch:
+            self.channel.request_records()
+
+    def epoch_pending(self, request: Request) -> bool:
+        """With freq="epoch": whether the next block may hold its record."""
+        if self.request is not None and self.request.schedule.per_epoch:
+            sites = self.sites.values()
+            return not sites or any(site.pending for site in sites)
+        return self._epoch_next.get(id(request)) is _NEXT
+
+    # Attaching the requests.
+    def _attach(self, request: Request, in_fit: bool) -> None:
         """Starts recording what `request` asks: during `fit` (`in_fit=True`)
         through the recording train function, otherwise (a custom loop) at
         every `apply` until `detach`.
@@ -178,6 +321,7 @@ class GradientCapture:
             if not self._armed or self.request is None:
                 # Called outside a monitored fit (the fit that put it here
                 # was stopped by an exception): the plain function.
+                self.requests = []
                 self.detach()
                 return plain(*args, **kwargs)
             self._armed = False
@@ -311,6 +455,7 @@ class GradientCapture:
         def apply(grads, trainable_variables=None):
             if not self.recording or not len(grads):
                 return original_apply(grads, trainable_variables)
+            self.applies += 1
             if trainable_variables is None:
                 if not optimizer.built:  # apply raises a clear error
                     return original_apply(grads, trainable_variables)

@@ -35,6 +35,7 @@ class Collector:
             int(getattr(model, "steps_per_execution", 1) or 1),
         )
         self.epoch = 0
+        self.request = None  # the monitor's, set once made
         self._lost_records = capture.channel.lost_records
         self._held: list[GradientRecord] = []
         self._last_step = -1  # of the records collected
@@ -42,8 +43,7 @@ class Collector:
     def block_may_record(self) -> bool:
         """Whether the block of steps about to run can hold a record."""
         if self.schedule.per_epoch:
-            sites = self.capture.sites.values()
-            return not sites or any(site.pending for site in sites)
+            return self.capture.epoch_pending(self.request)
         if not self.predictable:
             return True
         first, count = self.clock.iterations, self.clock.steps_per_execution
@@ -54,7 +54,7 @@ class Collector:
         optimizers at one step are merged. With `final=False` (a custom loop,
         where records arrive one by one) the records of the last step are
         held back, since another optimizer may still add to them."""
-        received = self.capture.channel.received()
+        received = self.capture.received(self.request)
         self._check_reads(received)
         records = self._held
         for raw in received:

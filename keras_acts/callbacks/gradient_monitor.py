@@ -20,11 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from keras_acts import _validation
+from keras_acts import _backends, _validation
 from keras_acts.callbacks import _plots, _reports, _rules
 from keras_acts.callbacks._activation_layers import context_of
 from keras_acts.callbacks._channel import Inbox, Request
-from keras_acts.callbacks._gradient_capture import GradientCapture, optimizers_of
+from keras_acts.callbacks._gradient_capture import (
+    GradientCapture,
+    names_of,
+    optimizers_of,
+)
 from keras_acts.callbacks._gradient_collection import Collector
 from keras_acts.callbacks._gradient_records import (
     COLUMNS,
@@ -62,6 +66,19 @@ def _checked_optimizers(optimizers: Any) -> list[keras.optimizers.Optimizer]:
         "`model.optimizer`; not names such as 'sgd'). "
         f"Received: optimizers={optimizers!r} of type {type(optimizers).__name__}"
     )
+
+
+def _iterations(optimizers) -> dict[int, int]:
+    return {id(o): int(_backends.to_numpy(o.iterations)) for o in optimizers}
+
+
+def _fingerprint(model) -> float:
+    """A number that changes when the model's trainable weights do."""
+    ops = keras.ops
+    total = [ops.sum(ops.cast(v.value, "float32")) for v in model.trainable_variables]
+    if not total:
+        return 0.0
+    return float(_backends.to_numpy(ops.sum(ops.stack(total))))
 
 
 def _checked_model(model: Any) -> keras.Model:
@@ -213,6 +230,11 @@ class GradientMonitor(Recorder):
         self.warn = warn
         # The state of a fit, set anew when one begins (`_begin`).
         self._capture: GradientCapture | None = None
+        self._request: Request | None = None
+        self._loop_depth = 0  # nested `attach` blocks
+        self._applies_at_begin = 0
+        self._iterations_at_begin: dict[int, int] = {}
+        self._weights_at_begin: float | None = None
         self._collector: Collector | None = None
         self._active = False
         self._fit_start = 0
@@ -224,6 +246,13 @@ class GradientMonitor(Recorder):
 
     # Set-up and tear-down.
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if self._loop_depth:
+            raise ValueError(
+                "This GradientMonitor is attached to a custom training loop "
+                f"of model {self.model.name!r} (`with monitor.attach(...)`); "
+                "call fit outside that block, or give fit another "
+                "GradientMonitor."
+            )
         self._begin(in_fit=True)
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -263,11 +292,35 @@ class GradientMonitor(Recorder):
                 'freq="epoch" needs the epochs of `fit`; a custom loop has '
                 "none. Use an integer `freq`. Received: freq='epoch'"
             )
+        if self._loop_depth:
+            # Attached already, in an enclosing block: the same recording.
+            same = model is self.model and (
+                optimizers is None
+                or [id(o) for o in optimizers]
+                == [id(o) for o in self._capture.optimizers]
+            )
+            if not same:
+                raise ValueError(
+                    "This GradientMonitor is already attached to model "
+                    f"{self.model.name!r} (through "
+                    f"{names_of(self._capture.optimizers)}) in an enclosing "
+                    "`with monitor.attach(...)` block; it records one model "
+                    "at a time. Use another GradientMonitor for model "
+                    f"{model.name!r}."
+                )
+            self._loop_depth += 1
+            try:
+                yield self
+            finally:
+                self._loop_depth -= 1
+            return
         self.set_model(model)
         self._begin(in_fit=False, optimizers=optimizers)
+        self._loop_depth = 1
         try:
             yield self
         finally:
+            self._loop_depth = 0
             self._end()
 
     def _begin(self, in_fit: bool, optimizers=None) -> None:
@@ -280,6 +333,12 @@ class GradientMonitor(Recorder):
                 "GradientMonitor(optimizers=[...]) or monitor.attach(model, "
                 "optimizers)."
             )
+        if self._capture is not None and self._request is not None:
+            # Of a fit that ended without on_train_end (an exception).
+            self._capture.remove(self._request)
+            self._request = None
+        fit = self.params if in_fit else None
+        capture = GradientCapture.of(model, optimizers, fit)
         self._open_outputs()
         self._fit_start = len(self._records)  # earlier fits' with append=True
         self._active = True
@@ -288,38 +347,90 @@ class GradientMonitor(Recorder):
         self._block_may_record = True
         self._block_collected = False
         self._context = context_of(model, optimizers)
-        self._capture = GradientCapture.of(model, optimizers)
+        self._capture = capture
         self._collector = Collector(model, optimizers, self._capture, self.schedule)
+        self._applies_at_begin = capture.applies
+        self._iterations_at_begin = _iterations(optimizers_of(model))
+        self._weights_at_begin = None if in_fit else _fingerprint(model)
         # A custom loop has no batch hooks: records are taken as they come.
         inbox = Inbox(None if in_fit else lambda: self._collect(final=False))
-        self._capture.attach(
-            Request(
-                self.schedule,
-                self.histograms,
-                inbox,
-                self._next_may_record,
-                in_fit and self._collector.predictable,
-                self._after_block,
-            ),
-            in_fit,
+        self._request = Request(
+            self.schedule,
+            self.histograms,
+            inbox,
+            self._next_may_record,
+            in_fit and self._collector.predictable,
+            self._after_block,
+            owner=self,
+            fit=fit,
         )
+        self._collector.request = self._request
+        try:
+            self._capture.add(self._request, in_fit)
+        except BaseException:
+            self._active = False
+            self._request = None
+            self._close_writer()
+            raise
         if self.schedule.per_epoch:
-            self._capture.channel.request_records()
+            self._capture.request_records(self._request)
 
     def _end(self) -> None:
-        if self._capture is None:
+        if self._capture is None or self._request is None:
             return
         try:
             if self._active:
                 self._collect(final=True)
+                if self._capture.request is not None and not self._capture.in_fit:
+                    self._warn_if_nothing_applied()
         finally:
-            self._capture.detach()
+            self._capture.remove(self._request)
+            self._request = None
             self._close_writer()
+
+    def _warn_if_nothing_applied(self) -> None:
+        """At the end of a custom loop: warns when the optimizers watched
+        applied nothing inside the block, naming those of the model that
+        did."""
+        if (
+            self._capture.applies != self._applies_at_begin
+            or len(self._records) > self._fit_start
+        ):
+            return
+        watched = {id(o) for o in self._capture.optimizers}
+        before = self._iterations_at_begin
+        others = [
+            o
+            for o in optimizers_of(self.model)
+            if id(o) not in watched
+            and id(o) in before
+            and _iterations([o]).get(id(o)) != before[id(o)]
+        ]
+        if others:
+            advice = (
+                f"The loop applied {names_of(others)} instead: attach that "
+                "one, monitor.attach(model, [optimizer])."
+            )
+        elif _fingerprint(self.model) != self._weights_at_begin:
+            advice = (
+                "The weights changed: attach the optimizers the loop applies, "
+                "monitor.attach(model, [optimizer]), and trace the step (a "
+                "tf.function, a jax.jit) inside the block."
+            )
+        else:
+            return  # no step ran
+        warnings.warn(
+            "GradientMonitor recorded nothing in its `attach` block: no "
+            f"gradients were applied through {names_of(self._capture.optimizers)} "
+            f"inside it. {advice}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     # The host side.
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self._collector.epoch != epoch and self.schedule.per_epoch:
-            self._capture.channel.request_records()
+            self._capture.request_records(self._request)
         self._collector.epoch = epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -394,7 +505,8 @@ class GradientMonitor(Recorder):
                 continue
             if self.on_nonfinite == "raise":
                 self._active = False
-                self._capture.detach()
+                self._capture.remove(self._request)
+                self._request = None
                 self._close_writer()
                 raise FloatingPointError(message)
             if self.on_nonfinite == "stop":
