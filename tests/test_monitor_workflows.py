@@ -702,3 +702,31 @@ def test_attach_warns_when_the_loop_applies_another_optimizer():
         warnings.simplefilter("error", RuntimeWarning)
         with GradientMonitor(freq=100).attach(model, used):
             step(x[:8], y[:8])
+
+
+# Issue #28: a second fit with the same monitor keeps that fit's steps only,
+# as Keras's History does; append=True keeps every fit's.
+@pytest.mark.parametrize("append", [False, True])
+@pytest.mark.parametrize("kind", ["gradients", "activations"])
+def test_a_second_fit_starts_a_new_history_unless_append(tmp_path, kind, append):
+    x, y = data()
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, activation="relu", name="hidden"),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
+    path = tmp_path / "rows.csv"
+    if kind == "gradients":
+        monitor = GradientMonitor(csv_path=path, append=append)
+    else:
+        monitor = keras_acts.ActivationMonitor(x, freq=1, csv_path=path, append=append)
+    fit(model, monitor, x, y)  # steps 0 and 1
+    fit(model, monitor, x, y)  # steps 2 and 3
+    expected = [0, 1, 2, 3] if append else [2, 3]
+    if kind == "activations":
+        expected = [0, 1, 2, 3, 4] if append else [2, 3, 4]  # and the last
+    assert sorted({r["step"] for r in monitor.history}) == expected
+    with open(path, newline="") as file:
+        assert sorted({int(r["step"]) for r in csv.DictReader(file)}) == expected

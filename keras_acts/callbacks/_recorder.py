@@ -244,7 +244,12 @@ class Recorder(keras.callbacks.Callback):
     # What the user reads.
     @property
     def history(self) -> list[dict[str, Any]]:
-        """Every recorded row, oldest first, as dicts keyed by `COLUMNS`."""
+        """Every row recorded in the last `fit` (or `attach` block), oldest
+        first, as dicts keyed by `COLUMNS`.
+
+        A new fit starts a new history, as Keras's `History` callback does;
+        with `append=True` the rows of earlier fits are kept before it.
+        """
         for record in self._records[self._rows_built :]:
             self._rows.extend(self._rows_of(record))
         self._rows_built = len(self._records)

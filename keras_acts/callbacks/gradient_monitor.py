@@ -68,6 +68,9 @@ def _checked_optimizers(optimizers: Any) -> list[keras.optimizers.Optimizer]:
     )
 
 
+_A_FIT = object()  # a fit whose callbacks were given no params
+
+
 def _iterations(optimizers) -> dict[int, int]:
     return {id(o): int(_backends.to_numpy(o.iterations)) for o in optimizers}
 
@@ -165,6 +168,14 @@ class GradientMonitor(Recorder):
     began (0 for the first update ever); it continues across `fit` calls and
     after loading a saved model. ActivationMonitor's `step` means the same,
     so the rows of the two monitors join on it.
+
+    Each `fit` (and each `attach` block) starts a new `history`, as Keras's
+    own `History` callback does: the rows of earlier fits are dropped, and a
+    CSV file at `csv_path` is written anew, unless `append=True`. `step`
+    goes on counting across fits either way.
+
+    Several monitors can record one model at once (in one `fit`, or nested
+    `attach` blocks on the same optimizers), each on its own `freq`.
 
     A custom `train_step` is covered whenever it calls `apply` or
     `apply_gradients` of a watched optimizer; a custom training loop (no
@@ -337,7 +348,8 @@ class GradientMonitor(Recorder):
             # Of a fit that ended without on_train_end (an exception).
             self._capture.remove(self._request)
             self._request = None
-        fit = self.params if in_fit else None
+        # The callbacks of one fit share Keras's `params`.
+        fit = (self.params if self.params is not None else _A_FIT) if in_fit else None
         capture = GradientCapture.of(model, optimizers, fit)
         self._open_outputs()
         self._fit_start = len(self._records)  # earlier fits' with append=True
