@@ -172,7 +172,7 @@ def run_case(case):
         "true_positives": tp,
         "false_positives": fp,
         "false_negatives": fn,
-        "missed_kinds_without_detection": sorted(set(fn) - zoo_cases.EXISTING_KINDS),
+        "missed_kinds_without_detection": sorted(set(fn) - zoo_cases.existing_kinds()),
         "fast": case.fast,
         "seconds": round(time.perf_counter() - started, 2),
         "diagnose_seconds": round(diagnose_seconds, 2),
@@ -186,7 +186,7 @@ def totals(results):
     fn = sum(len(r["false_negatives"]) for r in results)
     # The same counts over the kinds that have a detection today only.
     fn_existing = sum(
-        len(set(r["false_negatives"]) & zoo_cases.EXISTING_KINDS) for r in results
+        len(set(r["false_negatives"]) & zoo_cases.existing_kinds()) for r in results
     )
     broken = [r for r in results if r["kind"] == "broken"]
     healthy = [r for r in results if r["kind"] == "healthy"]
@@ -237,6 +237,26 @@ def table(results):
     return "\n".join(rows) + "\n"
 
 
+def provenance():
+    """The commit measured, and the package files that differ from it (the
+    numbers are those of the working tree)."""
+    import subprocess
+
+    def git(*args):
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.rstrip("\n")
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    changed = git("status", "--porcelain", "--", "keras_acts")
+    return {
+        "commit": (git("rev-parse", "--short", "HEAD") or "").strip() or None,
+        "keras_acts_changed": [line[3:] for line in (changed or "").splitlines()],
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fast", action="store_true", help="the CI subset only")
@@ -285,6 +305,7 @@ def main(argv=None):
         payload = {
             "backend": backend,
             "keras": keras.__version__,
+            **provenance(),
             "subset": subset,
             "skipped": skipped,
             "totals": summary,
