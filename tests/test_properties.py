@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import keras
 import numpy as np
@@ -378,3 +379,90 @@ def test_prelu_at_extremes(values):
     np.testing.assert_allclose(
         np.asarray(outputs, np.float64), [[0.25 * values[0], values[1]]], rtol=1e-3
     )
+
+
+# Issue #28: several GradientMonitors at once, and fits stopped by another
+# callback, on one model that goes on training across examples (so stopped
+# fits are followed by new ones).
+_MONITORED = {}
+
+
+class _StopAt(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+        self.seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen - 1 == self.step:
+            raise KeyboardInterrupt
+
+
+def _monitored_model():
+    if not _MONITORED:
+        model = keras.Sequential(
+            [
+                keras.Input((3,)),
+                keras.layers.Dense(4, activation="tanh"),
+                keras.layers.Dense(2),
+            ]
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+        y = np.random.default_rng(1).normal(size=(8, 2)).astype("float32")
+        model.fit(x, y, batch_size=2, verbose=0)
+        _MONITORED.update(model=model, x=x, y=y, plain=model.train_function)
+    return _MONITORED
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    freqs=st.lists(st.sampled_from([1, 2, 3, 5, "epoch"]), min_size=1, max_size=3),
+    stop=st.one_of(st.none(), st.integers(0, 7)),
+    stopper_first=st.booleans(),
+)
+def test_several_monitors_and_stopped_fits(freqs, stop, stopper_first):
+    state = _monitored_model()
+    model = state["model"]
+    first = int(model.optimizer.iterations)
+    monitors = [keras_acts.GradientMonitor(freq=freq) for freq in freqs]
+    callbacks = list(monitors)
+    if stop is not None:
+        stopper = _StopAt(stop)
+        callbacks = [stopper, *monitors] if stopper_first else [*monitors, stopper]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            # 2 epochs of 4 steps.
+            model.fit(
+                state["x"],
+                state["y"],
+                batch_size=2,
+                epochs=2,
+                shuffle=False,
+                verbose=0,
+                callbacks=callbacks,
+            )
+        except KeyboardInterrupt:
+            assert stop is not None
+    # No warning: in particular none of records overwritten before read.
+    assert not [str(w.message) for w in caught if "GradientMonitor" in str(w.message)]
+    ran = int(model.optimizer.iterations) - first
+    assert ran == (8 if stop is None else stop + 1)
+    for freq, monitor in zip(freqs, monitors, strict=True):
+        steps = range(first, first + ran)
+        if freq == "epoch":
+            due = [s for s in steps if (s - first) % 4 == 0]
+        else:
+            due = [s for s in steps if s % freq == 0]
+        recorded = [r["step"] for r in monitor.history if r["layer"] == "(global)"]
+        assert recorded == due, (freq, monitor)
+    assert "apply" not in vars(model.optimizer)
+    assert "train_step" not in vars(model)
+    assert "make_train_function" not in vars(model)
+    assert model.train_function is state["plain"]

@@ -94,6 +94,9 @@ class Request:
     # `params` Keras hands the callbacks of one fit; None in a custom loop).
     owner: Any = None
     fit: Any = None
+    # In fit: the first step of the block about to run and its number of
+    # steps, as the host counts them.
+    block_steps: Callable[[], tuple[int, int]] | None = None
 
 
 class Channel:

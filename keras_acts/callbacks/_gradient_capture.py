@@ -193,6 +193,19 @@ class GradientCapture:
         else:
             schedule = Schedule(math.gcd(*freqs))
         listeners = [r.inbox.listener for r in requests if r.inbox.listener]
+
+        def after_block():
+            # Steps recorded for no monitor (the gcd's, or every step when
+            # freq="epoch" is mixed with integers) are read too, so that
+            # none waits where a later record would overwrite it.
+            clock = requests[0].block_steps
+            if len(requests) > 1 and clock is not None:
+                due = None if schedule.per_epoch else schedule.first_due(*clock())
+                if due is not None:
+                    self.collect()
+            for request in requests:
+                request.after_block()
+
         return Request(
             schedule,
             any(r.histograms for r in requests),
@@ -201,7 +214,7 @@ class GradientCapture:
             ),
             lambda: any(r.block_may_record() for r in requests),
             all(r.steps_predictable for r in requests),
-            lambda: [r.after_block() for r in requests],
+            after_block,
         )
 
     def collect(self) -> None:

@@ -375,6 +375,7 @@ class GradientMonitor(Recorder):
             self._after_block,
             owner=self,
             fit=fit,
+            block_steps=self._block_steps,
         )
         self._collector.request = self._request
         try:
@@ -474,6 +475,10 @@ class GradientMonitor(Recorder):
 
     def _next_may_record(self) -> bool:
         return self._block_may_record
+
+    def _block_steps(self) -> tuple[int, int]:
+        clock = self._collector.clock
+        return clock.iterations, clock.steps_per_execution
 
     def _after_block(self) -> None:
         """Right after the block of steps ran, before the callbacks' batch
