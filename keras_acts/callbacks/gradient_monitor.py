@@ -285,6 +285,14 @@ class GradientMonitor(Recorder):
         guide (Diagnosing gradient flow: Several optimizers, custom steps and
         custom loops) records a `tf.function` training loop with it.
 
+        Blocks of several monitors on the same optimizers can be nested,
+        each monitor recording on its own `freq`; the same monitor attached
+        again inside its block goes on as one. A block that recorded nothing
+        while the model's weights changed (the loop applied another
+        optimizer, or its step was traced before the block) ends with a
+        `RuntimeWarning` naming the optimizer that did, where the model
+        holds it.
+
         Args:
             model: The model whose variables are trained; it names the
                 layers.
