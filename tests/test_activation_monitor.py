@@ -609,19 +609,21 @@ def test_inputs_off_center_are_not_flagged_where_the_model_standardizes_them():
 
 
 @pytest.mark.parametrize(
-    "loss, scale, flagged",
+    "loss, mean, std, flagged",
     [
-        ("mse", 1000.0, True),
-        (keras.losses.Huber(), 1000.0, True),
-        ("mse", 3.0, False),  # within the scale a net learns at once
-        ("binary_crossentropy", 1000.0, False),  # not a regression loss
+        ("mse", 1000.0, 1000.0, True),
+        ("mse", 1000.0, 0.5, True),  # far from zero, however narrow
+        ("mse", 0.0, 1000.0, True),  # centered, but wide
+        (keras.losses.Huber(), 1000.0, 1000.0, True),
+        ("mse", 3.0, 3.0, False),  # within the scale a net learns at once
+        ("binary_crossentropy", 1000.0, 1000.0, False),  # not a regression
     ],
 )
-def test_regression_targets_far_from_unit_scale_are_flagged(loss, scale, flagged):
+def test_regression_targets_far_from_unit_scale_are_flagged(loss, mean, std, flagged):
     x, _ = probe_data()
-    y = scale * (1.0 + np.random.default_rng(0).normal(size=(len(x), 1)))
+    y = mean + std * np.random.default_rng(0).normal(size=(len(x), 1))
     if loss == "binary_crossentropy":
-        y = (y > scale).astype("float32")
+        y = (y > mean).astype("float32")
     model = keras.Sequential(
         [keras.Input((3,)), keras.layers.Dense(4, "tanh"), keras.layers.Dense(1)]
     )
