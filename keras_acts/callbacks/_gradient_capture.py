@@ -3,14 +3,17 @@
 One `GradientCapture` per model, kept on the model, owns what outlives a
 single `fit`: the wrapped `apply` of each optimizer, the statistics computed
 in the training step (`_gradient_statistics`), the record channel of the
-backend, and the traced recording train functions. A monitor attaches to it
-with a `Request` (its schedule, and the inbox where records go) for the
-length of a `fit` (or of a custom training loop) and detaches at the end, so
-a later `fit`, monitored or not, reuses what was traced.
+backend, and the traced recording train functions. Monitors attach to it
+with a `Request` each (a schedule, and the inbox where records go) for the
+length of a `fit` (or of a custom training loop) and detach at the end, so
+a later `fit`, monitored or not, reuses what was traced. Several monitors
+share it: the channel records every step that one of them asks for, and
+each gets the records of its own schedule.
 
 The gradients recorded are the tensors that the training step hands to the
-optimizer, not those of a second pass. While attached, the `apply` of each
-optimizer is wrapped (under mixed precision, that of the
+optimizer, not those of a second pass. While attached (during `fit`, only
+for the length of each call of the recording train function), the `apply`
+of each optimizer is wrapped (under mixed precision, that of the
 `LossScaleOptimizer`'s inner optimizer, which receives the unscaled
 gradients, and of the outer one, which alone sees a non-finite step), and
 `fit` runs a recording train function. On a recorded step (decided in the
