@@ -533,6 +533,15 @@ def test_a_fit_stopped_by_a_callback_keeps_every_step_and_unwraps(
         # train function waits there, and gives way at its next call.
         assert "apply" not in vars(model.optimizer)
         assert "train_step" not in vars(model)
+    # The next fit, with another monitor: the stopped one records no more.
+    after = GradientMonitor(freq=2)
+    fit(model, [after], x, y)
+    assert_unwrapped(model, plain_function)
+    assert len({r["step"] for r in monitor.history}) == ran
+    next_start = start + ran
+    assert global_steps(after) == [
+        s for s in range(next_start, next_start + 6) if s % 2 == 0
+    ]
     fit(model, [], x, y)
     assert_unwrapped(model, plain_function)
     assert len({r["step"] for r in monitor.history}) == ran
