@@ -41,8 +41,9 @@ def install(owner: Any, name: str, replacement: Any) -> None:
     (a Layer or Optimizer tracks what is assigned to it, and would save it).
     GradientMonitor installs its recording `apply` on optimizers (and
     `stateless_apply` on a LossScaleOptimizer, `_all_reduce_sum_gradients`
-    under tf.distribute), and `train_step` and `make_train_function` on the
-    model.
+    under tf.distribute), and `train_step` on the model, for each call of
+    its recording train function. ActivationMonitor installs a reading
+    `call` on the layers it probes, for one forward pass.
     """
     object.__setattr__(owner, name, replacement)
 

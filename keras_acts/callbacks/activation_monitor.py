@@ -174,7 +174,8 @@ class ActivationMonitor(Recorder):
     multiple of `freq`, and at the end of training if the last step was
     due; with `steps_per_execution > 1` the probe can only run between
     blocks of steps, so a due step inside a block is probed after the block,
-    under the step reached.
+    under the step reached. Each `fit` starts a new `history` (and writes
+    `csv_path` anew), as Keras's `History` does, unless `append=True`.
 
     Models: Sequential, Functional and subclassed models, with one or
     several inputs (arrays, lists or dicts) and outputs; layers inside
