@@ -88,6 +88,11 @@ THEMES = {
 }
 
 KOREAN = {
+    "ResNet50: gradient norm at step 0": "ResNet50: 스텝 0의 기울기 노름",
+    "layer (input side first)": "레이어 (입력 쪽부터)",
+    "training loss, last epoch": "마지막 epoch의 학습 손실",
+    "as built": "원래 모델",
+    "swapped": "활성화 함수 교체",
     "step": "스텝",
     "fraction": "비율",
     "Classic activations": "고전적인 활성화 함수",
@@ -693,6 +698,51 @@ def benchmarks() -> Draw:
     return draw
 
 
+def real_models() -> Draw:
+    """Left: the gradient norm of each layer of ResNet50 at step 0, input
+    side first, with its ReLUs and with PReLU in their place. Right: the
+    training loss of the last epoch of each model of the Real models page,
+    as built and with its activation swapped. From docs/numbers/real_models.json
+    (docs/scripts/real_models.py)."""
+    import json
+
+    numbers = pathlib.Path(__file__).resolve().parents[1] / "numbers"
+    models = json.loads((numbers / "real_models.json").read_text())["models"]
+    resnet = models["ResNet50"]
+    names = list(models)
+
+    def draw(tr: Translate, theme: dict) -> plt.Figure:
+        figure, (left, right) = plt.subplots(
+            1, 2, figsize=(6.8, 4.2), layout="constrained", width_ratios=(1, 1.1)
+        )
+        for run, label in (("original", resnet["old"]), ("swapped", resnet["new"])):
+            norms = resnet[run]["gradient_norms"]
+            # Points, not a line: BatchNormalization's small norms alternate
+            # with the convolutions' along the depth.
+            left.semilogy(
+                range(1, len(norms) + 1), norms, ".", markersize=4, label=label
+            )
+        left.set_title(tr("ResNet50: gradient norm at step 0"))
+        left.set_xlabel(tr("layer (input side first)"))
+        left.legend(loc="upper right", markerscale=3)
+        rows = np.arange(len(names))
+        height = 0.38
+        for offset, run in ((-height / 2, "original"), (height / 2, "swapped")):
+            right.barh(
+                rows + offset,
+                [models[n][run]["loss"][-1] for n in names],
+                height,
+                label=tr("as built") if run == "original" else tr("swapped"),
+            )
+        right.set_yticks(rows, [n.removesuffix("Backbone") for n in names])
+        right.invert_yaxis()
+        right.set_title(tr("training loss, last epoch"))
+        right.legend(loc="lower right")
+        return figure
+
+    return draw
+
+
 FIGURES: dict[str, Callable[[], Draw]] = {
     "activations": activations,
     "gradient_flow": gradient_flow,
@@ -707,6 +757,7 @@ FIGURES: dict[str, Callable[[], Draw]] = {
     "rrelu": rrelu,
     "rational": rational,
     "benchmarks": benchmarks,
+    "real_models": real_models,
 }
 # The name of all the activation plots together, from before they were split.
 GROUPS = {
