@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from typing import Any
 
 import keras
@@ -130,7 +131,12 @@ def diagnose(
     # Four probes over the run and one at its end: enough for the dead rule's
     # three records, and each probe is a forward and a backward pass.
     activations = ActivationMonitor(probe, freq=math.ceil(steps / 4), warn=False)
-    with _restored(model):
+    with _restored(model), warnings.catch_warnings():
+        # Its advice, `layers=`, is an ActivationMonitor argument that
+        # diagnose does not take: the gradients are still diagnosed.
+        warnings.filterwarnings(
+            "ignore", "ActivationMonitor found no layer", UserWarning
+        )
         model.fit(verbose=0, callbacks=[gradients, activations], **data)
     diagnosis = Diagnosis(
         flags=gradients.flags() + activations.flags(),

@@ -255,6 +255,19 @@ def test_diagnose_refuses_what_it_cannot_train_naming_its_own_arguments():
         keras_acts.diagnose(net, x, y, verbose=False)
 
 
+def test_diagnose_on_a_model_without_nonlinearities_says_nothing_of_layers():
+    # A Dense-only model: nothing for the activation probe, whose advice
+    # (`layers=`) is not an argument of diagnose; the gradients are judged.
+    x, y = regression_data()
+    net = mlp(layers=2)
+    net.compile(keras.optimizers.SGD(1e-3), "mse")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        diagnosis = keras_acts.diagnose(net, x, y, steps=8, verbose=False)
+    assert not [w for w in caught if "layers=" in str(w.message)]
+    assert diagnosis.gradients.history and diagnosis.flags == []
+
+
 class SubclassedMLP(keras.Model):
     def __init__(self, bias=0.0):
         super().__init__()

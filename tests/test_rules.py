@@ -424,3 +424,34 @@ def test_a_dead_relu_net_at_a_high_rate_is_told_so_not_to_use_relu():
     for flag in diagnosis.flags:
         assert "try ReLU-family" not in flag.advice
     assert any("Adam learning_rate=0.1 is high" in f.advice for f in diagnosis.flags)
+
+
+def dead_rows(fraction, step):
+    return [
+        {
+            "step": step,
+            "layer": "h",
+            "activation": "relu",
+            "mean": 0.0,
+            "std": 0.0,
+            "dead_fraction": fraction,
+            "dead_fraction_data": None,
+            "saturated_fraction": None,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "fractions, flagged",
+    [
+        ([1.0], False),  # a single record: a small probe finds units idle
+        ([1.0, 1.0], False),
+        ([1.0, 1.0, 1.0], True),
+        ([1.0, 0.2, 1.0], False),  # came back in between
+        ([0.2, 1.0, 1.0, 1.0], True),  # the last three count
+    ],
+)
+def test_the_dead_rule_needs_the_last_three_records(fractions, flagged):
+    records = [dead_rows(f, step) for step, f in enumerate(fractions)]
+    findings = _rules.activation_findings(records, set())
+    assert ([f.flag.kind for f in findings] == ["dead"]) is flagged
