@@ -31,9 +31,7 @@ def test_the_seam_loads_the_backend_in_uses_modules():
     backend = keras.backend.backend()
     autodiff = _backends.module("autodiff")
     assert autodiff.__name__ == f"keras_acts._backends.{backend}.autodiff"
-    assert _backends.module("channel").Channel.__module__.endswith(
-        f"{backend}.channel"
-    )
+    assert _backends.module("channel").Channel.__module__.endswith(f"{backend}.channel")
     kernels = _backends.module("kernels")
     # JAX runs the keras.ops versions of the fused ops: it has no kernels.
     assert (kernels is None) == (backend == "jax")
