@@ -106,3 +106,17 @@ def test_readme_quotes_the_measured_monitor_overheads():
         numbers[f"monitor_{run}_freq100"] for run in ("tensorflow_mlp", "jax", "torch")
     )
     assert "2% or less at every 100th" in readme and worst_freq100 <= 2
+
+
+def test_the_diagnosis_zoo_tables_are_current():
+    # docs/scripts/diagnosis_zoo_table.py made them from the results files
+    # that benchmarks/diagnosis_zoo.py writes.
+    script = _module(ROOT / "docs" / "scripts" / "diagnosis_zoo_table.py")
+    results = script.runs()
+    assert set(results) >= {"tensorflow"}
+    numbers = ROOT / "docs" / "numbers"
+    committed = json.loads((numbers / "diagnosis_zoo.json").read_text())
+    assert committed == script.totals(results)
+    for language, suffix in (("en", ""), ("ko", ".ko")):
+        table = (numbers / f"diagnosis_zoo_table{suffix}.md").read_text()
+        assert table == script.table(results, language)
