@@ -5,11 +5,12 @@ healthy, so: no crash, no flag, and no more than one warning per problem
 (none at all here).
 
 keras.applications networks (weights=None, 32x32 inputs, 8 images, batches
-of 4, compiled without XLA) run on TensorFlow only, one after the other in
-this process, to keep CI's cost small; there the new model's fit is left to
-tests/test_replace_real_models.py, which trains each swap. keras-hub
-backbones (built from arguments, no download) and subclassed models, with
-and without a custom `train_step`, run on every backend.
+of 4, compiled without XLA) and keras-hub backbones (built from arguments,
+no download) run on TensorFlow only, one after the other in this process, to
+keep CI's cost small (compiling BERT on JAX costs more than the test); there
+the new application's fit is left to tests/test_replace_real_models.py, which
+trains each swap. Subclassed models, with and without a custom `train_step`,
+run on every backend, as the monitors' backend code is what differs.
 """
 
 import warnings
@@ -73,6 +74,13 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
+ON_TENSORFLOW = pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="real architectures on TensorFlow only, to keep CI's cost small; "
+    "the subclassed cases run on every backend",
+)
+
+
 # name, constructor arguments, the activation swapped, its replacement and
 # the surgery's arguments.
 APPLICATIONS = [
@@ -85,11 +93,7 @@ APPLICATIONS = [
 ]
 
 
-@pytest.mark.skipif(
-    BACKEND != "tensorflow",
-    reason="keras.applications on TensorFlow only, to keep CI's cost small; "
-    "the keras-hub and subclassed cases run on every backend",
-)
+@ON_TENSORFLOW
 @pytest.mark.parametrize(
     "name, arguments, old, new, surgery",
     APPLICATIONS,
@@ -135,6 +139,7 @@ def text_classifier(backbone):
     return model
 
 
+@ON_TENSORFLOW
 @pytest.mark.parametrize("backbone", ["BertBackbone", "GPT2Backbone"])
 def test_keras_hub_text_backbones(backbone):
     keras_hub = pytest.importorskip("keras_hub")
@@ -155,6 +160,7 @@ def test_keras_hub_text_backbones(backbone):
     assert f"{prefix}/transformer_layer_1/feedforward_intermediate_dense" in layers
 
 
+@ON_TENSORFLOW
 def test_keras_hub_image_backbone():
     keras_hub = pytest.importorskip("keras_hub")
     keras.utils.set_random_seed(0)
