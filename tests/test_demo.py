@@ -137,8 +137,10 @@ def test_demo_without_matplotlib_says_so_instead_of_failing(tmp_path, monkeypatc
 
 def test_newer_activations_stall_or_diverge_where_the_guide_says():
     # docs/guide/why_activations.md: on this net (seed 0) Swish stalls like
-    # the sigmoid (slope 1/2 at 0) and Snake's gradients explode;
-    # GradientMonitor flags both, and PELU solves the problem.
+    # the sigmoid (slope 1/2 at 0), which the demo's loss check names (its
+    # gradients are small in every layer alike, no trend with depth for the
+    # vanishing rule); Snake's gradients explode, which GradientMonitor
+    # flags; PELU solves the problem.
     lines = []
     swish, snake, pelu = run_demo(
         ["Swish", "Snake", "PELU"],
@@ -152,7 +154,8 @@ def test_newer_activations_stall_or_diverge_where_the_guide_says():
     assert pelu.accuracy == 1.0
     assert "Stuck at ln 2 (vanishing gradients): Swish" in lines
     assert "Non-finite loss (exploding gradients): Snake" in lines
-    assert "vanishing" in {flag.kind for flag in swish.gradients.flags()}
+    final = [r for r in swish.gradients.history if r["layer"] == "(global)"][-1]
+    assert final["l2"] < 1e-2  # the stall, in the records
     assert "nonfinite" in {flag.kind for flag in snake.gradients.flags()}
     assert pelu.gradients.flags() == []
     # ActivationMonitor knows the new layers: a row per activation layer,
