@@ -4,8 +4,8 @@ model of the zoo, `diagnose` (a fit with both monitors), then
 healthy, so: no crash, no flag, and no more than one warning per problem
 (none at all here).
 
-keras.applications networks (weights=None, 32x32 inputs, 8 images, batches
-of 4, compiled without XLA) and keras-hub backbones (built from arguments,
+keras.applications networks (weights=None, 32x32 inputs, one step of 4
+images, compiled without XLA) and keras-hub backbones (built from arguments,
 no download) run on TensorFlow only, one after the other in this process, to
 keep CI's cost small (compiling BERT on JAX costs more than the test); there
 the new application's fit is left to tests/test_replace_real_models.py, which
@@ -49,10 +49,12 @@ def monitored_fit(model, x, y):
     return gradients.flags() + activations.flags(), given
 
 
-def check_healthy(model, x, y, old, new, fit_replaced=True, **surgery):
+def check_healthy(model, x, y, old, new, fit_replaced=True, steps=2, **surgery):
     """diagnose, then the swap and (with `fit_replaced`) a monitored fit of
     the new model."""
-    diagnosis = keras_acts.diagnose(model, x, y, steps=2, batch_size=4, verbose=False)
+    diagnosis = keras_acts.diagnose(
+        model, x, y, steps=steps, batch_size=4, verbose=False
+    )
     assert diagnosis.flags == [], str(diagnosis)
     assert diagnosis.activations.history, "the probe read no layer"
     with warnings.catch_warnings():
@@ -109,8 +111,9 @@ def test_keras_applications(name, arguments, old, new, surgery):
         **arguments,
     )
     model.compile(keras.optimizers.Adam(1e-3), LOGITS_LOSS, jit_compile=False)
-    x, y = images()
-    check_healthy(model, x, y, old, new, fit_replaced=False, **surgery)
+    # One step of one batch: the probe reads every layer before and after it.
+    x, y = images(count=4)
+    check_healthy(model, x, y, old, new, fit_replaced=False, steps=1, **surgery)
 
 
 TEXT = dict(
