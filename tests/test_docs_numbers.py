@@ -118,5 +118,5 @@ def test_the_diagnosis_zoo_tables_are_current():
     committed = json.loads((numbers / "diagnosis_zoo.json").read_text())
     assert committed == script.totals(results)
     for language, suffix in (("en", ""), ("ko", ".ko")):
-        table = (numbers / f"diagnosis_zoo_table{suffix}.md").read_text()
+        table = (script.TABLES / f"diagnosis_zoo_table{suffix}.md").read_text()
         assert table == script.table(results, language)

@@ -3,8 +3,9 @@ benchmarks/diagnosis_zoo.py writes (docs/numbers/diagnosis_zoo-<backend>.json):
 
 - docs/numbers/diagnosis_zoo.json: the totals per backend, for the pages'
   placeholders (`{{ diagnosis_zoo.tensorflow_precision }}`);
-- docs/numbers/diagnosis_zoo_table.md and diagnosis_zoo_table.ko.md: one row
-  per case, with the flags each backend raised, which the pages include.
+- benchmarks/results/diagnosis_zoo_table.md and diagnosis_zoo_table.ko.md:
+  one row per case, with the flags each backend raised, which the pages
+  include (outside docs/, so that mkdocs does not build them as pages).
 
     python docs/scripts/diagnosis_zoo_table.py
 
@@ -17,6 +18,7 @@ import json
 import pathlib
 
 NUMBERS = pathlib.Path(__file__).resolve().parents[1] / "numbers"
+TABLES = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 BACKENDS = ("tensorflow", "jax", "torch")
 HEADERS = {
     "en": ("Case", "Expected", "Raised ({backend})", "First warning", "Verdict"),
@@ -74,7 +76,7 @@ def write() -> None:
         json.dumps(totals(results), indent=1, sort_keys=True) + "\n"
     )
     for language, suffix in (("en", ""), ("ko", ".ko")):
-        (NUMBERS / f"diagnosis_zoo_table{suffix}.md").write_text(
+        (TABLES / f"diagnosis_zoo_table{suffix}.md").write_text(
             table(results, language)
         )
 
