@@ -64,3 +64,23 @@ class Subclassed(keras.Model):
 
     def call(self, inputs):
         return self.dense(inputs)
+
+
+# Tiny keras-hub backbones, built from arguments (no presets, no downloads).
+KERAS_HUB_TEXT = dict(
+    vocabulary_size=100,
+    num_layers=2,
+    num_heads=2,
+    hidden_dim=16,
+    intermediate_dim=32,
+    max_sequence_length=16,
+)
+KERAS_HUB_RESNET = dict(
+    input_conv_filters=[64],
+    input_conv_kernel_sizes=[3],
+    stackwise_num_filters=[64, 64],
+    stackwise_num_blocks=[1, 1],
+    stackwise_num_strides=[1, 2],
+    block_type="basic_block",
+    image_shape=(32, 32, 3),
+)

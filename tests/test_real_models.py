@@ -18,6 +18,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from helpers import KERAS_HUB_RESNET, KERAS_HUB_TEXT
 
 import keras_acts
 from keras_acts import ActivationMonitor, DiagnosisWarning, GradientMonitor
@@ -116,16 +117,6 @@ def test_keras_applications(name, arguments, old, new, surgery):
     check_healthy(model, x, y, old, new, fit_replaced=False, steps=1, **surgery)
 
 
-TEXT = dict(
-    vocabulary_size=100,
-    num_layers=2,
-    num_heads=2,
-    hidden_dim=16,
-    intermediate_dim=32,
-    max_sequence_length=16,
-)
-
-
 def text_classifier(backbone):
     """Two logits from BERT's pooled output, or the mean of GPT-2's sequence."""
     inputs = {
@@ -147,7 +138,7 @@ def text_classifier(backbone):
 def test_keras_hub_text_backbones(backbone):
     keras_hub = pytest.importorskip("keras_hub")
     keras.utils.set_random_seed(0)
-    model = text_classifier(getattr(keras_hub.models, backbone)(**TEXT))
+    model = text_classifier(getattr(keras_hub.models, backbone)(**KERAS_HUB_TEXT))
     rng = np.random.default_rng(0)
     x = {
         "token_ids": rng.integers(1, 100, size=(8, 16)).astype("int32"),
@@ -167,15 +158,7 @@ def test_keras_hub_text_backbones(backbone):
 def test_keras_hub_image_backbone():
     keras_hub = pytest.importorskip("keras_hub")
     keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[3],
-        stackwise_num_filters=[64, 64],
-        stackwise_num_blocks=[1, 1],
-        stackwise_num_strides=[1, 2],
-        block_type="basic_block",
-        image_shape=(32, 32, 3),
-    )
+    backbone = keras_hub.models.ResNetBackbone(**KERAS_HUB_RESNET)
     inputs = keras.Input((32, 32, 3))
     pooled = keras.layers.GlobalAveragePooling2D()(backbone(inputs))
     model = keras.Model(inputs, keras.layers.Dense(10)(pooled))

@@ -21,6 +21,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from helpers import KERAS_HUB_RESNET, KERAS_HUB_TEXT
 
 import keras_acts
 from keras_acts import replace_activations
@@ -158,17 +159,6 @@ def test_applications(name, size, old, new, count, same, tmp_path):
     np.testing.assert_allclose(outputs(loaded, x), outputs(replaced, x), atol=1e-6)
 
 
-# keras-hub backbones, built from arguments (no presets, no downloads).
-TEXT = dict(
-    vocabulary_size=100,
-    num_layers=2,
-    num_heads=2,
-    hidden_dim=16,
-    intermediate_dim=32,
-    max_sequence_length=16,
-)
-
-
 class TanhGelu(keras.layers.Layer):
     """keras-hub's gelu_approximate as a layer: the same function."""
 
@@ -224,7 +214,7 @@ LOAD = textwrap.dedent(
 def test_keras_hub_text_backbones(backbone, composite, tmp_path):
     keras_hub = pytest.importorskip("keras_hub")
     keras.utils.set_random_seed(0)
-    model = getattr(keras_hub.models, backbone)(**TEXT)
+    model = getattr(keras_hub.models, backbone)(**KERAS_HUB_TEXT)
     x = text_inputs(model)
     # The gelu of each transformer layer is its `activation` argument (a
     # Dense inside it applies it): replaced through the layer's
@@ -242,10 +232,10 @@ def test_keras_hub_text_backbones(backbone, composite, tmp_path):
         layer for layer in replaced.layers if type(layer).__name__ == composite
     ]
     made = [layer.activation for layer in transformers]
-    assert len(made) == TEXT["num_layers"]
+    assert len(made) == KERAS_HUB_TEXT["num_layers"]
     assert all(isinstance(layer, keras_acts.Swish) and layer.built for layer in made)
     assert [layer.name for layer in made] == [
-        f"transformer_layer_{i}_swish" for i in range(TEXT["num_layers"])
+        f"transformer_layer_{i}_swish" for i in range(KERAS_HUB_TEXT["num_layers"])
     ]
     assert transformers[0].get_config()["activation"]["class_name"] == "Swish"
     assert len(replaced.weights) == len(model.weights) + len(made)
@@ -281,15 +271,7 @@ def test_keras_hub_text_backbones(backbone, composite, tmp_path):
 def test_keras_hub_image_backbone(tmp_path):
     keras_hub = pytest.importorskip("keras_hub")
     keras.utils.set_random_seed(0)
-    model = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[3],
-        stackwise_num_filters=[64, 64],
-        stackwise_num_blocks=[1, 1],
-        stackwise_num_strides=[1, 2],
-        block_type="basic_block",
-        image_shape=(32, 32, 3),
-    )
+    model = keras_hub.models.ResNetBackbone(**KERAS_HUB_RESNET)
     x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
     count = uses(model, "relu")
     with warnings.catch_warnings():
