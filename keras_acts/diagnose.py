@@ -25,6 +25,7 @@ def diagnose(
     batch_size: int = 32,
     sample_weight: Any = None,
     verbose: bool = True,
+    compare_with: keras.Model | Diagnosis | None = None,
 ) -> Diagnosis:
     """Trains `model` for a few steps with both monitors, reports the problems
     they find, and sets the model back as it was.
@@ -54,10 +55,17 @@ def diagnose(
         sample_weight: Per-example weights, as `fit` takes them. Defaults to
             `None`.
         verbose: Print the report. Defaults to `True`.
+        compare_with: What to compare with, such as the model before
+            `keras_acts.replace_activations`: a model, diagnosed here too
+            with the same data, `steps` and `batch_size` and set back
+            likewise, or a `keras_acts.Diagnosis` from before. Flags are
+            matched by kind and layer (see `Diagnosis.compare`). Defaults to
+            `None`, no comparison.
 
     Returns:
         A `keras_acts.Diagnosis`: `flags`, the two monitors, and a report as
-        its `str()`.
+        its `str()`; with `compare_with`, what changed, as its `changes`
+        and at the end of the report.
 
     Example:
         ```python
@@ -81,6 +89,11 @@ def diagnose(
     """
     steps = _validation.positive_integer("steps", steps)
     batch_size = _validation.positive_integer("batch_size", batch_size)
+    if not isinstance(compare_with, (keras.Model, Diagnosis, type(None))):
+        raise ValueError(
+            "`compare_with` must be a keras.Model or a keras_acts.Diagnosis. "
+            f"Received: compare_with={compare_with!r}"
+        )
     if not getattr(model, "compiled", False) or model.optimizer is None:
         raise ValueError(
             f"diagnose trains model {model.name!r} with its loss and optimizer: "
@@ -145,6 +158,18 @@ def diagnose(
         steps=taken,
         model_name=model.name,
     )
+    if isinstance(compare_with, keras.Model):
+        try:
+            compare_with = diagnose(
+                compare_with, x, y, steps, batch_size, sample_weight, verbose=False
+            )
+        except Exception as error:
+            raise ValueError(
+                f"diagnose of compare_with, model {compare_with.name!r}, on "
+                f"the same data failed: {type(error).__name__}: {error}"
+            ) from error
+    if compare_with is not None:
+        diagnosis.changes = diagnosis.compare(compare_with)
     if verbose:
         print(diagnosis)
     return diagnosis

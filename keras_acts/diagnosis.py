@@ -26,6 +26,9 @@ class Flag:
         problem: What is wrong and how badly, with numbers.
         advice: What to try.
         doc: The title of the docs page that explains it.
+
+    Two flags of the same `kind` and `layer` are the same problem:
+    `Diagnosis.compare` matches flags so.
     """
 
     kind: str
@@ -59,6 +62,77 @@ def report(title: str, flags: list[Flag], cleared: list[Flag] = ()) -> str:
     return "\n".join(lines)
 
 
+# The number in a layer's row that says how bad each kind of problem is
+# there, where the monitors' tables hold one.
+MEASURES = {
+    "vanishing": "relative_gradient",
+    "dead": "dead_fraction",
+    "saturated": "saturated_fraction",
+}
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed between an earlier diagnosis and a later one, as
+    `Diagnosis.compare` finds it.
+
+    Flags are matched by kind and layer: a layer renamed by model surgery
+    (such as the `<layer>_<new layer>` that `replace_activations` adds
+    after a Dense) is another layer.
+
+    Attributes:
+        earlier: The name of the model diagnosed earlier.
+        resolved: The earlier flags that no flag of the same kind and layer
+            repeats now.
+        new: The flags now that no earlier flag of the same kind and layer
+            had.
+        persisting: The flags now that an earlier flag of the same kind and
+            layer had, with the numbers of now.
+        numbers: For each layer of the same name in both diagnoses,
+            `{quantity: (earlier, now)}` at their last records:
+            `"relative_gradient"` (the layer's gradient norm over the output
+            layer's), and `"dead_fraction"` and `"saturated_fraction"` where
+            the layer's activation has them.
+    """
+
+    earlier: str
+    resolved: list[Flag]
+    new: list[Flag]
+    persisting: list[Flag]
+    numbers: dict[str, dict[str, tuple[float, float]]]
+
+    def __str__(self) -> str:
+        counts = (
+            f"{len(self.resolved)} resolved, {len(self.new)} new, "
+            f"{len(self.persisting)} persisting"
+        )
+        lines = [f"Compared with model {self.earlier!r}: {counts}."]
+        for title, flags in (
+            ("Resolved", self.resolved),
+            ("New", self.new),
+            ("Persisting", self.persisting),
+        ):
+            if flags:
+                lines.append(f"{title}:")
+                lines += [
+                    f"- {flag.layer}: {flag.problem}{self._moved(flag)}"
+                    for flag in flags
+                ]
+        return "\n".join(lines)
+
+    def _moved(self, flag: Flag) -> str:
+        """The flag's measure in its layer before and now, where both runs
+        have it."""
+        quantity = MEASURES.get(flag.kind)
+        if quantity not in self.numbers.get(flag.layer, {}):
+            return ""
+        spec = ".0%" if quantity.endswith("fraction") else ".1e"
+        before, now = (
+            format(value, spec) for value in self.numbers[flag.layer][quantity]
+        )
+        return f" ({quantity.replace('_', ' ')} {before} before, {now} now)"
+
+
 @dataclass
 class Diagnosis:
     """What `keras_acts.diagnose` found.
@@ -69,6 +143,11 @@ class Diagnosis:
         activations: The ActivationMonitor of the run.
         steps: The training steps taken.
         model_name: The name of the model diagnosed.
+        changes: With `diagnose(..., compare_with=...)`, what changed since
+            the model (or diagnosis) compared with, as `compare` finds it;
+            else `None`. Its `resolved`, `new` and `persisting` flags are
+            matched by kind and layer, and `numbers` holds each layer's
+            `{quantity: (earlier, now)}`.
     """
 
     flags: list[Flag]
@@ -76,10 +155,79 @@ class Diagnosis:
     activations: ActivationMonitor
     steps: int
     model_name: str
+    changes: Changes | None = None
+
+    def compare(self, earlier: Diagnosis) -> Changes:
+        """What changed since an earlier diagnosis, such as that of a model
+        before `keras_acts.replace_activations`.
+
+        Args:
+            earlier: A `keras_acts.Diagnosis` from before.
+
+        Returns:
+            A `keras_acts.diagnosis.Changes`: the flags `resolved`
+            (earlier, not now), `new` (now, not earlier) and `persisting`,
+            matched by kind and layer, and `numbers`, each layer's
+            `{quantity: (earlier, now)}` for the layers of the same name in
+            both: `"relative_gradient"` (its gradient norm over the output
+            layer's), `"dead_fraction"`, `"saturated_fraction"`, at the last
+            records. Its `str()` is the comparison that `str(diagnosis)`
+            prints with `compare_with`.
+
+        Raises:
+            ValueError: for an `earlier` that is not a `keras_acts.Diagnosis`.
+        """
+        if not isinstance(earlier, Diagnosis):
+            raise ValueError(
+                "`earlier` must be a keras_acts.Diagnosis, as diagnose "
+                f"returns. Received: earlier={earlier!r}"
+            )
+        before = {(flag.kind, flag.layer) for flag in earlier.flags}
+        now = {(flag.kind, flag.layer) for flag in self.flags}
+        numbers_before, numbers_now = earlier._numbers(), self._numbers()
+        return Changes(
+            earlier=earlier.model_name,
+            resolved=[f for f in earlier.flags if (f.kind, f.layer) not in now],
+            new=[f for f in self.flags if (f.kind, f.layer) not in before],
+            persisting=[f for f in self.flags if (f.kind, f.layer) in before],
+            numbers={
+                layer: {
+                    quantity: (numbers_before[layer][quantity], value)
+                    for quantity, value in values.items()
+                    if quantity in numbers_before[layer]
+                }
+                for layer, values in numbers_now.items()
+                if layer in numbers_before
+            },
+        )
+
+    def _numbers(self) -> dict[str, dict[str, float]]:
+        """`{layer: {quantity: value}}` at the monitors' last records."""
+        # Imported here: _rules imports this module.
+        from keras_acts.callbacks._rules import dead_fraction
+
+        norms = self.gradients.layer_norms()
+        output = list(norms.values())[-1] if norms else 0.0
+        numbers = {
+            layer: {"relative_gradient": norm / output} if output > 0 else {}
+            for layer, norm in norms.items()
+        }
+        rows = self.activations.history
+        for row in rows:
+            if row["step"] == rows[-1]["step"]:
+                values = {
+                    "dead_fraction": dead_fraction(row),
+                    "saturated_fraction": row["saturated_fraction"],
+                }
+                numbers.setdefault(row["layer"], {}).update(
+                    (name, value) for name, value in values.items() if value is not None
+                )
+        return numbers
 
     def __str__(self) -> str:
-        return report(
+        text = report(
             f"keras_acts.diagnose: {self.steps} training steps of model "
             f"{self.model_name!r}, set back afterwards",
             self.flags,
         )
+        return text if self.changes is None else f"{text}\n{self.changes}"
