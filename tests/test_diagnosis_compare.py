@@ -115,7 +115,7 @@ def test_an_earlier_diagnosis_gives_the_changes_the_model_gives(monkeypatch):
     # Without compare_with the report is as it always was.
     assert before.changes is None
     assert "Compared with" not in str(before)
-    assert str(before).splitlines()[1:] == [f"- {flag}" for flag in before.flags]
+    assert str(before).split("\n")[1:] == [f"- {flag}" for flag in before.flags]
 
 
 def test_relu_in_place_of_saturated_tanh_shows_new_dead_units():
