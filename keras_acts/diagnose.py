@@ -38,7 +38,9 @@ def diagnose(
     model that `fit` trains works: Sequential, Functional, subclassed,
     keras-hub models, custom `train_step`s. A check before a long run:
     vanishing or exploding gradients, stalled updates, dead or saturated
-    layers, inputs far from zero-centered.
+    layers, inputs far from zero-centered, layers frozen by mistake, a
+    learning rate too high for the loss's curvature, a batch too small for
+    the gradient noise.
 
     Args:
         model: A compiled model with trainable weights.
@@ -50,8 +52,10 @@ def diagnose(
         steps: Training steps to take (with arrays, whole epochs over `x`
             are run, so a few more steps may be taken; a dataset is
             repeated for exactly `steps`). Defaults to `50`.
-        batch_size: Examples per step with arrays; the first batch is also
-            the activation probe. Defaults to `32`.
+        batch_size: Examples per step with arrays; the first
+            `max(batch_size, 64)` examples are the probe batch that the
+            activations, the curvature and the gradient noise are measured
+            on. Defaults to `32`.
         sample_weight: Per-example weights, as `fit` takes them. Defaults to
             `None`.
         verbose: Print the report. Defaults to `True`.
@@ -123,7 +127,7 @@ def diagnose(
         }
         taken = steps
     else:
-        probe = _first_batch(x, y, sample_weight, batch_size)
+        probe = _first_batch(x, y, sample_weight, max(batch_size, PROBE_EXAMPLES))
         batches = math.ceil(len(keras.tree.flatten(x)[0]) / batch_size)
         epochs = math.ceil(steps / batches)
         data = dict(
@@ -143,7 +147,13 @@ def diagnose(
     gradients = GradientMonitor(warn=False)
     # Four probes over the run and one at its end: enough for the dead rule's
     # three records, and each probe is a forward and a backward pass.
-    activations = ActivationMonitor(probe, freq=math.ceil(steps / 4), warn=False)
+    activations = ActivationMonitor(
+        probe,
+        freq=math.ceil(steps / 4),
+        warn=False,
+        dynamics_freq=math.ceil(steps / 4),
+        batch_size=batch_size,
+    )
     with _restored(model), warnings.catch_warnings():
         # Its advice, `layers=`, is an ActivationMonitor argument that
         # diagnose does not take: the gradients are still diagnosed.
@@ -173,6 +183,11 @@ def diagnose(
     if verbose:
         print(diagnosis)
     return diagnosis
+
+
+# The probe holds at least this many examples: the gradient noise is
+# measured from groups of them, whatever the batch size.
+PROBE_EXAMPLES = 64
 
 
 def _first_batch(x, y, sample_weight, batch_size):

@@ -228,7 +228,11 @@ class Probe:
 
             def read(*args, **kwargs):
                 if normalizes:
-                    with keras.StatelessScope():
+                    # The scope maps the layer's variables to the values they
+                    # have here (traced ones, under JAX's differentiation),
+                    # so that gradients reach gamma and beta.
+                    current = [(v, v.value) for v in layer.variables]
+                    with keras.StatelessScope(state_mapping=current):
                         outputs = call(*args, **{**kwargs, "training": True})
                 else:
                     outputs = call(*args, **kwargs)
@@ -255,26 +259,33 @@ class Probe:
         with self._reading(calls, offsets):
             return self.model(x, training=False)
 
-    def measure(self) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
+    def predict(self, x):
+        """The model's outputs on `x`, run as the probe runs it."""
+        return self._forward_reading(x, [[] for _ in self.layers])
+
+    def measure(self) -> tuple[list[dict[str, Any]], list[np.ndarray], float | None]:
         """One row of statistics per monitored layer (without `step` and
-        `epoch`), and the layers' outputs."""
+        `epoch`), the layers' outputs, and the loss on the probe batch
+        (None without targets or monitored layers)."""
         if not self.layers:
-            return [], []
-        outputs, gradients = self._forward()
+            return [], [], None
+        outputs, gradients, loss = self._forward()
         rows = [
             self._statistics(name, values, None if gradients is None else gradient)
             for name, values, gradient in zip(
                 self.names, outputs, gradients or outputs, strict=True
             )
         ]
-        return rows, outputs
+        return rows, outputs, loss
 
     def _forward(self):
-        """Layer outputs on the probe and, with targets, the loss gradients."""
+        """Layer outputs on the probe and, with targets, the loss gradients
+        and the loss."""
         calls: list[list] = [[] for _ in self.layers]
         if self.y is None:
             self._forward_reading(self.x, calls)
-            return [_units([_backends.to_numpy(t) for t in c]) for c in calls], None
+            outputs = [_units([_backends.to_numpy(t) for t in c]) for c in calls]
+            return outputs, None, None
 
         def loss():
             predictions = self._forward_reading(self.x, calls, self._offsets)
@@ -288,7 +299,7 @@ class Probe:
             return value, calls
 
         offsets = [offset for layer in self._offsets for offset in layer]
-        _, calls, gradients = _backends.module("autodiff").value_and_gradients(
+        value, calls, gradients = _backends.module("autodiff").value_and_gradients(
             loss, offsets
         )
         gradients = iter(gradients)
@@ -303,6 +314,7 @@ class Probe:
                 else _units([_backends.to_numpy(g) for g in layer])
                 for layer in layer_gradients
             ],
+            float(_backends.to_numpy(value)),
         )
 
     def _statistics(self, name, values, gradient) -> dict[str, Any]:

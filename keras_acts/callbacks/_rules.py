@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from keras_acts import _backends
 from keras_acts.diagnosis import DiagnosisWarning, Flag
 
 GRADIENT_DOC = "Diagnosing gradient flow"
 UNITS_DOC = "Dead and saturated units"
+DYNAMICS_DOC = "Learning rate and batch size"
 GLOBAL = "(global)"
 
 
@@ -101,6 +103,28 @@ RULES = (
         "inputs off center",
         "Standardize them (keras_acts.Standardize, adapted on the training data)",
         "Preprocessing",
+    ),
+    Rule(
+        "frozen",
+        "ActivationMonitor",
+        "frozen",
+        "set `trainable = True` on the layers to train (if they are meant to "
+        "stay fixed, load their trained weights first)",
+        GRADIENT_DOC,
+    ),
+    Rule(
+        "lr_too_high",
+        "ActivationMonitor",
+        "learning rate too high",
+        "try a learning rate 3 to 10 times lower, or a schedule that warms up to it",
+        DYNAMICS_DOC,
+    ),
+    Rule(
+        "noisy_gradients",
+        "ActivationMonitor",
+        "noisy gradients",
+        "try a larger batch size, or a lower learning rate for this batch size",
+        DYNAMICS_DOC,
     ),
     Rule(
         "targets_unscaled",
@@ -482,6 +506,109 @@ def target_findings(targets: Any) -> list[Finding]:
             f"{mean:.3g} in absolute value, standard deviation up to {std:.3g}",
         )
     ]
+
+
+def frozen_findings(layers: Sequence[tuple[str, Any]]) -> list[Finding]:
+    """Layers (the `(path, layer)` pairs of a model) frozen at their initial
+    weights: `trainable` is off, yet every bias is exactly zero, as an
+    initializer leaves it and no training does. A layer frozen on purpose
+    holds trained weights (a pretrained base in fine-tuning) and is not
+    flagged; a layer without a bias cannot be told apart and is not either."""
+    frozen = []
+    for path, layer in layers:
+        own = {v.name: v for v in layer.weights} if not layer.trainable else {}
+        if (
+            "kernel" in own
+            and "bias" in own
+            and not np.any(_backends.to_numpy(own["bias"]))
+        ):
+            frozen.append(path)
+    if not frozen:
+        return []
+    return [
+        _finding(
+            "frozen",
+            frozen[0],
+            f"{len(frozen)} layer(s) frozen at their initial weights "
+            f"({', '.join(frozen)}; trainable=False and biases all zero): "
+            "training never changes them",
+            frozen,
+        )
+    ]
+
+
+# The learning rate and the batch size, from the measurements of
+# `_dynamics_probe`. Both kinds need the loss on the probe batch to make no
+# progress (at the latest record still above PROGRESS times the first):
+# healthy training often runs at the edge of stability, and a normalized
+# net's gradients can be noisy at first, and both still learn.
+PROGRESS = 0.9
+# The learning rate is too high when a step overshoots the sharpest valley
+# of the loss by this many times what the optimizer can take stably.
+STABILITY_FLAG = 2.0
+# The gradients are noisy when the mini-batch is this many times smaller
+# than the gradient noise scale at the first measurement of the fit: its
+# gradient is then mostly noise. (The noise scale is measured up to the
+# probe's number of examples, so a vanished or dead gradient, whose signal
+# is too small to measure, does not count as noise.) Later measurements
+# are not judged: the noise scale grows as training converges, and once a
+# learning rate too high has thrown the weights about, in healthy and
+# broken runs alike.
+NOISE_FLAG = 10.0
+
+
+def dynamics_findings(
+    losses: Sequence[tuple[int, float]],
+    records: Sequence[dict[str, Any]],
+    batch_size: int | None,
+) -> list[Finding]:
+    """Learning-rate and gradient-noise findings from the probe losses
+    `(step, loss)` of a fit and its dynamics `records`."""
+    if len(losses) < 2 or losses[-1][0] <= losses[0][0]:
+        return []
+    (first_step, first), (step, latest) = losses[0], losses[-1]
+    if latest < PROGRESS * first or not math.isfinite(latest):
+        return []
+    trend = (
+        f"the probe loss went from {first:.4g} at step {first_step} to "
+        f"{latest:.4g} at step {step}"
+    )
+    findings = []
+    judged = [r for r in records if r["stability"] is not None]
+    worst = max(judged, key=lambda r: r["stability"], default=None)
+    if worst is not None and worst["stability"] >= STABILITY_FLAG:
+        findings.append(
+            _finding(
+                "lr_too_high",
+                GLOBAL,
+                f"learning rate too high: at step {worst['step']} a step of "
+                f"{worst['step_size']:.2g} along the loss's sharpest curvature "
+                f"({worst['sharpness']:.3g}) is {worst['stability']:.3g} times "
+                f"what the optimizer takes stably, and {trend}",
+            )
+        )
+    first_noise = next((r for r in records if r["noise_scale"]), None)
+    if first_noise is not None and batch_size:
+        scales = first_noise["noise_scale"]
+        overall = scales.get(GLOBAL) or 0.0
+        noisy = [
+            layer
+            for layer, scale in scales.items()
+            if layer != GLOBAL and (scale or 0.0) >= NOISE_FLAG * batch_size
+        ]
+        if overall >= NOISE_FLAG * batch_size and noisy:
+            findings.append(
+                _finding(
+                    "noisy_gradients",
+                    GLOBAL,
+                    f"noisy gradients: at step {first_noise['step']} a batch of "
+                    f"{batch_size} is {overall / batch_size:.3g} times smaller "
+                    f"than the gradient noise scale ({overall:.3g} examples), "
+                    f"and {trend}",
+                    noisy,
+                )
+            )
+    return findings
 
 
 # Warnings during training.

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from keras_acts import _validation
+from keras_acts import _backends, _validation
 from keras_acts.callbacks import _plots, _reports, _rules
 from keras_acts.callbacks._activation_layers import (
     context_of,
+    layer_paths,
     learned_activations,
     monitored_layers,
     regresses,
@@ -32,6 +33,12 @@ from keras_acts.callbacks._activation_probe import (
     named_inputs,
     parameter_rows,
     split_probe,
+)
+from keras_acts.callbacks._dynamics_probe import (
+    DynamicsProbe,
+    configured_step,
+    stability_threshold,
+    update_norm,
 )
 from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._recorder import Recorder
@@ -114,7 +121,17 @@ class ActivationMonitor(Recorder):
             problem appears during `fit`, once per kind and layer: `True`
             for every kind, `False` for none, or a list of kinds from
             `"dead"`, `"saturated"`, `"off_center"`, `"inputs_off_center"`,
+            `"frozen"`, `"lr_too_high"`, `"noisy_gradients"`,
             `"targets_unscaled"`. Defaults to `True`.
+        dynamics_freq: Every this many optimizer steps (and at the first
+            step of the fit), when `data` holds targets, measure on the
+            probe batch how training moves: the loss, the curvature of the
+            loss against the step the optimizer takes, and each layer's
+            gradient noise (`dynamics_history`). Each costs about 30
+            forward and backward passes of the probe batch. `None` turns
+            them off. Defaults to `1000`.
+        batch_size: The training batch size that the gradient noise is
+            judged at. Defaults to `None`: the probe's number of examples.
 
     Example:
         ```python
@@ -203,6 +220,8 @@ class ActivationMonitor(Recorder):
         append: bool = False,
         dead_data: Any = None,
         warn: bool | Sequence[str] = True,
+        dynamics_freq: int | None = 1000,
+        batch_size: int | None = None,
     ) -> None:
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
         self.schedule = Schedule(freq)
@@ -223,6 +242,20 @@ class ActivationMonitor(Recorder):
                     "`layers` must be layer names or layer classes. "
                     f"Received: layers={layers!r}"
                 )
+        self.dynamics_schedule = (
+            None if dynamics_freq is None else Schedule(dynamics_freq)
+        )
+        if self.dynamics_schedule is not None and self.dynamics_schedule.per_epoch:
+            raise ValueError(
+                "`dynamics_freq` must be a positive integer or None. "
+                f"Received: dynamics_freq={dynamics_freq!r}"
+            )
+        self.batch_size = (
+            None
+            if batch_size is None
+            else _validation.positive_integer("batch_size", batch_size)
+        )
+        self.dynamics_freq = dynamics_freq
         self.x, self.y, self.sample_weight = split_probe(data)
         if dead_data is not None and not hasattr(dead_data, "element_spec"):
             dead_data = split_probe(dead_data)[0]
@@ -239,9 +272,17 @@ class ActivationMonitor(Recorder):
         self._epoch = 0
         self._fit_start = 0
         self._probe_due = False
-        self._input_findings: list[_rules.Finding] = []
+        self._fit_findings: list[_rules.Finding] = []
         self._live_warnings = _rules.LiveWarnings(frozenset())
         self._context: _rules.Context | None = None
+        self._dynamics: DynamicsProbe | None = None
+        self._dynamics_records: list[dict[str, Any]] = []
+        self._losses: list[tuple[int, float]] = []
+        # A measured step waiting for its update: the record, the weights
+        # before it and the norm of the probe's gradient.
+        self._pending_update: tuple[dict, list[np.ndarray], float] | None = None
+        self._clock_start = 0
+        self._dynamics_fit_start = 0
 
     # Set-up.
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -262,14 +303,33 @@ class ActivationMonitor(Recorder):
         self._epoch = 0
         self._probe_due = False
         self._live_warnings = _rules.LiveWarnings(self._warn_kinds)
-        self._input_findings = (
+        self._fit_findings = (
             [] if standardizes(model) else _rules.input_findings(named_inputs(self.x))
         )
         if regresses(model):
-            self._input_findings += _rules.target_findings(self.y)
+            self._fit_findings += _rules.target_findings(self.y)
+        self._fit_findings += _rules.frozen_findings(layer_paths(model))
+        self._losses = []
+        if not self.append:
+            self._dynamics_records = []
+        self._pending_update = None
+        self._dynamics = None
+        if (
+            self.dynamics_schedule is not None
+            and self.y is not None
+            and model.trainable_variables
+        ):
+            self._dynamics = DynamicsProbe(
+                model,
+                self._probe.predict,
+                (self.x, self.y, self.sample_weight),
+                self.batch_size,
+            )
         self._clock = StepClock(
             iterations(model), int(getattr(model, "steps_per_execution", 1))
         )
+        self._clock_start = self._clock.iterations
+        self._dynamics_fit_start = len(self._dynamics_records)
         if self.schedule.per_epoch or (
             self.schedule.first_due(self._clock.iterations, 1) is not None
         ):
@@ -303,9 +363,18 @@ class ActivationMonitor(Recorder):
         self._clock.begin_block(batch)
         if self._probe_due:
             self._record()
+        step = self._clock.iterations
+        if self._dynamics is not None and (
+            step == self._clock_start
+            or self.dynamics_schedule.first_due(step, self._clock.steps_per_execution)
+            is not None
+        ):
+            self._measure_dynamics(step)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         first, count = self._clock.end_block(batch)
+        if self._pending_update is not None:
+            self._measure_update(count)
         # The weights after this block are those a due step of the block
         # (other than its first) would have been probed at: they are probed
         # before the next block.
@@ -355,7 +424,9 @@ class ActivationMonitor(Recorder):
         if self._records and self._records[-1].step == step and not with_dead_data:
             return  # nothing trained since the last record
         self._probe_due = False
-        rows, outputs = self._probe.measure()
+        rows, outputs, loss = self._probe.measure()
+        if loss is not None:
+            self._add_loss(step, loss)
         dead_on_data = (
             self._probe.dead_on_data(self.dead_data)
             if with_dead_data
@@ -368,6 +439,84 @@ class ActivationMonitor(Recorder):
         parameters = parameter_rows(self._parameter_layers, step, self._epoch)
         self._add_record(_Record(step, self._epoch, rows, outputs, parameters))
         self._live_warnings.give(self.flags(), "ActivationMonitor", step)
+
+    def _measure_dynamics(self, step: int) -> None:
+        """Measures the loss, curvature and gradient noise at `step`; the
+        stability of an adaptive optimizer's step waits for its update."""
+        model = self.model  # on JAX, brings the training state back
+        measured = self._dynamics.measure()
+        self._add_loss(step, measured["loss"])
+        record = {
+            "step": step,
+            "epoch": self._epoch,
+            "loss": measured["loss"],
+            "sharpness": measured["sharpness"],
+            "step_size": None,
+            "threshold": None,
+            "stability": None,
+            "noise_scale": measured["noise_scale"],
+        }
+        self._dynamics_records.append(record)
+        optimizer = self._optimizer(model)
+        if optimizer is None:
+            return
+        record["threshold"] = stability_threshold(optimizer)
+        step_size = configured_step(optimizer)
+        if step_size is not None:
+            self._set_stability(record, step_size)
+            return
+        gradient_norm = float(
+            np.sqrt(sum(float(np.sum(g * g)) for g in measured["gradient"]))
+        )
+        if gradient_norm > 0:
+            before = [
+                np.asarray(_backends.to_numpy(v), np.float64)
+                for v in self._dynamics.variables
+            ]
+            self._pending_update = (record, before, gradient_norm)
+
+    def _add_loss(self, step: int, loss: float) -> None:
+        if not self._losses or self._losses[-1][0] != step:
+            self._losses.append((step, loss))
+
+    def _measure_update(self, steps: int) -> None:
+        """The effective step size of the update just made: the norm of the
+        update per step over the norm of the probe's gradient."""
+        # On JAX, self.model brings the training state back into the model.
+        variables = self.model.trainable_variables
+        record, before, gradient_norm = self._pending_update
+        self._pending_update = None
+        moved = update_norm(before, variables) / steps
+        self._set_stability(record, moved / gradient_norm)
+        self._live_warnings.give(self.flags(), "ActivationMonitor", record["step"])
+
+    def _set_stability(self, record: dict, step_size: float) -> None:
+        record["step_size"] = step_size
+        if np.isfinite(record["sharpness"]) and np.isfinite(step_size):
+            record["stability"] = step_size * record["sharpness"] / record["threshold"]
+
+    def _optimizer(self, model):
+        optimizers = optimizers_of(model)
+        if not optimizers:
+            return None
+        optimizer = optimizers[0]
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            optimizer = optimizer.inner_optimizer
+        return optimizer
+
+    @property
+    def dynamics_history(self) -> list[dict[str, Any]]:
+        """What `dynamics_freq` measured, one row per measurement: `step`,
+        `epoch`, the probe's `loss`, `sharpness` (the largest eigenvalue of
+        the loss's Hessian), `step_size` (the learning rate of SGD, or the
+        effective step of an adaptive optimizer), `threshold` (the step
+        times curvature that the optimizer takes stably), `stability`
+        (step size times sharpness over the threshold: above 1, a step
+        overshoots the sharpest valley), and `noise_scale`, per layer and
+        `"(global)"` (the batch size at which a mini-batch gradient's
+        noise equals its signal; None where there is no noise to
+        measure)."""
+        return [dict(record) for record in self._dynamics_records]
 
     # Rows.
     def _step_of(self, record: _Record) -> int:
@@ -406,7 +555,13 @@ class ActivationMonitor(Recorder):
 
     # What the user reads.
     def _findings(self) -> list[_rules.Finding]:
-        findings = list(self._input_findings)
+        findings = list(self._fit_findings)
+        if self._dynamics is not None:
+            findings += _rules.dynamics_findings(
+                self._losses,
+                self._dynamics_records[self._dynamics_fit_start :],
+                self._dynamics.batch_size,
+            )
         if self._records:
             findings += _rules.activation_findings(
                 [record.rows for record in self._records[-_rules.DEAD_RECORDS :]],
@@ -433,6 +588,15 @@ class ActivationMonitor(Recorder):
         - `"targets_unscaled"`: with a regression loss (mean squared or
           absolute error, Huber, log-cosh), probe targets whose mean or
           standard deviation is above 10.
+        - `"frozen"`: layers with `trainable=False` whose biases are all
+          zero, as initialized: frozen by mistake before any training.
+        - `"lr_too_high"`: a step at least twice as large as the optimizer
+          takes stably along the loss's sharpest curvature, at a dynamics
+          measurement, while the probe loss stays above 90% of its first
+          value in the fit.
+        - `"noisy_gradients"`: a batch at least 10 times smaller than the
+          gradient noise scale at the fit's first dynamics measurement,
+          while the probe loss stays above 90% of its first value.
 
         Returns:
             A list of `keras_acts.Flag`, empty when nothing was found.

@@ -12,16 +12,40 @@ import keras
 FINITE_DIFFERENCE_STEP = 1e-3
 
 
-def value_and_gradients(function, variables):
+def _of_values(function, variables):
+    """`function` as a function of the variables' values."""
+
     def of_values(values):
         mapping = list(zip(variables, values, strict=True))
         with keras.StatelessScope(state_mapping=mapping):
             return function()
 
-    (scalar, aux), gradients = jax.value_and_grad(of_values, has_aux=True)(
-        [v.value for v in variables]
-    )
+    return of_values
+
+
+def value_and_gradients(function, variables):
+    (scalar, aux), gradients = jax.value_and_grad(
+        _of_values(function, variables), has_aux=True
+    )([v.value for v in variables])
     return scalar, aux, gradients
+
+
+def hessian_vector_product(function, variables, vectors):
+    """The product of the Hessian of `function()`'s scalar with respect to
+    `variables` and `vectors` (one per variable), forward-over-reverse."""
+    gradient = jax.grad(_of_values(function, variables), has_aux=True)
+    values = [v.value for v in variables]
+    _, product = jax.jvp(
+        lambda values: gradient(values)[0],
+        (values,),
+        (
+            [
+                jax.numpy.asarray(vector, dtype=value.dtype)
+                for vector, value in zip(vectors, values, strict=True)
+            ],
+        ),
+    )
+    return product
 
 
 def float64_scope():

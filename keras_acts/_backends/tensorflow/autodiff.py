@@ -19,6 +19,25 @@ def value_and_gradients(function, variables):
     return scalar, aux, tape.gradient(scalar, values)
 
 
+def hessian_vector_product(function, variables, vectors):
+    """The product of the Hessian of `function()`'s scalar with respect to
+    `variables` and `vectors` (one per variable), by reverse-over-reverse:
+    the gradient of the gradient's dot product with the vectors."""
+    values = [v.value for v in variables]
+    with tf.GradientTape() as outer:
+        outer.watch(values)
+        with tf.GradientTape() as inner:
+            inner.watch(values)
+            scalar, _ = function()
+        gradients = inner.gradient(scalar, values)
+    return outer.gradient(
+        gradients,
+        values,
+        output_gradients=vectors,
+        unconnected_gradients=tf.UnconnectedGradients.ZERO,
+    )
+
+
 def float64_scope():
     """float64 tensors compute in float64 here already."""
     return contextlib.nullcontext()

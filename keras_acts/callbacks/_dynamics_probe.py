@@ -1,0 +1,262 @@
+"""ActivationMonitor's measurements of how training moves, on the probe
+batch and on a schedule of their own (`dynamics_freq`): the loss, the
+curvature against the step the optimizer takes, and each layer's gradient
+noise against the batch size.
+
+- Curvature: the largest eigenvalue of the loss's Hessian with respect to
+  the trainable weights, by Lanczos iteration (power iteration that keeps
+  its Krylov space) of Hessian-vector products (the backend's own double
+  differentiation). Gradient descent with step
+  size `eta` is unstable along a direction of curvature `lambda` once
+  `eta * lambda > 2` (with heavy-ball momentum `beta`, `2 + 2 * beta`;
+  with Adam's moving average of gradients, `(2 + 2 * beta_1) / (1 -
+  beta_1)`, Cohen et al. 2022). `stability` is that product over that
+  threshold: above 1 the step overshoots the sharpest valley.
+- The step of an adaptive optimizer is measured, not configured: the norm
+  of the update it makes at that step over the norm of the probe's
+  gradient (`effective_step`).
+- Gradient noise: the probe's examples are split into groups, whose
+  gradients' spread estimates the per-example gradient variance
+  (McCandlish et al. 2018). `noise_scale` is the batch size at which the noise in a
+  mini-batch gradient equals its signal: a batch far below it takes steps
+  mostly of noise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_acts import _backends
+from keras_acts.callbacks._gradient_statistics import VariableNames
+from keras_acts.callbacks._rules import GLOBAL
+
+# Hessian-vector products per curvature measurement: the stability rule
+# needs the curvature within a factor, not to three digits.
+LANCZOS_ITERATIONS = 12
+# The probe's examples are split into this many groups for the gradient
+# noise: each group's gradient is one backward pass of the probe.
+NOISE_GROUPS = 8
+# Optimizers whose momentum is a moving average of the gradients (Adam's
+# beta_1), by the name of their momentum coefficient; SGD's and RMSprop's
+# `momentum` is heavy-ball momentum.
+AVERAGED_MOMENTUM = "beta_1"
+HEAVY_BALL_MOMENTUM = "momentum"
+
+
+def stability_threshold(optimizer) -> float:
+    """The curvature times step size above which `optimizer`'s updates
+    overshoot a quadratic valley."""
+    config = optimizer.get_config()
+    if config.get(AVERAGED_MOMENTUM) is not None:
+        beta = float(config[AVERAGED_MOMENTUM])
+        return (2.0 + 2.0 * beta) / (1.0 - beta)
+    beta = float(config.get(HEAVY_BALL_MOMENTUM) or 0.0)
+    if config.get("nesterov"):
+        return (2.0 + 2.0 * beta) / (1.0 + 2.0 * beta)
+    return 2.0 + 2.0 * beta
+
+
+def configured_step(optimizer) -> float | None:
+    """The step size of an optimizer whose step is its learning rate times
+    the gradient (SGD); None for one that scales each step by the
+    gradients' own size."""
+    if type(optimizer).__name__ != "SGD":
+        return None
+    return float(_backends.to_numpy(optimizer.learning_rate))
+
+
+def largest_eigenvalue(product, shapes, seed: int = 0) -> float:
+    """The largest eigenvalue of the symmetric operator `product` (a list of
+    arrays of `shapes` to a list of arrays), by Lanczos iteration from a
+    fixed random start: power iteration that keeps its Krylov space, so
+    that it converges in fewer products and finds the largest eigenvalue,
+    not the one of largest magnitude (a loss can curve down more steeply
+    than up). Without reorthogonalization: it keeps three vectors, however
+    large the model, and lost orthogonality only repeats eigenvalues found
+    already."""
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    total = sum(sizes)
+    bounds = np.cumsum(sizes)[:-1]
+
+    def apply(flat):
+        parts = [
+            part.reshape(shape)
+            for part, shape in zip(np.split(flat, bounds), shapes, strict=True)
+        ]
+        return np.concatenate(
+            [np.asarray(image, np.float64).ravel() for image in product(parts)]
+        )
+
+    vector = np.random.default_rng(seed).standard_normal(total)
+    vector /= np.linalg.norm(vector)
+    previous = np.zeros(total)
+    diagonal, off_diagonal = [], []
+    for _ in range(min(LANCZOS_ITERATIONS, total)):
+        image = apply(vector)
+        if not np.all(np.isfinite(image)):
+            return math.nan
+        diagonal.append(float(image @ vector))
+        image -= diagonal[-1] * vector
+        if off_diagonal:
+            image -= off_diagonal[-1] * previous
+        norm = float(np.linalg.norm(image))
+        if norm <= 1e-12 * max(1.0, abs(diagonal[-1])):
+            break  # the Krylov space is invariant: its eigenvalues are exact
+        off_diagonal.append(norm)
+        previous, vector = vector, image / norm
+    count = len(diagonal)
+    tridiagonal = (
+        np.diag(diagonal)
+        + np.diag(off_diagonal[: count - 1], 1)
+        + np.diag(off_diagonal[: count - 1], -1)
+    )
+    return float(np.linalg.eigvalsh(tridiagonal).max())
+
+
+class DynamicsProbe:
+    """The loss, curvature and gradient noise of `model` on the probe batch.
+
+    `predict` runs the model as the activation probe does (normalization
+    layers on the batch's own statistics); `batch_size` is the training
+    batch size the noise is judged at.
+    """
+
+    def __init__(self, model, predict, probe: tuple[Any, Any, Any], batch_size):
+        self.model = model
+        self.predict = predict
+        self.x, self.y, self.sample_weight = probe
+        self.variables = list(model.trainable_variables)
+        names = VariableNames(model.name)
+        self.layer_of = [names.layers[names.index_of(v)] for v in self.variables]
+        self.layers = list(dict.fromkeys(self.layer_of))
+        count = len(keras.tree.flatten(self.x)[0])
+        self.batch_size = batch_size or count
+        groups = min(NOISE_GROUPS, count)
+        self.parts = np.array_split(np.arange(count), groups) if groups >= 2 else []
+
+    def _loss(self, x, y, sample_weight):
+        def loss():
+            predictions = self.predict(x)
+            value = self.model.compute_loss(
+                x=x,
+                y=y,
+                y_pred=predictions,
+                sample_weight=sample_weight,
+                training=False,
+            )
+            return value, None
+
+        return loss
+
+    def _gradients(self, x, y, sample_weight):
+        scalar, _, gradients = _backends.module("autodiff").value_and_gradients(
+            self._loss(x, y, sample_weight), self.variables
+        )
+        return float(_backends.to_numpy(scalar)), [
+            np.zeros(v.shape) if g is None else np.asarray(_backends.to_numpy(g))
+            for v, g in zip(self.variables, gradients, strict=True)
+        ]
+
+    def measure(self) -> dict[str, Any]:
+        """The probe's loss, its gradient (as arrays per variable), the
+        curvature, and the noise scale of each layer's gradient and of the
+        whole model's (under `"(global)"`)."""
+        loss, gradient = self._gradients(self.x, self.y, self.sample_weight)
+        noise = self._noise_scales(gradient) if self.parts else {}
+        function = self._loss(self.x, self.y, self.sample_weight)
+        autodiff = _backends.module("autodiff")
+
+        def product(vector):
+            return [
+                np.asarray(_backends.to_numpy(p))
+                for p in autodiff.hessian_vector_product(
+                    function,
+                    self.variables,
+                    [
+                        np.asarray(v, dtype=variable.dtype)
+                        for v, variable in zip(vector, self.variables, strict=True)
+                    ],
+                )
+            ]
+
+        sharpness = largest_eigenvalue(product, [v.shape for v in self.variables])
+        return {
+            "loss": loss,
+            "gradient": gradient,
+            "sharpness": sharpness,
+            "noise_scale": noise,
+        }
+
+    def _noise_scales(self, gradient: list[np.ndarray]) -> dict[str, float | None]:
+        """Per layer and `"(global)"`: tr(Sigma) / |G|^2, the batch size at
+        which a mini-batch gradient's noise equals its signal.
+
+        Each group's gradient is that of its examples' share of the loss in
+        the forward pass of the whole probe (the others weigh 0), so that
+        BatchNormalization sees the same batch as for the full gradient;
+        scaled by `count / len(group)`, it is the group's mean gradient
+        for a loss averaged over the batch (Keras's default reduction).
+        """
+        count = len(keras.tree.flatten(self.x)[0])
+        groups = []
+        for part in self.parts:
+            mask = np.zeros(count, np.float32)
+            mask[part] = 1.0
+            _, group = self._gradients(self.x, self.y, self._masked(mask))
+            groups.append([g * (count / len(part)) for g in group])
+        # The spread around the groups' own mean: a regularization loss,
+        # counted in every group alike, cancels there.
+        center = [np.mean(gs, axis=0) for gs in zip(*groups, strict=True)]
+        spread = np.zeros(len(self.variables))
+        for part, group in zip(self.parts, groups, strict=True):
+            spread += len(part) * np.array(
+                [
+                    float(np.sum((g - c) ** 2))
+                    for g, c in zip(group, center, strict=True)
+                ]
+            )
+        trace = spread / (len(self.parts) - 1)
+        signal = np.array([float(np.sum(g * g)) for g in gradient]) - trace / count
+        scales = {}
+        for layer in self.layers:
+            members = [i for i, name in enumerate(self.layer_of) if name == layer]
+            scales[layer] = _noise_scale(
+                trace[members].sum(), signal[members].sum(), count
+            )
+        scales[GLOBAL] = _noise_scale(trace.sum(), signal.sum(), count)
+        return scales
+
+    def _masked(self, mask: np.ndarray):
+        """The probe's sample weights times `mask` (one weight per example)."""
+        if self.sample_weight is None:
+            return mask
+
+        def times_mask(weight):
+            return weight * mask.reshape((-1,) + (1,) * (np.ndim(weight) - 1))
+
+        return keras.tree.map_structure(times_mask, self.sample_weight)
+
+
+def _noise_scale(trace: float, signal: float, examples: int) -> float | None:
+    """tr(Sigma) / |G|^2; None where there is no noise to measure, or where
+    it is above the probe's number of examples: the probe's own mean
+    gradient then holds more noise than signal, and the signal estimate is
+    the difference of two near-equal numbers (a vanished or dead layer's
+    gradient, which the other rules name, is such a case)."""
+    if trace <= 0.0 or signal <= 0.0 or trace / signal > examples:
+        return None
+    return float(trace / signal)
+
+
+def update_norm(before: list[np.ndarray], variables) -> float:
+    """The norm of the change of `variables` since `before`."""
+    return math.sqrt(
+        sum(
+            float(np.sum((np.asarray(_backends.to_numpy(v), np.float64) - b) ** 2))
+            for v, b in zip(variables, before, strict=True)
+        )
+    )
