@@ -455,3 +455,30 @@ def test_the_dead_rule_needs_the_last_three_records(fractions, flagged):
     records = [dead_rows(f, step) for step, f in enumerate(fractions)]
     findings = _rules.activation_findings(records, set())
     assert ([f.flag.kind for f in findings] == ["dead"]) is flagged
+
+
+@pytest.mark.parametrize(
+    "head, from_logits, flagged",
+    [("softmax", True, True), ("softmax", False, False), (None, True, False)],
+)
+def test_probabilities_given_to_a_logits_loss(head, from_logits, flagged):
+    # A softmax head under from_logits=True: the loss softmaxes probabilities
+    # again. The flag names the output and says what to change, not the
+    # generic advice for saturated hidden units.
+    x, y = data()
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, "relu"), keras.layers.Dense(3)]
+    )
+    if head:
+        model.add(keras.layers.Activation(head))
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+    )
+    labels = (x[:, 0] > 0).astype("int32")
+    monitor = activation_fit(model, x, labels, epochs=1)
+    found = [flag for flag in monitor.flags() if flag.layer == "(outputs)"]
+    assert len(found) == flagged
+    if flagged:
+        assert found[0].kind == "saturated"
+        assert "from_logits=False" in found[0].advice

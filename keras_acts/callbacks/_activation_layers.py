@@ -106,6 +106,13 @@ def regresses(model) -> bool:
     return isinstance(loss, REGRESSION_LOSSES)
 
 
+def takes_logits(model) -> bool:
+    """Whether `model`'s loss (any of its losses) is told that the
+    predictions are logits (`from_logits=True`)."""
+    losses = keras.tree.flatten(getattr(model, "loss", None))
+    return any(getattr(loss, "from_logits", False) is True for loss in losses)
+
+
 def learned_activations(model) -> list[tuple[str, keras.layers.Layer]]:
     """(path, layer) of the model's activation layers with learned
     parameters, also those passed as a layer's `activation`."""

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import keras
 import numpy as np
 
 from keras_acts import _backends
@@ -194,8 +195,8 @@ class Context:
         )
 
 
-def _fitted_advice(kind: str, context: Context) -> str:
-    advice = RULES_BY_KIND[kind].advice
+def _fitted_advice(flag: Flag, context: Context) -> str:
+    kind, advice = flag.kind, flag.advice
     rate = f"{context.optimizer} learning_rate={context.learning_rate:g}"
     if kind == "vanishing" and not context.activations & SATURATING:
         advice = (
@@ -218,7 +219,7 @@ def fitted(findings: list[Finding], context: Context | None) -> list[Finding]:
         return findings
     return [
         Finding(
-            replace(finding.flag, advice=_fitted_advice(finding.flag.kind, context)),
+            replace(finding.flag, advice=_fitted_advice(finding.flag, context)),
             finding.layers,
         )
         for finding in findings
@@ -506,6 +507,40 @@ def target_findings(targets: Any) -> list[Finding]:
             f"{mean:.3g} in absolute value, standard deviation up to {std:.3g}",
         )
     ]
+
+
+def logits_findings(predictions: Any) -> list[Finding]:
+    """For a model whose loss takes logits: outputs that are already
+    probabilities (each row within [0, 1] and summing to 1). The loss
+    applies softmax again, to values within [0, 1], which keeps every
+    prediction near uniform and its gradients small, however confident
+    the model."""
+    findings = []
+    for index, values in enumerate(keras.tree.flatten(predictions)):
+        values = np.asarray(_backends.to_numpy(values), np.float64)
+        if values.ndim < 2 or values.shape[-1] < 2:
+            continue
+        rows = values.reshape(-1, values.shape[-1])
+        if (
+            rows.min() >= 0.0
+            and rows.max() <= 1.0
+            and np.allclose(rows.sum(axis=-1), 1.0, atol=1e-3)
+        ):
+            name = "(outputs)" if index == 0 else f"(output {index})"
+            finding = _finding(
+                "saturated",
+                name,
+                "outputs already probabilities (each row sums to 1) given to a "
+                "loss with from_logits=True: its softmax of values within "
+                "[0, 1] keeps the predictions near uniform and the gradients "
+                "small",
+            )
+            advice = (
+                "drop the softmax at the end of the model (the loss applies "
+                "it), or compile the loss with from_logits=False"
+            )
+            findings.append(replace(finding, flag=replace(finding.flag, advice=advice)))
+    return findings
 
 
 def frozen_findings(layers: Sequence[tuple[str, Any]]) -> list[Finding]:

@@ -26,6 +26,7 @@ from keras_acts.callbacks._activation_layers import (
     monitored_layers,
     regresses,
     standardizes,
+    takes_logits,
 )
 from keras_acts.callbacks._activation_probe import (
     Probe,
@@ -309,6 +310,8 @@ class ActivationMonitor(Recorder):
         if regresses(model):
             self._fit_findings += _rules.target_findings(self.y)
         self._fit_findings += _rules.frozen_findings(layer_paths(model))
+        if takes_logits(model):
+            self._fit_findings += _rules.logits_findings(self._probe.predict(self.x))
         self._losses = []
         if not self.append:
             self._dynamics_records = []
