@@ -2,8 +2,10 @@
 on the current backend: `keras_acts.diagnose` names each fast broken run by
 one of its expected kinds, and raises nothing on a fast healthy run.
 
-Only cases that diagnose gets right today are in the fast subset; the misses
-are measured by benchmarks/diagnosis_zoo.py, not asserted here."""
+The fast subset holds cases of each family (vanishing, exploding, a learning
+rate too high or too low, dead, saturated, inputs, non-finite values, a frozen
+layer) that diagnose gets right; the whole zoo, misses included, is measured
+by benchmarks/diagnosis_zoo.py, not asserted here."""
 
 import importlib.util
 import pathlib

@@ -16,6 +16,7 @@ from keras_acts import _backends
 from keras_acts.callbacks import _rules
 from keras_acts.callbacks._dynamics_probe import (
     DynamicsProbe,
+    TimeBudget,
     largest_eigenvalue,
     stability_threshold,
 )
@@ -242,11 +243,39 @@ def test_no_dynamics_without_targets_or_when_turned_off():
         assert monitor.dynamics_history == []
 
 
+def test_time_budget_spaces_measurements_by_their_cost():
+    now = [0.0]
+    budget = TimeBudget(0.05, clock=lambda: now[0])
+    assert budget.due()  # the first at once
+
+    def measurement():
+        now[0] += 2.0  # it takes 2 s
+        return "measured"
+
+    assert budget.measure(measurement) == "measured"
+    # 2 s at 5% of the time between: due again 40 s after it ended.
+    now[0] += 39.0
+    assert not budget.due()
+    now[0] += 1.0
+    assert budget.due()
+
+
+def test_auto_measures_at_the_first_step_then_within_its_budget():
+    keras.utils.set_random_seed(0)
+    x, y = _data()
+    model = _mlp()
+    monitor = keras_acts.ActivationMonitor((x, y), warn=False)
+    model.fit(x, y, batch_size=8, epochs=3, callbacks=[monitor], verbose=0)
+    # A measurement takes far longer than 2% of a few tiny steps.
+    assert [row["step"] for row in monitor.dynamics_history] == [0]
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
         ({"dynamics_freq": "epoch"}, "dynamics_freq"),
-        ({"dynamics_freq": 0}, "freq"),
+        ({"dynamics_freq": 0}, "dynamics_freq"),
+        ({"dynamics_freq": True}, "dynamics_freq"),
         ({"batch_size": 0}, "batch_size"),
         ({"batch_size": 2.5}, "batch_size"),
     ],

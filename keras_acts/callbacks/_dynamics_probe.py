@@ -25,6 +25,7 @@ noise against the batch size.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import keras
@@ -45,6 +46,37 @@ NOISE_GROUPS = 8
 # `momentum` is heavy-ball momentum.
 AVERAGED_MOMENTUM = "beta_1"
 HEAVY_BALL_MOMENTUM = "momentum"
+
+
+# With dynamics_freq="auto", the measurements take at most this fraction of
+# the time spent training between them.
+DYNAMICS_BUDGET = 0.02
+
+
+class TimeBudget:
+    """Spaces measurements so that their time stays within `budget` of the
+    time between them: the first is due at once; each next one once the
+    time since the last one ended, times `budget`, covers what the last
+    one took."""
+
+    def __init__(self, budget: float = DYNAMICS_BUDGET, clock=time.perf_counter):
+        self.budget = budget
+        self.clock = clock
+        self._cost: float | None = None
+        self._since = 0.0
+
+    def due(self) -> bool:
+        if self._cost is None:
+            return True
+        return (self.clock() - self._since) * self.budget >= self._cost
+
+    def measure(self, measurement):
+        """Runs `measurement()`, timed; returns what it returns."""
+        began = self.clock()
+        result = measurement()
+        self._since = self.clock()
+        self._cost = self._since - began
+        return result
 
 
 def stability_threshold(optimizer) -> float:

@@ -37,6 +37,7 @@ from keras_acts.callbacks._activation_probe import (
 )
 from keras_acts.callbacks._dynamics_probe import (
     DynamicsProbe,
+    TimeBudget,
     configured_step,
     stability_threshold,
     update_norm,
@@ -124,13 +125,16 @@ class ActivationMonitor(Recorder):
             `"dead"`, `"saturated"`, `"off_center"`, `"inputs_off_center"`,
             `"frozen"`, `"lr_too_high"`, `"noisy_gradients"`,
             `"targets_unscaled"`. Defaults to `True`.
-        dynamics_freq: Every this many optimizer steps (and at the first
-            step of the fit), when `data` holds targets, measure on the
-            probe batch how training moves: the loss, the curvature of the
-            loss against the step the optimizer takes, and each layer's
-            gradient noise (`dynamics_history`). Each costs about 30
-            forward and backward passes of the probe batch. `None` turns
-            them off. Defaults to `1000`.
+        dynamics_freq: When to measure on the probe batch how training
+            moves (when `data` holds targets): the loss, the curvature of
+            the loss against the step the optimizer takes, and each
+            layer's gradient noise (`dynamics_history`). Each measurement
+            costs about 30 forward and backward passes of the probe batch.
+            `"auto"`: at the first step of each fit, then as often as keeps
+            their time within 2% of the training time between them. A
+            number of optimizer steps: at the first step of each fit and
+            every that many steps. `None` turns them off. Defaults to
+            `"auto"`.
         batch_size: The training batch size that the gradient noise is
             judged at. Defaults to `None`: the probe's number of examples.
 
@@ -221,7 +225,7 @@ class ActivationMonitor(Recorder):
         append: bool = False,
         dead_data: Any = None,
         warn: bool | Sequence[str] = True,
-        dynamics_freq: int | None = 1000,
+        dynamics_freq: int | str | None = "auto",
         batch_size: int | None = None,
     ) -> None:
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
@@ -243,14 +247,17 @@ class ActivationMonitor(Recorder):
                     "`layers` must be layer names or layer classes. "
                     f"Received: layers={layers!r}"
                 )
-        self.dynamics_schedule = (
-            None if dynamics_freq is None else Schedule(dynamics_freq)
-        )
-        if self.dynamics_schedule is not None and self.dynamics_schedule.per_epoch:
-            raise ValueError(
-                "`dynamics_freq` must be a positive integer or None. "
-                f"Received: dynamics_freq={dynamics_freq!r}"
-            )
+        self._dynamics_schedule = None
+        if dynamics_freq not in (None, "auto"):
+            try:
+                self._dynamics_schedule = Schedule(
+                    _validation.positive_integer("dynamics_freq", dynamics_freq)
+                )
+            except ValueError:
+                raise ValueError(
+                    '`dynamics_freq` must be a positive integer, "auto" or '
+                    f"None. Received: dynamics_freq={dynamics_freq!r}"
+                ) from None
         self.batch_size = (
             None
             if batch_size is None
@@ -284,6 +291,7 @@ class ActivationMonitor(Recorder):
         self._pending_update: tuple[dict, list[np.ndarray], float] | None = None
         self._clock_start = 0
         self._dynamics_fit_start = 0
+        self._time_budget = TimeBudget()
 
     # Set-up.
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -317,8 +325,9 @@ class ActivationMonitor(Recorder):
             self._dynamics_records = []
         self._pending_update = None
         self._dynamics = None
+        self._time_budget = TimeBudget()
         if (
-            self.dynamics_schedule is not None
+            self.dynamics_freq is not None
             and self.y is not None
             and model.trainable_variables
         ):
@@ -366,13 +375,8 @@ class ActivationMonitor(Recorder):
         self._clock.begin_block(batch)
         if self._probe_due:
             self._record()
-        step = self._clock.iterations
-        if self._dynamics is not None and (
-            step == self._clock_start
-            or self.dynamics_schedule.first_due(step, self._clock.steps_per_execution)
-            is not None
-        ):
-            self._measure_dynamics(step)
+        if self._dynamics is not None and self._dynamics_due():
+            self._measure_dynamics(self._clock.iterations)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         first, count = self._clock.end_block(batch)
@@ -443,11 +447,18 @@ class ActivationMonitor(Recorder):
         self._add_record(_Record(step, self._epoch, rows, outputs, parameters))
         self._live_warnings.give(self.flags(), "ActivationMonitor", step)
 
+    def _dynamics_due(self) -> bool:
+        if self._dynamics_schedule is None:  # "auto"
+            return self._time_budget.due()
+        step = self._clock.iterations
+        due = self._dynamics_schedule.first_due(step, self._clock.steps_per_execution)
+        return step == self._clock_start or due is not None
+
     def _measure_dynamics(self, step: int) -> None:
         """Measures the loss, curvature and gradient noise at `step`; the
         stability of an adaptive optimizer's step waits for its update."""
         model = self.model  # on JAX, brings the training state back
-        measured = self._dynamics.measure()
+        measured = self._time_budget.measure(self._dynamics.measure)
         self._add_loss(step, measured["loss"])
         record = {
             "step": step,
