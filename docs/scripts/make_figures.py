@@ -36,13 +36,14 @@ IMAGES = pathlib.Path(__file__).resolve().parents[1] / "images"
 LANGUAGES = ("en", "ko")
 KOREAN_FONT = "Noto Sans CJK KR"
 
-# Sized for the content column, about 700 px wide on a desktop, and still
-# readable on a phone: an SVG shows at its own size (96 px to the inch) when the
-# column is wider, and scales down with the column when it is narrower. The
-# two-panel figures are 6.4 inches wide (614 px) with 12 pt text: 16 px on a
-# desktop, 9.3 px in a 358 px phone column (a 390 px screen). No figure is
-# wider than 6.8 inches (8.8 px) and no text smaller than 11 pt;
-# tests/test_docs_site.py checks the text size as Chromium shows it.
+# Sized to be read on a phone: an SVG shows at its own size (96 px to the
+# inch) when the content column is wider, and scales down with the column when
+# it is narrower, as on a phone, where the column is 342 px wide (a 390 px
+# screen). Every figure is WIDTH inches wide (480 px) with text of at least
+# 12 pt: 16 px on a desktop, 11.4 px on a phone. Panels that would be too
+# narrow for their text side by side are stacked. tests/test_docs_site.py
+# checks the text size as Chromium shows it.
+WIDTH = 5.0
 BASE_STYLE = {
     "font.size": 12,
     "axes.titlesize": 12.5,
@@ -105,17 +106,15 @@ KOREAN = {
     "Sigmoid units: saturated fraction": "sigmoid 유닛: 포화된 출력 비율",
     "raw inputs (std 20)": "원본 입력 (표준편차 20)",
     "standardized": "표준화된 입력",
-    "{activation}: log10 gradient L2 norm": "{activation}: 기울기 L2 노름의 log10",
-    "{activation}: gradient L2 norm per layer": "{activation}: 레이어별 기울기 L2 노름",
     "gradient L2 norm": "기울기 L2 노름",
     "log10 gradient L2 norm": "log10 기울기 L2 노름",
     "time ratio, ours / Keras (log scale)": (
         "시간 비율, keras_acts / Keras (로그 스케일)"
     ),
-    "One layer, forward + backward, 1e6 elements": (
-        "레이어 하나의 순전파 + 역전파, 원소 1e6개"
+    "One layer, forward + backward,\n1e6 elements": (
+        "레이어 하나의 순전파 + 역전파,\n원소 1e6개"
     ),
-    "Training step of a small 1D CNN (fit)": "작은 1D CNN의 학습 스텝 (fit)",
+    "Training step of a small 1D CNN\n(fit)": "작은 1D CNN의 학습 스텝\n(fit)",
     "Rational: initial fits": "Rational: 초기 근사",
     "Rational: learned on MNIST-1D": "Rational: MNIST-1D에서 학습된 모양",
     "fit (solid) and target (dotted)": "근사(실선)와 원래 함수(점선)",
@@ -240,18 +239,15 @@ def gradient_flow() -> Draw:
     log_norms = np.log10(norms[norms > 0])
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
-        # The text size of the other figures, in a figure as narrow: at 8
-        # inches and 11 pt its text was under 7 px in a phone's column.
-        figure, axes = plt.subplots(2, 2, figsize=(6.8, 8.2), layout="constrained")
+        figure, axes = plt.subplots(2, 2, figsize=(WIDTH, 8.0), layout="constrained")
         for column, result in enumerate(results):
             heatmap, lines = axes[0, column], axes[1, column]
-            # Titles on two lines (the activation, then what is shown), so
-            # that the two columns' titles do not run into each other.
+            # Each column is titled with its activation only: the colour bar
+            # and the y label say what is shown, and longer titles of two
+            # columns this narrow run into each other.
             result.gradients.plot(
                 axes=(heatmap, lines),
-                title=tr("{activation}: log10 gradient L2 norm")
-                .format(activation=result.activation)
-                .replace(": ", "\n", 1),
+                title=result.activation,
                 vmin=float(log_norms.min()),
                 vmax=float(log_norms.max()),
             )
@@ -261,11 +257,7 @@ def gradient_flow() -> Draw:
             heatmap.tick_params(axis="y", labelsize="medium")
             heatmap.set_xticks([0, 1000, 2000])  # six ticks crowd at this width
             heatmap.set_xlabel(tr("step"))
-            lines.set_title(
-                tr("{activation}: gradient L2 norm per layer")
-                .format(activation=result.activation)
-                .replace(": ", "\n", 1)
-            )
+            lines.set_title(result.activation)
             lines.get_legend().remove()  # one shared legend instead
             lines.set_xlabel(tr("step"))
             lines.set_ylabel(tr("gradient L2 norm") if column == 0 else "")
@@ -345,17 +337,17 @@ def dead_and_saturated() -> Draw:
         )
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
-        figure, (left, right) = plt.subplots(
-            1, 2, figsize=(6.8, 3.6), layout="constrained", sharey=True
+        figure, (top, bottom) = plt.subplots(
+            2, 1, figsize=(WIDTH, 6.4), layout="constrained"
         )
         for label, style, steps, fractions in dead:
-            left.plot(steps, fractions, style, label=label)
+            top.plot(steps, fractions, style, label=label)
         for label, style, steps, fractions in saturated:
-            right.plot(steps, fractions, style, label=f"h1, {tr(label)}")
-        left.set_title(tr("ReLU units: dead fraction"))
-        right.set_title(tr("Sigmoid units: saturated fraction"))
-        left.set_ylabel(tr("fraction"))
-        for ax in (left, right):
+            bottom.plot(steps, fractions, style, label=f"h1, {tr(label)}")
+        top.set_title(tr("ReLU units: dead fraction"))
+        bottom.set_title(tr("Sigmoid units: saturated fraction"))
+        for ax in (top, bottom):
+            ax.set_ylabel(tr("fraction"))
             ax.set_xlabel(tr("step"))
             ax.set_ylim(-0.02, 1.02)
             ax.legend(loc="center right")
@@ -381,19 +373,20 @@ X = np.linspace(-6, 6, 601)
 
 
 def _two_panel(title: str, curves: list, ylim=None) -> Draw:
-    """f(x) beside f'(x), one legend below both. A curve's label is a
-    string or a function of the translator."""
+    """f(x) beside f'(x) under the title, one legend below both. A curve's
+    label is a string or a function of the translator."""
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
         figure, (left, right) = plt.subplots(
-            1, 2, figsize=(6.4, 3.1), layout="constrained"
+            1, 2, figsize=(WIDTH, 3.4), layout="constrained"
         )
         for label, values, derivative in curves:
             text = label(tr) if callable(label) else tr(label)
             left.plot(X, values, label=text)
             right.plot(X, derivative, label=text)
-        left.set_title(f"{tr(title)}: f(x)")
-        right.set_title(f"{tr(title)}: f'(x)")
+        figure.suptitle(tr(title))
+        left.set_title("f(x)")
+        right.set_title("f'(x)")
         for ax in (left, right):
             ax.axhline(0, color=theme["faint"], linewidth=0.8, zorder=0)
             ax.axvline(0, color=theme["faint"], linewidth=0.8, zorder=0)
@@ -595,36 +588,36 @@ def rational() -> Draw:
     ]
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
-        figure, (left, right) = plt.subplots(
-            1, 2, figsize=(6.4, 3.4), layout="constrained"
+        figure, (top, bottom) = plt.subplots(
+            2, 1, figsize=(WIDTH, 6.6), layout="constrained"
         )
         for index, ((name, values, _), target) in enumerate(
             zip(fits, targets, strict=True)
         ):
             colour = theme["colours"][index]
-            left.plot(x, values, color=colour, label=name)
-            left.plot(x, target, color=colour, linestyle=":", linewidth=1.3)
-        left.set_title(tr("Rational: initial fits"))
-        left.text(
+            top.plot(x, values, color=colour, label=name)
+            top.plot(x, target, color=colour, linestyle=":", linewidth=1.3)
+        top.set_title(tr("Rational: initial fits"))
+        top.text(
             0.03, 0.97, tr("fit (solid) and target (dotted)"),
-            transform=left.transAxes, va="top", fontsize=11,
+            transform=top.transAxes, va="top",
         )  # fmt: skip
-        right.plot(
+        bottom.plot(
             x, start, color=theme["faint"], linestyle="--",
             label=tr("start: leaky_relu fit"),
         )  # fmt: skip
         for index, values in enumerate(shapes, start=1):
-            right.plot(x, values, label=tr("layer {index}").format(index=index))
-        right.set_title(tr("Rational: learned on MNIST-1D"))
-        right.legend(loc="upper left", fontsize=11)
-        for ax in (left, right):
+            bottom.plot(x, values, label=tr("layer {index}").format(index=index))
+        bottom.set_title(tr("Rational: learned on MNIST-1D"))
+        bottom.legend(loc="upper left")
+        for ax in (top, bottom):
             ax.axvspan(-3, 3, color=theme["faint"], alpha=0.12, linewidth=0)
             ax.axhline(0, color=theme["faint"], linewidth=0.8, zorder=0)
             ax.axvline(0, color=theme["faint"], linewidth=0.8, zorder=0)
             ax.set_xlabel("x")
-        left.set_ylim(-2, 4)
-        right.set_ylim(-2, 6)
-        _legend_below(figure, *left.get_legend_handles_labels())
+        top.set_ylim(-2, 4)
+        bottom.set_ylim(-2, 6)
+        _legend_below(figure, *top.get_legend_handles_labels())
         return figure
 
     return draw
@@ -632,6 +625,7 @@ def rational() -> Draw:
 
 RESULTS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 BACKEND_NAMES = {"tensorflow": "TF", "jax": "JAX", "torch": "PyTorch"}
+RATIO_TICKS = (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4)
 
 
 def _ratio_panel(axis, records, series, rows, target, tr) -> None:
@@ -652,9 +646,15 @@ def _ratio_panel(axis, records, series, rows, target, tr) -> None:
     if target is not None:
         axis.axvline(target, linestyle="--", linewidth=1.2, color="#d62728")
     axis.set_xscale("log")
+    # Plain numbers at a few ratios: log-scale labels (4 x 10^-1) crowd.
+    axis.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(RATIO_TICKS))
+    axis.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axis.set_yticks(range(len(rows)), rows)
     axis.invert_yaxis()
     axis.set_xlabel(tr("time ratio, ours / Keras (log scale)"))
+    # Below the panel, where it covers no row.
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
 
 
 def benchmarks() -> Draw:
@@ -682,17 +682,18 @@ def benchmarks() -> Draw:
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
         figure, (top, bottom) = plt.subplots(
-            2, 1, figsize=(6.4, 11), height_ratios=[len(layer_rows), len(e2e_rows)]
+            2,
+            1,
+            figsize=(WIDTH, 12),
+            height_ratios=[len(layer_rows), len(e2e_rows)],
+            layout="constrained",
         )
         _ratio_panel(top, layer_records, layer_series, layer_rows, None, tr)
-        top.set_title(tr("One layer, forward + backward, 1e6 elements"))
-        top.legend(loc="lower right", fontsize=12)
+        top.set_title(tr("One layer, forward + backward,\n1e6 elements"))
         _ratio_panel(
             bottom, e2e_records, e2e_series, e2e_rows, end_to_end[0]["target"], tr
         )
-        bottom.set_title(tr("Training step of a small 1D CNN (fit)"))
-        bottom.legend(loc="lower right", fontsize=12)
-        figure.tight_layout()
+        bottom.set_title(tr("Training step of a small 1D CNN\n(fit)"))
         return figure
 
     return draw
@@ -712,32 +713,32 @@ def real_models() -> Draw:
     names = list(models)
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
-        figure, (left, right) = plt.subplots(
-            1, 2, figsize=(6.8, 4.2), layout="constrained", width_ratios=(1, 1.1)
+        figure, (top, bottom) = plt.subplots(
+            2, 1, figsize=(WIDTH, 7.6), layout="constrained"
         )
         for run, label in (("original", resnet["old"]), ("swapped", resnet["new"])):
             norms = resnet[run]["gradient_norms"]
             # Points, not a line: BatchNormalization's small norms alternate
             # with the convolutions' along the depth.
-            left.semilogy(
+            top.semilogy(
                 range(1, len(norms) + 1), norms, ".", markersize=4, label=label
             )
-        left.set_title(tr("ResNet50: gradient norm at step 0"))
-        left.set_xlabel(tr("layer (input side first)"))
-        left.legend(loc="upper right", markerscale=3)
+        top.set_title(tr("ResNet50: gradient norm at step 0"))
+        top.set_xlabel(tr("layer (input side first)"))
+        top.legend(loc="upper right", markerscale=3)
         rows = np.arange(len(names))
         height = 0.38
         for offset, run in ((-height / 2, "original"), (height / 2, "swapped")):
-            right.barh(
+            bottom.barh(
                 rows + offset,
                 [models[n][run]["loss"][-1] for n in names],
                 height,
                 label=tr("as built") if run == "original" else tr("swapped"),
             )
-        right.set_yticks(rows, [n.removesuffix("Backbone") for n in names])
-        right.invert_yaxis()
-        right.set_title(tr("training loss, last epoch"))
-        right.legend(loc="lower right")
+        bottom.set_yticks(rows, [n.removesuffix("Backbone") for n in names])
+        bottom.invert_yaxis()
+        bottom.set_title(tr("training loss, last epoch"))
+        bottom.legend(loc="lower right")
         return figure
 
     return draw
