@@ -60,9 +60,10 @@ def _probe(x, y, batch_size):
     return first(x), first(y)
 
 
-def first_warning_step(model, x, y, steps, batch_size):
+def first_warning_step(model, x, y, steps, batch_size, gradient_freq="auto"):
     """Fits `model` for diagnose's number of steps with both monitors
-    (warn=True); returns (the step of the first DiagnosisWarning or None, the
+    (warn=True; GradientMonitor with `gradient_freq`, its default unless
+    given); returns (the step of the first DiagnosisWarning or None, the
     step of the first warning of a monitor of any category or None (the
     non-finite ones are RuntimeWarnings), the kinds the monitors flag at the
     end, the steps taken). Step 0 is a warning before the first step (the
@@ -83,7 +84,7 @@ def first_warning_step(model, x, y, steps, batch_size):
     counter = Steps()
     found = []  # steps of the DiagnosisWarnings
     monitor_warnings = []  # steps of any monitor warning (non-finite included)
-    gradient_monitor = keras_acts.GradientMonitor(warn=True)
+    gradient_monitor = keras_acts.GradientMonitor(freq=gradient_freq, warn=True)
     activation_monitor = keras_acts.ActivationMonitor(
         _probe(x, y, batch_size), freq=max(1, steps // 10), warn=True
     )
@@ -156,6 +157,18 @@ def run_case(case):
     except Exception as exc:
         warned_at, any_warning_at, fit_kinds, fit_steps = None, None, [], None
         error = error or f"fit: {type(exc).__name__}: {exc}"
+    # The same fit from the same weights with GradientMonitor(freq=1), the
+    # default before freq="auto": how much later the default warns.
+    try:
+        keras.utils.set_random_seed(0)
+        model, x, y = case.build()
+        keras.utils.set_random_seed(0)
+        warned_at_freq1 = first_warning_step(
+            model, x, y, case.steps, case.batch_size, gradient_freq=1
+        )[:2]
+    except Exception as exc:
+        warned_at_freq1 = None, None
+        error = error or f"fit, freq=1: {type(exc).__name__}: {exc}"
     verdict, tp, fp, fn = score(case, raised)
     return {
         "case": case.name,
@@ -166,6 +179,8 @@ def run_case(case):
         "flags": flags,
         "first_warning_step": warned_at,
         "first_monitor_warning_step": any_warning_at,
+        "first_warning_step_freq1": warned_at_freq1[0],
+        "first_monitor_warning_step_freq1": warned_at_freq1[1],
         "fit_flags": fit_kinds,
         "steps": total if total is not None else fit_steps,
         "verdict": verdict,
@@ -222,16 +237,22 @@ def table(results):
         return ", ".join(kinds) or "-"
 
     rows = [
-        "| case | expected | flags raised | first warning | steps | verdict |",
-        "|---|---|---|---|---|---|",
+        "| case | expected | flags raised | first warning | first warning, "
+        "freq=1 | steps | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
+
+    def warned(r, suffix=""):
+        step = r.get("first_warning_step" + suffix)
+        other = r.get("first_monitor_warning_step" + suffix)
+        if step is None and other is not None:
+            step = f"({other}, RuntimeWarning)"
+        return "-" if step is None else step
+
     for r in results:
-        warned = r["first_warning_step"]
-        if warned is None and r["first_monitor_warning_step"] is not None:
-            warned = f"({r['first_monitor_warning_step']}, RuntimeWarning)"
         rows.append(
             f"| {r['case']} | {join(r['expected'])} | {join(r['raised'])} | "
-            f"{'-' if warned is None else warned} | {r['steps']} | {r['verdict']}"
+            f"{warned(r)} | {warned(r, '_freq1')} | {r['steps']} | {r['verdict']}"
             f"{' (error: ' + r['error'] + ')' if r['error'] else ''} |"
         )
     return "\n".join(rows) + "\n"
@@ -288,6 +309,7 @@ def main(argv=None):
             f"{case.name}: raised {result['raised']} expected "
             f"{sorted(case.expected)} -> {result['verdict']} "
             f"(first warning at {result['first_warning_step']}, "
+            f"at {result['first_warning_step_freq1']} with freq=1, "
             f"{result['seconds']} s)",
             flush=True,
         )

@@ -4,6 +4,7 @@ steps, histograms of a block, recompiling, the JAX dispatcher, appending
 probes, and train steps that apply more than once per batch."""
 
 import math
+import types
 
 import keras
 import numpy as np
@@ -12,7 +13,8 @@ from helpers import LEARNING_RATE, data, fit
 from test_gradient_monitor import expected_sgd_records, read_events, small_model
 
 from keras_acts import ActivationMonitor, GradientMonitor
-from keras_acts.callbacks._gradient_records import aggregate as _aggregate
+from keras_acts.callbacks._gradient_records import GradientRecord, rows_of
+from keras_acts.callbacks._gradient_statistics import VariableNames
 
 BACKEND = keras.backend.backend()
 
@@ -99,11 +101,47 @@ def test_histograms_with_steps_per_execution_are_of_the_last_step(tmp_path):
         assert right[-1] == pytest.approx(gradient.max(), rel=1e-5, abs=1e-7)
 
 
+def record_of(statistics, layers=("dense", "dense", "other")):
+    """A record of one variable per row of `statistics`, of shape (2,)."""
+    names = VariableNames("m")
+    variables = [
+        types.SimpleNamespace(path=f"m/{layer}/v{i}", shape=(2,))
+        for i, layer in enumerate(layers[: len(statistics)])
+    ]
+    indices = np.array([names.index_of(v) for v in variables])
+    return GradientRecord(0, 0, names, indices, np.array(statistics), None)
+
+
 # M28: no update ratio when any variable's update was not measured.
 def test_update_ratio_is_none_when_an_update_was_not_measured():
-    statistics = np.array([[1.0, 1.0, 1.0, 4.0, 1.0], [1.0, 1.0, 1.0, 4.0, -1.0]])
-    assert _aggregate(statistics, np.array([1, 1]))["update_ratio"] is None
-    assert _aggregate(statistics[:1], np.array([1]))["update_ratio"] == 0.5
+    rows = list(
+        rows_of(record_of([[1.0, 1.0, 1.0, 4.0, 1.0], [1.0, 1.0, 1.0, 4.0, -1.0]]))
+    )
+    ratios = {(r["layer"], r["variable"]): r["update_ratio"] for r in rows}
+    assert ratios == {
+        ("dense", "v0"): 0.5,
+        ("dense", "v1"): None,
+        ("dense", None): None,
+        ("(global)", None): None,
+    }
+
+
+def test_rows_sum_each_group_alone_and_keep_nonfinite_values_in_their_rows():
+    statistics = [
+        [9.0, 4.0, 3.0, 16.0, 4.0],  # l2 3, mean_abs 2, max 3, weight 4, ratio 0.5
+        [16.0, 2.0, 1.0, 9.0, 0.0],
+        [np.nan, np.inf, np.nan, 1.0, 1.0],
+    ]
+    rows = {(r["layer"], r["variable"]): r for r in rows_of(record_of(statistics))}
+    first = rows[("dense", "v0")]
+    assert (first["l2"], first["mean_abs"], first["max_abs"]) == (3.0, 2.0, 3.0)
+    assert (first["weight_l2"], first["update_ratio"]) == (4.0, 0.5)
+    layer = rows[("dense", None)]
+    assert (layer["l2"], layer["mean_abs"], layer["max_abs"]) == (5.0, 1.5, 3.0)
+    assert layer["update_ratio"] == pytest.approx(2 / 5)
+    assert math.isnan(rows[("other", None)]["l2"])
+    assert math.isnan(rows[("(global)", None)]["max_abs"])
+    assert rows[("(global)", None)]["mean_abs"] == math.inf
 
 
 # M30: a recompiled model's new optimizer is the one recorded.

@@ -97,6 +97,9 @@ class Request:
     # In fit: the first step of the block about to run and its number of
     # steps, as the host counts them.
     block_steps: Callable[[], tuple[int, int]] | None = None
+    # Whether the host alone picks the blocks that record (freq="auto"), so
+    # that the others can run the plain train function.
+    host_decides: bool = False
 
 
 class Channel:

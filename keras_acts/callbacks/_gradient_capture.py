@@ -186,15 +186,15 @@ class GradientCapture:
     def _combined(self, in_fit: bool) -> Request:
         """One request for the channel that records every step some monitor
         asks for: every gcd(freqs) steps, or each epoch's first step if all
-        ask for that (every step if only some do)."""
+        ask for that (every step of the blocks their host side picks if
+        only some do, or if one has freq="auto")."""
         requests = list(self.requests)
-        freqs = [r.schedule.freq for r in requests]
         if all(r.schedule.per_epoch for r in requests):
             schedule = Schedule("epoch")
-        elif any(r.schedule.per_epoch for r in requests):
-            schedule = Schedule(1)
         else:
-            schedule = Schedule(math.gcd(*freqs))
+            # "epoch" mixed with others, and "auto", record every step of
+            # the blocks that their host side runs the recording step for.
+            schedule = Schedule(math.gcd(*(r.schedule.period or 1 for r in requests)))
         listeners = [r.inbox.listener for r in requests if r.inbox.listener]
 
         def after_block():
@@ -218,6 +218,7 @@ class GradientCapture:
             lambda: any(r.block_may_record() for r in requests),
             all(r.steps_predictable for r in requests),
             after_block,
+            host_decides=all(r.host_decides for r in requests),
         )
 
     def collect(self) -> None:
@@ -237,6 +238,9 @@ class GradientCapture:
 
     def _wants(self, request: Request, raw) -> bool:
         schedule = request.schedule
+        if schedule.auto:
+            # Collected right after each block: the block it picked.
+            return request.block_may_record()
         if not schedule.per_epoch:
             return raw.step % schedule.freq == 0
         if self.request.schedule.per_epoch:
@@ -326,7 +330,12 @@ class GradientCapture:
         if self.request is None or not self.in_fit:
             return
         function = getattr(self, "_recording_function", None)
-        if function is not None:
+        # A block that the host says records no step runs the plain
+        # function, which costs nothing of the recording. Not on the host's
+        # count of steps alone: it is wrong until a record shows it is.
+        if function is not None and (
+            not self.request.host_decides or self.request.block_may_record()
+        ):
             self._armed = True
             self.model.train_function = function
 

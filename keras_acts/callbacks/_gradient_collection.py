@@ -12,7 +12,7 @@ from keras_acts import _backends
 from keras_acts.callbacks._channel import RawRecord
 from keras_acts.callbacks._gradient_capture import GradientCapture
 from keras_acts.callbacks._gradient_records import GradientRecord, nonfinite_layers
-from keras_acts.callbacks._schedule import Schedule, StepClock
+from keras_acts.callbacks._schedule import Budget, Schedule, StepClock
 
 
 class Collector:
@@ -34,6 +34,8 @@ class Collector:
             int(_backends.to_numpy(main.iterations)),
             int(getattr(model, "steps_per_execution", 1) or 1),
         )
+        # With freq="auto": which blocks record, timed on the host.
+        self.budget = Budget() if schedule.auto else None
         self.epoch = 0
         self.request = None  # the monitor's, set once made
         self._lost_records = capture.channel.lost_records
@@ -44,6 +46,8 @@ class Collector:
         """Whether the block of steps about to run can hold a record."""
         if self.schedule.per_epoch:
             return self.capture.epoch_pending(self.request)
+        if self.budget is not None:
+            return self.budget.begin_block()
         if not self.predictable:
             return True
         first, count = self.clock.iterations, self.clock.steps_per_execution
@@ -113,10 +117,12 @@ class Collector:
             return None
         message = "GradientMonitor: " + "; ".join(problems)
         if self.schedule.freq != 1:
-            message += (
-                f" (recorded every {self.schedule.freq} steps: the first "
-                "non-finite value may be earlier)"
+            every = (
+                "on a time budget"
+                if self.schedule.auto
+                else f"every {self.schedule.freq} steps"
             )
+            message += f" (recorded {every}: the first non-finite value may be earlier)"
         return message + "."
 
     def warn_nothing_applied(self, model) -> None:

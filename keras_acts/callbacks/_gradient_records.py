@@ -4,7 +4,6 @@ and for the whole model."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -58,40 +57,31 @@ class GradientRecord:
         )
 
 
-def aggregate(statistics: np.ndarray, sizes: np.ndarray) -> dict[str, Any]:
-    """The row values of a group of variables, from their device statistics."""
-    sum_squares = float(np.sum(statistics[:, SUM_SQUARES]))
-    weight_squares = float(np.sum(statistics[:, WEIGHT_SQUARES]))
-    updates = statistics[:, UPDATE_SQUARES]
-    update_ratio = None
-    if weight_squares > 0 and np.all(updates != NOT_MEASURED):
-        update_ratio = math.sqrt(float(np.sum(updates))) / math.sqrt(weight_squares)
-    size = int(np.sum(sizes))
-    return {
-        "l2": math.sqrt(sum_squares),  # NaN and Inf pass through
-        "mean_abs": float(np.sum(statistics[:, SUM_ABS])) / size if size else 0.0,
-        "max_abs": float(np.max(statistics[:, MAX_ABS])),
-        "weight_l2": math.sqrt(weight_squares),
-        "update_ratio": update_ratio,
-    }
+@dataclass(frozen=True)
+class _RowGroups:
+    """The rows of the records of one set of variables: (layer, variable)
+    of each, and which of the record's variables each row sums over."""
+
+    labels: list[tuple[str, str | None]]
+    members: np.ndarray  # (rows, variables), bool
+    sizes: np.ndarray  # (rows,): the elements each row sums over
 
 
-def _groups(record: GradientRecord) -> list[tuple[str, str | None, np.ndarray]]:
-    """(layer, variable, positions in the record) of every row of a record,
-    in order: variables, layers, then the whole."""
+def _groups(record: GradientRecord) -> _RowGroups:
+    """The rows of a record, in order: variables, layers, then the whole."""
     names, indices = record.names, record.indices
     key = tuple(indices)
     if key not in names.row_groups:
-        groups = [
-            (names.layers[i], names.names[i], np.array([position]))
-            for position, i in enumerate(indices)
-        ]
-        layers = dict.fromkeys(names.layers[i] for i in sorted(indices))
-        for layer in layers:
-            positions = [p for p, i in enumerate(indices) if names.layers[i] == layer]
-            groups.append((layer, None, np.array(positions)))
-        groups.append((GLOBAL, None, np.arange(len(indices))))
-        names.row_groups[key] = groups
+        labels = [(names.layers[i], names.names[i]) for i in indices]
+        members = [np.arange(len(indices)) == p for p in range(len(indices))]
+        for layer in dict.fromkeys(names.layers[i] for i in sorted(indices)):
+            labels.append((layer, None))
+            members.append(np.array([names.layers[i] == layer for i in indices]))
+        labels.append((GLOBAL, None))
+        members.append(np.ones(len(indices), bool))
+        members = np.array(members)
+        sizes = members @ np.asarray(names.sizes, np.int64)[indices]
+        names.row_groups[key] = _RowGroups(labels, members, sizes)
     return names.row_groups[key]
 
 
@@ -99,9 +89,27 @@ def rows_of(
     record: GradientRecord, layers_only: bool = False
 ) -> Iterator[dict[str, Any]]:
     """The rows of a record, keyed by `COLUMNS`: its variables (unless
-    `layers_only`), its layers, then the whole model (`GLOBAL`)."""
-    sizes = np.asarray(record.names.sizes)[record.indices]
-    for layer, variable, positions in _groups(record):
+    `layers_only`), its layers, then the whole model (`GLOBAL`).
+
+    Every row at once, in a few array operations :
+    at `freq=1` the rows are made at every step, on the host."""
+    groups = _groups(record)
+    members, statistics = groups.members, record.statistics
+    # Masked sums, in the order of the variables: adding zeros changes no
+    # sum, so each equals the sum over the group alone.
+    sums = np.where(members[:, :, None], statistics[None, :, :], 0.0).sum(axis=1)
+    largest = np.where(members, statistics[None, :, MAX_ABS], -np.inf).max(axis=1)
+    unmeasured = (members & (statistics[None, :, UPDATE_SQUARES] == NOT_MEASURED)).any(
+        axis=1
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        l2 = np.sqrt(sums[:, SUM_SQUARES])
+        weight_l2 = np.sqrt(sums[:, WEIGHT_SQUARES])
+        ratios = np.sqrt(sums[:, UPDATE_SQUARES]) / weight_l2
+    # Not `weight_squares > 0` alone: NaN weights have no ratio either.
+    measured = (sums[:, WEIGHT_SQUARES] > 0) & ~unmeasured
+    sizes = groups.sizes
+    for row, (layer, variable) in enumerate(groups.labels):
         if layers_only and variable is not None:
             continue
         yield {
@@ -109,7 +117,13 @@ def rows_of(
             "epoch": record.epoch,
             "layer": layer,
             "variable": variable,
-            **aggregate(record.statistics[positions], sizes[positions]),
+            "l2": float(l2[row]),
+            "mean_abs": float(sums[row, SUM_ABS]) / int(sizes[row])
+            if sizes[row]
+            else 0.0,
+            "max_abs": float(largest[row]),
+            "weight_l2": float(weight_l2[row]),
+            "update_ratio": float(ratios[row]) if measured[row] else None,
         }
 
 

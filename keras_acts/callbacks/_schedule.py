@@ -10,26 +10,37 @@ probes those same weights. Their rows join on `step`.
 
 from __future__ import annotations
 
+import math
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from keras_acts import _validation
 
+NAMED_FREQS = ("auto", "epoch")
+
 
 def check_freq(freq: Any) -> int | str:
-    """`freq` as a Python int, or "epoch"; ValueError for anything else."""
-    if isinstance(freq, str) and freq == "epoch":
+    """`freq` as a Python int, "auto" or "epoch"; ValueError for anything
+    else."""
+    if isinstance(freq, str) and freq in NAMED_FREQS:
         return freq
     try:
         return _validation.positive_integer("freq", freq)
     except ValueError:
         raise ValueError(
-            f'`freq` must be a positive integer or "epoch". Received: freq={freq!r}'
+            '`freq` must be a positive integer, "auto" or "epoch". '
+            f"Received: freq={freq!r}"
         ) from None
 
 
 class Schedule:
-    """Every `freq` optimizer steps (the steps divisible by `freq`), or with
-    `freq="epoch"` the first step of each epoch."""
+    """Every `freq` optimizer steps (the steps divisible by `freq`); with
+    `freq="epoch"` the first step of each epoch; with `freq="auto"` the
+    blocks of steps that a `Budget` picks on the host (every step of
+    them)."""
 
     def __init__(self, freq: int | str) -> None:
         self.freq = check_freq(freq)
@@ -39,15 +50,95 @@ class Schedule:
         return self.freq == "epoch"
 
     @property
+    def auto(self) -> bool:
+        return self.freq == "auto"
+
+    @property
     def period(self) -> int:
-        """`freq` as a number of steps; 0 for "epoch"."""
-        return 0 if self.per_epoch else self.freq
+        """`freq` as a number of steps: 1 for "auto" (the host decides which
+        blocks run the recording step), 0 for "epoch"."""
+        if self.per_epoch:
+            return 0
+        return 1 if self.auto else self.freq
 
     def first_due(self, first: int, count: int) -> int | None:
         """The first due step among `first, ..., first + count - 1`, for an
-        integer `freq`; None if there is none."""
-        due = -(-first // self.freq) * self.freq
+        integer `freq` (or "auto", as every step); None if there is none."""
+        due = -(-first // self.period) * self.period
         return due if due < first + count else None
+
+
+class Budget:
+    """The host's choice of the blocks of steps that `freq="auto"` records:
+    the first `first` blocks of each fit, then as often as keeps the time
+    that recording adds within `budget` of the time of a plain block.
+
+    The time of each block (from the monitor's batch begin to its batch end)
+    is measured with `clock`; the cost of recording is the median time of
+    the recorded blocks less that of the plain ones, over the last `window`
+    of each (medians: the first block of each kind also traces its
+    function). After the first blocks the gap between records doubles at
+    each record, up to the gap the budget allows, a power of two; the
+    records fall on the blocks whose index the gap divides, so that a fit's
+    recorded steps change only when the measured cost moves by a factor of
+    two. At least every other block runs plain, to keep measuring it.
+    """
+
+    def __init__(
+        self,
+        budget: float = 0.03,
+        first: int = 10,
+        clock: Callable[[], float] = time.perf_counter,
+        window: int = 15,
+    ) -> None:
+        self.budget = budget
+        self.first = first
+        self.clock = clock
+        self.blocks = 0  # blocks ended so far in this fit
+        self.gap = 1
+        self._recorded: deque[float] = deque(maxlen=window)
+        self._plain: deque[float] = deque(maxlen=window)
+        self._recording = False
+        self._began: float | None = None
+
+    def due(self) -> bool:
+        """Whether the next block records."""
+        return self.blocks < self.first or self.blocks % self.gap == 0
+
+    def begin_block(self) -> bool:
+        """Starts timing the block about to run; returns whether it records."""
+        self._recording = self.due()
+        self._began = self.clock()
+        return self._recording
+
+    def end_block(self) -> None:
+        """Ends the block begun last, and sets the gap after a record."""
+        if self._began is None:
+            return
+        seconds = self.clock() - self._began
+        self._began = None
+        (self._recorded if self._recording else self._plain).append(seconds)
+        self.blocks += 1
+        if self._recording and self.blocks >= self.first:
+            allowed = self.allowed_gap()
+            if allowed > self.gap:
+                self.gap *= 2
+            elif allowed <= self.gap // 4:
+                # Halved, not set: one noisy measurement moves it one step.
+                self.gap //= 2
+
+    def allowed_gap(self) -> float:
+        """The smallest gap, a power of two and at least 2, at which the
+        measured cost of recording is within the budget; infinite (the ramp
+        goes on doubling) until three plain blocks were timed."""
+        if len(self._plain) < 3:
+            return math.inf
+        plain = statistics.median(self._plain)
+        extra = statistics.median(self._recorded) - plain
+        if extra <= 0 or plain <= 0:
+            return 2
+        needed = extra / (self.budget * plain)
+        return max(2, 2 ** math.ceil(math.log2(max(needed, 1))))
 
 
 class StepClock:

@@ -94,16 +94,23 @@ class GradientMonitor(Recorder):
     """Records the per-layer gradient magnitudes that `model.fit` applies.
 
     `model.fit(..., callbacks=[keras_acts.GradientMonitor()])` is all it takes.
-    Every `freq` steps the monitor records, for each trainable variable and
-    for each layer (its trainable variables together), the L2 norm, mean
-    absolute value and maximum absolute value of the gradient, the L2 norm of
+    On the steps of its schedule (`freq`) the monitor records, for each
+    trainable variable and for each layer (its trainable variables
+    together), the L2 norm, mean absolute value and maximum absolute value
+    of the gradient, the L2 norm of
     the weights and the update-to-weight ratio `||w_after - w_before|| /
     ||w_before||`, plus the same over the whole model (the global norm).
 
     Args:
         freq: Record every `freq` optimizer steps (the steps divisible by
-            `freq`), or `"epoch"` to record the first step of each epoch.
-            Defaults to `1`.
+            `freq`), `"epoch"` to record the first step of each epoch, or
+            `"auto"` to record the first 10 steps of each `fit` and then as
+            often as keeps the time recording adds within 3% of the
+            training step's, which the monitor measures on the host as it
+            trains: the gap between records doubles (2, 4, 8, ... steps)
+            until it is as wide as that needs. A custom training loop
+            (`attach`), which has no batch hooks to time, is recorded at
+            every step with `"auto"`. Defaults to `"auto"`.
         log_dir: If given, a folder to write TensorBoard scalars
             `gradients/<layer path>/<stat>` (and `gradients/global/<stat>`).
             Defaults to `None`.
@@ -189,7 +196,7 @@ class GradientMonitor(Recorder):
 
     def __init__(
         self,
-        freq: int | str = 1,
+        freq: int | str = "auto",
         log_dir: str | os.PathLike | None = None,
         histograms: bool = False,
         csv_path: str | os.PathLike | None = None,
@@ -384,6 +391,7 @@ class GradientMonitor(Recorder):
             owner=self,
             fit=fit,
             block_steps=self._block_steps,
+            host_decides=self.schedule.auto,
         )
         self._collector.request = self._request
         try:
@@ -498,6 +506,9 @@ class GradientMonitor(Recorder):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._collector.clock.end_block(batch)
+        if self._collector.budget is not None:
+            # The block's records were collected already (`_after_block`).
+            self._collector.budget.end_block()
         if not self._active:
             return
         self._collector.check_steps()

@@ -1,0 +1,112 @@
+"""The monitors' default schedule, freq="auto": which blocks of steps the
+`Budget` records, on a clock the test sets, and what a fit records with
+it."""
+
+import keras
+import pytest
+from helpers import data, fit
+from test_gradient_monitor import small_model
+
+from keras_acts import GradientMonitor
+from keras_acts.callbacks._schedule import Budget, Schedule, check_freq
+
+
+class FakeClock:
+    """Recorded blocks take `recorded` seconds, plain ones `plain`."""
+
+    def __init__(self, recorded: float, plain: float) -> None:
+        self.recorded, self.plain = recorded, plain
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def recorded_blocks(budget: Budget, clock: FakeClock, blocks: int) -> list[int]:
+    recorded = []
+    for block in range(blocks):
+        records = budget.begin_block()
+        clock.now += clock.recorded if records else clock.plain
+        budget.end_block()
+        if records:
+            recorded.append(block)
+    return recorded
+
+
+def test_freq_auto_is_accepted_and_other_names_are_not():
+    assert check_freq("auto") == "auto"
+    assert Schedule("auto").period == 1
+    with pytest.raises(ValueError, match="Received: freq='sometimes'"):
+        check_freq("sometimes")
+
+
+def test_the_first_blocks_are_recorded_then_the_gap_doubles_to_the_budget():
+    # Recording adds half a plain block: 0.5 / 0.03 = 16.7 blocks, so a
+    # record every 32 keeps within 3%.
+    clock = FakeClock(recorded=1.5, plain=1.0)
+    budget = Budget(budget=0.03, clock=clock)
+    recorded = recorded_blocks(budget, clock, 200)
+    assert recorded == [*range(10), 10, 12, 16, 32, 64, 96, 128, 160, 192]
+    assert budget.gap == 32
+
+
+def test_cheap_recording_records_often_and_never_two_blocks_running():
+    clock = FakeClock(recorded=1.001, plain=1.0)
+    recorded = recorded_blocks(Budget(budget=0.03, clock=clock), clock, 60)
+    later = [block for block in recorded if block >= 16]
+    assert later == list(range(16, 60, 4))  # within a factor 2 of every other
+
+
+def test_the_gap_follows_the_cost_down_when_recording_gets_cheaper():
+    clock = FakeClock(recorded=2.0, plain=1.0)
+    budget = Budget(budget=0.03, window=3, clock=clock)
+    recorded_blocks(budget, clock, 300)
+    assert budget.gap == 64  # 1.0 / 0.03 = 33.3 blocks
+    clock.recorded = 1.1  # 0.1 / 0.03 = 3.3 blocks: a gap of 4 suffices
+    recorded_blocks(budget, clock, 1000)
+    assert budget.gap == 8  # within a factor of two
+
+
+def test_a_slow_first_block_of_each_kind_is_outvoted():
+    # The first recorded and the first plain block also trace their function.
+    clock = FakeClock(recorded=1.5, plain=1.0)
+    budget = Budget(budget=0.03, clock=clock)
+    recorded = []
+    for block in range(100):
+        records = budget.begin_block()
+        clock.now += clock.recorded if records else clock.plain
+        if block in (0, 11):  # the first of each kind: 100 times as long
+            clock.now += 100.0
+        budget.end_block()
+        if records:
+            recorded.append(block)
+    assert recorded == [*range(10), 10, 12, 16, 32, 64, 96]
+
+
+def test_a_default_monitor_records_the_first_steps_then_fewer():
+    # 16 steps: steps 0-9 and the ramp's first records, whatever the clock
+    # says (fewer than three plain blocks were timed before step 16).
+    monitor = GradientMonitor()
+    assert monitor.freq == "auto"
+    fit(small_model(), monitor, *data(samples=128))
+    steps = sorted({row["step"] for row in monitor.history})
+    assert steps == [*range(11), 12]
+
+
+def test_auto_and_an_integer_freq_share_one_model():
+    # Step 14 is recorded for the other monitor only.
+    every_seventh, auto = GradientMonitor(freq=7), GradientMonitor()
+    fit(small_model(), [auto, every_seventh], *data(samples=128))
+    assert sorted({r["step"] for r in auto.history}) == [*range(11), 12]
+    assert sorted({r["step"] for r in every_seventh.history}) == [0, 7, 14]
+
+
+def test_a_custom_loop_records_every_step_with_auto():
+    model = small_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x, y = data()
+    monitor = GradientMonitor()
+    with monitor.attach(model):
+        for _ in range(3):
+            model.train_on_batch(x, y)
+    assert sorted({r["step"] for r in monitor.history}) == [0, 1, 2]
