@@ -5,8 +5,9 @@ Each backend has a package beside this file (`tensorflow`, `jax`, `torch`)
 with up to three modules:
 
 - `autodiff`: gradients by the backend's own automatic differentiation
-  (`value_and_gradients`, `float64_scope`), for the ActivationMonitor's probe
-  and `keras_acts.testing`;
+  (`value_and_gradients`, `hessian_vector_product`, `compiled`,
+  `float64_scope`), for the ActivationMonitor's probes and
+  `keras_acts.testing`;
 - `channel`: how GradientMonitor's records leave the training step;
 - `kernels`: the fused activations that the backend runs faster in its own
   ops than in `keras.ops` (a backend without one uses `keras.ops`).

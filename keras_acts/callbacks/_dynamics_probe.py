@@ -165,17 +165,34 @@ class DynamicsProbe:
         names = VariableNames(model.name)
         self.layer_of = [names.layers[names.index_of(v)] for v in self.variables]
         self.layers = list(dict.fromkeys(self.layer_of))
-        count = len(keras.tree.flatten(self.x)[0])
-        self.batch_size = batch_size or count
-        groups = min(NOISE_GROUPS, count)
-        self.parts = np.array_split(np.arange(count), groups) if groups >= 2 else []
+        self.count = len(keras.tree.flatten(self.x)[0])
+        self.batch_size = batch_size or self.count
+        groups = min(NOISE_GROUPS, self.count)
+        self.parts = (
+            np.array_split(np.arange(self.count), groups) if groups >= 2 else []
+        )
+        # Per-example weights select the examples whose share of the loss is
+        # differentiated; both functions are compiled where the backend
+        # compiles a function of its tensors (TensorFlow), once per fit.
+        autodiff = _backends.module("autodiff")
+        self._gradients_of = autodiff.compiled(
+            lambda weights: autodiff.value_and_gradients(
+                self._loss(weights), self.variables
+            )
+        )
+        everything = self._masked(np.ones(self.count, np.float32))
+        self._hessian_times = autodiff.compiled(
+            lambda vectors: autodiff.hessian_vector_product(
+                self._loss(everything), self.variables, vectors
+            )
+        )
 
-    def _loss(self, x, y, sample_weight):
+    def _loss(self, sample_weight):
         def loss():
-            predictions = self.predict(x)
+            predictions = self.predict(self.x)
             value = self.model.compute_loss(
-                x=x,
-                y=y,
+                x=self.x,
+                y=self.y,
                 y_pred=predictions,
                 sample_weight=sample_weight,
                 training=False,
@@ -184,10 +201,9 @@ class DynamicsProbe:
 
         return loss
 
-    def _gradients(self, x, y, sample_weight):
-        scalar, _, gradients = _backends.module("autodiff").value_and_gradients(
-            self._loss(x, y, sample_weight), self.variables
-        )
+    def _gradients(self, mask: np.ndarray) -> tuple[float, list[np.ndarray]]:
+        """The loss and its gradient, with the examples weighted by `mask`."""
+        scalar, _, gradients = self._gradients_of(self._masked(mask))
         return float(_backends.to_numpy(scalar)), [
             np.zeros(v.shape) if g is None else np.asarray(_backends.to_numpy(g))
             for v, g in zip(self.variables, gradients, strict=True)
@@ -197,21 +213,17 @@ class DynamicsProbe:
         """The probe's loss, its gradient (as arrays per variable), the
         curvature, and the noise scale of each layer's gradient and of the
         whole model's (under `"(global)"`)."""
-        loss, gradient = self._gradients(self.x, self.y, self.sample_weight)
+        loss, gradient = self._gradients(np.ones(self.count, np.float32))
         noise = self._noise_scales(gradient) if self.parts else {}
-        function = self._loss(self.x, self.y, self.sample_weight)
-        autodiff = _backends.module("autodiff")
 
         def product(vector):
             return [
                 np.asarray(_backends.to_numpy(p))
-                for p in autodiff.hessian_vector_product(
-                    function,
-                    self.variables,
+                for p in self._hessian_times(
                     [
                         np.asarray(v, dtype=variable.dtype)
                         for v, variable in zip(vector, self.variables, strict=True)
-                    ],
+                    ]
                 )
             ]
 
@@ -233,12 +245,12 @@ class DynamicsProbe:
         scaled by `count / len(group)`, it is the group's mean gradient
         for a loss averaged over the batch (Keras's default reduction).
         """
-        count = len(keras.tree.flatten(self.x)[0])
+        count = self.count
         groups = []
         for part in self.parts:
             mask = np.zeros(count, np.float32)
             mask[part] = 1.0
-            _, group = self._gradients(self.x, self.y, self._masked(mask))
+            _, group = self._gradients(mask)
             groups.append([g * (count / len(part)) for g in group])
         # The spread around the groups' own mean: a regularization loss,
         # counted in every group alike, cancels there.
@@ -268,7 +280,9 @@ class DynamicsProbe:
             return mask
 
         def times_mask(weight):
-            return weight * mask.reshape((-1,) + (1,) * (np.ndim(weight) - 1))
+            return (weight * mask.reshape((-1,) + (1,) * (np.ndim(weight) - 1))).astype(
+                np.float32
+            )
 
         return keras.tree.map_structure(times_mask, self.sample_weight)
 
