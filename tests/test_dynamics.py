@@ -246,28 +246,34 @@ def test_no_dynamics_without_targets_or_when_turned_off():
 def test_time_budget_spaces_measurements_by_their_cost():
     now = [0.0]
     budget = TimeBudget(0.05, clock=lambda: now[0])
-    assert budget.due()  # the first at once
+    assert budget.due()  # nothing expected: the first at once
+    budget.expect(1.0)
+    assert not budget.due()
+    now[0] += 20.0  # 5% of 20 s pays for the expected 1 s
+    assert budget.due()
 
     def measurement():
         now[0] += 2.0  # it takes 2 s
         return "measured"
 
     assert budget.measure(measurement) == "measured"
+    budget.expect(0.1)  # an expectation no longer counts once measured
     # 2 s at 5% of the time between: due again 40 s after it ended.
     now[0] += 39.0
     assert not budget.due()
     now[0] += 1.0
     assert budget.due()
+    assert budget.time(lambda: now.__setitem__(0, now[0] + 3.0)) == 3.0
 
 
-def test_auto_measures_at_the_first_step_then_within_its_budget():
+def test_auto_waits_until_the_fit_has_paid_for_a_measurement():
     keras.utils.set_random_seed(0)
     x, y = _data()
     model = _mlp()
     monitor = keras_acts.ActivationMonitor((x, y), warn=False)
     model.fit(x, y, batch_size=8, epochs=3, callbacks=[monitor], verbose=0)
-    # A measurement takes far longer than 2% of a few tiny steps.
-    assert [row["step"] for row in monitor.dynamics_history] == [0]
+    # A few tiny steps pay for no measurement at 2% of their time.
+    assert monitor.dynamics_history == []
 
 
 @pytest.mark.parametrize(

@@ -53,22 +53,39 @@ HEAVY_BALL_MOMENTUM = "momentum"
 DYNAMICS_BUDGET = 0.02
 
 
+# A measurement's forward and backward passes of the probe batch: the
+# loss's gradient, one per noise group, and two per Hessian-vector product.
+MEASUREMENT_PASSES = 1 + NOISE_GROUPS + 2 * LANCZOS_ITERATIONS
+
+
 class TimeBudget:
     """Spaces measurements so that their time stays within `budget` of the
-    time between them: the first is due at once; each next one once the
-    time since the last one ended, times `budget`, covers what the last
-    one took."""
+    time between them: each is due once the time since the last one ended
+    (or since the budget was made), times `budget`, covers what the last one
+    took (or what the first is expected to take; with no expectation, the
+    first is due at once)."""
 
     def __init__(self, budget: float = DYNAMICS_BUDGET, clock=time.perf_counter):
         self.budget = budget
         self.clock = clock
         self._cost: float | None = None
-        self._since = 0.0
+        self._since = clock()
+
+    def expect(self, seconds: float) -> None:
+        """Prices the first measurement at `seconds`."""
+        if self._cost is None:
+            self._cost = seconds
 
     def due(self) -> bool:
         if self._cost is None:
             return True
         return (self.clock() - self._since) * self.budget >= self._cost
+
+    def time(self, work) -> float:
+        """Runs `work()`; returns the seconds it took."""
+        began = self.clock()
+        work()
+        return self.clock() - began
 
     def measure(self, measurement):
         """Runs `measurement()`, timed; returns what it returns."""

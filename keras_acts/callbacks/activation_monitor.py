@@ -36,6 +36,7 @@ from keras_acts.callbacks._activation_probe import (
     split_probe,
 )
 from keras_acts.callbacks._dynamics_probe import (
+    MEASUREMENT_PASSES,
     DynamicsProbe,
     TimeBudget,
     configured_step,
@@ -130,9 +131,11 @@ class ActivationMonitor(Recorder):
             the loss against the step the optimizer takes, and each
             layer's gradient noise (`dynamics_history`). Each measurement
             costs about 30 forward and backward passes of the probe batch.
-            `"auto"`: at the first step of each fit, then as often as keeps
-            their time within 2% of the training time between them. A
-            number of optimizer steps: at the first step of each fit and
+            `"auto"`: as often as keeps their time within 2% of the
+            training time between them, the first once the fit has trained
+            long enough to pay for it (its cost is foreseen from the
+            probe's first record: a fit of a few seconds measures nothing).
+            A number of optimizer steps: at the first step of each fit and
             every that many steps. `None` turns them off. Defaults to
             `"auto"`.
         batch_size: The training batch size that the gradient noise is
@@ -345,7 +348,12 @@ class ActivationMonitor(Recorder):
         if self.schedule.per_epoch or (
             self.schedule.first_due(self._clock.iterations, 1) is not None
         ):
-            self._record(self._clock.iterations)
+            # Its time, a forward and a backward pass of the probe, prices
+            # the first dynamics measurement for dynamics_freq="auto".
+            probe_seconds = self._time_budget.time(
+                lambda: self._record(self._clock.iterations)
+            )
+            self._time_budget.expect(probe_seconds * MEASUREMENT_PASSES)
 
     def _warn_unread(self, model, unread: list[str], selected: bool) -> None:
         """Says once, at the start of a fit, which layers the monitor cannot
