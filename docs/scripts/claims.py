@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import make_figures  # noqa: E402
-from make_figures import THEMES, Draw, Translate, plt  # noqa: E402
+from make_figures import THEMES, WIDTH, Draw, Translate, plt  # noqa: E402
 
 import keras_acts  # noqa: E402
 
@@ -64,8 +64,8 @@ KOREAN = {
     "the same, log scale": "같은 그래프, 로그 눈금",
     "gradient relative to the output layer": "출력 레이어 대비 기울기",
     "median, min to max over seeds": "시드별 중앙값, 최솟값~최댓값",
-    "XOR net, gradient norm per layer at step 50": (
-        "XOR 네트워크, 스텝 50의 레이어별 기울기 노름"
+    "XOR net, gradient norm per layer\nat step 50": (
+        "XOR 네트워크,\n스텝 50의 레이어별 기울기 노름"
     ),
     "digits (4-layer CNN)": "digits (4층 CNN)",
     "MNIST-1D (4-layer CNN)": "MNIST-1D (4층 CNN)",
@@ -77,8 +77,8 @@ KOREAN = {
     "softmax regression on digits": "digits의 softmax 회귀",
     "raw pixels in [0, 1]": "[0, 1]의 원본 픽셀",
     "centered pixels": "중심화한 픽셀",
-    "dead units (derivative < 1e-3 on every example)": (
-        "죽은 유닛 (모든 샘플에서 도함수 < 1e-3)"
+    "dead units\n(derivative < 1e-3 on every example)": (
+        "죽은 유닛\n(모든 샘플에서 도함수 < 1e-3)"
     ),
     "fraction of hidden units": "은닉 유닛 비율",
     "Adam, learning rate {rate}": "Adam, 학습률 {rate}",
@@ -387,25 +387,25 @@ def sigmoid_saturation(fast: bool) -> Measured:
     }
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
-        figure, (left, right) = plt.subplots(
-            1, 2, figsize=(6.4, 3.1), layout="constrained"
+        figure, (top, bottom) = plt.subplots(
+            2, 1, figsize=(WIDTH, 5.6), layout="constrained"
         )
-        for ax in (left, right):
+        for ax in (top, bottom):
             ax.plot(x, sigmoid, label="sigmoid'(x)")
             ax.plot(x, tanh, label="tanh'(x)")
             ax.set_xlabel(tr("x"))
             ax.set_xlim(-8, 8)
-        left.axhline(0.25, color=theme["faint"], linewidth=0.9, linestyle="--")
-        left.set_title(tr("sigmoid'(x) and tanh'(x)"))
-        right.set_yscale("log")
-        right.set_ylim(1e-4, 2)
-        right.axhline(
+        top.axhline(0.25, color=theme["faint"], linewidth=0.9, linestyle="--")
+        top.set_title(tr("sigmoid'(x) and tanh'(x)"))
+        bottom.set_yscale("log")
+        bottom.set_ylim(1e-4, 2)
+        bottom.axhline(
             SATURATION_GRADIENT, color=theme["faint"], linewidth=0.9, linestyle="--"
         )
         for edge in (-5, 5):
-            right.axvline(edge, color=theme["faint"], linewidth=0.9, linestyle=":")
-        right.set_title(tr("the same, log scale"))
-        legend_below(figure, left)
+            bottom.axvline(edge, color=theme["faint"], linewidth=0.9, linestyle=":")
+        bottom.set_title(tr("the same, log scale"))
+        legend_below(figure, top)
         return figure
 
     return Measured(numbers, {"claims_sigmoid": draw})
@@ -455,7 +455,7 @@ def deep_sigmoid_gradients(fast: bool) -> Measured:
     numbers["sigmoid_derivative_bound_9_layers"] = 0.25**9
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
-        figure, ax = plt.subplots(figsize=(6.4, 3.4), layout="constrained")
+        figure, ax = plt.subplots(figsize=(WIDTH, 4.0), layout="constrained")
         positions = np.arange(len(layers))
         for colour, (activation, values) in zip(
             theme["colours"], relative.items(), strict=False
@@ -479,7 +479,7 @@ def deep_sigmoid_gradients(fast: bool) -> Measured:
         ax.set_xticks(positions, [str(i) for i in range(1, 10)] + ["out"])
         ax.set_xlabel(tr("layer"))
         ax.set_ylabel(tr("gradient relative to the output layer"))
-        ax.set_title(tr("XOR net, gradient norm per layer at step 50"))
+        ax.set_title(tr("XOR net, gradient norm per layer\nat step 50"))
         ax.legend(title=tr("median, min to max over seeds"), loc="lower right")
         return figure
 
@@ -599,7 +599,7 @@ def relu_vs_tanh(fast: bool) -> Measured:
     }
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
-        figure, axes = plt.subplots(1, 2, figsize=(6.8, 3.5), layout="constrained")
+        figure, axes = plt.subplots(2, 1, figsize=(WIDTH, 6.2), layout="constrained")
         titles = {
             "digits": "digits (4-layer CNN)",
             "mnist1d": "MNIST-1D (4-layer CNN)",
@@ -615,7 +615,7 @@ def relu_vs_tanh(fast: bool) -> Measured:
             ax.set_xlabel(tr("epoch"))
             ax.set_ylim(0, 1)
             ax.set_xlim(0, CONVERGENCE[dataset][2] if not fast else 1)
-        axes[0].set_ylabel(tr("training error"))
+            ax.set_ylabel(tr("training error"))
         legend_below(figure, axes[0])
         return figure
 
@@ -717,12 +717,8 @@ def zero_centered_inputs(fast: bool) -> Measured:
     numbers["centering_seeds"] = len(seeds(fast))
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
-        figure, (left, right) = plt.subplots(
-            1,
-            2,
-            figsize=(6.8, 3.4),
-            layout="constrained",
-            gridspec_kw={"width_ratios": [1, 1.2]},
+        figure, (top, bottom) = plt.subplots(
+            2, 1, figsize=(WIDTH, 6.4), layout="constrained"
         )
         labels = [
             "raw pixels (all >= 0)",
@@ -732,38 +728,38 @@ def zero_centered_inputs(fast: bool) -> Measured:
         ]
         values = [fractions[k] for k in ("raw", "centered", "sigmoid", "tanh")]
         colours = [theme["colours"][i] for i in (0, 1, 0, 1)]
-        left.barh(range(4), values, color=colours)
+        top.barh(range(4), values, color=colours)
         for position, value in enumerate(values):
-            left.text(
+            top.text(
                 value + 0.03,
                 position,
                 f"{value:.0%}",
                 va="center",
                 color=theme["foreground"],
             )
-        left.set_yticks(range(4), [tr(label) for label in labels])
-        left.invert_yaxis()
-        left.set_xlim(0, 1.35)
-        left.set_xticks([0, 0.5, 1])
-        left.set_xlabel(tr("fraction of (example, unit) rows"))
-        left.set_title(tr("same-sign weight-gradient rows"), fontsize=11.5)
+        top.set_yticks(range(4), [tr(label) for label in labels])
+        top.invert_yaxis()
+        top.set_xlim(0, 1.35)
+        top.set_xticks([0, 0.5, 1])
+        top.set_xlabel(tr("fraction of (example, unit) rows"))
+        top.set_title(tr("same-sign weight-gradient rows"))
         for colour, name, label in (
             (theme["colours"][0], "raw", "raw pixels in [0, 1]"),
             (theme["colours"][1], "centered", "centered pixels"),
         ):
             for run in runs[name]:
                 run_steps = run.epochs * steps_per_epoch
-                right.plot(run_steps, run.errors, color=colour, linewidth=1.1)
-            right.plot([], [], color=colour, label=tr(label))
-        right.axhline(target, color=theme["faint"], linewidth=0.9, linestyle="--")
-        right.set_ylim(0, 0.6)
-        right.set_xlim(
+                bottom.plot(run_steps, run.errors, color=colour, linewidth=1.1)
+            bottom.plot([], [], color=colour, label=tr(label))
+        bottom.axhline(target, color=theme["faint"], linewidth=0.9, linestyle="--")
+        bottom.set_ylim(0, 0.6)
+        bottom.set_xlim(
             0, max(r.epochs[-1] for rs in runs.values() for r in rs) * steps_per_epoch
         )
-        right.set_xlabel(tr("step"))
-        right.set_ylabel(tr("training error"))
-        right.set_title(tr("softmax regression on digits"), fontsize=11.5)
-        right.legend(loc="upper right", fontsize=12)
+        bottom.set_xlabel(tr("step"))
+        bottom.set_ylabel(tr("training error"))
+        bottom.set_title(tr("softmax regression on digits"))
+        bottom.legend(loc="upper right")
         return figure
 
     return Measured(numbers, {"claims_centering": draw})
@@ -938,7 +934,7 @@ def dead_relus(fast: bool) -> Measured:
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
         figure, axes = plt.subplots(
-            2, 2, figsize=(6.8, 5.6), layout="constrained", sharex=True, sharey=True
+            2, 2, figsize=(WIDTH, 6.4), layout="constrained", sharex=True, sharey=True
         )
         for ax, activation in zip(axes.flat, DEAD_ACTIVATIONS, strict=True):
             for colour, (rate_name, rate) in zip(
@@ -978,7 +974,7 @@ def dead_relus(fast: bool) -> Measured:
             ax.set_xlabel(tr("epoch"))
         for ax in axes[:, 0]:
             ax.set_ylabel(tr("fraction of hidden units"))
-        figure.suptitle(tr("dead units (derivative < 1e-3 on every example)"))
+        figure.suptitle(tr("dead units\n(derivative < 1e-3 on every example)"))
         legend_below(figure, axes[0, 0])
         return figure
 
@@ -1058,7 +1054,7 @@ def maxout(fast: bool) -> Measured:
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
         figure, axes = plt.subplots(
-            1, 2, figsize=(6.4, 3.3), layout="constrained", sharey=True
+            1, 2, figsize=(WIDTH, 3.5), layout="constrained", sharey=True
         )
         names = {"relu": "ReLU", "leaky_relu": f"leaky ReLU ({LEAKY_SLOPE})"}
         for ax, (name, (outputs, pieces)) in zip(axes, learned.items(), strict=True):
@@ -1164,7 +1160,7 @@ def prelu_slopes_by_depth(fast: bool) -> Measured:
     numbers.update(spread("prelu_training_error", errors))
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
-        figure, ax = plt.subplots(figsize=(6.4, 3.3), layout="constrained")
+        figure, ax = plt.subplots(figsize=(WIDTH, 3.6), layout="constrained")
         ax.plot(
             depth,
             np.median(slopes, axis=0),
@@ -1248,7 +1244,7 @@ def image_preprocessing(fast: bool) -> Measured:
     numbers["preprocessing_budget"] = float(epochs)
 
     def draw(tr: Translate, theme: dict) -> plt.Figure:
-        figure, ax = plt.subplots(figsize=(6.4, 3.3), layout="constrained")
+        figure, ax = plt.subplots(figsize=(WIDTH, 3.6), layout="constrained")
         for position, (colour, name) in enumerate(
             zip(theme["colours"], PREPROCESSING, strict=False)
         ):
