@@ -303,3 +303,15 @@ def test_no_noise_scale_where_the_probe_cannot_tell_signal_from_noise():
     model.layers[0].bias.assign(solution[3])
     measured = DynamicsProbe(model, model, (x, y, None), batch_size=2).measure()
     assert measured["noise_scale"] == {model.layers[0].name: None, "(global)": None}
+
+
+def test_a_measurement_warns_nothing(recwarn):
+    # A measurement converts many tensors to NumPy: numpy 2 would warn for
+    # each TensorFlow or PyTorch tensor converted without keras_acts's own
+    # conversion.
+    keras.utils.set_random_seed(0)
+    x, y = _data()
+    monitor = keras_acts.ActivationMonitor((x, y), dynamics_freq=2, warn=False)
+    _mlp().fit(x, y, batch_size=16, epochs=1, callbacks=[monitor], verbose=0)
+    assert len(monitor.dynamics_history) == 2
+    assert [str(w.message) for w in recwarn] == []
