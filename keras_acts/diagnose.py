@@ -49,9 +49,9 @@ def diagnose(
             `None`, and its first batch is the activation probe).
         y: Training targets; needed when the model is compiled with a loss.
             Defaults to `None`.
-        steps: Training steps to take (with arrays, whole epochs over `x`
-            are run, so a few more steps may be taken; a dataset is
-            repeated for exactly `steps`). Defaults to `50`.
+        steps: Training steps to take: with arrays, epochs over `x`,
+            shuffled, until `steps` steps ran (the last epoch may stop
+            early); a dataset is repeated for `steps`. Defaults to `50`.
         batch_size: Examples per step with arrays; the first
             `max(batch_size, 64)` examples are the probe batch that the
             activations, the curvature and the gradient noise are measured
@@ -129,22 +129,22 @@ def diagnose(
     else:
         probe = _first_batch(x, y, sample_weight, max(batch_size, PROBE_EXAMPLES))
         batches = math.ceil(len(keras.tree.flatten(x)[0]) / batch_size)
-        epochs = math.ceil(steps / batches)
         data = dict(
             x=x,
             y=y,
             sample_weight=sample_weight,
             batch_size=batch_size,
-            epochs=epochs,
+            epochs=math.ceil(steps / batches),
             shuffle=True,
         )
-        taken = epochs * batches
+        taken = steps
     if model.loss is not None and split_probe(probe)[1] is None:
         raise ValueError(
             f"model {model.name!r} is compiled with a loss ({model.loss!r}), "
             "which needs targets: pass them as `y`, or in the dataset."
         )
-    gradients = GradientMonitor(warn=False)
+    # Every step: a short run, whose first fit traces one train function.
+    gradients = GradientMonitor(freq=1, warn=False)
     # Four probes over the run and one at its end: enough for the dead rule's
     # three records, and each probe is a forward and a backward pass.
     activations = ActivationMonitor(
@@ -160,7 +160,8 @@ def diagnose(
         warnings.filterwarnings(
             "ignore", "ActivationMonitor found no layer", UserWarning
         )
-        model.fit(verbose=0, callbacks=[gradients, activations], **data)
+        callbacks = [gradients, activations, _StopAfter(steps)]
+        model.fit(verbose=0, callbacks=callbacks, **data)
     diagnosis = Diagnosis(
         flags=gradients.flags() + activations.flags(),
         gradients=gradients,
@@ -183,6 +184,25 @@ def diagnose(
     if verbose:
         print(diagnosis)
     return diagnosis
+
+
+class _StopAfter(keras.callbacks.Callback):
+    """Stops `fit` once `steps` steps ran, inside an epoch if need be, so
+    that a run over arrays takes no more steps than asked."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self._ran = 0
+        self._block_begin = 0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._block_begin = batch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._ran += batch - self._block_begin + 1
+        if self._ran >= self.steps:
+            self.model.stop_training = True
 
 
 # The probe holds at least this many examples: the gradient noise is

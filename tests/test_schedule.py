@@ -54,7 +54,9 @@ def test_cheap_recording_records_often_and_never_two_blocks_running():
     clock = FakeClock(recorded=1.001, plain=1.0)
     recorded = recorded_blocks(Budget(budget=0.03, clock=clock), clock, 60)
     later = [block for block in recorded if block >= 16]
-    assert later == list(range(16, 60, 4))  # within a factor 2 of every other
+    # Three pairs timed by block 32; then halved at each record down to 4,
+    # within a factor of two of every other block.
+    assert later == [16, 32, 40, 44, 48, 52, 56]
 
 
 def test_the_gap_follows_the_cost_down_when_recording_gets_cheaper():
@@ -65,6 +67,28 @@ def test_the_gap_follows_the_cost_down_when_recording_gets_cheaper():
     clock.recorded = 1.1  # 0.1 / 0.03 = 3.3 blocks: a gap of 4 suffices
     recorded_blocks(budget, clock, 1000)
     assert budget.gap == 8  # within a factor of two
+
+
+def test_a_load_that_comes_and_goes_cancels_out():
+    # Every block takes 1 s more from block 40 on, recorded or not: the
+    # cost is still measured as half a block.
+    clock = FakeClock(recorded=1.5, plain=1.0)
+    budget = Budget(budget=0.03, clock=clock)
+    recorded = []
+    for block in range(200):
+        if block == 40:
+            clock.recorded, clock.plain = 2.5, 2.0
+        records = budget.begin_block()
+        clock.now += clock.recorded if records else clock.plain
+        budget.end_block()
+        if records:
+            recorded.append(block)
+    # 0.5 s of 2 s: 0.25 / 0.03 = 8.3 blocks, so 16 would do; 32 is kept
+    # (within a factor of two). Recorded blocks against plain ones from
+    # either side of the jump would see recording as free, and record every
+    # other block.
+    assert budget.gap == 32
+    assert [block for block in recorded if block > 32] == [64, 96, 128, 160, 192]
 
 
 def test_a_slow_first_block_of_each_kind_is_outvoted():
@@ -85,7 +109,7 @@ def test_a_slow_first_block_of_each_kind_is_outvoted():
 
 def test_a_default_monitor_records_the_first_steps_then_fewer():
     # 16 steps: steps 0-9 and the ramp's first records, whatever the clock
-    # says (fewer than three plain blocks were timed before step 16).
+    # says (fewer than three records were timed against a plain block).
     monitor = GradientMonitor()
     assert monitor.freq == "auto"
     fit(small_model(), monitor, *data(samples=128))

@@ -74,14 +74,17 @@ class Budget:
     that recording adds within `budget` of the time of a plain block.
 
     The time of each block (from the monitor's batch begin to its batch end)
-    is measured with `clock`; the cost of recording is the median time of
-    the recorded blocks less that of the plain ones, over the last `window`
-    of each (medians: the first block of each kind also traces its
-    function). After the first blocks the gap between records doubles at
-    each record, up to the gap the budget allows, a power of two; the
-    records fall on the blocks whose index the gap divides, so that a fit's
-    recorded steps change only when the measured cost moves by a factor of
-    two. At least every other block runs plain, to keep measuring it.
+    is measured with `clock`; the cost of recording is the median, over the
+    last `window` records, of a recorded block's time less that of the
+    plain block just before it (pairs of neighbours, so that a load that
+    comes and goes on a shared machine cancels out; medians, since the
+    first block of each kind also traces its function), against the median
+    plain block. After the first blocks the gap between records doubles at
+    each record, up to the gap the budget allows, a power of two, which it
+    follows once three pairs were timed; the records fall on the blocks
+    whose index the gap divides, so that a fit's recorded steps change only
+    when the measured cost moves by a factor of two or more. At least every
+    other block runs plain, to keep measuring it.
     """
 
     def __init__(
@@ -96,8 +99,9 @@ class Budget:
         self.clock = clock
         self.blocks = 0  # blocks ended so far in this fit
         self.gap = 1
-        self._recorded: deque[float] = deque(maxlen=window)
+        self._extra: deque[float] = deque(maxlen=window)
         self._plain: deque[float] = deque(maxlen=window)
+        self._last_plain: float | None = None
         self._recording = False
         self._began: float | None = None
 
@@ -117,7 +121,12 @@ class Budget:
             return
         seconds = self.clock() - self._began
         self._began = None
-        (self._recorded if self._recording else self._plain).append(seconds)
+        if not self._recording:
+            self._plain.append(seconds)
+            self._last_plain = seconds
+        elif self._last_plain is not None:
+            self._extra.append(seconds - self._last_plain)
+            self._last_plain = None
         self.blocks += 1
         if self._recording and self.blocks >= self.first:
             allowed = self.allowed_gap()
@@ -130,11 +139,12 @@ class Budget:
     def allowed_gap(self) -> float:
         """The smallest gap, a power of two and at least 2, at which the
         measured cost of recording is within the budget; infinite (the ramp
-        goes on doubling) until three plain blocks were timed."""
-        if len(self._plain) < 3:
+        goes on doubling) until three records were timed against the plain
+        block before them."""
+        if len(self._extra) < 3:
             return math.inf
         plain = statistics.median(self._plain)
-        extra = statistics.median(self._recorded) - plain
+        extra = statistics.median(self._extra)
         if extra <= 0 or plain <= 0:
             return 2
         needed = extra / (self.budget * plain)
