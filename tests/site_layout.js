@@ -9,12 +9,16 @@
 // - page_overflow: how far the whole page scrolls sideways;
 // - tables: how much of each table is hidden in its scrolling box, with the
 //   id of the heading above it;
-// - figures: the smallest text of each figure as shown, in CSS pixels.
+// - figures: the smallest text of each figure as shown, in CSS pixels, and
+//   the width the figure is shown at.
 //   make_figures.py draws text as outlines, each glyph at
 //   scale(size / 100) in the SVG's own units (points), so its size on
 //   screen is size * shown width / viewBox width;
 // - word_break: the computed word-break of the article's text, and of a
-//   link in a table (table_link_word_break, null without one).
+//   link in a table (table_link_word_break, null without one);
+// - code: each code block that scrolls sideways (how far, and the start of
+//   its longest line), and code_columns: how many characters a line of a
+//   code block holds without scrolling (null on a page without code).
 async function measure(page, width) {
   const frame = document.createElement("iframe");
   frame.style.cssText = `width:${width}px;height:844px;border:0`;
@@ -69,7 +73,30 @@ async function measure(page, width) {
     figures.push({
       src: image.getAttribute("src"),
       text_px: (Math.min(...scales) * 100 * rect.width) / viewBox,
+      width: rect.width,
     });
+  }
+  const code = [];
+  let codeColumns = null;
+  for (const block of article.querySelectorAll(".highlight pre > code")) {
+    if (block.clientWidth === 0) continue;
+    const hidden = block.scrollWidth - block.clientWidth;
+    if (hidden > 0) {
+      const lines = block.textContent.split("\n");
+      const longest = lines.reduce((a, b) => (b.length > a.length ? b : a));
+      code.push({ hidden, line: `${longest.length} chars: ${longest.trim().slice(0, 50)}` });
+    }
+    if (codeColumns === null) {
+      const style = win.getComputedStyle(block);
+      const probe = doc.createElement("span");
+      probe.textContent = "0".repeat(100);
+      block.appendChild(probe);
+      const charWidth = probe.getBoundingClientRect().width / 100;
+      probe.remove();
+      const inner =
+        block.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      codeColumns = Math.floor(inner / charWidth);
+    }
   }
   const result = {
     page,
@@ -78,6 +105,8 @@ async function measure(page, width) {
     page_overflow: doc.documentElement.scrollWidth - win.innerWidth,
     tables,
     figures,
+    code,
+    code_columns: codeColumns,
     word_break: win.getComputedStyle(article).wordBreak,
     // Material sets word-break: normal on links in tables.
     table_link_word_break: (() => {

@@ -362,6 +362,18 @@ def test_what_you_pay_fits_a_phone(layout):
         assert verdicts["hidden"] <= 0, (language, verdicts)
 
 
+MIN_FIGURE_TEXT_PX = 11
+FIGURE_SCALE = re.compile(r"scale\((0\.\d+) -0\.\d+\)")
+
+
+def smallest_text_px(svg: str, shown_width: float) -> float:
+    """The smallest text of a make_figures.py SVG shown `shown_width` px wide:
+    each glyph is an outline at scale(size / 100) in the SVG's units."""
+    view_width = float(re.search(r'viewBox="0 0 ([\d.]+)', svg).group(1))
+    sizes = [100 * float(s) for s in FIGURE_SCALE.findall(svg)]
+    return min(sizes) * shown_width / view_width
+
+
 def test_figure_text_is_readable_on_a_phone(layout):
     figures = [
         (page, figure)
@@ -370,14 +382,63 @@ def test_figure_text_is_readable_on_a_phone(layout):
         for figure in result["figures"]
     ]
     assert len(figures) >= 20
-    # At least 8 CSS pixels (12 pt text in a figure 6.8 inches wide); the
-    # same figures show at 16 px on a desktop.
+    # At least 11 CSS pixels in the page's column on a 390 px screen (12 pt
+    # text in a figure at most 5 inches wide); more on a desktop.
     small = [
         (page, f["src"], round(f["text_px"], 1))
         for page, f in figures
-        if f["text_px"] < 8
+        if f["text_px"] < MIN_FIGURE_TEXT_PX
     ]
     assert small == []
+    # Every figure of the site, also on the pages not measured above, at the
+    # width a figure is shown at in a phone's column.
+    column = min(f["width"] for _, f in figures)
+    svgs = sorted((ROOT / "docs" / "images").rglob("*.svg"))
+    assert len(svgs) >= 40
+    small = [
+        (str(svg.relative_to(ROOT)), round(px, 1))
+        for svg in svgs
+        if (text := svg.read_text()) and FIGURE_SCALE.search(text)
+        if (px := smallest_text_px(text, column)) < MIN_FIGURE_TEXT_PX
+    ]
+    assert small == [], column
+
+
+def test_no_code_block_scrolls_on_a_desktop(layout):
+    for (page, width), result in layout.items():
+        if width == DESKTOP:
+            assert result["code"] == [], (page, result["code"])
+
+
+FENCE = re.compile(r"^\s*(```+|~~~+)\s*(\S*)")
+
+
+def code_lines(page: pathlib.Path):
+    """The lines of a page's code blocks that do not wrap: all but what an
+    example prints (```text, which wraps on a desktop)."""
+    language = None
+    for line in page.read_text().splitlines():
+        if fence := FENCE.match(line):
+            language = (fence.group(2) or "plain") if language is None else None
+        elif language not in (None, "text"):
+            yield line.rstrip()
+
+
+def test_every_code_line_of_the_docs_fits_a_desktop_code_block(layout):
+    # The pages measured above hold the longest lines, but any page may get
+    # one: each line of code must fit the columns a code block holds.
+    columns = min(
+        result["code_columns"]
+        for (_, width), result in layout.items()
+        if width == DESKTOP and result["code_columns"] is not None
+    )
+    lines = [
+        (str(page.relative_to(ROOT)), len(line), line.strip()[:40])
+        for page in sorted((ROOT / "docs").rglob("*.md"))
+        for line in code_lines(page)
+    ]
+    assert max(length for _, length, _ in lines) >= 80
+    assert [line for line in lines if line[1] > columns] == [], columns
 
 
 def test_korean_text_breaks_between_words(layout):
