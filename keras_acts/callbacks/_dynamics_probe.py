@@ -99,12 +99,14 @@ class TimeBudget:
 def stability_threshold(optimizer) -> float:
     """The curvature times step size above which `optimizer`'s updates
     overshoot a quadratic valley."""
-    config = optimizer.get_config()
-    if config.get(AVERAGED_MOMENTUM) is not None:
-        beta = float(config[AVERAGED_MOMENTUM])
+    # Attributes, not get_config(): its conversion of the learning rate
+    # warns under numpy 2 on PyTorch and JAX.
+    averaged = getattr(optimizer, AVERAGED_MOMENTUM, None)
+    if averaged is not None:
+        beta = float(averaged)
         return (2.0 + 2.0 * beta) / (1.0 - beta)
-    beta = float(config.get(HEAVY_BALL_MOMENTUM) or 0.0)
-    if config.get("nesterov"):
+    beta = float(getattr(optimizer, HEAVY_BALL_MOMENTUM, None) or 0.0)
+    if getattr(optimizer, "nesterov", False):
         return (2.0 + 2.0 * beta) / (1.0 + 2.0 * beta)
     return 2.0 + 2.0 * beta
 
@@ -189,19 +191,22 @@ class DynamicsProbe:
             np.array_split(np.arange(self.count), groups) if groups >= 2 else []
         )
         # Per-example weights select the examples whose share of the loss is
-        # differentiated; both functions are compiled where the backend
-        # compiles a function of its tensors (TensorFlow), once per fit.
+        # differentiated. Both functions are compiled once per fit where the
+        # backend compiles (TensorFlow's graphs, JAX's jit): a measurement
+        # calls them twenty times.
         autodiff = _backends.module("autodiff")
         self._gradients_of = autodiff.compiled(
             lambda weights: autodiff.value_and_gradients(
                 self._loss(weights), self.variables
-            )
+            )[::2],
+            model.variables,
         )
         everything = self._masked(np.ones(self.count, np.float32))
         self._hessian_times = autodiff.compiled(
             lambda vectors: autodiff.hessian_vector_product(
                 self._loss(everything), self.variables, vectors
-            )
+            ),
+            model.variables,
         )
 
     def _loss(self, sample_weight):
@@ -220,7 +225,7 @@ class DynamicsProbe:
 
     def _gradients(self, mask: np.ndarray) -> tuple[float, list[np.ndarray]]:
         """The loss and its gradient, with the examples weighted by `mask`."""
-        scalar, _, gradients = self._gradients_of(self._masked(mask))
+        scalar, gradients = self._gradients_of(self._masked(mask))
         return float(_backends.to_numpy(scalar)), [
             np.zeros(v.shape) if g is None else np.asarray(_backends.to_numpy(g))
             for v, g in zip(self.variables, gradients, strict=True)

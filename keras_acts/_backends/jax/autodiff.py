@@ -53,7 +53,17 @@ def float64_scope():
     return jax.enable_x64(True)
 
 
-def compiled(function):
-    """`function` itself: jit would bake the variables' values, read inside
-    it, into the compiled function."""
-    return function
+def compiled(function, variables):
+    """`function(*args)` compiled by `jax.jit`, as a function of `variables`'
+    values (all that it reads and that change between calls, passed anew at
+    each call) and of `args`. A variable not in `variables` is read once, when
+    the function is traced."""
+
+    def of_values(values, *args):
+        with keras.StatelessScope(
+            state_mapping=list(zip(variables, values, strict=True))
+        ):
+            return function(*args)
+
+    jitted = jax.jit(of_values)
+    return lambda *args: jitted([v.value for v in variables], *args)

@@ -43,9 +43,10 @@ def float64_scope():
     return contextlib.nullcontext()
 
 
-def compiled(function):
-    """`function` as a graph traced once: the probe's measurements call it
-    a dozen times with tensors of the same shapes, and eager TensorFlow
-    runs them ten times slower. Without AutoGraph: the functions have no
-    control flow to convert, and AutoGraph warns about lambdas."""
+def compiled(function, variables):
+    """`function(*args)` as a graph traced once (it reads `variables` as they
+    are at each call): the probe's measurements call it a dozen times with
+    tensors of the same shapes, and eager TensorFlow runs them ten times
+    slower. Without AutoGraph: the functions have no control flow to
+    convert, and AutoGraph warns about lambdas."""
     return tf.function(function, reduce_retracing=True, autograph=False)

@@ -59,6 +59,6 @@ def float64_scope():
     return contextlib.nullcontext()
 
 
-def compiled(function):
+def compiled(function, variables):
     """`function` itself: PyTorch runs eagerly."""
     return function
