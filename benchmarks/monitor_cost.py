@@ -31,9 +31,10 @@ Run from the repository root (short runs: this is a 2-core machine):
     python benchmarks/monitor_cost.py ... --json docs/numbers/monitor_cost.json
 
 `--json` merges this run's figures into the file (keys
-`<backend>_<model>_<configuration>`, the overhead in percent, with `_min`
-and `_max`; `<backend>_diagnose_ratio`; `<backend>_memory_<configuration>`),
-so that parts run separately add up.
+`<backend>_<model>_<configuration>`, the overhead in percent in wall time,
+`..._cpu` in CPU time, each with `_min` and `_max`;
+`<backend>_diagnose_ratio`; `<backend>_memory_<configuration>`, and the
+versions as `<package>_version`), so that parts run separately add up.
 """
 
 from __future__ import annotations
@@ -366,7 +367,13 @@ def main(argv=None) -> None:
         except FileNotFoundError:
             merged = {}
         merged.update(numbers)
-        merged["machine"] = machine()
+        # Flat, for the docs' placeholders (`monitor_cost.keras_version`).
+        merged.update(
+            {
+                name if name.startswith("cpu") else f"{name}_version": value
+                for name, value in machine().items()
+            }
+        )
         with open(args.json, "w") as file:
             json.dump(merged, file, indent=1, sort_keys=True)
             file.write("\n")

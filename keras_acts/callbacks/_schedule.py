@@ -74,14 +74,17 @@ class Budget:
     that recording adds within `budget` of the time of a plain block.
 
     The time of each block (from the monitor's batch begin to its batch end)
-    is measured with `clock`; the cost of recording is the median, over the
-    last `window` records, of a recorded block's time less that of the
-    plain block just before it (pairs of neighbours, so that a load that
-    comes and goes on a shared machine cancels out; medians, since the
-    first block of each kind also traces its function), against the median
-    plain block. After the first blocks the gap between records doubles at
-    each record, up to the gap the budget allows, a power of two, which it
-    follows once three pairs were timed; the records fall on the blocks
+    is measured with `clock`; the cost of a record is the median, over the
+    last `window` records, of the time of the recorded block and of the
+    plain block after it, less twice that of the last plain block that
+    followed a plain one (neighbours, so that a load that comes and goes on
+    a shared machine cancels out; the block after a record, since on JAX
+    the first plain block after the recording one takes about a step more;
+    medians, since the first block of each kind also traces its function),
+    against the median plain block that followed a plain one. After the
+    first blocks the gap between records doubles at each record, up to the
+    gap the budget allows, a power of two, which it follows once three
+    records were timed; the records fall on the blocks
     whose index the gap divides, so that a fit's recorded steps change only
     when the measured cost moves by a factor of two or more. At least every
     other block runs plain, to keep measuring it.
@@ -100,8 +103,8 @@ class Budget:
         self.blocks = 0  # blocks ended so far in this fit
         self.gap = 1
         self._extra: deque[float] = deque(maxlen=window)
-        self._plain: deque[float] = deque(maxlen=window)
-        self._last_plain: float | None = None
+        self._plain: deque[float] = deque(maxlen=window)  # after plain ones
+        self._record_seconds: float | None = None  # the block just before
         self._recording = False
         self._began: float | None = None
 
@@ -121,12 +124,14 @@ class Budget:
             return
         seconds = self.clock() - self._began
         self._began = None
-        if not self._recording:
+        if self._recording:
+            self._record_seconds = seconds
+        elif self._record_seconds is not None:
+            if self._plain:
+                self._extra.append(self._record_seconds + seconds - 2 * self._plain[-1])
+            self._record_seconds = None
+        else:
             self._plain.append(seconds)
-            self._last_plain = seconds
-        elif self._last_plain is not None:
-            self._extra.append(seconds - self._last_plain)
-            self._last_plain = None
         self.blocks += 1
         if self._recording and self.blocks >= self.first:
             allowed = self.allowed_gap()
@@ -139,8 +144,7 @@ class Budget:
     def allowed_gap(self) -> float:
         """The smallest gap, a power of two and at least 2, at which the
         measured cost of recording is within the budget; infinite (the ramp
-        goes on doubling) until three records were timed against the plain
-        block before them."""
+        goes on doubling) until three records were timed."""
         if len(self._extra) < 3:
             return math.inf
         plain = statistics.median(self._plain)
