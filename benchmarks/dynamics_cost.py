@@ -89,9 +89,7 @@ def main(argv=None):
     order = list(CONFIGURATIONS)
     for round_index in range(args.rounds):
         for name in order if round_index % 2 == 0 else order[::-1]:
-            seconds, measured = timed_fit(
-                net, x, y, CONFIGURATIONS[name], args.epochs
-            )
+            seconds, measured = timed_fit(net, x, y, CONFIGURATIONS[name], args.epochs)
             times[name].append(seconds)
             counts[name].append(measured)
     steps = args.epochs * int(np.ceil(len(x) / 32))
@@ -105,9 +103,7 @@ def main(argv=None):
         figures[f"{backend}_{name}_measurements"] = statistics.median(counts[name])
     # One measurement's time, from the fits every 100 steps, in steps.
     step_seconds = statistics.median(times["baseline"]) / steps
-    extra = statistics.median(times["every_100"]) - statistics.median(
-        times["baseline"]
-    )
+    extra = statistics.median(times["every_100"]) - statistics.median(times["baseline"])
     per_measurement = extra / statistics.median(counts["every_100"])
     figures[f"{backend}_measurement_steps"] = per_measurement / step_seconds
     figures[f"{backend}_steps_per_fit"] = steps
