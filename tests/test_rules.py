@@ -482,3 +482,20 @@ def test_probabilities_given_to_a_logits_loss(head, from_logits, flagged):
     if flagged:
         assert found[0].kind == "saturated"
         assert "from_logits=False" in found[0].advice
+
+
+@pytest.mark.parametrize("late_ratio, stalled", [(1e-9, True), (1e-3, False)])
+def test_stalled_is_judged_on_the_later_half_of_the_steps(late_ratio, stalled):
+    # freq="auto" records steps 0-10, then ever more sparsely: the later half
+    # of the run holds one record, so the rule reads the last three; the
+    # early records (healthy or not) do not decide it.
+    run = _rules.GradientRun(vanishing_ratio=1e-3)
+    for step in [*range(11), 12, 16, 32, 64, 128, 256]:
+        ratio = 1e-2 if step <= 16 else late_ratio
+        row = {"l2": 1.0, "weight_l2": 1.0, "update_ratio": ratio}
+        run.add({"out": row, _rules.GLOBAL: row}, step)
+    kinds = [f.flag.kind for f in _rules.gradient_findings(run, 1e3)]
+    assert ("stalled" in kinds) == stalled
+    if stalled:
+        problem = _rules.gradient_findings(run, 1e3)[0].flag.problem
+        assert "median of the 3 records from step 64" in problem

@@ -237,9 +237,12 @@ EXPLODING_UPDATE_RATIO = 0.1
 # shrink everywhere alike).
 VANISHING_SHARE = 0.05
 # Learning has stalled when the updates are smaller than this fraction of the
-# weights, by the median over the later half of at least STALLED_RECORDS.
+# weights, by the median over the records of the later half of the run's
+# steps (at least STALLED_LATER of them, the last ones: freq="auto" records
+# ever more sparsely), out of at least STALLED_RECORDS.
 STALLED_UPDATE_RATIO = 1e-6
 STALLED_RECORDS = 10
+STALLED_LATER = 3
 
 
 class GradientRun:
@@ -257,7 +260,7 @@ class GradientRun:
         # Per layer: records below vanishing_ratio, the lowest ratio to the
         # output layer's norm, its step, and that output layer.
         self.vanishing: dict[str, list] = {}
-        self.update_ratios: list[float] = []
+        self.update_ratios: list[tuple[int, float]] = []  # (step, ratio)
 
     def add(self, rows: dict[str, dict[str, Any]], step: int) -> None:
         """Takes one record's layer rows (`{layer: row}`, `GLOBAL` last)."""
@@ -280,7 +283,7 @@ class GradientRun:
         if norm > self.peak[0]:
             self.peak = (norm, step, rows[GLOBAL]["update_ratio"])
         if rows[GLOBAL]["update_ratio"] is not None:
-            self.update_ratios.append(rows[GLOBAL]["update_ratio"])
+            self.update_ratios.append((step, rows[GLOBAL]["update_ratio"]))
         output = layers[-1]
         output_norm = rows[output]["l2"]
         if output_norm <= 0:
@@ -347,16 +350,24 @@ def gradient_findings(run: GradientRun, exploding_threshold: float) -> list[Find
                 vanishing,
             )
         )
-    later = run.update_ratios[len(run.update_ratios) // 2 :]
     if len(run.update_ratios) >= STALLED_RECORDS:
-        median = float(np.median(later))
+        (first, _), (last, _) = run.update_ratios[0], run.update_ratios[-1]
+        later = [
+            (step, ratio)
+            for step, ratio in run.update_ratios
+            if step >= (first + last) / 2
+        ]
+        if len(later) < STALLED_LATER:
+            later = run.update_ratios[-STALLED_LATER:]
+        median = float(np.median([ratio for _, ratio in later]))
         if median < STALLED_UPDATE_RATIO:
             findings.append(
                 _finding(
                     "stalled",
                     GLOBAL,
                     f"learning has stalled: the updates are {median:.0e} of the "
-                    f"weights' norm (median of the last {len(later)} records)",
+                    f"weights' norm (median of the {len(later)} records from "
+                    f"step {later[0][0]})",
                 )
             )
     return findings
