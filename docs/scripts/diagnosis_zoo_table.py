@@ -21,8 +21,22 @@ NUMBERS = pathlib.Path(__file__).resolve().parents[1] / "numbers"
 TABLES = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 BACKENDS = ("tensorflow", "jax", "torch")
 HEADERS = {
-    "en": ("Case", "Expected", "Raised ({backend})", "First warning", "Verdict"),
-    "ko": ("사례", "기대한 flag", "실제 flag ({backend})", "첫 경고", "판정"),
+    "en": (
+        "Case",
+        "Expected",
+        "Raised ({backend})",
+        "First warning",
+        "First warning, freq=1",
+        "Verdict",
+    ),
+    "ko": (
+        "사례",
+        "기대한 flag",
+        "실제 flag ({backend})",
+        "첫 경고",
+        "첫 경고(freq=1)",
+        "판정",
+    ),
 }
 VERDICTS = {
     "ko": {"hit": "적중", "miss": "놓침", "ok": "정상", "false alarm": "거짓 경보"},
@@ -48,9 +62,9 @@ def totals(results: dict[str, dict]) -> dict:
 
 def table(results: dict[str, dict], language: str) -> str:
     backends = list(results)
-    case, expected, raised, first, verdict = HEADERS[language]
+    case, expected, raised, first, first_freq1, verdict = HEADERS[language]
     header = [case, expected] + [raised.format(backend=b) for b in backends]
-    header += [first, verdict]
+    header += [first, first_freq1, verdict]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     by_backend = {b: {r["case"]: r for r in results[b]["results"]} for b in backends}
     for row in results[backends[0]]["results"]:
@@ -62,8 +76,9 @@ def table(results: dict[str, dict], language: str) -> str:
             else "not run"
             for b in backends
         ]
-        step = row["first_monitor_warning_step"]
-        cells.append("-" if step is None else f"{step} / {row['steps']}")
+        for key in ("first_monitor_warning_step", "first_monitor_warning_step_freq1"):
+            step = row.get(key)
+            cells.append("-" if step is None else f"{step} / {row['steps']}")
         words = VERDICTS.get(language, {})
         cells.append(", ".join(words.get(v, v) for v in row["verdict"].split(", ")))
         lines.append("| " + " | ".join(cells) + " |")
