@@ -464,7 +464,13 @@ def _framework_relus():
     return functions
 
 
-@pytest.mark.parametrize("function", _framework_relus(), ids=lambda f: repr(f)[:40])
+# Ids by module and name, not repr: a repr holds the function's address,
+# which differs between pytest-xdist's workers.
+@pytest.mark.parametrize(
+    "function",
+    _framework_relus(),
+    ids=lambda f: f"{getattr(f, '__module__', None)}.{getattr(f, '__name__', f)}",
+)
 def test_a_frameworks_own_relu_is_a_use_of_relu(function, rng):
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
