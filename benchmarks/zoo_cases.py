@@ -731,7 +731,9 @@ CASES = [
         "inputs_off_center",
         {"inputs_off_center"},
         inputs_off_center,
-        {"saturated", "vanishing"},
+        # Inputs near 100 make the loss's curvature so large that SGD at
+        # 1e-3 overshoots it: true of the run, but centering is the cure.
+        {"saturated", "vanishing", "lr_too_high"},
         fast=True,
     ),
     _b(

@@ -356,7 +356,8 @@ def test_what_you_pay_fits_a_phone(layout):
             for t in tables
             if t["heading"] in ("training-step", "the-layer-alone", "monitors")
         ]
-        assert len(summary) == 3, tables
+        # Monitors has two: by how often they record, and at their defaults.
+        assert len(summary) == 4, tables
         assert all(t["hidden"] <= 0 for t in summary), (language, summary)
         verdicts = layout[(f"{language}claims/", PHONE)]["tables"][0]
         assert verdicts["hidden"] <= 0, (language, verdicts)

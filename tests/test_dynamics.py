@@ -132,8 +132,8 @@ def _record(step, stability, noise=None):
 
 
 def test_lr_too_high_needs_overshooting_steps_and_no_progress():
-    flat = [(0, 2.3), (30, 2.4)]
-    learning = [(0, 2.3), (30, 1.2)]
+    flat = [(0, 2.3), (15, 2.6), (30, 2.4)]
+    learning = [(0, 2.3), (15, 1.8), (30, 1.2)]
     overshoot = [_record(0, 25.0), _record(15, 0.5)]
     stable = [_record(0, 1.5), _record(15, 1.2)]
     kinds = lambda *args: [  # noqa: E731
@@ -143,15 +143,16 @@ def test_lr_too_high_needs_overshooting_steps_and_no_progress():
     # At the edge of stability, or learning: no flag.
     assert kinds(flat, stable) == []
     assert kinds(learning, overshoot) == []
-    # One loss, or losses all at one step: no trend to judge.
-    assert kinds(flat[:1], overshoot) == []
-    assert kinds([(0, 2.3), (0, 9.0)], overshoot) == []
+    # Losses at fewer than three steps (one step's change on a small probe):
+    # no trend to judge.
+    assert kinds([(0, 2.3), (30, 2.4)], overshoot) == []
+    assert kinds([(0, 2.3), (0, 9.0), (30, 9.0)], overshoot) == []
     # A loss that became infinite is the exploding rule's, not this one's.
-    assert kinds([(0, 2.3), (30, math.inf)], overshoot) == []
+    assert kinds([(0, 2.3), (15, 2.4), (30, math.inf)], overshoot) == []
 
 
 def test_noisy_gradients_needs_a_small_batch_at_first_and_no_progress():
-    flat = [(0, 2.3), (100, 2.3)]
+    flat = [(0, 2.3), (50, 2.4), (100, 2.3)]
     noisy = [_record(0, 0.1, noise=400.0), _record(40, 0.1, noise=500.0)]
 
     def kinds(losses, records, batch_size):
@@ -161,7 +162,7 @@ def test_noisy_gradients_needs_a_small_batch_at_first_and_no_progress():
 
     assert kinds(flat, noisy, 2) == ["noisy_gradients"]
     assert kinds(flat, noisy, 64) == []  # batch above a tenth of the scale
-    assert kinds([(0, 2.3), (100, 1.0)], noisy, 2) == []
+    assert kinds([(0, 2.3), (50, 1.5), (100, 1.0)], noisy, 2) == []
     # Only later records noisy (converged, or thrown about): no flag.
     late = [_record(0, 0.1, noise=10.0), _record(20, 0.1, noise=5000.0)]
     assert kinds(flat, late, 2) == []

@@ -282,7 +282,7 @@ def test_gradient_monitor_arguments(
         },
     )
     if monitor is not None:
-        assert monitor.freq == "epoch" or isinstance(monitor.freq, int)
+        assert monitor.freq in ("epoch", "auto") or isinstance(monitor.freq, int)
         assert monitor.vanishing_ratio > 0 and np.isfinite(monitor.vanishing_ratio)
 
 

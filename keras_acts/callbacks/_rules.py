@@ -210,6 +210,9 @@ def _fitted_advice(flag: Flag, context: Context) -> str:
         advice = advice.replace(
             "a lower learning rate", f"a lower learning rate ({rate} is high)"
         )
+    if context.high_learning_rate and rate not in advice:
+        # Whatever the flag, a rate this high is part of what to look at.
+        advice += f"; and {rate} is high"
     return advice
 
 
@@ -589,6 +592,9 @@ def frozen_findings(layers: Sequence[tuple[str, Any]]) -> list[Finding]:
 # healthy training often runs at the edge of stability, and a normalized
 # net's gradients can be noisy at first, and both still learn.
 PROGRESS = 0.9
+# Probe losses at this many steps at least: one step's change on a small
+# probe is no trend.
+TREND_RECORDS = 3
 # The learning rate is too high when a step overshoots the sharpest valley
 # of the loss by this many times what the optimizer can take stably.
 STABILITY_FLAG = 2.0
@@ -610,7 +616,7 @@ def dynamics_findings(
 ) -> list[Finding]:
     """Learning-rate and gradient-noise findings from the probe losses
     `(step, loss)` of a fit and its dynamics `records`."""
-    if len(losses) < 2 or losses[-1][0] <= losses[0][0]:
+    if len({step for step, _ in losses}) < TREND_RECORDS:
         return []
     (first_step, first), (step, latest) = losses[0], losses[-1]
     if latest < PROGRESS * first or not math.isfinite(latest):

@@ -16,7 +16,16 @@ def value_and_gradients(function, variables):
     with tf.GradientTape() as tape:
         tape.watch(values)
         scalar, aux = function()
-    return scalar, aux, tape.gradient(scalar, values)
+    return scalar, aux, _dense(tape.gradient(scalar, values))
+
+
+def _dense(gradients):
+    """`gradients` with an embedding's IndexedSlices as dense tensors, which
+    NumPy and a second differentiation both take."""
+    return [
+        tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+        for g in gradients
+    ]
 
 
 def hessian_vector_product(function, variables, vectors):
@@ -29,7 +38,11 @@ def hessian_vector_product(function, variables, vectors):
         with tf.GradientTape() as inner:
             inner.watch(values)
             scalar, _ = function()
-        gradients = inner.gradient(scalar, values)
+        gradients = _dense(
+            inner.gradient(
+                scalar, values, unconnected_gradients=tf.UnconnectedGradients.ZERO
+            )
+        )
     return outer.gradient(
         gradients,
         values,
