@@ -171,17 +171,26 @@ def monitored_layers(model, selection, x) -> list[tuple[str, keras.layers.Layer]
     return monitored
 
 
+def stepping_optimizer(optimizers):
+    """The first of `optimizers`, the one whose steps advice and stability
+    are judged by (a LossScaleOptimizer's inner one); None if there is none."""
+    if not optimizers:
+        return None
+    optimizer = optimizers[0]
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.inner_optimizer
+    return optimizer
+
+
 def context_of(model, optimizers) -> Context:
     """What the monitors' advice is fitted to: the nonlinearities `model`
     applies, and the first of `optimizers` with its learning rate now."""
     activations = frozenset(
         name for _, layer in layer_paths(model) if (name := activation_name(layer))
     )
-    if not optimizers:
+    optimizer = stepping_optimizer(optimizers)
+    if optimizer is None:
         return Context(activations)
-    optimizer = optimizers[0]
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        optimizer = optimizer.inner_optimizer
     try:
         learning_rate = float(_backends.to_numpy(optimizer.learning_rate))
     except (TypeError, ValueError):  # a rate Keras cannot give as a number

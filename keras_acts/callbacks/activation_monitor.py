@@ -26,6 +26,7 @@ from keras_acts.callbacks._activation_layers import (
     monitored_layers,
     regresses,
     standardizes,
+    stepping_optimizer,
     takes_logits,
 )
 from keras_acts.callbacks._activation_probe import (
@@ -479,7 +480,7 @@ class ActivationMonitor(Recorder):
             "noise_scale": measured["noise_scale"],
         }
         self._dynamics_records.append(record)
-        optimizer = self._optimizer(model)
+        optimizer = stepping_optimizer(optimizers_of(model))
         if optimizer is None:
             return
         record["threshold"] = stability_threshold(optimizer)
@@ -516,15 +517,6 @@ class ActivationMonitor(Recorder):
         record["step_size"] = step_size
         if np.isfinite(record["sharpness"]) and np.isfinite(step_size):
             record["stability"] = step_size * record["sharpness"] / record["threshold"]
-
-    def _optimizer(self, model):
-        optimizers = optimizers_of(model)
-        if not optimizers:
-            return None
-        optimizer = optimizers[0]
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            optimizer = optimizer.inner_optimizer
-        return optimizer
 
     @property
     def dynamics_history(self) -> list[dict[str, Any]]:
