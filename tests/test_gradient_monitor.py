@@ -12,6 +12,8 @@ from helpers import LEARNING_RATE, data, fit
 
 import keras_acts
 from keras_acts import GradientMonitor
+from keras_acts.callbacks import _gradient_collection
+from keras_acts.callbacks._gradient_collection import WAITING_RECORDS
 from keras_acts.callbacks.gradient_monitor import STATS
 from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
 from keras_acts.testing import vector_jacobian_product
@@ -351,7 +353,8 @@ def test_to_json_writes_non_finite_values_as_valid_json(tmp_path):
     assert len(rows) == len(monitor.history)
 
 
-def test_csv_survives_a_crash_mid_epoch(tmp_path):
+@pytest.mark.parametrize("freq", ["auto", 1])
+def test_csv_survives_a_crash_mid_epoch(tmp_path, freq):
     class Crash(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if batch == 2:
@@ -361,7 +364,7 @@ def test_csv_survives_a_crash_mid_epoch(tmp_path):
     path = tmp_path / "gradients.csv"
     model = small_model()
     model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
-    monitor = GradientMonitor(csv_path=path)
+    monitor = GradientMonitor(freq=freq, csv_path=path)
     with pytest.raises(RuntimeError, match="simulated crash"):
         model.fit(
             x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[monitor, Crash()]
@@ -402,11 +405,72 @@ def test_nonfinite_warn_names_layer_and_step():
     assert math.isnan([r for r in monitor.history if r["layer"] == "hidden"][0]["l2"])
 
 
-def test_nonfinite_stop_sets_stop_training():
+@pytest.mark.parametrize("freq", ["auto", 1])
+def test_nonfinite_stop_sets_stop_training(freq):
     model = small_model()
     with pytest.warns(RuntimeWarning, match="Stopping training"):
-        fit(model, GradientMonitor(on_nonfinite="stop"), *nan_data(), epochs=3)
+        fit(model, GradientMonitor(freq, on_nonfinite="stop"), *nan_data(), epochs=3)
     assert int(model.optimizer.iterations) == 1
+
+
+class Crash(keras.callbacks.Callback):
+    def __init__(self, at_batch):
+        super().__init__()
+        self.at_batch = at_batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.at_batch:
+            raise RuntimeError("simulated crash")
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The calls of GradientMonitor._collect, by a clock that never makes
+    records wait for time alone."""
+    monkeypatch.setattr(_gradient_collection, "WAITING_SECONDS", math.inf)
+    calls = []
+    original = GradientMonitor._collect
+    monkeypatch.setattr(
+        GradientMonitor,
+        "_collect",
+        lambda self, final: calls.append(final) or original(self, final),
+    )
+    return calls
+
+
+def test_records_of_every_step_wait_for_a_few_blocks_and_none_is_lost(reads):
+    # At freq=1, reading after every block made the host wait for the device
+    # each step (+22% on TensorFlow, +20% on JAX on the benchmark MLP).
+    x, y = data(samples=8 * 40)
+    model = small_model()
+    weights = model.get_weights()
+    waiting = GradientMonitor(freq=1)
+    fit(model, waiting, x, y, epochs=2)  # 40 steps an epoch
+    assert len(reads) <= 2 * (40 // (WAITING_RECORDS - 1) + 1) + 1
+    model = small_model()
+    model.set_weights(weights)
+    read_at_once = GradientMonitor(freq=1, on_nonfinite="stop")  # every block
+    fit(model, read_at_once, x, y, epochs=2)
+    assert len(reads) >= 80 + 1
+    assert [r.step for r in waiting._records] == list(range(80))
+    assert [r.epoch for r in waiting._records] == [0] * 40 + [1] * 40
+    for kept, read in zip(waiting._records, read_at_once._records, strict=True):
+        np.testing.assert_allclose(kept.statistics, read.statistics, rtol=1e-6)
+
+
+def test_a_callback_reading_the_monitor_during_fit_sees_every_record(reads):
+    monitor = GradientMonitor(freq=1)
+    after = HistoryAtBatchEnd(monitor)
+    fit(small_model(), [monitor, after], *data(samples=8 * 5))
+    assert after.seen == [list(range(step + 1)) for step in range(5)]
+
+
+def test_records_waiting_when_a_callback_crashes_are_kept(reads):
+    monitor = GradientMonitor(freq=1)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(small_model(), [monitor, Crash(at_batch=5)], *data(samples=8 * 10))
+    assert sorted({row["step"] for row in monitor.history}) == list(range(6))
+    assert reads.count(True) < 6
 
 
 def test_nonfinite_raise_restores_the_optimizer():

@@ -13,6 +13,7 @@ from helpers import LEARNING_RATE, data, fit
 from test_gradient_monitor import expected_sgd_records, read_events, small_model
 
 from keras_acts import ActivationMonitor, GradientMonitor
+from keras_acts.callbacks._gradient_collection import WAITING_RECORDS
 from keras_acts.callbacks._gradient_records import GradientRecord, rows_of
 from keras_acts.callbacks._gradient_statistics import VariableNames
 
@@ -262,12 +263,13 @@ def test_records_overwritten_before_the_host_reads_them_are_reported():
     model = RepeatedUpdates(
         [keras.Input((3,)), keras.layers.Dense(2)],
     )
-    model.updates = 5
+    slots = 2 * WAITING_RECORDS
+    model.updates = slots + 3
     model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE))
     monitor = GradientMonitor()
     with pytest.warns(RuntimeWarning, match=r"3 record\(s\) were overwritten"):
-        fit(model, monitor, *data(samples=8))  # one batch, 5 updates, 2 slots
-    assert sorted({r["step"] for r in monitor.history}) == [3, 4]
+        fit(model, monitor, *data(samples=8))  # one batch, 3 updates too many
+    assert sorted({r["step"] for r in monitor.history}) == list(range(3, slots + 3))
 
 
 def test_per_epoch_recording_reads_the_device_once_per_epoch(monkeypatch):

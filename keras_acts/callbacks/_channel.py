@@ -88,8 +88,10 @@ class Request:
     # steps are those of fit (no loss scaling or gradient accumulation).
     steps_predictable: bool = False
     # Called on the host after each block of steps of `fit` (before the
-    # callbacks' on_train_batch_end, which a failing callback may cut short).
-    after_block: Callable[[], None] = lambda: None
+    # callbacks' on_train_batch_end, which a failing callback may cut short),
+    # with `interrupted=True` when the block raised: its records are read at
+    # once, since no hook of the fit will follow.
+    after_block: Callable[..., None] = lambda interrupted=False: None
     # The monitor asking (for messages), and the fit it records in (the
     # `params` Keras hands the callbacks of one fit; None in a custom loop).
     owner: Any = None

@@ -197,7 +197,7 @@ class GradientCapture:
             schedule = Schedule(math.gcd(*(r.schedule.period or 1 for r in requests)))
         listeners = [r.inbox.listener for r in requests if r.inbox.listener]
 
-        def after_block():
+        def after_block(interrupted=False):
             # Steps recorded for no monitor (the gcd's, or every step when
             # freq="epoch" is mixed with integers) are read too, so that
             # none waits where a later record would overwrite it.
@@ -207,7 +207,7 @@ class GradientCapture:
                 if due is not None:
                     self.collect()
             for request in requests:
-                request.after_block()
+                request.after_block(interrupted)
 
         return Request(
             schedule,
@@ -357,7 +357,7 @@ class GradientCapture:
             except BaseException:
                 # The records of the steps that ran are kept.
                 try:
-                    request.after_block()
+                    request.after_block(interrupted=True)
                 except Exception:  # the step's own error is the one to see
                     pass
                 raise

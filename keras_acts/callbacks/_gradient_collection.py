@@ -4,6 +4,7 @@ and the records that reached the host, one per step."""
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import keras
@@ -13,6 +14,14 @@ from keras_acts.callbacks._channel import RawRecord
 from keras_acts.callbacks._gradient_capture import GradientCapture
 from keras_acts.callbacks._gradient_records import GradientRecord, nonfinite_layers
 from keras_acts.callbacks._schedule import Budget, Schedule, StepClock
+
+
+# With an integer `freq`, records may wait on the device until this many
+# could have been made since the last read, or this long: reading makes the
+# host wait for the device (and on JAX stops it from queueing the next steps
+# ahead), which at `freq=1` cost more than computing the records.
+WAITING_RECORDS = 16
+WAITING_SECONDS = 0.5
 
 
 class Collector:
@@ -41,6 +50,8 @@ class Collector:
         self._lost_records = capture.channel.lost_records
         self._held: list[GradientRecord] = []
         self._last_step = -1  # of the records collected
+        self._unread_blocks = 0  # blocks that may have recorded, not read
+        self._last_read = time.perf_counter()
 
     def block_may_record(self) -> bool:
         """Whether the block of steps about to run can hold a record."""
@@ -53,12 +64,39 @@ class Collector:
         first, count = self.clock.iterations, self.clock.steps_per_execution
         return self.schedule.first_due(first, count) is not None
 
+    @property
+    def unread(self) -> bool:
+        """Whether blocks that may have recorded were not read yet."""
+        return self._unread_blocks > 0
+
+    def read_due(self, may_wait: bool) -> bool:
+        """After a block of `fit` that may have recorded: whether to read the
+        records now. They wait (on the device: in TensorFlow's record
+        variables, which hold `WAITING_RECORDS` twice over, or as the JAX
+        step's outputs) only with an integer `freq`, when the host counts the
+        steps exactly and `may_wait` (no record must stop the fit at once)."""
+        self._unread_blocks += 1
+        if (
+            not may_wait
+            or not self.predictable
+            or self.schedule.auto
+            or self.schedule.per_epoch
+        ):
+            return True
+        steps = self.clock.steps_per_execution
+        return (
+            (self._unread_blocks + 1) * steps > WAITING_RECORDS
+            or time.perf_counter() - self._last_read >= WAITING_SECONDS
+        )
+
     def collect(self, final: bool) -> list[GradientRecord]:
         """The records that reached the host, one per step: those of several
         optimizers at one step are merged. With `final=False` (a custom loop,
         where records arrive one by one) the records of the last step are
         held back, since another optimizer may still add to them."""
         received = self.capture.received(self.request)
+        self._unread_blocks = 0
+        self._last_read = time.perf_counter()
         self._check_reads(received)
         records = self._held
         for raw in received:

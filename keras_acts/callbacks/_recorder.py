@@ -117,6 +117,10 @@ class Recorder(keras.callbacks.Callback):
     def _histograms_of(self, record: Any) -> Iterator[tuple[str, Any]]:
         return iter(())
 
+    def _sync(self) -> None:
+        """Takes in the records that wait to be read, before the user reads
+        any."""
+
     def _step_of(self, record: Any) -> int:
         raise NotImplementedError
 
@@ -250,6 +254,7 @@ class Recorder(keras.callbacks.Callback):
         A new fit starts a new history, as Keras's `History` callback does;
         with `append=True` the rows of earlier fits are kept before it.
         """
+        self._sync()
         for record in self._records[self._rows_built :]:
             self._rows.extend(self._rows_of(record))
         self._rows_built = len(self._records)

@@ -110,7 +110,12 @@ class GradientMonitor(Recorder):
             trains: the gap between records doubles (2, 4, 8, ... steps)
             until it is as wide as that needs. A custom training loop
             (`attach`), which has no batch hooks to time, is recorded at
-            every step with `"auto"`. Defaults to `"auto"`.
+            every step with `"auto"`. With an integer `freq` the records
+            of up to 16 steps (or half a second) wait on the device before
+            the host reads them, since each read makes the host wait for the
+            device; they are read at the end of each epoch, and whenever
+            the monitor is read (`history`, `summary()`, ...), so nothing
+            reads them late. Defaults to `"auto"`.
         log_dir: If given, a folder to write TensorBoard scalars
             `gradients/<layer path>/<stat>` (and `gradients/global/<stat>`).
             Defaults to `None`.
@@ -261,6 +266,7 @@ class GradientMonitor(Recorder):
         self._run = _rules.GradientRun(self.vanishing_ratio)
         self._context: _rules.Context | None = None
         self._live_warnings = _rules.LiveWarnings(frozenset())
+        self._headline: tuple[GradientRecord | None, dict] = (None, {})
 
     # Set-up and tear-down.
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -360,7 +366,9 @@ class GradientMonitor(Recorder):
                 "optimizers)."
             )
         if self._capture is not None and self._request is not None:
-            # Of a fit that ended without on_train_end (an exception).
+            # Of a fit that ended without on_train_end (an exception): its
+            # records still waiting on the device are kept.
+            self._sync()
             self._capture.remove(self._request)
             self._request = None
         # The callbacks of one fit share Keras's `params`.
@@ -463,6 +471,7 @@ class GradientMonitor(Recorder):
         self._collector.epoch = epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._sync()
         super().on_epoch_end(epoch, logs)
         self._log_headline(logs)
 
@@ -475,10 +484,14 @@ class GradientMonitor(Recorder):
         if logs is None:
             return
         row = {"l2": math.nan, "update_ratio": None}
-        for record in reversed(self._records[self._fit_start :]):
+        if len(self._records) > self._fit_start:
+            record = self._records[-1]
             if record.epoch == self._collector.epoch:
-                row = layer_rows_of(record)[_rules.GLOBAL]
-            break
+                # Called after every block: the rows of a record are built
+                # once.
+                if self._headline[0] is not record:
+                    self._headline = (record, layer_rows_of(record)[_rules.GLOBAL])
+                row = self._headline[1]
         logs["gradient_norm"] = row["l2"]
         ratio = row["update_ratio"]
         logs["update_ratio"] = math.nan if ratio is None else ratio
@@ -496,12 +509,19 @@ class GradientMonitor(Recorder):
         clock = self._collector.clock
         return clock.iterations, clock.steps_per_execution
 
-    def _after_block(self) -> None:
+    def _after_block(self, interrupted: bool = False) -> None:
         """Right after the block of steps ran, before the callbacks' batch
         end: the records reach the history (and the files) even when another
-        callback stops the fit there."""
+        callback stops the fit there. With an integer `freq` they may wait
+        on the device for a few blocks (`Collector.read_due`), and are read
+        at the end of each epoch and of the fit."""
         self._block_collected = True
-        if self._active and self._block_may_record:
+        if not (self._active and self._block_may_record):
+            return
+        # A record must stop the fit at once, or reach the CSV file before a
+        # crash could lose it: then it is read at once.
+        may_wait = self.on_nonfinite == "warn" and self.csv_path is None
+        if interrupted or self._collector.read_due(may_wait):
             self._collect(final=True)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
@@ -535,7 +555,11 @@ class GradientMonitor(Recorder):
                 )
                 continue
             self._run.add(layer_rows_of(record), record.step)
-            self._live_warnings.give(self.flags(), "GradientMonitor", record.step)
+            self._live_warnings.give(
+                [finding.flag for finding in self._findings()],
+                "GradientMonitor",
+                record.step,
+            )
             message = self._collector.nonfinite_message(record)
             if message is None:
                 continue
@@ -564,7 +588,14 @@ class GradientMonitor(Recorder):
         return histograms_of(record)
 
     # What the user reads.
+    def _sync(self) -> None:
+        # During fit, from another callback: the records waiting on the
+        # device are read first, so what the user sees is up to date.
+        if self._active and self._collector is not None and self._collector.unread:
+            self._collect(final=True)
+
     def _record_at(self, step: int | None) -> GradientRecord:
+        self._sync()
         if not self._records:
             raise ValueError("GradientMonitor has recorded nothing yet.")
         if step is None:
@@ -623,6 +654,7 @@ class GradientMonitor(Recorder):
         Returns:
             A list of `keras_acts.Flag`, empty when nothing was found.
         """
+        self._sync()
         return [finding.flag for finding in self._findings()]
 
     def summary(self, step: int | None = None, flagged_only: bool = False) -> str:
@@ -645,6 +677,7 @@ class GradientMonitor(Recorder):
             The table and the problems, as a string.
         """
         flagged_only = _validation.boolean("flagged_only", flagged_only)
+        self._sync()
         findings = self._findings()
         return _reports.gradient_table(
             layer_rows_of(self._record_at(step)),
@@ -680,6 +713,7 @@ class GradientMonitor(Recorder):
         Returns:
             The matplotlib figure.
         """
+        self._sync()
         if not self._records:
             raise ValueError("GradientMonitor has recorded nothing to plot yet.")
         return _plots.plot_gradients(self._records, axes, title, vmin, vmax)

@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras_acts import _private_api
 from keras_acts.callbacks._channel import Channel as BaseChannel
 from keras_acts.callbacks._channel import RawRecord
+from keras_acts.callbacks._gradient_collection import WAITING_RECORDS
 from keras_acts.callbacks._gradient_statistics import STATISTICS_WIDTH
 
 
@@ -105,9 +106,11 @@ class Channel(BaseChannel):
             site.storage.copies is not None or not histograms
         ):
             return
-        # Room for two blocks: a step that applies more than once per batch
-        # (or a host that reads late) overwrites nothing at once.
-        slots = 2 * max(1, int(getattr(self.capture.model, "steps_per_execution", 1)))
+        # Room for twice what may wait unread: a step that applies more than
+        # once per batch (or a host that reads late) overwrites nothing at
+        # once.
+        steps = int(getattr(self.capture.model, "steps_per_execution", 1) or 1)
+        slots = 2 * max(steps, WAITING_RECORDS)
         try:
             self._create_variables(site, slots, histograms)
         except ValueError as error:
