@@ -15,7 +15,6 @@ from keras_acts.callbacks._gradient_capture import GradientCapture
 from keras_acts.callbacks._gradient_records import GradientRecord, nonfinite_layers
 from keras_acts.callbacks._schedule import Budget, Schedule, StepClock
 
-
 # With an integer `freq`, records may wait on the device until this many
 # could have been made since the last read, or this long: reading makes the
 # host wait for the device (and on JAX stops it from queueing the next steps
