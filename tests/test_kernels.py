@@ -5,6 +5,7 @@ gradients, on whichever backend runs the suite: a layer test only exercises
 the one its backend picks."""
 
 import inspect
+import warnings
 
 import keras
 import numpy as np
@@ -61,6 +62,16 @@ IMPLEMENTATIONS = [
     for label, module in (("keras_ops", _ops), (BACKEND, OWN), ("front", _kernels))
     if hasattr(module, name)
 ]
+if BACKEND == "torch":
+    # What the layer runs from OWN._COMPILE_FROM elements on (once compiled:
+    # seconds, so only in the first test below).
+    IMPLEMENTATIONS.append(
+        pytest.param(
+            "parametric_elu",
+            lambda inputs, alpha: OWN._CompiledParametricELU.apply(inputs, alpha),
+            id="torch_compile.parametric_elu",
+        )
+    )
 
 
 @pytest.mark.parametrize("name, op", IMPLEMENTATIONS)
@@ -145,7 +156,9 @@ def test_the_front_uses_the_backends_own_kernels():
             assert _kernels._resolve(name) is getattr(OWN, name)
 
 
-@pytest.mark.parametrize("name, op", IMPLEMENTATIONS)
+@pytest.mark.parametrize(
+    "name, op", [p for p in IMPLEMENTATIONS if not p.id.startswith("torch_compile")]
+)
 def test_float16_parameter_gradient_is_summed_past_float16s_range(name, op):
     # Each term fits float16; their sum (-5e5 for PReLU, -2e5 for
     # ParametricELU, 1e5 for Swish) is past its largest finite value, 65504:
@@ -156,3 +169,50 @@ def test_float16_parameter_gradient_is_summed_past_float16s_range(name, op):
     grad_alpha = vector_jacobian_product(layer, x, upstream)[layer.alpha.path]
     _, _, per_element = references(name)(np.float64(-2.0), 1.0)
     np.testing.assert_allclose(grad_alpha, [32.0 * per_element * 8192], rtol=2e-3)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is PyTorch's")
+def test_compiled_parametric_elu_is_differentiated_twice_without_compiling(rng):
+    # create_graph (a Hessian-vector product) runs the backward uncompiled:
+    # a compiled backward cannot be differentiated again.
+    import torch
+
+    x = torch.tensor(rng.normal(size=(4, 3)), dtype=torch.float32)
+    x.requires_grad_(True)
+    alpha = torch.tensor([0.5, 1.0, 1.5], requires_grad=True)
+    upstream = torch.tensor(rng.normal(size=(4, 3)), dtype=torch.float32)
+    outputs = OWN._CompiledParametricELU.apply(x, alpha)
+    grad_x, _ = torch.autograd.grad(outputs, [x, alpha], upstream, create_graph=True)
+    (grad_alpha_of_grad_x,) = torch.autograd.grad(grad_x.sum(), [alpha])
+    # d/dalpha of sum(upstream * alpha * e^x) over x < 0.
+    x64 = x.detach().double().numpy()
+    expected = (upstream.double().numpy() * np.exp(x64) * (x64 < 0)).sum(axis=0)
+    np.testing.assert_allclose(grad_alpha_of_grad_x, expected, rtol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is PyTorch's")
+def test_where_torch_compile_fails_the_op_warns_once_and_runs_eagerly(monkeypatch):
+    import torch
+
+    def broken_compile(function, **kwargs):
+        def fails(*args):
+            raise RuntimeError("no C++ compiler")
+
+        return fails
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    monkeypatch.setattr(OWN, "_compile_failed", False)
+    calls = []
+
+    def double(x):
+        calls.append(x)
+        return 2 * x
+
+    run = OWN._compiled(double)
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler.*unfused"):
+        assert run(torch.ones(2)).tolist() == [2.0, 2.0]
+    assert OWN._compile_failed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run(torch.ones(2)).tolist() == [2.0, 2.0]
+    assert len(calls) == 2

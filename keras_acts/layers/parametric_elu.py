@@ -34,6 +34,11 @@ class ParametricELU(ChannelwiseActivation):
     by default one per channel. The default constraint keeps `alpha >= 0`: a
     negative `alpha` makes the function non-monotonic.
 
+    On PyTorch, inputs of 100,000 elements or more run a kernel that
+    `torch.compile` fuses: the first call of each dtype and rank compiles
+    it (seconds). Where compiling fails, a warning says so and the layer
+    runs its eager kernels.
+
     Args:
         alpha_initializer: Initializer of `alpha`; a number means a constant.
             Defaults to `1.0`.
