@@ -165,8 +165,9 @@ class _CompiledParametricELU(torch.autograd.Function):
     def backward(ctx, upstream):
         inputs, alpha = ctx.saved_tensors
         if torch.is_grad_enabled():
-            # create_graph: autograd differentiates the backward again, which
-            # a compiled kernel does not support.
+            # create_graph (a Hessian-vector product): autograd records these
+            # ops to differentiate them again; compiled, they would be
+            # compiled a second time, with a backward of their own.
             return _parametric_elu_backward(inputs, alpha, upstream)
         return _fused_parametric_elu_backward(inputs, alpha, upstream)
 
