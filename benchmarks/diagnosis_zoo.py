@@ -60,10 +60,11 @@ def _probe(x, y, batch_size):
     return first(x), first(y)
 
 
-def first_warning_step(model, x, y, steps, batch_size, gradient_freq="auto"):
+def first_warning_step(model, x, y, steps, batch_size, dense=False):
     """Fits `model` for diagnose's number of steps with both monitors
-    (warn=True; GradientMonitor with `gradient_freq`, its default unless
-    given); returns (the step of the first DiagnosisWarning or None, the
+    (warn=True), at their default schedules, or with `dense` at
+    GradientMonitor(freq=1) and an ActivationMonitor probe every tenth of
+    the steps; returns (the step of the first DiagnosisWarning or None, the
     step of the first warning of a monitor of any category or None (the
     non-finite ones are RuntimeWarnings), the kinds the monitors flag at the
     end, the steps taken). Step 0 is a warning before the first step (the
@@ -84,9 +85,13 @@ def first_warning_step(model, x, y, steps, batch_size, gradient_freq="auto"):
     counter = Steps()
     found = []  # steps of the DiagnosisWarnings
     monitor_warnings = []  # steps of any monitor warning (non-finite included)
-    gradient_monitor = keras_acts.GradientMonitor(freq=gradient_freq, warn=True)
+    gradient_monitor = keras_acts.GradientMonitor(
+        freq=1 if dense else "auto", warn=True
+    )
     activation_monitor = keras_acts.ActivationMonitor(
-        _probe(x, y, batch_size), freq=max(1, steps // 10), warn=True
+        _probe(x, y, batch_size),
+        freq=max(1, steps // 10) if dense else "auto",
+        warn=True,
     )
 
     def show(message, category, *args, **kwargs):
@@ -130,7 +135,9 @@ def score(case, raised):
     return verdict, sorted(tp), sorted(fp), sorted(fn)
 
 
-def run_case(case, with_freq1=True):
+def run_case(case, with_freq1=True, diagnosed=None):
+    """`diagnosed`: an earlier result of the case, whose diagnosis is kept
+    (only the monitored fits run again)."""
     import keras
 
     import keras_acts
@@ -138,17 +145,24 @@ def run_case(case, with_freq1=True):
     keras.utils.set_random_seed(0)
     started = time.perf_counter()
     model, x, y = case.build()
-    try:
-        diagnosis = keras_acts.diagnose(
-            model, x, y, steps=case.steps, batch_size=case.batch_size, verbose=False
-        )
-        flags = [(flag.kind, flag.layer) for flag in diagnosis.flags]
-        raised = sorted({kind for kind, _ in flags})
-        total = diagnosis.steps
-        error = None
-    except Exception as exc:  # a crash is reported, not hidden
-        flags, raised, total, error = [], [], None, f"{type(exc).__name__}: {exc}"
+    if diagnosed is not None:
+        flags, raised = diagnosed["flags"], diagnosed["raised"]
+        total, error = diagnosed["steps"], diagnosed["error"]
+    else:
+        try:
+            diagnosis = keras_acts.diagnose(
+                model, x, y, steps=case.steps, batch_size=case.batch_size, verbose=False
+            )
+            flags = [(flag.kind, flag.layer) for flag in diagnosis.flags]
+            raised = sorted({kind for kind, _ in flags})
+            total = diagnosis.steps
+            error = None
+        except Exception as exc:  # a crash is reported, not hidden
+            flags, raised, total = [], [], None
+            error = f"{type(exc).__name__}: {exc}"
     diagnose_seconds = time.perf_counter() - started
+    if diagnosed is not None:
+        diagnose_seconds = diagnosed["diagnose_seconds"]
     try:
         keras.utils.set_random_seed(0)
         warned_at, any_warning_at, fit_kinds, fit_steps = first_warning_step(
@@ -157,8 +171,8 @@ def run_case(case, with_freq1=True):
     except Exception as exc:
         warned_at, any_warning_at, fit_kinds, fit_steps = None, None, [], None
         error = error or f"fit: {type(exc).__name__}: {exc}"
-    # The same fit from the same weights with GradientMonitor(freq=1), the
-    # default before freq="auto": how much later the default warns.
+    # The same fit from the same weights with the dense schedules of the
+    # defaults before freq="auto": how much later the defaults warn.
     warned_at_freq1 = None, None
     if with_freq1:
         try:
@@ -166,10 +180,10 @@ def run_case(case, with_freq1=True):
             model, x, y = case.build()
             keras.utils.set_random_seed(0)
             warned_at_freq1 = first_warning_step(
-                model, x, y, case.steps, case.batch_size, gradient_freq=1
+                model, x, y, case.steps, case.batch_size, dense=True
             )[:2]
         except Exception as exc:
-            error = error or f"fit, freq=1: {type(exc).__name__}: {exc}"
+            error = error or f"fit, dense: {type(exc).__name__}: {exc}"
     verdict, tp, fp, fn = score(case, raised)
     return {
         "case": case.name,
@@ -239,7 +253,7 @@ def table(results):
 
     rows = [
         "| case | expected | flags raised | first warning | first warning, "
-        "freq=1 | steps | verdict |",
+        "dense | steps | verdict |",
         "|---|---|---|---|---|---|---|",
     ]
 
@@ -288,7 +302,13 @@ def main(argv=None):
     parser.add_argument(
         "--no-freq1",
         action="store_true",
-        help="skip the second monitored fit, with GradientMonitor(freq=1)",
+        help="skip the second monitored fit, at the dense schedules",
+    )
+    parser.add_argument(
+        "--keep-diagnoses",
+        action="store_true",
+        help="keep the diagnoses of the JSON file written before; run only "
+        "the monitored fits again",
     )
     args = parser.parse_args(argv)
 
@@ -304,18 +324,26 @@ def main(argv=None):
             parser.error(f"unknown cases {unknown}")
         cases = [zoo_cases.CASES_BY_NAME[n] for n in names]
     backend = keras.backend.backend()
+    path = pathlib.Path(
+        args.json or ROOT / "docs" / "numbers" / f"diagnosis_zoo-{backend}.json"
+    )
+    diagnosed = {}
+    if args.keep_diagnoses:
+        diagnosed = {r["case"]: r for r in json.loads(path.read_text())["results"]}
     results, skipped = [], []
     for case in cases:
         if not zoo_cases.available(case):
             skipped.append(case.name)
             continue
-        result = run_case(case, with_freq1=not args.no_freq1)
+        result = run_case(
+            case, with_freq1=not args.no_freq1, diagnosed=diagnosed.get(case.name)
+        )
         results.append(result)
         print(
             f"{case.name}: raised {result['raised']} expected "
             f"{sorted(case.expected)} -> {result['verdict']} "
             f"(first warning at {result['first_warning_step']}, "
-            f"at {result['first_warning_step_freq1']} with freq=1, "
+            f"at {result['first_warning_step_freq1']} dense, "
             f"{result['seconds']} s)",
             flush=True,
         )
@@ -326,9 +354,6 @@ def main(argv=None):
     if skipped:
         print("skipped (missing packages):", ", ".join(skipped))
     if not args.no_json:
-        path = pathlib.Path(
-            args.json or ROOT / "docs" / "numbers" / f"diagnosis_zoo-{backend}.json"
-        )
         subset = "fast" if args.fast else ("cases" if args.cases else "full")
         payload = {
             "backend": backend,

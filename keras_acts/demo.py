@@ -204,7 +204,7 @@ def run_demo(
         print_fn(f"[{index}/{len(activations)}] training {activation} ...")
         monitors = (
             GradientMonitor(freq=REPORT_FREQ),
-            ActivationMonitor((XOR_INPUTS, XOR_TARGETS)),
+            ActivationMonitor((XOR_INPUTS, XOR_TARGETS), freq="epoch"),
         )
         results.append(train_xor(activation, steps, seed, monitors)[1])
 

@@ -152,7 +152,7 @@ def test_deep_sigmoid_net_is_not_zero_centered_where_relu_is():
     flagged = {}
     for activation in ("sigmoid", "relu"):
         model = build_xor_model(activation, seed=1, steps_per_execution=1)
-        monitor = ActivationMonitor((XOR_INPUTS, XOR_TARGETS))
+        monitor = ActivationMonitor((XOR_INPUTS, XOR_TARGETS), freq="epoch")
         model.fit(x, y, batch_size=4, verbose=0, shuffle=False, callbacks=[monitor])
         hidden = [r for r in monitor.history if r["layer"].startswith("hidden")]
         flagged[activation] = [r for r in hidden if abs(r["mean"]) > r["std"]]
@@ -209,7 +209,7 @@ def test_outputs_csv_tensorboard_plot(tmp_path):
     matplotlib.use("Agg")
     x, y = probe_data()
     monitor = ActivationMonitor(
-        (x, y), csv_path=tmp_path / "acts.csv", log_dir=tmp_path / "logs"
+        (x, y), freq="epoch", csv_path=tmp_path / "acts.csv", log_dir=tmp_path / "logs"
     )
     fit(probe_model(), monitor, x, y, epochs=2)
     with open(tmp_path / "acts.csv", newline="") as file:
@@ -261,7 +261,7 @@ class BlockNet(keras.Model):
 def test_subclassed_model_and_nested_layers_are_measured_against_numpy():
     x, y = probe_data()
     model = BlockNet()
-    monitor = ActivationMonitor((x, y))
+    monitor = ActivationMonitor((x, y), freq="epoch")
     fit(model, monitor, x, y)
     rows = {r["layer"]: r for r in monitor.history if r["step"] == 0}
     # The composite block is not itself an activation: its parts are.
@@ -434,7 +434,7 @@ def test_steps_join_with_gradient_monitor(steps_per_execution):
 
 def test_per_epoch_records_join_with_gradient_monitor():
     x, y = probe_data(64)
-    activations = ActivationMonitor(x)
+    activations = ActivationMonitor(x, freq="epoch")
     gradients = GradientMonitor(freq="epoch")
     fit(probe_model(), [activations, gradients], x, y, epochs=2)
     steps_and_epochs = sorted({(r["step"], r["epoch"]) for r in activations.history})

@@ -183,7 +183,7 @@ def test_headline_values_reach_history_csv_logger_and_early_stopping(tmp_path):
     net.compile(keras.optimizers.Adam(1e-3), "mse")
     # Every step: the last record is the last step's, probed after it below.
     gradients = GradientMonitor(freq=1, warn=False)
-    activations = ActivationMonitor(x[:64], warn=False)
+    activations = ActivationMonitor(x[:64], freq="epoch", warn=False)
     stopping = keras.callbacks.EarlyStopping(
         monitor="gradient_norm", mode="min", patience=100
     )
@@ -402,7 +402,7 @@ def test_dead_units_counted_on_whole_data():
     )(inputs)
     model = keras.Model(inputs, keras.layers.Dense(1)(relu))
     model.compile(keras.optimizers.SGD(0.0), "mse")
-    monitor = ActivationMonitor(x[:8], dead_data=x, warn=False)
+    monitor = ActivationMonitor(x[:8], freq="epoch", dead_data=x, warn=False)
     model.fit(
         x, np.zeros((64, 1)), batch_size=16, epochs=2, verbose=0, callbacks=[monitor]
     )
@@ -423,7 +423,7 @@ def test_learned_activation_parameters_over_training(tmp_path):
     hidden = keras_acts.ParametricELU(name="elu")(keras.layers.Dense(8)(hidden))
     model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
     model.compile(keras.optimizers.Adam(0.05), "mse")
-    monitor = ActivationMonitor(x[:32], warn=False, log_dir=tmp_path)
+    monitor = ActivationMonitor(x[:32], freq="epoch", warn=False, log_dir=tmp_path)
     model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[monitor])
     rows = monitor.parameter_history
     assert {(r["layer"], r["parameter"]) for r in rows} == {

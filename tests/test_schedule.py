@@ -7,8 +7,8 @@ import pytest
 from helpers import data, fit
 from test_gradient_monitor import small_model
 
-from keras_acts import GradientMonitor
-from keras_acts.callbacks._schedule import Budget, Schedule, check_freq
+from keras_acts import ActivationMonitor, GradientMonitor
+from keras_acts.callbacks._schedule import Budget, ProbeBudget, Schedule, check_freq
 
 
 class FakeClock:
@@ -148,3 +148,44 @@ def test_a_custom_loop_records_every_step_with_auto():
         for _ in range(3):
             model.train_on_batch(x, y)
     assert sorted({r["step"] for r in monitor.history}) == [0, 1, 2]
+
+
+def probed_blocks(budget: ProbeBudget, clock: FakeClock, blocks: int) -> list[int]:
+    """Probes (`clock.recorded` seconds) before the blocks that `budget`
+    picks, the first when the fit begins; blocks take `clock.plain`."""
+    probed = [0]
+    clock.now += clock.recorded
+    budget.probed(clock.recorded)
+    for block in range(blocks):
+        if block and budget.due():
+            clock.now += clock.recorded
+            budget.probed(clock.recorded)
+            probed.append(block)
+        budget.begin_block()
+        clock.now += clock.plain
+        budget.end_block()
+    return probed
+
+
+def test_probes_ramp_up_from_the_first_block_then_follow_the_budget():
+    # A probe as long as a step: 1 / 0.01 = 100 blocks, a gap of 128.
+    clock = FakeClock(recorded=1.0, plain=1.0)
+    budget = ProbeBudget(budget=0.01, first=1, clock=clock)
+    probed = probed_blocks(budget, clock, 700)
+    assert probed == [0, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 640]
+
+
+def test_cheap_probes_come_within_a_factor_of_two_of_every_other_block():
+    clock = FakeClock(recorded=0.001, plain=1.0)
+    budget = ProbeBudget(budget=0.01, first=1, clock=clock)
+    assert probed_blocks(budget, clock, 20) == [0, 2, 4, 8, 12, 16]
+
+
+def test_a_default_activation_monitor_probes_the_first_steps_then_fewer():
+    x, y = data(samples=8 * 20)
+    monitor = ActivationMonitor((x, y))
+    assert monitor.freq == "auto"
+    fit(small_model(), monitor, x, y)  # 20 steps
+    # Unless a probe took less than a sixth of a step, the budget allows a
+    # gap of 16 or more.
+    assert sorted({row["step"] for row in monitor.history}) == [0, 2, 4, 8, 16]

@@ -535,7 +535,7 @@ def convergence(dataset: str, activation: str, fast: bool) -> Convergence:
         rate = best_learning_rate(CONVERGENCE_RATES, lambda r, e: run(r, 0, e), epochs)
     runs, means = [], []
     for seed in seeds(fast):
-        monitor = keras_acts.ActivationMonitor(x[:256], warn=False)
+        monitor = keras_acts.ActivationMonitor(x[:256], freq="epoch", warn=False)
         runs.append(run(rate, seed, callbacks=[monitor]))
         last = monitor.history[-1]["step"]
         means.append(
@@ -853,7 +853,9 @@ def dead_run(activation: str, rate_name: str, seed: int, fast: bool) -> DeadRun:
         **compile_options(fast),
     )
     census = UnitCensus(x)
-    monitor = keras_acts.ActivationMonitor(x[:256], dead_data=x, warn=False)
+    monitor = keras_acts.ActivationMonitor(
+        x[:256], freq="epoch", dead_data=x, warn=False
+    )
     model.fit(
         x,
         y,
@@ -1125,7 +1127,7 @@ def prelu_slopes_by_depth(fast: bool) -> Measured:
     epochs = 1 if fast else 20
     slopes, errors = [], []  # per seed
     for seed in seeds(fast):
-        monitor = keras_acts.ActivationMonitor(x[:256], warn=False)
+        monitor = keras_acts.ActivationMonitor(x[:256], freq="epoch", warn=False)
         run = fit_to_target(
             prelu_cnn,
             x,

@@ -26,7 +26,7 @@ HEADERS = {
         "Expected",
         "Raised ({backend})",
         "First warning",
-        "First warning, freq=1",
+        "First warning, dense schedules",
         "Verdict",
     ),
     "ko": (
@@ -34,7 +34,7 @@ HEADERS = {
         "기대한 flag",
         "실제 flag ({backend})",
         "첫 경고",
-        "첫 경고(freq=1)",
+        "첫 경고(촘촘한 기록)",
         "판정",
     ),
 }

@@ -133,7 +133,12 @@ class Budget:
         else:
             self._plain.append(seconds)
         self.blocks += 1
-        if self._recording and self.blocks >= self.first:
+        if self._recording:
+            self._set_gap(self.blocks)
+
+    def _set_gap(self, blocks: int) -> None:
+        """After a record, with `blocks` blocks run or running."""
+        if blocks >= self.first:
             allowed = self.allowed_gap()
             if allowed > self.gap:
                 self.gap *= 2
@@ -153,6 +158,26 @@ class Budget:
             return 2
         needed = extra / (self.budget * plain)
         return max(2, 2 ** math.ceil(math.log2(max(needed, 1))))
+
+
+class ProbeBudget(Budget):
+    """A `Budget` for work done between blocks of steps, such as
+    ActivationMonitor's probes: every block runs plain, and each probe is
+    timed on its own. A probe is due before the blocks the budget picks
+    (`due()`, asked before `begin_block`), the first `first` blocks and then
+    those whose index the gap divides; the gap doubles at each probe up to
+    the one at which the probes' median time is within `budget` of the
+    blocks' between them."""
+
+    def begin_block(self) -> bool:
+        self._recording = False
+        self._began = self.clock()
+        return False
+
+    def probed(self, seconds: float) -> None:
+        """Counts a probe of `seconds` made before the block about to run."""
+        self._extra.append(seconds)
+        self._set_gap(self.blocks + 1)
 
 
 class StepClock:

@@ -46,7 +46,7 @@ from keras_acts.callbacks._dynamics_probe import (
 )
 from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._recorder import Recorder
-from keras_acts.callbacks._schedule import Schedule, StepClock
+from keras_acts.callbacks._schedule import ProbeBudget, Schedule, StepClock
 from keras_acts.diagnosis import Flag
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ COLUMNS = (
     "output_grad_mean_abs",
     "dead_fraction_data",
 )
+# With freq="auto", the share of the training time that the probes may
+# take, besides DYNAMICS_BUDGET for dynamics_freq="auto".
+PROBE_BUDGET = 0.01
 PARAMETER_COLUMNS = ("step", "epoch", "layer", "parameter", "mean", "min", "max")
 
 
@@ -97,8 +100,13 @@ class ActivationMonitor(Recorder):
             an `(x, y, sample_weight)` triple, where `x` and `y` are arrays,
             or lists or dicts of arrays for models with several inputs or
             outputs; or a `tf.data.Dataset` (its first element is used).
-        freq: `"epoch"` to record at the start of every epoch, or a number of
-            optimizer steps. Defaults to `"epoch"`.
+        freq: `"auto"` to record when each `fit` begins and then as often
+            as keeps the probes within 1% of the training time, which the
+            monitor measures as it trains: before the blocks of steps 2, 4,
+            8, 16, ... (the gap doubling at each record) until the gap is as
+            wide as that needs, and at that gap after; `"epoch"` to record
+            at the start of every epoch; or a number of optimizer steps.
+            Defaults to `"auto"`.
         layers: Names of layers, or layer classes, to monitor instead of every
             layer with a nonlinearity. Defaults to `None`.
         dead_threshold: A unit is dead if all its outputs are at most this.
@@ -159,10 +167,10 @@ class ActivationMonitor(Recorder):
         ```
 
         ```text
-        Activations at step 4
+        Activations at step 2
         layer    activation       mean     std   dead saturated    grad l2  marks
-        hidden1  relu            0.276   0.423     0%         -   1.45e-01
-        hidden2  tanh           -0.219   0.381      -        2%   1.65e-01
+        hidden1  relu            0.277   0.424     0%         -   1.54e-01
+        hidden2  tanh           -0.219   0.382      -        2%   1.77e-01
         Problems: no problems found.
         ```
 
@@ -194,7 +202,11 @@ class ActivationMonitor(Recorder):
     When: `step` is the number of optimizer updates applied when the probe
     runs, the same `step` as GradientMonitor's (the gradient recorded at
     step `s` is computed at the weights probed at step `s`), so the rows of
-    the two monitors join on `step` (and `epoch`). With `freq="epoch"`, the
+    the two monitors join on `step` (and `epoch`). With `freq="auto"` the
+    probe runs before the first step of each fit and before the blocks of
+    steps that the time budget picks (the first ones always: steps 0, 2, 4,
+    8 of a fit of one step per block), not at the end. With
+    `freq="epoch"`, the
     probe runs before the first step of each epoch and once more at the end
     of training. With an integer `freq`, it runs before each step that is a
     multiple of `freq`, and at the end of training if the last step was
@@ -220,7 +232,7 @@ class ActivationMonitor(Recorder):
     def __init__(
         self,
         data: Any,
-        freq: int | str = "epoch",
+        freq: int | str = "auto",
         layers: Sequence[str | type] | None = None,
         dead_threshold: float = 0.0,
         saturation_margin: float = 0.05,
@@ -296,6 +308,7 @@ class ActivationMonitor(Recorder):
         self._clock_start = 0
         self._dynamics_fit_start = 0
         self._time_budget = TimeBudget()
+        self._probe_budget: ProbeBudget | None = None
 
     # Set-up.
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -346,8 +359,13 @@ class ActivationMonitor(Recorder):
         )
         self._clock_start = self._clock.iterations
         self._dynamics_fit_start = len(self._dynamics_records)
-        if self.schedule.per_epoch or (
-            self.schedule.first_due(self._clock.iterations, 1) is not None
+        self._probe_budget = None
+        if self.schedule.auto:
+            self._probe_budget = ProbeBudget(PROBE_BUDGET, first=1)
+        if (
+            self.schedule.per_epoch
+            or self.schedule.auto
+            or self.schedule.first_due(self._clock.iterations, 1) is not None
         ):
             # Its time, a forward and a backward pass of the probe, prices
             # the first dynamics measurement for dynamics_freq="auto".
@@ -355,6 +373,8 @@ class ActivationMonitor(Recorder):
                 lambda: self._record(self._clock.iterations)
             )
             self._time_budget.expect(probe_seconds * MEASUREMENT_PASSES)
+            if self._probe_budget is not None:
+                self._probe_budget.probed(probe_seconds)
 
     def _warn_unread(self, model, unread: list[str], selected: bool) -> None:
         """Says once, at the start of a fit, which layers the monitor cannot
@@ -382,6 +402,12 @@ class ActivationMonitor(Recorder):
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._clock.begin_block(batch)
+        budget = self._probe_budget
+        if budget is not None:
+            # The first block's probe ran when the fit began.
+            if budget.blocks and budget.due():
+                budget.probed(self._time_budget.time(self._record))
+            budget.begin_block()
         if self._probe_due:
             self._record()
         if self._dynamics is not None and self._dynamics_due():
@@ -389,14 +415,15 @@ class ActivationMonitor(Recorder):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         first, count = self._clock.end_block(batch)
+        if self._probe_budget is not None:
+            self._probe_budget.end_block()
         if self._pending_update is not None:
             self._measure_update(count)
         # The weights after this block are those a due step of the block
         # (other than its first) would have been probed at: they are probed
         # before the next block.
-        if not self.schedule.per_epoch and (
-            self.schedule.first_due(first + 1, count) is not None
-        ):
+        integer_freq = not (self.schedule.per_epoch or self.schedule.auto)
+        if integer_freq and self.schedule.first_due(first + 1, count) is not None:
             self._probe_due = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
