@@ -107,14 +107,13 @@ def _parametric_elu_forward(inputs, alpha):
     return torch.where(inputs > 0, inputs, alpha.to(inputs.dtype) * negative_part)
 
 
-def _parametric_elu_backward(inputs, alpha, upstream):
-    """The gradients of `_ops.parametric_elu`, recomputed from the inputs: a
-    fused kernel recomputes the exponential for less than it would pay to
-    keep it."""
+def _parametric_elu_backward(inputs, outputs, alpha, upstream):
+    """The gradients of `_ops.parametric_elu`. Where `inputs < 0` the slope
+    `alpha * e^x` is `outputs + alpha`, as ELU's own gradient takes it (1 at
+    0); alpha's gradient recomputes `e^x - 1`, which a fused kernel does for
+    less than it would pay to keep it."""
     negative_part = torch.expm1(inputs.clamp(max=0))
-    slope = torch.where(
-        negative_part < 0, alpha.to(upstream.dtype) * (negative_part + 1), 1
-    )
+    slope = torch.where(inputs < 0, outputs + alpha.to(upstream.dtype), 1)
     return upstream * slope, _summed_to(upstream * negative_part, alpha)
 
 
@@ -158,18 +157,19 @@ _fused_parametric_elu_backward = _compiled(_parametric_elu_backward)
 class _CompiledParametricELU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inputs, alpha):
-        ctx.save_for_backward(inputs, alpha)
-        return _fused_parametric_elu_forward(inputs, alpha)
+        outputs = _fused_parametric_elu_forward(inputs, alpha)
+        ctx.save_for_backward(inputs, outputs, alpha)
+        return outputs
 
     @staticmethod
     def backward(ctx, upstream):
-        inputs, alpha = ctx.saved_tensors
+        saved = ctx.saved_tensors
         if torch.is_grad_enabled():
             # create_graph (a Hessian-vector product): autograd records these
             # ops to differentiate them again; compiled, they would be
             # compiled a second time, with a backward of their own.
-            return _parametric_elu_backward(inputs, alpha, upstream)
-        return _fused_parametric_elu_backward(inputs, alpha, upstream)
+            return _parametric_elu_backward(*saved, upstream)
+        return _fused_parametric_elu_backward(*saved, upstream)
 
 
 class _Swish(torch.autograd.Function):
