@@ -216,3 +216,22 @@ def test_where_torch_compile_fails_the_op_warns_once_and_runs_eagerly(monkeypatc
         warnings.simplefilter("error")
         assert run(torch.ones(2)).tolist() == [2.0, 2.0]
     assert len(calls) == 2
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is PyTorch's")
+def test_parametric_elu_is_compiled_from_its_size_on_data_bearing_devices(
+    monkeypatch,
+):
+    import torch
+
+    monkeypatch.setattr(OWN, "_COMPILE_FROM", 15)
+
+    def function(x):
+        alpha = torch.ones(5, device=x.device, requires_grad=True)
+        return type(_kernels.parametric_elu(x, alpha).grad_fn).__name__
+
+    assert function(torch.ones(3, 5)) == "_CompiledParametricELUBackward"
+    assert function(torch.ones(2, 5)) == "_ParametricELUBackward"
+    # Keras infers shapes on "meta" tensors, which have no data to compile for.
+    meta = torch.ones(3, 5, device="meta")
+    assert function(meta) == "_ParametricELUBackward"
