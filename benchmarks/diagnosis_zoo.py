@@ -237,12 +237,15 @@ def totals(results):
         "broken_miss": sum(r["verdict"].startswith("miss") for r in broken),
         "broken_with_false_alarm": sum("false alarm" in r["verdict"] for r in broken),
         "healthy_false_alarm": sum(r["verdict"] == "false alarm" for r in healthy),
-        "first_warning_in_first_quarter": sum(
-            r["first_monitor_warning_step"] is not None
-            and r["steps"]
-            and r["first_monitor_warning_step"] <= r["steps"] / 4
-            for r in broken
-        ),
+        **{
+            f"first_warning_in_first_quarter{suffix}": sum(
+                r[f"first_monitor_warning_step{suffix}"] is not None
+                and r["steps"]
+                and r[f"first_monitor_warning_step{suffix}"] <= r["steps"] / 4
+                for r in broken
+            )
+            for suffix in ("", "_freq1")
+        },
         "seconds": round(sum(r["seconds"] for r in results), 1),
     }
 
