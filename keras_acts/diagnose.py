@@ -40,7 +40,10 @@ def diagnose(
     vanishing or exploding gradients, stalled updates, dead or saturated
     layers, inputs far from zero-centered, layers frozen by mistake, a
     learning rate too high for the loss's curvature, a batch too small for
-    the gradient noise.
+    the gradient noise. The curvature and the gradient noise are measured
+    only when one measurement (about 30 forward and backward passes of the
+    probe batch) is foreseen to take 2 seconds or less; on a larger model
+    the report says they were not measured.
 
     Args:
         model: A compiled model with trainable weights.
@@ -153,6 +156,7 @@ def diagnose(
         warn=False,
         dynamics_freq=math.ceil(steps / 4),
         batch_size=batch_size,
+        dynamics_max_seconds=DYNAMICS_MAX_SECONDS,
     )
     with _restored(model), warnings.catch_warnings():
         # Its advice, `layers=`, is an ActivationMonitor argument that
@@ -208,6 +212,11 @@ class _StopAfter(keras.callbacks.Callback):
 # The probe holds at least this many examples: the gradient noise is
 # measured from groups of them, whatever the batch size.
 PROBE_EXAMPLES = 64
+# The longest that one curvature and gradient-noise measurement may take:
+# each costs about 30 forward and backward passes of the probe, which a large
+# model's short run cannot pay for (six steps of a ResNet50 took five times
+# as long as a plain fit with a measurement every other step).
+DYNAMICS_MAX_SECONDS = 2.0
 
 
 def _first_batch(x, y, sample_weight, batch_size):

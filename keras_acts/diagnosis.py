@@ -231,4 +231,12 @@ class Diagnosis:
             f"{self.model_name!r}, set back afterwards",
             self.flags,
         )
+        foreseen = self.activations.dynamics_skipped_seconds
+        if foreseen is not None:
+            text += (
+                "\nCurvature and gradient noise were not measured: one "
+                f"measurement was foreseen to take {foreseen:.0f} s, over the "
+                f"{self.activations.dynamics_max_seconds:g} s allowed, so a "
+                "learning rate too high and noisy gradients were not looked for."
+            )
         return text if self.changes is None else f"{text}\n{self.changes}"

@@ -6,6 +6,7 @@ computed by hand, the optimizers' stability thresholds, and the rules
 and silent on a healthy one."""
 
 import math
+import sys
 import warnings
 
 import keras
@@ -245,6 +246,37 @@ def test_no_dynamics_without_targets_or_when_turned_off():
         assert monitor.dynamics_history == []
 
 
+@pytest.mark.parametrize("limit, measured", [(None, True), (1e3, True), (1e-9, False)])
+def test_a_fit_skips_the_dynamics_when_a_measurement_would_take_too_long(
+    limit, measured
+):
+    keras.utils.set_random_seed(0)
+    x, y = _data()
+    monitor = keras_acts.ActivationMonitor(
+        (x, y), freq=2, dynamics_freq=2, dynamics_max_seconds=limit, warn=False
+    )
+    _mlp().fit(x, y, batch_size=16, epochs=1, callbacks=[monitor], verbose=0)
+    assert bool(monitor.dynamics_history) == measured
+    if measured:
+        assert monitor.dynamics_skipped_seconds is None
+    else:
+        assert monitor.dynamics_skipped_seconds > 1e-9
+
+
+def test_diagnose_says_when_it_skipped_the_dynamics(monkeypatch):
+    # The module, which the package's `diagnose` function shadows.
+    diagnose_module = sys.modules["keras_acts.diagnose"]
+    keras.utils.set_random_seed(0)
+    x, y = _data()
+    text = str(keras_acts.diagnose(_mlp(), x, y, steps=4, verbose=False))
+    assert "not measured" not in text
+    monkeypatch.setattr(diagnose_module, "DYNAMICS_MAX_SECONDS", 1e-9)
+    diagnosis = keras_acts.diagnose(_mlp(), x, y, steps=4, verbose=False)
+    assert diagnosis.activations.dynamics_history == []
+    assert "Curvature and gradient noise were not measured" in str(diagnosis)
+    assert "over the 1e-09 s allowed" in str(diagnosis)
+
+
 def test_time_budget_spaces_measurements_by_their_cost():
     now = [0.0]
     budget = TimeBudget(0.05, clock=lambda: now[0])
@@ -286,6 +318,10 @@ def test_auto_waits_until_the_fit_has_paid_for_a_measurement():
         ({"dynamics_freq": True}, "dynamics_freq"),
         ({"batch_size": 0}, "batch_size"),
         ({"batch_size": 2.5}, "batch_size"),
+        ({"dynamics_max_seconds": 0}, "dynamics_max_seconds"),
+        ({"dynamics_max_seconds": -1.0}, "dynamics_max_seconds"),
+        ({"dynamics_max_seconds": math.nan}, "dynamics_max_seconds"),
+        ({"dynamics_max_seconds": "2"}, "dynamics_max_seconds"),
     ],
 )
 def test_bad_arguments(arguments, message):

@@ -149,6 +149,11 @@ class ActivationMonitor(Recorder):
             `"auto"`.
         batch_size: The training batch size that the gradient noise is
             judged at. Defaults to `None`: the probe's number of examples.
+        dynamics_max_seconds: If given, the dynamics are not measured in a
+            fit where one measurement is foreseen (from the probe's first
+            record) to take longer than this many seconds, as on a large
+            model; `dynamics_skipped_seconds` then holds the foreseen time.
+            Defaults to `None`.
 
     Example:
         ```python
@@ -243,6 +248,7 @@ class ActivationMonitor(Recorder):
         warn: bool | Sequence[str] = True,
         dynamics_freq: int | str | None = "auto",
         batch_size: int | None = None,
+        dynamics_max_seconds: float | None = None,
     ) -> None:
         super().__init__(log_dir=log_dir, csv_path=csv_path, append=append)
         self.schedule = Schedule(freq)
@@ -280,6 +286,16 @@ class ActivationMonitor(Recorder):
             else _validation.positive_integer("batch_size", batch_size)
         )
         self.dynamics_freq = dynamics_freq
+        self.dynamics_max_seconds = (
+            None
+            if dynamics_max_seconds is None
+            else _validation.real(
+                "dynamics_max_seconds", dynamics_max_seconds, positive=True
+            )
+        )
+        # The foreseen time of a measurement, in a fit that skipped them for
+        # being over dynamics_max_seconds.
+        self.dynamics_skipped_seconds: float | None = None
         self.x, self.y, self.sample_weight = split_probe(data)
         if dead_data is not None and not hasattr(dead_data, "element_spec"):
             dead_data = split_probe(dead_data)[0]
@@ -342,6 +358,7 @@ class ActivationMonitor(Recorder):
             self._dynamics_records = []
         self._pending_update = None
         self._dynamics = None
+        self.dynamics_skipped_seconds = None
         self._time_budget = TimeBudget()
         if (
             self.dynamics_freq is not None
@@ -372,9 +389,14 @@ class ActivationMonitor(Recorder):
             probe_seconds = self._time_budget.time(
                 lambda: self._record(self._clock.iterations)
             )
-            self._time_budget.expect(probe_seconds * MEASUREMENT_PASSES)
+            foreseen = probe_seconds * MEASUREMENT_PASSES
+            self._time_budget.expect(foreseen)
             if self._probe_budget is not None:
                 self._probe_budget.probed(probe_seconds)
+            limit = self.dynamics_max_seconds
+            if self._dynamics is not None and limit is not None and foreseen > limit:
+                self._dynamics = None
+                self.dynamics_skipped_seconds = foreseen
 
     def _warn_unread(self, model, unread: list[str], selected: bool) -> None:
         """Says once, at the start of a fit, which layers the monitor cannot
