@@ -133,12 +133,7 @@ class Budget:
         else:
             self._plain.append(seconds)
         self.blocks += 1
-        if self._recording:
-            self._set_gap(self.blocks)
-
-    def _set_gap(self, blocks: int) -> None:
-        """After a record, with `blocks` blocks run or running."""
-        if blocks >= self.first:
+        if self._recording and self.blocks >= self.first:
             allowed = self.allowed_gap()
             if allowed > self.gap:
                 self.gap *= 2
@@ -160,24 +155,53 @@ class Budget:
         return max(2, 2 ** math.ceil(math.log2(max(needed, 1))))
 
 
-class ProbeBudget(Budget):
-    """A `Budget` for work done between blocks of steps, such as
-    ActivationMonitor's probes: every block runs plain, and each probe is
-    timed on its own. A probe is due before the blocks the budget picks
-    (`due()`, asked before `begin_block`), the first `first` blocks and then
-    those whose index the gap divides; the gap doubles at each probe up to
-    the one at which the probes' median time is within `budget` of the
-    blocks' between them."""
+class ProbeBudget:
+    """When ActivationMonitor probes with `freq="auto"`: before the blocks of
+    steps `first` (the first steps, for an early diagnosis), then before a
+    block whenever the later probes, with one more (foreseen to take the
+    median of the last `window` probes), still take at most `budget` of the
+    time that the blocks of the fit took. The first probes are not counted
+    against the budget: what a fit pays beyond it is their fixed cost."""
 
-    def begin_block(self) -> bool:
-        self._recording = False
-        self._began = self.clock()
-        return False
+    def __init__(
+        self,
+        budget: float,
+        first: tuple[int, ...] = (0, 2, 4),
+        clock: Callable[[], float] = time.perf_counter,
+        window: int = 15,
+    ) -> None:
+        self.budget = budget
+        self.first = first
+        self.clock = clock
+        self.blocks = 0  # blocks ended so far in this fit
+        self._probes: deque[float] = deque(maxlen=window)
+        self._spent = 0.0  # by the probes after the first ones
+        self._trained = 0.0  # by the blocks
+        self._began: float | None = None
+
+    def due(self) -> bool:
+        """Whether to probe before the next block."""
+        if self.blocks in self.first:
+            return True
+        if self.blocks < max(self.first) or not self._probes:
+            return False
+        foreseen = statistics.median(self._probes)
+        return self._spent + foreseen <= self.budget * self._trained
 
     def probed(self, seconds: float) -> None:
-        """Counts a probe of `seconds` made before the block about to run."""
-        self._extra.append(seconds)
-        self._set_gap(self.blocks + 1)
+        """Counts a probe of `seconds` made before the next block."""
+        self._probes.append(seconds)
+        if self.blocks not in self.first:
+            self._spent += seconds
+
+    def begin_block(self) -> None:
+        self._began = self.clock()
+
+    def end_block(self) -> None:
+        if self._began is not None:
+            self._trained += self.clock() - self._began
+            self._began = None
+        self.blocks += 1
 
 
 class StepClock:

@@ -100,13 +100,12 @@ class ActivationMonitor(Recorder):
             an `(x, y, sample_weight)` triple, where `x` and `y` are arrays,
             or lists or dicts of arrays for models with several inputs or
             outputs; or a `tf.data.Dataset` (its first element is used).
-        freq: `"auto"` to record when each `fit` begins and then as often
-            as keeps the probes within 1% of the training time, which the
-            monitor measures as it trains: before the blocks of steps 2, 4,
-            8, 16, ... (the gap doubling at each record) until the gap is as
-            wide as that needs, and at that gap after; `"epoch"` to record
-            at the start of every epoch; or a number of optimizer steps.
-            Defaults to `"auto"`.
+        freq: `"auto"` to record before the first steps of each `fit`
+            (steps 0, 2 and 4, with one step per block) and then whenever
+            the later probes stay within 1% of the training time, which the
+            monitor measures as it trains; `"epoch"` to record at the start
+            of every epoch; or a number of optimizer steps. Defaults to
+            `"auto"`.
         layers: Names of layers, or layer classes, to monitor instead of every
             layer with a nonlinearity. Defaults to `None`.
         dead_threshold: A unit is dead if all its outputs are at most this.
@@ -208,9 +207,9 @@ class ActivationMonitor(Recorder):
     runs, the same `step` as GradientMonitor's (the gradient recorded at
     step `s` is computed at the weights probed at step `s`), so the rows of
     the two monitors join on `step` (and `epoch`). With `freq="auto"` the
-    probe runs before the first step of each fit and before the blocks of
-    steps that the time budget picks (the first ones always: steps 0, 2, 4,
-    8 of a fit of one step per block), not at the end. With
+    probe runs before the first, third and fifth blocks of steps of each
+    fit, and then before the blocks that the time budget allows, not at the
+    end. With
     `freq="epoch"`, the
     probe runs before the first step of each epoch and once more at the end
     of training. With an integer `freq`, it runs before each step that is a
@@ -378,7 +377,7 @@ class ActivationMonitor(Recorder):
         self._dynamics_fit_start = len(self._dynamics_records)
         self._probe_budget = None
         if self.schedule.auto:
-            self._probe_budget = ProbeBudget(PROBE_BUDGET, first=1)
+            self._probe_budget = ProbeBudget(PROBE_BUDGET)
         if (
             self.schedule.per_epoch
             or self.schedule.auto
