@@ -183,7 +183,7 @@ def test_large_learning_rate_kills_relu_units():
         ]
     )
     model.compile(keras.optimizers.Adam(0.2), "mse")
-    monitor = ActivationMonitor(x)
+    monitor = ActivationMonitor(x, freq="epoch")
     model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[monitor])
     dead = [r["dead_fraction"] for r in monitor.history if r["layer"] == "h2"]
     assert dead[0] == 0.0 and dead[-1] > 0.5
@@ -632,3 +632,25 @@ def test_regression_targets_far_from_unit_scale_are_flagged(loss, mean, std, fla
     fit(model, monitor, x, y)
     kinds = {(flag.kind, flag.layer) for flag in monitor.flags()}
     assert (("targets_unscaled", "(targets)") in kinds) is flagged
+
+
+def test_the_monitor_leaves_keras_free_to_dispatch_batch_ends_asynchronously():
+    # A batch-end hook makes Keras wait for every step's logs on JAX and
+    # PyTorch (a few percent of a small model's step).
+    default = keras.callbacks.Callback.on_train_batch_end
+    assert ActivationMonitor.on_train_batch_end is default
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="PyTorch trains one step per execution",
+)
+def test_the_steps_are_counted_without_a_batch_end_hook():
+    # Blocks of 3 steps, the last of each epoch 2 (8 batches an epoch).
+    x, y = probe_data(64)
+    model = probe_model()
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=3)
+    monitor = ActivationMonitor(x, freq=4, warn=False)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[monitor])
+    # Due steps inside a block are probed after it, under the step reached.
+    assert sorted({r["step"] for r in monitor.history}) == [0, 6, 8, 14, 16]

@@ -191,7 +191,7 @@ def test_activation_monitor_append_probes_each_step_once():
         ]
     )
     model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
-    monitor = ActivationMonitor(x, append=True)
+    monitor = ActivationMonitor(x, freq="epoch", append=True)
     fit(model, monitor, x, y)
     fit(model, monitor, x, y)
     assert [r["step"] for r in monitor.history] == [0, 2, 4]
@@ -211,7 +211,7 @@ def test_activation_steps_under_gradient_accumulation():
         optimizer=keras.optimizers.SGD(LEARNING_RATE, gradient_accumulation_steps=2),
         loss="mse",
     )
-    monitor = ActivationMonitor(x)
+    monitor = ActivationMonitor(x, freq="epoch")
     fit(model, monitor, x, y, epochs=2)  # 4 batches, 2 updates per epoch
     assert [(r["step"], r["epoch"]) for r in monitor.history] == [
         (0, 0),

@@ -222,6 +222,10 @@ class StepClock:
     def begin_block(self, batch: int) -> None:
         self._block_begin = batch
 
+    def full_block_end(self) -> int:
+        """The last batch index of the block begun last, were it whole."""
+        return self._block_begin + self.steps_per_execution - 1
+
     def end_block(self, batch: int) -> tuple[int, int]:
         """Advances past the block that ended at `batch`; returns the block's
         first step and its number of steps."""

@@ -324,6 +324,7 @@ class ActivationMonitor(Recorder):
         self._dynamics_fit_start = 0
         self._time_budget = TimeBudget()
         self._probe_budget: ProbeBudget | None = None
+        self._block_open = False  # a block of steps began and has not ended
 
     # Set-up.
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -374,6 +375,7 @@ class ActivationMonitor(Recorder):
             iterations(model), int(getattr(model, "steps_per_execution", 1))
         )
         self._clock_start = self._clock.iterations
+        self._block_open = False
         self._dynamics_fit_start = len(self._dynamics_records)
         self._probe_budget = None
         if self.schedule.auto:
@@ -422,7 +424,10 @@ class ActivationMonitor(Recorder):
         self._epoch = epoch
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self._block_open:
+            self._end_block(batch - 1)
         self._clock.begin_block(batch)
+        self._block_open = True
         budget = self._probe_budget
         if budget is not None:
             # The first block's probe ran when the fit began.
@@ -434,8 +439,13 @@ class ActivationMonitor(Recorder):
         if self._dynamics is not None and self._dynamics_due():
             self._measure_dynamics(self._clock.iterations)
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        first, count = self._clock.end_block(batch)
+    def _end_block(self, last_batch: int) -> None:
+        """After the block of steps that ended at `last_batch`, from the next
+        block's begin or the epoch's end: a batch-end hook would keep Keras
+        from dispatching the batch ends asynchronously, and on JAX and
+        PyTorch make it wait for every step's logs."""
+        self._block_open = False
+        first, count = self._clock.end_block(last_batch)
         if self._probe_budget is not None:
             self._probe_budget.end_block()
         if self._pending_update is not None:
@@ -448,6 +458,12 @@ class ActivationMonitor(Recorder):
             self._probe_due = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._block_open:
+            steps = (self.params or {}).get("steps")
+            stopped = getattr(self.model, "stop_training", False)
+            self._end_block(
+                steps - 1 if steps and not stopped else self._clock.full_block_end()
+            )
         if self.schedule.per_epoch or self.dead_data is not None:
             self._record(with_dead_data=self.dead_data is not None)
         self._log_headline(logs)
