@@ -43,3 +43,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("tensorflow_only"):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The calls of GradientMonitor._collect (its reads of the records), by
+    a clock that never makes records wait for time alone."""
+    from keras_acts import GradientMonitor
+    from keras_acts.callbacks import _gradient_collection
+
+    monkeypatch.setattr(_gradient_collection, "WAITING_SECONDS", float("inf"))
+    calls = []
+    original = GradientMonitor._collect
+    monkeypatch.setattr(
+        GradientMonitor,
+        "_collect",
+        lambda self, final: calls.append(final) or original(self, final),
+    )
+    return calls

@@ -12,7 +12,6 @@ from helpers import LEARNING_RATE, data, fit
 
 import keras_acts
 from keras_acts import GradientMonitor
-from keras_acts.callbacks import _gradient_collection
 from keras_acts.callbacks._gradient_collection import WAITING_RECORDS
 from keras_acts.callbacks.gradient_monitor import STATS
 from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
@@ -421,21 +420,6 @@ class Crash(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if batch == self.at_batch:
             raise RuntimeError("simulated crash")
-
-
-@pytest.fixture
-def reads(monkeypatch):
-    """The calls of GradientMonitor._collect, by a clock that never makes
-    records wait for time alone."""
-    monkeypatch.setattr(_gradient_collection, "WAITING_SECONDS", math.inf)
-    calls = []
-    original = GradientMonitor._collect
-    monkeypatch.setattr(
-        GradientMonitor,
-        "_collect",
-        lambda self, final: calls.append(final) or original(self, final),
-    )
-    return calls
 
 
 def test_records_of_every_step_wait_for_a_few_blocks_and_none_is_lost(reads):
