@@ -231,7 +231,8 @@ class Diagnosis:
             f"{self.model_name!r}, set back afterwards",
             self.flags,
         )
-        foreseen = self.activations.dynamics_skipped_seconds
+        # A Diagnosis made by hand may hold no monitors.
+        foreseen = getattr(self.activations, "dynamics_skipped_seconds", None)
         if foreseen is not None:
             text += (
                 "\nCurvature and gradient noise were not measured: one "
