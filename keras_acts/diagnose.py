@@ -42,7 +42,7 @@ def diagnose(
     learning rate too high for the loss's curvature, a batch too small for
     the gradient noise. The curvature and the gradient noise are measured
     only when one measurement (about 30 forward and backward passes of the
-    probe batch) is foreseen to take 2 seconds or less; on a larger model
+    probe batch) is foreseen to take 10 seconds or less; on a larger model
     the report says they were not measured.
 
     Args:
@@ -212,11 +212,13 @@ class _StopAfter(keras.callbacks.Callback):
 # The probe holds at least this many examples: the gradient noise is
 # measured from groups of them, whatever the batch size.
 PROBE_EXAMPLES = 64
-# The longest that one curvature and gradient-noise measurement may take:
-# each costs about 30 forward and backward passes of the probe, which a large
-# model's short run cannot pay for (six steps of a ResNet50 took five times
-# as long as a plain fit with a measurement every other step).
-DYNAMICS_MAX_SECONDS = 2.0
+# The longest that one curvature and gradient-noise measurement may be
+# foreseen to take: each costs about 30 forward and backward passes of the
+# probe, which a large model's short run cannot pay for (six steps of a
+# ResNet50 took five times as long as a plain fit with a measurement every
+# other step, each foreseen at about a minute). The foresight times eager
+# probes, so a small model's is seconds on a loaded machine.
+DYNAMICS_MAX_SECONDS = 10.0
 
 
 def _first_batch(x, y, sample_weight, batch_size):

@@ -350,14 +350,21 @@ def test_measurements_add_no_warning():
     # The fit itself warns the same with or without the measurements.
     x, y = _data()
 
+    class BatchEnds(keras.callbacks.Callback):
+        # A batch-end hook keeps Keras's batch ends in this thread, where the
+        # warnings they give (PyTorch's, each step) are all caught.
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
     def messages(dynamics_freq):
         keras.utils.set_random_seed(0)
         monitor = keras_acts.ActivationMonitor(
             (x, y), dynamics_freq=dynamics_freq, warn=False
         )
+        callbacks = [monitor, BatchEnds()]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            _mlp().fit(x, y, batch_size=16, epochs=1, callbacks=[monitor], verbose=0)
+            _mlp().fit(x, y, batch_size=16, epochs=1, callbacks=callbacks, verbose=0)
         return monitor, sorted(str(w.message) for w in caught)
 
     measured, with_measurements = messages(2)
