@@ -131,8 +131,9 @@ def jax_trace_state() -> Any:
 # PyTorch.
 def torch_function(name: str) -> Any:
     """One of PyTorch's private functions, for speed on the CPU:
-    `_foreach_norm`, `_foreach_mul` and `_foreach_sub_` (one multi-tensor
-    kernel for all of a model's variables, in GradientMonitor's statistics),
+    `_foreach_norm`, `_foreach_abs`, `_foreach_max`, `_foreach_mul`,
+    `_foreach_sub_` and `_foreach_copy_` (one multi-tensor kernel for all of a
+    model's variables, in GradientMonitor's statistics),
     `_prelu_kernel` (PReLU's own kernel, for the fused activations)."""
     import torch
 

@@ -890,3 +890,41 @@ def test_live_warnings_warn_once_per_kind_and_layer():
     messages = [str(w.message) for w in caught]
     assert len(messages) == 2
     assert "first:" in messages[0] and "second:" in messages[1]
+
+
+class _UnusedAndEmptyWeights(keras.layers.Layer):
+    """A Dense layer with two more trainable variables: one the loss does not
+    depend on (no gradient), and one without elements."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 2), name="kernel")
+        self.unused = self.add_weight(shape=(3,), initializer="ones", name="unused")
+        self.empty = self.add_weight(shape=(0,), name="empty")
+
+    def call(self, inputs):
+        return keras.ops.matmul(inputs, self.kernel)
+
+
+def test_variables_without_a_gradient_or_without_elements_record_zeros():
+    x, y = data()
+    model = keras.Sequential(
+        [keras.Input((3,)), _UnusedAndEmptyWeights(name="odd")], name="odd_model"
+    )
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
+    monitor = GradientMonitor(freq=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras's own "no gradient" warning
+        fit(model, monitor, x, y, epochs=2)
+    rows = {
+        (r["step"], r["variable"]): r
+        for r in monitor.history
+        if r["variable"] is not None
+    }
+    steps = sorted({step for step, _ in rows})
+    assert steps == [0, 1, 2, 3]
+    for step in steps:
+        assert rows[step, "kernel"]["l2"] > 0
+        for name in ("unused", "empty"):
+            row = rows[step, name]
+            assert (row["l2"], row["mean_abs"] or 0.0, row["max_abs"]) == (0, 0, 0)
+        np.testing.assert_allclose(rows[step, "unused"]["weight_l2"], np.sqrt(3))

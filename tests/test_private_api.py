@@ -98,7 +98,14 @@ def test_a_distributed_dataset_keeps_its_strategy():
 
 
 @pytest.mark.parametrize(
-    "name", ["_foreach_norm", "_foreach_mul", "_foreach_sub_", "_prelu_kernel"]
+    "name",
+    [
+        "_foreach_norm",
+        "_foreach_mul",
+        "_foreach_sub_",
+        "_foreach_copy_",
+        "_prelu_kernel",
+    ],
 )
 def test_torch_private_functions_exist(name):
     pytest.importorskip("torch")

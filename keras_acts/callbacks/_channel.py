@@ -133,6 +133,10 @@ class Channel:
         for site in self.capture.sites.values():
             site.pending = True
 
+    def release(self) -> None:
+        """Called when the monitors detach: frees what the channel keeps
+        for the length of a fit."""
+
     def trace_key(self, request: Request) -> Any:
         """What a traced recording step depends on, besides the model."""
         return request.histograms
@@ -177,7 +181,7 @@ class Channel:
     def emit(self, site, statistics, copies, step) -> None:
         self.deliver(site, statistics, copies, step)
 
-    def weights_before(self, record, groups: list[list], gradients: list[list]):
+    def weights_before(self, site, record, groups: list[list], gradients: list[list]):
         """Per group of same-shaped variables, their weights before the
         update, stacked (or as a list), on recorded steps; what they are on
         other steps does not matter. The update writes the variables in

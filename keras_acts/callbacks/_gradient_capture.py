@@ -411,6 +411,7 @@ class GradientCapture:
             self.model.train_function = self._plain_function
         self.recording = False
         self.request = None
+        self.channel.release()
 
     def _install(self, owner, name: str, replacement) -> None:
         _private_api.install(owner, name, replacement)
@@ -495,7 +496,10 @@ class GradientCapture:
             record = self.channel.should_record(site, step)
             grouped = [[variables[p] for p in group] for group in site.groups]
             before = self.channel.weights_before(
-                record, grouped, [[grads[p] for p in group] for group in site.groups]
+                site,
+                record,
+                grouped,
+                [[grads[p] for p in group] for group in site.groups],
             )
             original_apply(grads, trainable_variables)
 

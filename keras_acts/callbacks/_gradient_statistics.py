@@ -123,6 +123,10 @@ def gradient_statistics(groups, shapes, gradients, before, after):
         gradient = ops.reshape(stack([copies[p] for p in positions]), (count, -1))
         weight = ops.reshape(weight, (count, -1))
         magnitude = ops.abs(gradient)
+        if np.prod(shapes[positions[0]]):
+            largest = ops.max(magnitude, axis=1)
+        else:  # a variable without elements: max has no identity
+            largest = ops.zeros((count,), "float32")
         if after is None:
             update_squares = ops.full((count,), NOT_MEASURED, "float32")
         else:
@@ -134,7 +138,7 @@ def gradient_statistics(groups, shapes, gradients, before, after):
                 [
                     _sums_of_squares(gradient),
                     ops.sum(magnitude, axis=1),
-                    ops.max(magnitude, axis=1),
+                    largest,
                     _sums_of_squares(weight),
                     update_squares,
                 ],

@@ -105,7 +105,7 @@ class Channel(BaseChannel):
             lambda: np.array(site.pending), jax.ShapeDtypeStruct((), np.bool_)
         )
 
-    def weights_before(self, record, groups, gradients):
+    def weights_before(self, site, record, groups, gradients):
         # The step's inputs: immutable arrays, alive anyway, so reading them
         # copies nothing (they are stacked only in the recording branch).
         return [[v.value for v in group] for group in groups]

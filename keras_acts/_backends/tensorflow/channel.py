@@ -251,9 +251,9 @@ class Channel(BaseChannel):
             for variable, copy in zip(slots.copies, copies, strict=True):
                 variable.assign(copy)
 
-    def weights_before(self, record, groups, gradients):
+    def weights_before(self, site, record, groups, gradients):
         if not getattr(self.capture.model, "jit_compile", False):
-            return super().weights_before(record, groups, gradients)
+            return super().weights_before(site, record, groups, gradients)
 
         # XLA needs both branches to return the same shapes. Each variable's
         # stand-in is its gradient, a tensor of its shape that is alive

@@ -11,6 +11,9 @@ from keras_acts import _private_api
 from keras_acts.callbacks._channel import Channel as BaseChannel
 from keras_acts.callbacks._gradient_statistics import NOT_MEASURED
 
+_foreach_abs = _private_api.torch_function("_foreach_abs")
+_foreach_copy_ = _private_api.torch_function("_foreach_copy_")
+_foreach_max = _private_api.torch_function("_foreach_max")
 _foreach_mul = _private_api.torch_function("_foreach_mul")
 _foreach_norm = _private_api.torch_function("_foreach_norm")
 _foreach_sub_ = _private_api.torch_function("_foreach_sub_")
@@ -18,6 +21,11 @@ _foreach_sub_ = _private_api.torch_function("_foreach_sub_")
 
 class Channel(BaseChannel):
     _due = True
+
+    def __init__(self, capture) -> None:
+        super().__init__(capture)
+        # Per site, the buffers weights_before copies the weights into.
+        self._buffers: dict[int, list[list[torch.Tensor]]] = {}
 
     def recording_function(self, make_recording_function, plain_function):
         # Keras's PyTorch train function looks up model.train_step at each
@@ -40,14 +48,33 @@ class Channel(BaseChannel):
             return self._due
         return super().should_record(site, step)
 
-    def weights_before(self, record, groups, gradients):
+    def weights_before(self, site, record, groups, gradients):
         if not bool(record):
             return None
-        # Copies: the update writes the variables in place.
-        return [
-            _foreach_mul([v.value.detach().float() for v in group], 1.0)
-            for group in groups
-        ]
+        weights = [[v.value.detach() for v in group] for group in groups]
+        if torch.compiler.is_compiling():
+            return [_foreach_mul([w.float() for w in group], 1.0) for group in weights]
+        # Copies, since the update writes the variables in place, into
+        # buffers kept for the fit: new tensors of this size cost 7x the
+        # copy on the CPU (fresh pages from the allocator at every step).
+        buffers = self._buffers.get(site.index)
+        if buffers is None or buffers[0][0].device != weights[0][0].device:
+            buffers = [
+                [
+                    torch.empty(w.shape, dtype=torch.float32, device=w.device)
+                    for w in group
+                ]
+                for group in weights
+            ]
+            self._buffers[site.index] = buffers
+        _foreach_copy_(
+            [b for group in buffers for b in group],
+            [w for group in weights for w in group],
+        )
+        return buffers
+
+    def release(self):
+        self._buffers = {}
 
     def statistics(self, site, gradients, before, after):
         with torch.no_grad():
@@ -63,26 +90,28 @@ def _flat(groups, values, count):
     return flat
 
 
-def _largest_magnitude(values):
-    # On the CPU, _foreach_norm of order inf took 8x as long as aminmax.
-    if not values.numel():
-        return values.new_zeros(())
-    return torch.stack(torch.aminmax(values)).abs().max()
+def _largest(magnitudes):
+    nonempty = [m for m in magnitudes if m.numel()]
+    largest = iter(_foreach_max(nonempty) if nonempty else [])
+    return [next(largest) if m.numel() else m.new_zeros(()) for m in magnitudes]
 
 
 def _statistics(site, gradients, before, after):
     count = len(site.variables)
     copies = [
-        torch.zeros(tuple(v.shape), dtype=torch.float32)
+        torch.zeros(tuple(v.shape), dtype=torch.float32, device=v.value.device)
         if g is None
         else g.detach().float()
         for g, v in zip(gradients, site.variables, strict=True)
     ]
     weights = [w.detach().float() for w in _flat(site.groups, before, count)]
+    # On the CPU, summing and maximizing |g| took 1/2 the time of the norms of
+    # order 1 and inf (and 2/3 of order 1 with aminmax).
+    magnitudes = _foreach_abs(copies)
     columns = [
         torch.stack(_foreach_norm(copies, 2)).double().square(),
-        torch.stack(_foreach_norm(copies, 1)).double(),
-        torch.stack([_largest_magnitude(c) for c in copies]).double(),
+        torch.stack([m.sum() for m in magnitudes]).double(),
+        torch.stack(_largest(magnitudes)).double(),
         torch.stack(_foreach_norm(weights, 2)).double().square(),
     ]
     if after is None:
