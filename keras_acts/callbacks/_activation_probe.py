@@ -173,9 +173,10 @@ class Probe:
         self.names = [path for path, _ in layers]
         self.layers = [layer for _, layer in layers]
         self._offsets: list[list[keras.Variable]] | None = None
-        # A model not yet called on data traces its `call` once more on its
-        # first call, to build: that trace is not a call to read.
-        model(self.x, training=False)
+        # A model not yet built traces its `call` once more on its first
+        # call, to build: that trace is not a call to read.
+        if not model.built:
+            model(self.x, training=False)
         calls: list[list] = [[] for _ in self.layers]
         predictions = self._forward_reading(self.x, calls)
         returned = {id(tensor) for tensor in keras.tree.flatten(predictions)}
