@@ -264,6 +264,10 @@ def _restored(model):
     variables += list(optimizer.variables)
     values = [_backends.to_numpy(variable) for variable in variables]
     model.optimizer = optimizer.__class__.from_config(optimizer.get_config())
+    # Built now, with what Keras's train_step builds it with, not in the
+    # step's first trace: TensorFlow traces a step that creates variables
+    # twice (seconds for a large model).
+    model.optimizer.build(model.trainable_variables)
     model.train_function = None
     try:
         yield

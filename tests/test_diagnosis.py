@@ -468,3 +468,36 @@ def test_plot_shares_a_colour_scale_and_labels_do_not_overlap():
     assert len(boxes) == 31
     for a, b in itertools.combinations(boxes, 2):
         assert not a.overlaps(b)
+
+
+class _CountingTrainSteps(keras.Sequential):
+    calls = 0
+
+    def train_step(self, data):
+        _CountingTrainSteps.calls += 1
+        return super().train_step(data)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="TensorFlow traces a step that creates variables twice",
+)
+def test_diagnose_traces_the_training_step_once():
+    x, y = regression_data()
+    net = _CountingTrainSteps(
+        [
+            keras.Input((10,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    _CountingTrainSteps.calls = 0
+    keras_acts.diagnose(net, x, y, steps=4, verbose=False)
+    assert _CountingTrainSteps.calls == 1
+    # A plain first fit builds its optimizer in the step and traces it twice,
+    # which diagnose's own optimizer, built before, avoids.
+    _CountingTrainSteps.calls = 0
+    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    net.fit(x, y, steps_per_epoch=4, epochs=1, verbose=0)
+    assert _CountingTrainSteps.calls == 2

@@ -7,6 +7,7 @@ and silent on a healthy one."""
 
 import math
 import sys
+import time
 import warnings
 
 import keras
@@ -261,6 +262,33 @@ def test_a_fit_skips_the_dynamics_when_a_measurement_would_take_too_long(
         assert monitor.dynamics_skipped_seconds is None
     else:
         assert monitor.dynamics_skipped_seconds > 1e-9
+
+
+@pytest.mark.parametrize("slow_calls, measured", [(1, True), (2, False)])
+def test_the_skip_is_decided_on_a_warm_probe(monkeypatch, slow_calls, measured):
+    # A first probe that pays a one-off cost (JAX compiles each operation at
+    # its first eager call) does not skip the dynamics of a fast model.
+    from keras_acts.callbacks._activation_probe import Probe
+
+    measure = Probe.measure
+    calls = []
+
+    def measured_slowly(self):
+        calls.append(None)
+        if len(calls) <= slow_calls:
+            time.sleep(0.5)
+        return measure(self)
+
+    monkeypatch.setattr(Probe, "measure", measured_slowly)
+    keras.utils.set_random_seed(0)
+    x, y = _data()
+    # A probe of 0.5 s foresees a measurement of over 15 s.
+    monitor = keras_acts.ActivationMonitor(
+        (x, y), freq=2, dynamics_freq=2, dynamics_max_seconds=5.0, warn=False
+    )
+    _mlp().fit(x, y, batch_size=16, epochs=1, callbacks=[monitor], verbose=0)
+    assert bool(monitor.dynamics_history) == measured
+    assert (monitor.dynamics_skipped_seconds is None) == measured
 
 
 def test_diagnose_says_when_it_skipped_the_dynamics(monkeypatch):

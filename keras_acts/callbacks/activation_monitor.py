@@ -391,13 +391,19 @@ class ActivationMonitor(Recorder):
                 lambda: self._record(self._clock.iterations)
             )
             foreseen = probe_seconds * MEASUREMENT_PASSES
-            self._time_budget.expect(foreseen)
             if self._probe_budget is not None:
                 self._probe_budget.probed(probe_seconds)
             limit = self.dynamics_max_seconds
             if self._dynamics is not None and limit is not None and foreseen > limit:
-                self._dynamics = None
-                self.dynamics_skipped_seconds = foreseen
+                # A first probe may pay one-off costs (JAX compiles each
+                # operation at its first eager call, a second of a small
+                # model's): the warm one decides.
+                warm_seconds = self._time_budget.time(self._probe.measure)
+                foreseen = warm_seconds * MEASUREMENT_PASSES
+                if foreseen > limit:
+                    self._dynamics = None
+                    self.dynamics_skipped_seconds = foreseen
+            self._time_budget.expect(foreseen)
 
     def _warn_unread(self, model, unread: list[str], selected: bool) -> None:
         """Says once, at the start of a fit, which layers the monitor cannot
