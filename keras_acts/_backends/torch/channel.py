@@ -44,9 +44,14 @@ class Channel(BaseChannel):
         # a tensor breaks the graph at every step: the host's answer, a
         # Python bool, is used instead, and the step is compiled once for
         # each of its two values.
-        if self.request.steps_predictable and torch.compiler.is_compiling():
-            return self._due
-        return super().should_record(site, step)
+        if torch.compiler.is_compiling():
+            if self.request.steps_predictable:
+                return self._due
+            return super().should_record(site, step)
+        # Eagerly, a Python bool: the answer is needed on the host anyway,
+        # and Keras's ops on a scalar tensor cost more than the arithmetic.
+        period = self.request.schedule.period
+        return int(step) % period == 0 if period else site.pending
 
     def weights_before(self, site, record, groups, gradients):
         if not bool(record):
