@@ -489,7 +489,8 @@ def test_diagnose_traces_the_training_step_once():
             keras.Input((10,)),
             keras.layers.Dense(8, activation="relu"),
             keras.layers.Dense(1),
-        ]
+        ],
+        name="counting",
     )
     net.compile(keras.optimizers.Adam(1e-3), "mse")
     _CountingTrainSteps.calls = 0
