@@ -928,3 +928,25 @@ def test_variables_without_a_gradient_or_without_elements_record_zeros():
             row = rows[step, name]
             assert (row["l2"], row["mean_abs"] or 0.0, row["max_abs"]) == (0, 0, 0)
         np.testing.assert_allclose(rows[step, "unused"]["weight_l2"], np.sqrt(3))
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's copies of the weights")
+def test_the_copies_of_the_weights_live_only_as_long_as_the_fit():
+    from keras_acts import _private_api
+    from keras_acts.callbacks._gradient_capture import GradientCapture
+
+    x, y = data()
+    model = small_model()
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
+    held = []
+
+    class Look(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            capture = _private_api.hidden(self.model, GradientCapture.ATTRIBUTE)
+            held.append([site.storage is not None for site in capture.sites.values()])
+
+    fit(model, [GradientMonitor(freq=1), Look()], x, y)
+    assert held and all(held[0]) and all(all(step) for step in held)
+    capture = _private_api.hidden(model, GradientCapture.ATTRIBUTE)
+    assert capture.sites
+    assert all(site.storage is None for site in capture.sites.values())

@@ -60,7 +60,8 @@ class Site:
     variables: list
     variable_indices: np.ndarray
     groups: list[list[int]] = field(default_factory=list)  # by shape
-    storage: Any = None  # the channel's, e.g. TensorFlow variables
+    # The channel's: TensorFlow's record variables, PyTorch's weight copies.
+    storage: Any = None
     pending: bool = False  # with freq="epoch": record this site's next step
     extra: dict = field(default_factory=dict)
 

@@ -22,11 +22,6 @@ _foreach_sub_ = _private_api.torch_function("_foreach_sub_")
 class Channel(BaseChannel):
     _due = True
 
-    def __init__(self, capture) -> None:
-        super().__init__(capture)
-        # Per site, the buffers weights_before copies the weights into.
-        self._buffers: dict[int, list[list[torch.Tensor]]] = {}
-
     def recording_function(self, make_recording_function, plain_function):
         # Keras's PyTorch train function looks up model.train_step at each
         # call, so the plain function runs the recording step while the
@@ -62,16 +57,15 @@ class Channel(BaseChannel):
         # Copies, since the update writes the variables in place, into
         # buffers kept for the fit: new tensors of this size cost 7x the
         # copy on the CPU (fresh pages from the allocator at every step).
-        buffers = self._buffers.get(site.index)
+        buffers = site.storage
         if buffers is None or buffers[0][0].device != weights[0][0].device:
-            buffers = [
+            buffers = site.storage = [
                 [
                     torch.empty(w.shape, dtype=torch.float32, device=w.device)
                     for w in group
                 ]
                 for group in weights
             ]
-            self._buffers[site.index] = buffers
         _foreach_copy_(
             [b for group in buffers for b in group],
             [w for group in weights for w in group],
@@ -79,7 +73,8 @@ class Channel(BaseChannel):
         return buffers
 
     def release(self):
-        self._buffers = {}
+        for site in self.capture.sites.values():
+            site.storage = None
 
     def statistics(self, site, gradients, before, after):
         with torch.no_grad():
