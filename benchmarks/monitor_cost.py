@@ -12,7 +12,10 @@ Parts, each run in child processes, one per backend:
   other round); in each fit the first `--warm-epochs` epochs are left out
   (tracing, and the default schedule's first steps, which it always
   records, and its ramp), and the rest count whole: every recorded step
-  of them is in the time. The figure is the median over rounds of the
+  of them is in the time, and every callback's hooks, but not the time
+  Keras takes at each epoch's start to make the dataset's iterator (it
+  stalls there for seconds at random epochs of ResNet50 on this machine,
+  monitored or not; `Timer`). The figure is the median over rounds of the
   ratio to plain fit in the same round, less one, with its range.
 - `diagnose`: wall time of `keras_acts.diagnose(model, x, y, steps=N)`
   against a plain first `fit` of the same N steps, tracing included for
@@ -115,15 +118,44 @@ def step_costs(args) -> dict:
 
     class Timer(keras.callbacks.Callback):
         """From the first timed epoch's begin to the end of training, after
-        every other callback's own epoch and train ends."""
+        every other callback's own epoch and train ends, less the time that
+        Keras takes at each epoch's start to make the dataset's iterator
+        (from this callback's `on_epoch_begin`, the last, to `Head`'s first
+        `on_train_batch_begin`): on this machine that stalls for about two
+        seconds at random epochs of ResNet50, in plain and monitored fits
+        alike, which would swamp what the monitors cost."""
+
+        def __init__(self):
+            super().__init__()
+            self.iterators = [0.0, 0.0]  # wall, CPU
+            self.epoch_start = None
 
         def on_epoch_begin(self, epoch, logs=None):
+            now = time.perf_counter(), time.process_time()
             if epoch == args.warm_epochs:
-                self.start = time.perf_counter(), time.process_time()
+                self.start = now
+            self.epoch_start = now if epoch >= args.warm_epochs else None
+
+        def first_step(self):
+            if self.epoch_start is not None:
+                self.iterators[0] += time.perf_counter() - self.epoch_start[0]
+                self.iterators[1] += time.process_time() - self.epoch_start[1]
+                self.epoch_start = None
 
         def on_train_end(self, logs=None):
-            self.seconds = time.perf_counter() - self.start[0]
-            self.cpu_seconds = time.process_time() - self.start[1]
+            self.seconds = time.perf_counter() - self.start[0] - self.iterators[0]
+            self.cpu_seconds = time.process_time() - self.start[1] - self.iterators[1]
+
+    class Head(keras.callbacks.Callback):
+        """First of the callbacks: tells `timer` where each epoch's first
+        step begins, before any other callback's batch hook."""
+
+        def __init__(self, timer):
+            super().__init__()
+            self.timer = timer
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.timer.first_step()
 
     found = {}
     for name in args.models:
@@ -143,7 +175,7 @@ def step_costs(args) -> dict:
                     batch_size=batch,
                     epochs=args.epochs,
                     verbose=0,
-                    callbacks=callbacks() + [timer],
+                    callbacks=[Head(timer), *callbacks(), timer],
                 )
                 seconds[label].append(timer.seconds)
                 cpu_seconds[label].append(timer.cpu_seconds)
