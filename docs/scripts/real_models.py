@@ -9,10 +9,10 @@ BERT and GPT-2 backbones (built from arguments, no download) on generated
 token sequences (the label: whether token 7 occurs in the first half). 512
 training and 256 test examples, batches of 32, 48 steps of Adam at 1e-3,
 seed 0. Before the runs, `diagnose` (6 steps) is timed against the first fit
-of the same model for the same steps.
+of the same model for the same steps, on fresh builds, in three rounds.
 
 Writes docs/numbers/real_models.json, which the page quotes and
-docs/scripts/make_figures.py draws. About 20 minutes on 2 CPU cores, on
+docs/scripts/make_figures.py draws. About 45 minutes on 2 CPU cores, on
 TensorFlow.
 
     python docs/scripts/real_models.py
@@ -24,6 +24,7 @@ import json
 import os
 import pathlib
 import platform
+import statistics
 import time
 import warnings
 
@@ -39,6 +40,7 @@ from keras_acts import ActivationMonitor, GradientMonitor  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NUMBERS = ROOT / "docs" / "numbers" / "real_models.json"
 TRAIN, TEST, BATCH, STEPS = 512, 256, 32, 48
+TIMING_ROUNDS = 3
 EPOCHS = STEPS * BATCH // TRAIN
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -140,20 +142,39 @@ def compiled(model):
 
 
 def timed_diagnose(build, x, y):
-    """Seconds of diagnose (6 steps) and of the first fit of the same 6 steps
-    (which traces the training step, as a first fit does), on two builds of
-    the same model: the cost of a check before the first run."""
+    """diagnose (6 steps) and the first fit of the same 6 steps (which
+    traces the training step, as a first fit does), each on a fresh build of
+    the same model, in `TIMING_ROUNDS` rounds, in reverse order every other
+    round (what runs first in a process also pays for what TensorFlow sets
+    up once): the last diagnosis, and the median over rounds of diagnose's
+    seconds, of the plain fit's, and of their ratio: the cost of a check
+    before the first run."""
     steps, x, y = 6, first(x, 6 * BATCH), y[: 6 * BATCH]
-    keras.utils.set_random_seed(0)
-    model = compiled(build())
-    start = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH, verbose=0)
-    plain = time.perf_counter() - start
-    keras.utils.set_random_seed(0)
-    model = compiled(build())
-    start = time.perf_counter()
-    diagnosis = keras_acts.diagnose(model, x, y, steps=steps, verbose=False)
-    return diagnosis, time.perf_counter() - start, plain
+
+    def plain():
+        model.fit(x, y, batch_size=BATCH, verbose=0)
+
+    def diagnosed():
+        nonlocal diagnosis
+        diagnosis = keras_acts.diagnose(model, x, y, steps=steps, verbose=False)
+
+    diagnosis = None
+    seconds = {plain: [], diagnosed: []}
+    for round_ in range(TIMING_ROUNDS):
+        order = [plain, diagnosed] if round_ % 2 == 0 else [diagnosed, plain]
+        for timed in order:
+            keras.utils.set_random_seed(0)
+            model = compiled(build())
+            start = time.perf_counter()
+            timed()
+            seconds[timed].append(time.perf_counter() - start)
+    ratios = [d / p for d, p in zip(seconds[diagnosed], seconds[plain], strict=True)]
+    return (
+        diagnosis,
+        statistics.median(seconds[diagnosed]),
+        statistics.median(seconds[plain]),
+        statistics.median(ratios),
+    )
 
 
 def monitored_run(model, train, test):
@@ -188,7 +209,7 @@ def monitored_run(model, train, test):
 
 
 def run(name, build, train, test, old, new, surgery):
-    diagnosis, diagnose_seconds, plain_seconds = timed_diagnose(build, *train)
+    diagnosis, diagnose_seconds, plain_seconds, ratio = timed_diagnose(build, *train)
     keras.utils.set_random_seed(0)
     model = build()
     with warnings.catch_warnings():
@@ -205,7 +226,7 @@ def run(name, build, train, test, old, new, surgery):
         "diagnose_flags": [str(flag) for flag in diagnosis.flags],
         "diagnose_seconds": diagnose_seconds,
         "plain_fit_seconds": plain_seconds,
-        "diagnose_ratio": diagnose_seconds / plain_seconds,
+        "diagnose_ratio": ratio,
         "original": monitored_run(model, train, test),
         "swapped": monitored_run(swapped, train, test),
     }
