@@ -107,6 +107,19 @@ def jax_state_sharding_spec(model: Any) -> Any:
     return _lookup(model, "_get_state_sharding_spec", "Keras's JAX trainer")()
 
 
+def symbolic_build(model: Any, data_batch: Any) -> None:
+    """Keras's `Trainer._symbolic_build`: builds a model (if it is not), its
+    compiled loss and metrics, and its optimizer, from the shapes of a batch
+    (`(x, y, sample_weight)` as `fit` yields it), without running a step.
+
+    Keras's JAX and PyTorch `fit` call it before their first step;
+    TensorFlow's builds in the first trace of its step instead, and traces a
+    step that creates variables (metrics' too) twice. diagnose calls it so
+    that its recording step is traced once, and so that a subclassed model
+    never called has weights to check and set back."""
+    _lookup(model, "_symbolic_build", "Keras's Trainer")(data_batch=data_batch)
+
+
 # TensorFlow.
 def distributed_dataset_strategy(dataset: Any) -> Any:
     """The `tf.distribute` strategy a distributed dataset was made by, which

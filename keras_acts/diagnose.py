@@ -10,7 +10,7 @@ from typing import Any
 
 import keras
 
-from keras_acts import _backends, _validation
+from keras_acts import _backends, _private_api, _validation
 from keras_acts.callbacks import ActivationMonitor, GradientMonitor
 from keras_acts.callbacks._activation_probe import split_probe
 from keras_acts.callbacks._gradient_capture import optimizers_of
@@ -36,11 +36,12 @@ def diagnose(
     its metrics is set back, also when the run fails or is interrupted:
     the model, its optimizer and their state are left as they were. Any
     model that `fit` trains works: Sequential, Functional, subclassed,
-    keras-hub models, custom `train_step`s. A check before a long run:
-    vanishing or exploding gradients, stalled updates, dead or saturated
-    layers, inputs far from zero-centered, layers frozen by mistake, a
-    learning rate too high for the loss's curvature, a batch too small for
-    the gradient noise. The curvature and the gradient noise are measured
+    keras-hub models, custom `train_step`s; a model never called yet is
+    built from the shapes of the first batch, as `fit` builds it. A check
+    before a long run: vanishing or exploding gradients, stalled updates,
+    dead or saturated layers, inputs far from zero-centered, layers frozen
+    by mistake, a learning rate too high for the loss's curvature, a batch
+    too small for the gradient noise. The curvature and the gradient noise are measured
     only when one measurement (about 30 forward and backward passes of the
     probe batch) is foreseen to take 10 seconds or less; on a larger model
     the report says they were not measured.
@@ -106,12 +107,6 @@ def diagnose(
             f"diagnose trains model {model.name!r} with its loss and optimizer: "
             "compile the model first."
         )
-    if not model.trainable_weights:
-        raise ValueError(
-            f"model {model.name!r} has no trainable weights: no training step "
-            "can change it, so there is nothing to diagnose. Set `trainable = "
-            "True` on the layers to train."
-        )
     if hasattr(x, "element_spec"):  # a tf.data.Dataset of batches
         if y is not None or sample_weight is not None:
             raise ValueError(
@@ -122,6 +117,7 @@ def diagnose(
         probe = next(iter(x), None)
         if probe is None:
             raise ValueError("`x` is an empty dataset; diagnose needs data.")
+        first_batch = probe
         data = {
             "x": x.repeat(),
             "steps_per_epoch": steps,
@@ -131,6 +127,9 @@ def diagnose(
         taken = steps
     else:
         probe = _first_batch(x, y, sample_weight, max(batch_size, PROBE_EXAMPLES))
+        first_batch = keras.utils.pack_x_y_sample_weight(
+            *(_head(part, batch_size) for part in (x, y, sample_weight))
+        )
         batches = math.ceil(len(keras.tree.flatten(x)[0]) / batch_size)
         data = dict(
             x=x,
@@ -158,7 +157,13 @@ def diagnose(
         batch_size=batch_size,
         dynamics_max_seconds=DYNAMICS_MAX_SECONDS,
     )
-    with _restored(model), warnings.catch_warnings():
+    with _restored(model, first_batch), warnings.catch_warnings():
+        if not model.trainable_weights:
+            raise ValueError(
+                f"model {model.name!r} has no trainable weights: no training "
+                "step can change it, so there is nothing to diagnose. Set "
+                "`trainable = True` on the layers to train."
+            )
         # Its advice, `layers=`, is an ActivationMonitor argument that
         # diagnose does not take: the gradients are still diagnosed.
         warnings.filterwarnings(
@@ -238,36 +243,44 @@ def _first_batch(x, y, sample_weight, batch_size):
             f"Received: {', '.join(f'{n} with {c}' for n, c in counts.items())}"
         )
 
-    def first(structure):
-        return keras.tree.map_structure(lambda a: a[:batch_size], structure)
-
-    probe = first(x)
+    probe = _head(x, batch_size)
     if y is not None:
-        probe = (probe, first(y))
+        probe = (probe, _head(y, batch_size))
         if sample_weight is not None:
-            probe += (first(sample_weight),)
+            probe += (_head(sample_weight, batch_size),)
     return probe
 
 
+def _head(structure, count: int):
+    """The first `count` examples of each array in `structure` (or None)."""
+    if structure is None:
+        return None
+    return keras.tree.map_structure(lambda a: a[:count], structure)
+
+
 @contextlib.contextmanager
-def _restored(model):
+def _restored(model, first_batch):
     """While open, `model` trains with a fresh optimizer of its own
-    optimizer's configuration; on leaving (also on an error or an
-    interrupt), its variables, its optimizers' and its metrics' are set
-    back, and so are its optimizer, train function and `history`."""
+    optimizer's configuration, and is built (`_build`); on leaving (also on
+    an error or an interrupt), its variables, its optimizers' and its
+    metrics' are set back, and so are its optimizer, train function and
+    `history`."""
     optimizer = model.optimizer
+    held = [o for o in optimizers_of(model) if o is not optimizer]
     kept = {name: getattr(model, name, None) for name in ("train_function", "history")}
+    model.optimizer = optimizer.__class__.from_config(optimizer.get_config())
+    try:
+        _build(model, first_batch)
+    except BaseException:
+        model.optimizer = optimizer
+        raise
+    # After the build: a subclassed model never called, and compiled
+    # metrics, have their variables only now.
     variables = list(model.variables) + list(model.metrics_variables)
-    for held in optimizers_of(model):
-        if held is not optimizer:  # a custom train_step's own optimizers
-            variables += list(held.variables)
+    for other in held:  # a custom train_step's own optimizers
+        variables += list(other.variables)
     variables += list(optimizer.variables)
     values = [_backends.to_numpy(variable) for variable in variables]
-    model.optimizer = optimizer.__class__.from_config(optimizer.get_config())
-    # Built now, with what Keras's train_step builds it with, not in the
-    # step's first trace: TensorFlow traces a step that creates variables
-    # twice (seconds for a large model).
-    model.optimizer.build(model.trainable_variables)
     model.train_function = None
     try:
         yield
@@ -277,3 +290,24 @@ def _restored(model):
             setattr(model, name, value)
         for variable, value in zip(variables, values, strict=True):
             variable.assign(value)
+
+
+def _build(model, first_batch) -> None:
+    """Builds the model, its compiled loss and metrics and its (fresh)
+    optimizer from the shapes of `first_batch`, before the step is traced,
+    as Keras's JAX and PyTorch `fit` do. TensorFlow's `fit` builds them in
+    the first trace of its step, and traces a step that creates variables
+    twice (seconds for a large model, and diagnose's step records too)."""
+    try:
+        _private_api.symbolic_build(model, first_batch)
+    except Exception as error:
+        if not model.built:
+            raise ValueError(
+                f"diagnose could not build model {model.name!r} from the "
+                f"shapes of its first batch: {error} Call the model on a "
+                "batch of data first."
+            ) from error
+        # The model is built: what failed is built in the step's first
+        # trace, as TensorFlow's fit does.
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)

@@ -492,13 +492,57 @@ def test_diagnose_traces_the_training_step_once():
         ],
         name="counting",
     )
-    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    net.compile(keras.optimizers.Adam(1e-3), "mse", metrics=["mae"])
     _CountingTrainSteps.calls = 0
     keras_acts.diagnose(net, x, y, steps=4, verbose=False)
     assert _CountingTrainSteps.calls == 1
-    # A plain first fit builds its optimizer in the step and traces it twice,
-    # which diagnose's own optimizer, built before, avoids.
+    # A plain first fit builds its optimizer and its metrics in the step and
+    # traces it twice, which diagnose, building them before, avoids.
     _CountingTrainSteps.calls = 0
-    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    net.compile(keras.optimizers.Adam(1e-3), "mse", metrics=["mae"])
     net.fit(x, y, steps_per_epoch=4, epochs=1, verbose=0)
     assert _CountingTrainSteps.calls == 2
+
+
+def test_diagnose_builds_a_subclassed_model_never_called_and_sets_it_back():
+    x, y = regression_data()
+    keras.utils.set_random_seed(0)
+    twin = SubclassedMLP()
+    twin(x[:1])
+    keras.utils.set_random_seed(0)
+    net = SubclassedMLP()
+    net.compile(keras.optimizers.Adam(1e-3), "mse", metrics=["mae"])
+    diagnosis = keras_acts.diagnose(net, x, y, steps=8, verbose=False)
+    assert diagnosis.flags == [] and diagnosis.gradients.history
+    # Built with the weights it would have had, which diagnose set back.
+    for built, after in zip(twin.get_weights(), net.get_weights(), strict=True):
+        np.testing.assert_array_equal(built, after)
+    assert not net.optimizer.built
+    assert all(not np.any(keras.ops.convert_to_numpy(v)) for v in net.metrics_variables)
+    history = net.fit(x, y, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+
+
+class _EagerOnly(SubclassedMLP):
+    """Reads an input's value in `call`: it cannot be built from shapes."""
+
+    def call(self, inputs):
+        if float(keras.ops.convert_to_numpy(keras.ops.sum(inputs))) > 1e9:
+            inputs = -inputs
+        return super().call(inputs)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="Keras builds such a model from shapes on PyTorch (which then "
+    "runs it eagerly) and JAX (whose fit cannot trace it)",
+)
+def test_a_model_that_cannot_be_built_from_shapes_gets_a_clear_error():
+    x, y = regression_data()
+    net = _EagerOnly()
+    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    with pytest.raises(
+        ValueError, match=r"could not build model .*Call the model on a batch"
+    ):
+        keras_acts.diagnose(net, x, y, steps=4, verbose=False)
+    assert not net.optimizer.built

@@ -33,6 +33,24 @@ def test_optimizer_variables_are_those_the_optimizer_was_built_with():
     assert [v.path for v in variables] == [v.path for v in model.trainable_variables]
 
 
+def test_symbolic_build_builds_model_metrics_and_optimizer_without_a_step():
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    model = Subclassed()
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    batch = (np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), None)
+    _private_api.symbolic_build(model, batch)
+    assert model.built and [tuple(w.shape) for w in model.weights] == [(3, 2), (2,)]
+    assert len(model.metrics_variables) == 4  # loss and mae: totals and counts
+    assert model.optimizer.built and int(model.optimizer.iterations) == 0
+
+
 def test_install_shadows_a_method_and_uninstall_brings_it_back():
     optimizer = keras.optimizers.SGD()
     calls = []
