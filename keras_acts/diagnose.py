@@ -127,9 +127,8 @@ def diagnose(
         taken = steps
     else:
         probe = _first_batch(x, y, sample_weight, max(batch_size, PROBE_EXAMPLES))
-        first_batch = keras.utils.pack_x_y_sample_weight(
-            *(_head(part, batch_size) for part in (x, y, sample_weight))
-        )
+        # A triple, which no structure of inputs can be mistaken for.
+        first_batch = tuple(_head(part, batch_size) for part in (x, y, sample_weight))
         batches = math.ceil(len(keras.tree.flatten(x)[0]) / batch_size)
         data = dict(
             x=x,
@@ -243,9 +242,10 @@ def _first_batch(x, y, sample_weight, batch_size):
             f"Received: {', '.join(f'{n} with {c}' for n, c in counts.items())}"
         )
 
-    probe = _head(x, batch_size)
+    # In a tuple even alone: a list of inputs is not an (x, y) pair.
+    probe = (_head(x, batch_size),)
     if y is not None:
-        probe = (probe, _head(y, batch_size))
+        probe += (_head(y, batch_size),)
         if sample_weight is not None:
             probe += (_head(sample_weight, batch_size),)
     return probe
@@ -304,8 +304,8 @@ def _build(model, first_batch) -> None:
         if not model.built:
             raise ValueError(
                 f"diagnose could not build model {model.name!r} from the "
-                f"shapes of its first batch: {error} Call the model on a "
-                "batch of data first."
+                "shapes of its first batch: call the model on a batch of "
+                f"data first. Building it failed with: {error}"
             ) from error
         # The model is built: what failed is built in the step's first
         # trace, as TensorFlow's fit does.

@@ -523,7 +523,41 @@ def test_diagnose_builds_a_subclassed_model_never_called_and_sets_it_back():
     assert np.isfinite(history["loss"]).all()
 
 
-class _EagerOnly(SubclassedMLP):
+class _ActivityPenalty(keras.layers.Layer):
+    def call(self, inputs):
+        self.add_loss(keras.ops.mean(keras.ops.square(inputs)))
+        return inputs
+
+
+class TwoInputs(keras.Model):
+    """Two inputs, and a loss of its own: trained without targets."""
+
+    def __init__(self):
+        super().__init__()
+        self.left = keras.layers.Dense(8, activation="relu")
+        self.right = keras.layers.Dense(8, activation="relu")
+        self.head = keras.layers.Dense(1)
+        self.penalty = _ActivityPenalty()
+
+    def call(self, inputs):
+        left, right = inputs
+        return self.penalty(self.head(self.left(left) + self.right(right)))
+
+
+def test_diagnose_takes_a_list_of_inputs_without_targets():
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(128, 4)), rng.normal(size=(128, 3))]
+    x = [a.astype("float32") for a in x]
+    net = TwoInputs()
+    net.compile(keras.optimizers.Adam(1e-3))
+    diagnosis = keras_acts.diagnose(net, x, steps=4, verbose=False)
+    # The two inputs are one x, not an (x, y) pair.
+    probed = {r["layer"] for r in diagnosis.activations.history}
+    assert {net.left.name, net.right.name} <= probed
+    assert sorted({r["step"] for r in diagnosis.gradients.history}) == [0, 1, 2, 3]
+
+
+class EagerOnly(SubclassedMLP):
     """Reads an input's value in `call`: it cannot be built from shapes."""
 
     def call(self, inputs):
@@ -539,10 +573,10 @@ class _EagerOnly(SubclassedMLP):
 )
 def test_a_model_that_cannot_be_built_from_shapes_gets_a_clear_error():
     x, y = regression_data()
-    net = _EagerOnly()
+    net = EagerOnly()
     net.compile(keras.optimizers.Adam(1e-3), "mse")
     with pytest.raises(
-        ValueError, match=r"could not build model .*Call the model on a batch"
+        ValueError, match=r"could not build model .*: call the model on a batch"
     ):
         keras_acts.diagnose(net, x, y, steps=4, verbose=False)
     assert not net.optimizer.built
