@@ -31,10 +31,11 @@ def diagnose(
     they find, and sets the model back as it was.
 
     The run starts from the model's own weights, with a fresh optimizer of
-    its optimizer's configuration. Afterwards every variable of the model,
-    of its optimizer (and of optimizers a custom `train_step` holds) and of
-    its metrics is set back, also when the run fails or is interrupted:
-    the model, its optimizer and their state are left as they were. Any
+    its optimizer's configuration (and of each optimizer a custom
+    `train_step` holds as an attribute), so its own optimizers are neither
+    trained nor built. Afterwards every variable of the model and of its
+    metrics is set back, also when the run fails or is interrupted: the
+    model, its optimizers and their state are left as they were. Any
     model that `fit` trains works: Sequential, Functional, subclassed,
     keras-hub models, custom `train_step`s; a model never called yet is
     built from the shapes of the first batch, as `fit` builds it. A check
@@ -260,36 +261,62 @@ def _head(structure, count: int):
 
 @contextlib.contextmanager
 def _restored(model, first_batch):
-    """While open, `model` trains with a fresh optimizer of its own
-    optimizer's configuration, and is built (`_build`); on leaving (also on
-    an error or an interrupt), its variables, its optimizers' and its
-    metrics' are set back, and so are its optimizer, train function and
-    `history`."""
-    optimizer = model.optimizer
-    held = [o for o in optimizers_of(model) if o is not optimizer]
+    """While open, `model` trains with fresh optimizers of its own
+    optimizers' configurations, and is built (`_build`); on leaving (also on
+    an error or an interrupt), its variables and its metrics' are set back,
+    and so are its optimizers, train function and `history`."""
     kept = {name: getattr(model, name, None) for name in ("train_function", "history")}
-    model.optimizer = optimizer.__class__.from_config(optimizer.get_config())
+    with _strategy_scope(model):
+        originals = _swap_optimizers(model)
+    snapshot = []
     try:
         _build(model, first_batch)
-    except BaseException:
-        model.optimizer = optimizer
-        raise
-    # After the build: a subclassed model never called, and compiled
-    # metrics, have their variables only now.
-    variables = list(model.variables) + list(model.metrics_variables)
-    for other in held:  # a custom train_step's own optimizers
-        variables += list(other.variables)
-    variables += list(optimizer.variables)
-    values = [_backends.to_numpy(variable) for variable in variables]
-    model.train_function = None
-    try:
+        # After the build: a subclassed model never called, and compiled
+        # metrics, have their variables only now.
+        variables = list(model.variables) + list(model.metrics_variables)
+        snapshot = [(v, _backends.to_numpy(v)) for v in variables]
+        model.train_function = None
         yield
     finally:
-        model.optimizer = optimizer
+        _swap_optimizers(model, originals)
         for name, value in kept.items():
             setattr(model, name, value)
-        for variable, value in zip(variables, values, strict=True):
+        for variable, value in snapshot:
             variable.assign(value)
+
+
+def _swap_optimizers(model, replacements: dict | None = None) -> dict:
+    """Puts, wherever `model` holds an optimizer (`model.optimizer`, and the
+    attributes, lists, tuples and dicts a custom train_step keeps its own
+    in), its replacement from `replacements` (by the id of the optimizer
+    held), by default a fresh optimizer of the same configuration: the
+    model's own optimizers are neither trained nor built. Returns the
+    replacements that undo it."""
+    if replacements is None:
+        replacements = {
+            id(o): o.__class__.from_config(o.get_config()) for o in optimizers_of(model)
+        }
+    undo = {}
+
+    def swapped(value):
+        new = replacements.get(id(value), value)
+        if new is not value:
+            undo[id(new)] = value
+        return new
+
+    for name, value in list(vars(model).items()):
+        if isinstance(value, keras.optimizers.Optimizer):
+            if id(value) in replacements:
+                setattr(model, name, swapped(value))
+        elif type(value) is tuple:
+            if any(id(item) in replacements for item in value):
+                setattr(model, name, tuple(swapped(item) for item in value))
+        elif isinstance(value, (list, dict)):
+            keys = range(len(value)) if isinstance(value, list) else list(value)
+            for key in keys:
+                if id(value[key]) in replacements:
+                    value[key] = swapped(value[key])
+    return undo
 
 
 def _build(model, first_batch) -> None:
@@ -298,16 +325,25 @@ def _build(model, first_batch) -> None:
     as Keras's JAX and PyTorch `fit` do. TensorFlow's `fit` builds them in
     the first trace of its step, and traces a step that creates variables
     twice (seconds for a large model, and diagnose's step records too)."""
-    try:
-        _private_api.symbolic_build(model, first_batch)
-    except Exception as error:
-        if not model.built:
-            raise ValueError(
-                f"diagnose could not build model {model.name!r} from the "
-                "shapes of its first batch: call the model on a batch of "
-                f"data first. Building it failed with: {error}"
-            ) from error
-        # The model is built: what failed is built in the step's first
-        # trace, as TensorFlow's fit does.
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
+    with _strategy_scope(model):
+        try:
+            _private_api.symbolic_build(model, first_batch)
+        except Exception as error:
+            if not model.built:
+                raise ValueError(
+                    f"diagnose could not build model {model.name!r} from the "
+                    "shapes of its first batch: call the model on a batch of "
+                    f"data first. Building it failed with: {error}"
+                ) from error
+            # The model is built: what failed is built in the step's first
+            # trace, as TensorFlow's fit does.
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+
+
+def _strategy_scope(model):
+    """The scope of the `tf.distribute` strategy `model` was compiled under
+    (none on JAX and PyTorch): Keras makes a model's optimizer, and builds
+    it and the model, there."""
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow's
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()

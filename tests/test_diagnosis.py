@@ -321,6 +321,26 @@ def test_diagnose_works_on_subclassed_models_and_sets_them_back(model_class):
         assert not net.optimizer.built  # its own optimizer was not used
 
 
+def test_an_interrupt_while_diagnose_reads_the_weights_leaves_the_optimizer(
+    monkeypatch,
+):
+    x, y = regression_data()
+    net = mlp(activation="relu")
+    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    optimizer = net.optimizer
+    read = keras_acts._backends.to_numpy
+
+    def interrupted(value):
+        if isinstance(value, keras.Variable):  # the weights, not the data
+            raise KeyboardInterrupt
+        return read(value)
+
+    monkeypatch.setattr(keras_acts._backends, "to_numpy", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        keras_acts.diagnose(net, x, y, steps=4, verbose=False)
+    assert net.optimizer is optimizer and not optimizer.built
+
+
 def test_diagnose_judges_the_weights_the_model_has_not_a_fresh_start():
     x, y = regression_data()
     net = mlp(activation="relu")

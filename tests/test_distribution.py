@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 # TensorFlow only: tf.distribute strategies.
@@ -125,6 +126,31 @@ MIRRORED = (
         report["accumulation"] = "ran"
     except ValueError as error:
         report["accumulation"] = str(error)
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(8, activation="relu")
+            self.head = keras.layers.Dense(1)
+
+        def call(self, inputs):
+            return self.head(self.hidden(inputs))
+
+    with strategy.scope():  # never called: diagnose builds it
+        unbuilt = Subclassed()
+        unbuilt.compile(keras.optimizers.Adam(1e-3), "mse", metrics=["mae"])
+    diagnosis = keras_acts.diagnose(
+        unbuilt, x, y, steps=4, batch_size=16, verbose=False
+    )
+    report["diagnose"] = {
+        "records": len(diagnosis.gradients.history),
+        "weights": sorted({type(v.value).__name__ for v in unbuilt.weights}),
+        "metrics": sorted(
+            {type(v.value).__name__ for v in unbuilt.metrics_variables}
+        ),
+        "optimizer_built": unbuilt.optimizer.built,
+        "fit_loss": unbuilt.fit(x, y, batch_size=16, verbose=0).history["loss"],
+    }
     print(json.dumps(report))
     """
     )
@@ -210,6 +236,14 @@ def test_layers_and_monitor_under_mirrored_strategy():
     assert report["adapt_distributed"]["difference"] < 1e-10
     assert report["adapt_distributed"]["count"] == 32
     assert "gradient_accumulation_steps" in report["accumulation"]
+    # Built in the strategy's scope, as Keras builds: mirrored weights, and
+    # the user's optimizer untouched.
+    diagnosed = report["diagnose"]
+    assert diagnosed["records"] > 0
+    assert diagnosed["weights"] == ["MirroredVariable"]
+    assert diagnosed["metrics"] == ["SyncOnReadVariable"]
+    assert not diagnosed["optimizer_built"]
+    assert np.isfinite(diagnosed["fit_loss"]).all()
 
 
 def free_ports(count):

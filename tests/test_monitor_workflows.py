@@ -201,6 +201,33 @@ def test_optimizers_held_as_model_attributes_are_all_recorded():
     )
 
 
+@pytest.mark.skipif(
+    BACKEND == "jax",
+    reason="A JAX train_step is stateless; it holds no optimizers of its own.",
+)
+def test_diagnose_trains_fresh_copies_of_the_optimizers_a_train_step_holds():
+    x, y = data(samples=32)
+    model = TwoOptimizerModel()
+    # The loss is the probe's; the train_step computes its own.
+    model.compile(optimizer="rmsprop", loss="mse")
+    held = (model.first_optimizer, model.second_optimizer)
+    diagnosis = keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
+    layers = {r["layer"] for r in diagnosis.gradients.history}
+    assert {"first", "second"} <= layers
+    # Neither trained nor built: a user's next fit starts them afresh.
+    assert (model.first_optimizer, model.second_optimizer) == held
+    assert not any(optimizer.built for optimizer in held)
+    fit(model, [], x, y)
+    states = [
+        [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
+        for optimizer in held
+    ]
+    keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
+    for optimizer, state in zip(held, states, strict=True):
+        for variable, value in zip(optimizer.variables, state, strict=True):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
+
+
 def test_an_unwatched_optimizer_is_named_in_a_warning():
     x, y = data()
     model = TwoOptimizerModel()
