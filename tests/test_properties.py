@@ -16,7 +16,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import keras_acts
@@ -160,6 +160,9 @@ def test_alpha_activations(alpha, channel_axis, shared_axes, x, parametric_elu):
     grouping=maybe(st.sampled_from(["contiguous", "interleaved", "other"])),
     x=inputs((6,)),
 )
+# Pairs of booleans, which TensorFlow's maximum refused (found by hypothesis).
+@example(num_units=3, axis=None, grouping=None, x=_array((6,), "bool", 2, 0))
+@example(num_units=3, axis=None, grouping=None, x=_array((6,), "bool", 0, 0))
 def test_maxout(num_units, axis, grouping, x):
     layer = build(
         keras_acts.Maxout, {"num_units": num_units, "axis": axis, "grouping": grouping}

@@ -389,7 +389,11 @@ def group_max(values, axis: int):
     it, as the backend's `maximum` does). Larger groups use `max`.
     """
     if values.shape[axis] == 2:
-        return ops.maximum(*ops.unstack(values, axis=axis))
+        pair = ops.unstack(values, axis=axis)
+        if keras.backend.standardize_dtype(values.dtype) == "bool":
+            # TensorFlow's maximum takes no booleans; theirs is `or`.
+            return ops.logical_or(*pair)
+        return ops.maximum(*pair)
     return reduce_max(values, axis)
 
 
