@@ -13,7 +13,7 @@ import keras
 from keras_acts import _backends, _private_api, _validation
 from keras_acts.callbacks import ActivationMonitor, GradientMonitor
 from keras_acts.callbacks._activation_probe import split_probe
-from keras_acts.callbacks._gradient_capture import optimizers_of
+from keras_acts.callbacks._gradient_capture import held_optimizers, optimizers_of
 from keras_acts.diagnosis import Diagnosis
 
 
@@ -291,31 +291,29 @@ def _swap_optimizers(model, replacements: dict | None = None) -> dict:
     in), its replacement from `replacements` (by the id of the optimizer
     held), by default a fresh optimizer of the same configuration: the
     model's own optimizers are neither trained nor built. Returns the
-    replacements that undo it."""
+    replacements that undo it (a tuple attribute's by its name: the tuple
+    itself)."""
     if replacements is None:
         replacements = {
             id(o): o.__class__.from_config(o.get_config()) for o in optimizers_of(model)
         }
+    for name, original in replacements.items():
+        if isinstance(name, str):  # a tuple attribute, put back whole
+            setattr(model, name, original)
     undo = {}
-
-    def swapped(value):
-        new = replacements.get(id(value), value)
-        if new is not value:
-            undo[id(new)] = value
-        return new
-
-    for name, value in list(vars(model).items()):
-        if isinstance(value, keras.optimizers.Optimizer):
-            if id(value) in replacements:
-                setattr(model, name, swapped(value))
-        elif type(value) is tuple:
-            if any(id(item) in replacements for item in value):
-                setattr(model, name, tuple(swapped(item) for item in value))
-        elif isinstance(value, (list, dict)):
-            keys = range(len(value)) if isinstance(value, list) else list(value)
-            for key in keys:
-                if id(value[key]) in replacements:
-                    value[key] = swapped(value[key])
+    for name, key, held in list(held_optimizers(model)):
+        new = replacements.get(id(held))
+        if new is None:
+            continue
+        undo[id(new)] = held
+        container = getattr(model, name)
+        if key is None:
+            setattr(model, name, new)
+        elif isinstance(container, tuple):
+            undo.setdefault(name, container)
+            setattr(model, name, container[:key] + (new,) + container[key + 1 :])
+        else:
+            container[key] = new
     return undo
 
 

@@ -56,24 +56,29 @@ def names_of(optimizers) -> str:
     return ", ".join(f"{type(o).__name__} {o.name!r}" for o in optimizers)
 
 
+def held_optimizers(model):
+    """Each place where `model` holds an optimizer, as `(attribute, key,
+    optimizer)`: `key` is None for the attribute itself, else the optimizer's
+    index or key in the list, tuple or dict the attribute holds."""
+    for name, value in list(vars(model).items()):
+        if isinstance(value, keras.optimizers.Optimizer):
+            yield name, None, value
+        elif isinstance(value, (list, tuple, dict)):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in list(items):
+                if isinstance(item, keras.optimizers.Optimizer):
+                    yield name, key, item
+
+
 def optimizers_of(model) -> list:
     """`model.optimizer` and the optimizers held as attributes of the model
     (or in lists, tuples and dicts of them), each once."""
     found = {}
-
-    def visit(value):
-        if isinstance(value, keras.optimizers.Optimizer):
-            found.setdefault(id(value), value)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, keras.optimizers.Optimizer):
-                    found.setdefault(id(item), item)
-        elif isinstance(value, dict):
-            visit(list(value.values()))
-
-    visit(getattr(model, "optimizer", None))
-    for value in vars(model).values():
-        visit(value)
+    compiled = getattr(model, "optimizer", None)
+    if isinstance(compiled, keras.optimizers.Optimizer):
+        found[id(compiled)] = compiled
+    for _, _, optimizer in held_optimizers(model):
+        found.setdefault(id(optimizer), optimizer)
     inner = {
         id(o.inner_optimizer)
         for o in found.values()
