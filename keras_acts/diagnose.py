@@ -33,7 +33,9 @@ def diagnose(
     The run starts from the model's own weights, with a fresh optimizer of
     its optimizer's configuration (and of each optimizer a custom
     `train_step` holds as an attribute), so its own optimizers are neither
-    trained nor built. Afterwards every variable of the model and of its
+    trained nor built; an optimizer that its config does not make again (a
+    custom one without a complete `get_config`) is trained itself, built if
+    need be, and its state set back. Afterwards every variable of the model and of its
     metrics is set back, also when the run fails or is interrupted: the
     model, its optimizers and their state are left as they were. Any
     model that `fit` trains works: Sequential, Functional, subclassed,
@@ -267,13 +269,16 @@ def _restored(model, first_batch):
     and so are its optimizers, train function and `history`."""
     kept = {name: getattr(model, name, None) for name in ("train_function", "history")}
     with _strategy_scope(model):
-        originals = _swap_optimizers(model)
+        copies = _fresh_copies(model)
+    trained_as_they_are = [o for o in optimizers_of(model) if id(o) not in copies]
+    originals = _swap_optimizers(model, copies)
     snapshot = []
     try:
         _build(model, first_batch)
         # After the build: a subclassed model never called, and compiled
         # metrics, have their variables only now.
         variables = list(model.variables) + list(model.metrics_variables)
+        variables += [v for o in trained_as_they_are for v in o.variables]
         snapshot = [(v, _backends.to_numpy(v)) for v in variables]
         model.train_function = None
         yield
@@ -285,18 +290,45 @@ def _restored(model, first_batch):
             variable.assign(value)
 
 
-def _swap_optimizers(model, replacements: dict | None = None) -> dict:
+def _fresh_copies(model) -> dict:
+    """By the id of each optimizer that `model` holds, a fresh optimizer of
+    its configuration, so that the model's own optimizers are neither trained
+    nor built. One whose configuration does not make it again (a custom
+    optimizer without a complete `get_config`) has none: diagnose trains it
+    as it is and sets its variables back, which needs it built (the compiled
+    optimizer is built with the model; ValueError for another)."""
+    copies = {}
+    for optimizer in optimizers_of(model):
+        try:
+            copies[id(optimizer)] = optimizer.__class__.from_config(
+                optimizer.get_config()
+            )
+        except Exception as error:
+            if optimizer.built or optimizer is model.optimizer:
+                continue
+            # Its public attribute, not TensorFlow's tracking dict.
+            place = min(
+                (name for name, _, held in held_optimizers(model) if held is optimizer),
+                key=lambda name: name.startswith("_"),
+            )
+            raise ValueError(
+                f"diagnose trains a fresh copy of each optimizer that model "
+                f"{model.name!r} holds, made from its config, and "
+                f"`{place}` ({type(optimizer).__name__}) could not be made "
+                f"from its config: {type(error).__name__}: {error}. As it is "
+                "not built, diagnose cannot train it in its place and set it "
+                "back. Give its class a `get_config` that `from_config` makes "
+                "it from, or build it first: optimizer.build(variables)."
+            ) from error
+    return copies
+
+
+def _swap_optimizers(model, replacements: dict) -> dict:
     """Puts, wherever `model` holds an optimizer (`model.optimizer`, and the
     attributes, lists, tuples and dicts a custom train_step keeps its own
     in), its replacement from `replacements` (by the id of the optimizer
-    held), by default a fresh optimizer of the same configuration: the
-    model's own optimizers are neither trained nor built. Returns the
-    replacements that undo it (a tuple attribute's by its name: the tuple
-    itself)."""
-    if replacements is None:
-        replacements = {
-            id(o): o.__class__.from_config(o.get_config()) for o in optimizers_of(model)
-        }
+    held), if it has one. Returns the replacements that undo it (a tuple
+    attribute's by its name: the tuple itself)."""
     for name, original in replacements.items():
         if isinstance(name, str):  # a tuple attribute, put back whole
             setattr(model, name, original)

@@ -67,6 +67,15 @@ class Subclassed(keras.Model):
 
 
 # Tiny keras-hub backbones, built from arguments (no presets, no downloads).
+class ScaledAdam(keras.optimizers.Adam):
+    """A custom optimizer whose `get_config` lacks its own argument, as many
+    users' do: `from_config` cannot make it again."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+
 KERAS_HUB_TEXT = dict(
     vocabulary_size=100,
     num_layers=2,

@@ -9,7 +9,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from helpers import regression_data
+from helpers import ScaledAdam, regression_data
 
 import keras_acts
 from keras_acts import ActivationMonitor, DiagnosisWarning, GradientMonitor
@@ -233,6 +233,29 @@ def test_diagnose_leaves_the_model_and_its_optimizer_as_they_were():
     assert diagnosis.steps == 16
     assert str(diagnosis).startswith("keras_acts.diagnose: 16 training steps of model")
     assert all(f"- {flag}" in str(diagnosis) for flag in diagnosis.flags)
+
+
+def test_an_optimizer_its_config_cannot_make_is_trained_itself_and_set_back():
+    # No fresh copy can be made (ScaledAdam's config lacks `scale`): the
+    # optimizer itself is built with the model, trained, and set back.
+    x, y = regression_data()
+    net = mlp(activation="relu")
+    optimizer = ScaledAdam(2.0, learning_rate=1e-3)
+    net.compile(optimizer, "mse")
+    diagnosis = keras_acts.diagnose(net, x, y, steps=4, verbose=False)
+    assert diagnosis.steps == 4 and diagnosis.gradients.history
+    assert net.optimizer is optimizer and int(optimizer.iterations) == 0
+    for variable in optimizer.variables:
+        if variable.path.endswith(("momentum", "velocity")):
+            assert not np.any(keras.ops.convert_to_numpy(variable))
+    net.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    weights = net.get_weights()
+    state = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
+    keras_acts.diagnose(net, x, y, steps=4, verbose=False)
+    for before, after in zip(weights, net.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    for before, after in zip(state, optimizer.variables, strict=True):
+        np.testing.assert_array_equal(before, keras.ops.convert_to_numpy(after))
 
 
 def test_diagnose_refuses_what_it_cannot_train_naming_its_own_arguments():

@@ -12,7 +12,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from helpers import LEARNING_RATE, data, fit
+from helpers import LEARNING_RATE, ScaledAdam, data, fit
 
 import keras_acts
 from keras_acts import GradientMonitor
@@ -224,6 +224,38 @@ def test_diagnose_trains_fresh_copies_of_the_optimizers_a_train_step_holds():
     ]
     keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
     for optimizer, state in zip(held, states, strict=True):
+        for variable, value in zip(optimizer.variables, state, strict=True):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
+
+
+@pytest.mark.skipif(
+    BACKEND == "jax",
+    reason="A JAX train_step is stateless; it holds no optimizers of its own.",
+)
+def test_diagnose_sets_back_a_held_optimizer_that_cannot_be_copied_if_built():
+    x, y = data(samples=32)
+    model = TwoOptimizerModel()
+    model.compile(optimizer="rmsprop", loss="mse")
+    model.first_optimizer = ScaledAdam(2.0, learning_rate=LEARNING_RATE)
+    # Unbuilt, it could be neither copied nor set back.
+    with pytest.raises(
+        ValueError, match=r"`first_optimizer` \(ScaledAdam\) could not be made.*scale"
+    ):
+        keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
+    assert not model.first_optimizer.built and not model.second_optimizer.built
+    fit(model, [], x, y)
+    weights = model.get_weights()
+    states = [
+        [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
+        for optimizer in (model.first_optimizer, model.second_optimizer)
+    ]
+    diagnosis = keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
+    assert {"first", "second"} <= {r["layer"] for r in diagnosis.gradients.history}
+    for before, after in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    for optimizer, state in zip(
+        (model.first_optimizer, model.second_optimizer), states, strict=True
+    ):
         for variable, value in zip(optimizer.variables, state, strict=True):
             np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
 
