@@ -201,10 +201,29 @@ def test_optimizers_held_as_model_attributes_are_all_recorded():
     )
 
 
-@pytest.mark.skipif(
+holds_optimizers = pytest.mark.skipif(
     BACKEND == "jax",
     reason="A JAX train_step is stateless; it holds no optimizers of its own.",
 )
+
+
+def assert_diagnose_after_a_fit_leaves_the_state(model, x, y):
+    """Fits `model`, diagnoses it (recording both halves), and checks that
+    its weights and both optimizers' states are as the fit left them."""
+    fit(model, [], x, y)
+    optimizers = (model.first_optimizer, model.second_optimizer)
+    weights = model.get_weights()
+    states = [[keras.ops.convert_to_numpy(v) for v in o.variables] for o in optimizers]
+    diagnosis = keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
+    assert {"first", "second"} <= {r["layer"] for r in diagnosis.gradients.history}
+    for before, after in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    for optimizer, state in zip(optimizers, states, strict=True):
+        for variable, value in zip(optimizer.variables, state, strict=True):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
+
+
+@holds_optimizers
 def test_diagnose_trains_fresh_copies_of_the_optimizers_a_train_step_holds():
     x, y = data(samples=32)
     model = TwoOptimizerModel()
@@ -217,21 +236,10 @@ def test_diagnose_trains_fresh_copies_of_the_optimizers_a_train_step_holds():
     # Neither trained nor built: a user's next fit starts them afresh.
     assert (model.first_optimizer, model.second_optimizer) == held
     assert not any(optimizer.built for optimizer in held)
-    fit(model, [], x, y)
-    states = [
-        [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
-        for optimizer in held
-    ]
-    keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
-    for optimizer, state in zip(held, states, strict=True):
-        for variable, value in zip(optimizer.variables, state, strict=True):
-            np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
+    assert_diagnose_after_a_fit_leaves_the_state(model, x, y)
 
 
-@pytest.mark.skipif(
-    BACKEND == "jax",
-    reason="A JAX train_step is stateless; it holds no optimizers of its own.",
-)
+@holds_optimizers
 def test_diagnose_sets_back_a_held_optimizer_that_cannot_be_copied_if_built():
     x, y = data(samples=32)
     model = TwoOptimizerModel()
@@ -243,21 +251,7 @@ def test_diagnose_sets_back_a_held_optimizer_that_cannot_be_copied_if_built():
     ):
         keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
     assert not model.first_optimizer.built and not model.second_optimizer.built
-    fit(model, [], x, y)
-    weights = model.get_weights()
-    states = [
-        [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
-        for optimizer in (model.first_optimizer, model.second_optimizer)
-    ]
-    diagnosis = keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
-    assert {"first", "second"} <= {r["layer"] for r in diagnosis.gradients.history}
-    for before, after in zip(weights, model.get_weights(), strict=True):
-        np.testing.assert_array_equal(before, after)
-    for optimizer, state in zip(
-        (model.first_optimizer, model.second_optimizer), states, strict=True
-    ):
-        for variable, value in zip(optimizer.variables, state, strict=True):
-            np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
+    assert_diagnose_after_a_fit_leaves_the_state(model, x, y)
 
 
 def test_an_unwatched_optimizer_is_named_in_a_warning():
