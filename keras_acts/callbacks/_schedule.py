@@ -68,7 +68,31 @@ class Schedule:
         return due if due < first + count else None
 
 
-class Budget:
+class _TimedBlocks:
+    """What both budgets share: the blocks of steps ended so far in this fit,
+    and the time of the block begun last, on `clock`."""
+
+    def __init__(self, budget: float, first: Any, clock: Callable[[], float]) -> None:
+        self.budget = budget
+        self.first = first
+        self.clock = clock
+        self.blocks = 0
+        self._began: float | None = None
+
+    def begin_block(self) -> None:
+        self._began = self.clock()
+
+    def _block_seconds(self) -> float | None:
+        """Ends the timing of the block begun last: its seconds, or None if
+        none was begun."""
+        if self._began is None:
+            return None
+        seconds = self.clock() - self._began
+        self._began = None
+        return seconds
+
+
+class Budget(_TimedBlocks):
     """The host's choice of the blocks of steps that `freq="auto"` records:
     the first `first` blocks of each fit, then as often as keeps the time
     that recording adds within `budget` of the time of a plain block.
@@ -97,16 +121,12 @@ class Budget:
         clock: Callable[[], float] = time.perf_counter,
         window: int = 15,
     ) -> None:
-        self.budget = budget
-        self.first = first
-        self.clock = clock
-        self.blocks = 0  # blocks ended so far in this fit
+        super().__init__(budget, first, clock)
         self.gap = 1
         self._extra: deque[float] = deque(maxlen=window)
         self._plain: deque[float] = deque(maxlen=window)  # after plain ones
         self._record_seconds: float | None = None  # the block just before
         self._recording = False
-        self._began: float | None = None
 
     def due(self) -> bool:
         """Whether the next block records."""
@@ -115,15 +135,14 @@ class Budget:
     def begin_block(self) -> bool:
         """Starts timing the block about to run; returns whether it records."""
         self._recording = self.due()
-        self._began = self.clock()
+        super().begin_block()
         return self._recording
 
     def end_block(self) -> None:
         """Ends the block begun last, and sets the gap after a record."""
-        if self._began is None:
+        seconds = self._block_seconds()
+        if seconds is None:
             return
-        seconds = self.clock() - self._began
-        self._began = None
         if self._recording:
             self._record_seconds = seconds
         elif self._record_seconds is not None:
@@ -155,7 +174,7 @@ class Budget:
         return max(2, 2 ** math.ceil(math.log2(max(needed, 1))))
 
 
-class ProbeBudget:
+class ProbeBudget(_TimedBlocks):
     """When ActivationMonitor probes with `freq="auto"`: before the blocks of
     steps `first` (the first steps, for an early diagnosis), then before a
     block whenever the later probes, with one more (foreseen to take the
@@ -170,14 +189,10 @@ class ProbeBudget:
         clock: Callable[[], float] = time.perf_counter,
         window: int = 15,
     ) -> None:
-        self.budget = budget
-        self.first = first
-        self.clock = clock
-        self.blocks = 0  # blocks ended so far in this fit
+        super().__init__(budget, first, clock)
         self._probes: deque[float] = deque(maxlen=window)
         self._spent = 0.0  # by the probes after the first ones
         self._trained = 0.0  # by the blocks
-        self._began: float | None = None
 
     def due(self) -> bool:
         """Whether to probe before the next block."""
@@ -194,13 +209,10 @@ class ProbeBudget:
         if self.blocks not in self.first:
             self._spent += seconds
 
-    def begin_block(self) -> None:
-        self._began = self.clock()
-
     def end_block(self) -> None:
-        if self._began is not None:
-            self._trained += self.clock() - self._began
-            self._began = None
+        seconds = self._block_seconds()
+        if seconds is not None:
+            self._trained += seconds
         self.blocks += 1
 
 
