@@ -34,10 +34,11 @@ def diagnose(
     its optimizer's configuration (and of each optimizer a custom
     `train_step` holds as an attribute), so its own optimizers are neither
     trained nor built; an optimizer that its config does not make again (a
-    custom one without a complete `get_config`) is trained itself, built if
-    need be, and its state set back. Afterwards every variable of the model and of its
-    metrics is set back, also when the run fails or is interrupted: the
-    model, its optimizers and their state are left as they were. Any
+    custom one without a complete `get_config`) is trained itself and its
+    state set back, if it is built (else ValueError). Afterwards every
+    variable of the model and of its metrics is set back, also when the run
+    fails or is interrupted: the model, its optimizers and their state are
+    left as they were. Any
     model that `fit` trains works: Sequential, Functional, subclassed,
     keras-hub models, custom `train_step`s; a model never called yet is
     built from the shapes of the first batch, as `fit` builds it. A check
@@ -295,8 +296,9 @@ def _fresh_copies(model) -> dict:
     its configuration, so that the model's own optimizers are neither trained
     nor built. One whose configuration does not make it again (a custom
     optimizer without a complete `get_config`) has none: diagnose trains it
-    as it is and sets its variables back, which needs it built (the compiled
-    optimizer is built with the model; ValueError for another)."""
+    as it is and sets its variables back, which needs it built (ValueError
+    if not: building it would tie it to the variables trainable now, and
+    fail a later fit that trains others)."""
     copies = {}
     for optimizer in optimizers_of(model):
         try:
@@ -304,7 +306,7 @@ def _fresh_copies(model) -> dict:
                 optimizer.get_config()
             )
         except Exception as error:
-            if optimizer.built or optimizer is model.optimizer:
+            if optimizer.built:
                 continue
             # Its public attribute, not TensorFlow's tracking dict.
             place = min(
@@ -318,7 +320,8 @@ def _fresh_copies(model) -> dict:
                 f"from its config: {type(error).__name__}: {error}. As it is "
                 "not built, diagnose cannot train it in its place and set it "
                 "back. Give its class a `get_config` that `from_config` makes "
-                "it from, or build it first: optimizer.build(variables)."
+                "it from, or build it first on the variables it trains, such "
+                "as model.optimizer.build(model.trainable_variables)."
             ) from error
     return copies
 

@@ -236,22 +236,23 @@ def test_diagnose_leaves_the_model_and_its_optimizer_as_they_were():
 
 
 def test_an_optimizer_its_config_cannot_make_is_trained_itself_and_set_back():
-    # No fresh copy can be made (ScaledAdam's config lacks `scale`): the
-    # optimizer itself is built with the model, trained, and set back.
+    # No fresh copy can be made (ScaledAdam's config lacks `scale`).
     x, y = regression_data()
     net = mlp(activation="relu")
     optimizer = ScaledAdam(2.0, learning_rate=1e-3)
     net.compile(optimizer, "mse")
-    diagnosis = keras_acts.diagnose(net, x, y, steps=4, verbose=False)
-    assert diagnosis.steps == 4 and diagnosis.gradients.history
-    assert net.optimizer is optimizer and int(optimizer.iterations) == 0
-    for variable in optimizer.variables:
-        if variable.path.endswith(("momentum", "velocity")):
-            assert not np.any(keras.ops.convert_to_numpy(variable))
+    # Unbuilt, it could only be set back built, tied to today's variables.
+    with pytest.raises(
+        ValueError, match=r"`optimizer` \(ScaledAdam\) could not be made.*scale"
+    ):
+        keras_acts.diagnose(net, x, y, steps=4, verbose=False)
+    assert net.optimizer is optimizer and not optimizer.built
     net.fit(x, y, batch_size=32, epochs=1, verbose=0)
     weights = net.get_weights()
     state = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
-    keras_acts.diagnose(net, x, y, steps=4, verbose=False)
+    diagnosis = keras_acts.diagnose(net, x, y, steps=4, verbose=False)
+    assert diagnosis.steps == 4 and diagnosis.gradients.history
+    assert net.optimizer is optimizer
     for before, after in zip(weights, net.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
     for before, after in zip(state, optimizer.variables, strict=True):
