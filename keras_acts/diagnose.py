@@ -308,10 +308,14 @@ def _fresh_copies(model) -> dict:
         except Exception as error:
             if optimizer.built:
                 continue
-            # Its public attribute, not TensorFlow's tracking dict.
+            # The user's attribute, not TensorFlow's tracking dicts.
             place = min(
-                (name for name, _, held in held_optimizers(model) if held is optimizer),
-                key=lambda name: name.startswith("_"),
+                (
+                    name if key is None else f"{name}[{key!r}]"
+                    for name, key, held in held_optimizers(model)
+                    if held is optimizer
+                ),
+                key=lambda name: name.startswith("_self_"),
             )
             raise ValueError(
                 f"diagnose trains a fresh copy of each optimizer that model "

@@ -76,6 +76,13 @@ class ScaledAdam(keras.optimizers.Adam):
         self.scale = scale
 
 
+class ConfiglessAdam(keras.optimizers.Adam):
+    """A custom optimizer whose `get_config` itself fails."""
+
+    def get_config(self):
+        raise NotImplementedError("ConfiglessAdam has no config")
+
+
 KERAS_HUB_TEXT = dict(
     vocabulary_size=100,
     num_layers=2,

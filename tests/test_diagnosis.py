@@ -9,7 +9,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from helpers import ScaledAdam, regression_data
+from helpers import ConfiglessAdam, ScaledAdam, regression_data
 
 import keras_acts
 from keras_acts import ActivationMonitor, DiagnosisWarning, GradientMonitor
@@ -235,15 +235,28 @@ def test_diagnose_leaves_the_model_and_its_optimizer_as_they_were():
     assert all(f"- {flag}" in str(diagnosis) for flag in diagnosis.flags)
 
 
-def test_an_optimizer_its_config_cannot_make_is_trained_itself_and_set_back():
-    # No fresh copy can be made (ScaledAdam's config lacks `scale`).
+UNCOPYABLE_OPTIMIZERS = {
+    # Its config lacks `scale`; its get_config fails; wrapped, which keeps
+    # the inner optimizer's variables apart.
+    "ScaledAdam": (lambda: ScaledAdam(2.0, learning_rate=1e-3), "scale"),
+    "ConfiglessAdam": (lambda: ConfiglessAdam(1e-3), "has no config"),
+    "LossScaleOptimizer": (
+        lambda: keras.optimizers.LossScaleOptimizer(ScaledAdam(2.0)),
+        "scale",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(UNCOPYABLE_OPTIMIZERS))
+def test_an_optimizer_its_config_cannot_make_is_trained_itself_and_set_back(name):
+    make, reason = UNCOPYABLE_OPTIMIZERS[name]
     x, y = regression_data()
     net = mlp(activation="relu")
-    optimizer = ScaledAdam(2.0, learning_rate=1e-3)
+    optimizer = make()
     net.compile(optimizer, "mse")
     # Unbuilt, it could only be set back built, tied to today's variables.
     with pytest.raises(
-        ValueError, match=r"`optimizer` \(ScaledAdam\) could not be made.*scale"
+        ValueError, match=rf"`optimizer` \({name}\) could not be made.*{reason}"
     ):
         keras_acts.diagnose(net, x, y, steps=4, verbose=False)
     assert net.optimizer is optimizer and not optimizer.built
@@ -404,10 +417,14 @@ def test_diagnose_takes_a_dataset_for_exactly_the_steps_asked_for():
         keras_acts.diagnose(net, dataset, y, verbose=False)
 
 
-def test_an_interrupted_diagnose_sets_the_model_back():
+@pytest.mark.parametrize("name", ["Adam", "ScaledAdam"])
+def test_an_interrupted_diagnose_sets_the_model_back(name):
+    # ScaledAdam cannot be copied: diagnose trains it itself.
     x, y = regression_data()
     net = mlp(activation="relu")
-    net.compile(keras.optimizers.Adam(1e-3), "mse")
+    net.compile(
+        keras.optimizers.Adam(1e-3) if name == "Adam" else ScaledAdam(2.0), "mse"
+    )
     net.fit(x, y, epochs=1, verbose=0)
     weights = [w.copy() for w in net.get_weights()]
     optimizer, iterations = net.optimizer, int(net.optimizer.iterations)

@@ -244,8 +244,13 @@ def test_diagnose_sets_back_a_held_optimizer_that_cannot_be_copied_if_built():
     x, y = data(samples=32)
     model = TwoOptimizerModel()
     model.compile(optimizer="rmsprop", loss="mse")
+    # Unbuilt, it could be neither copied nor set back; it is named by the
+    # user's attribute, not TensorFlow's tracking dict.
+    model._spare_optimizers = [ScaledAdam(2.0)]
+    with pytest.raises(ValueError, match=r"`_spare_optimizers\[0\]` \(ScaledAdam\)"):
+        keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
+    del model._spare_optimizers
     model.first_optimizer = ScaledAdam(2.0, learning_rate=LEARNING_RATE)
-    # Unbuilt, it could be neither copied nor set back.
     with pytest.raises(
         ValueError, match=r"`first_optimizer` \(ScaledAdam\) could not be made.*scale"
     ):
