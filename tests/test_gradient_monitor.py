@@ -464,17 +464,42 @@ def test_nonfinite_raise_restores_the_optimizer():
     assert "apply" not in vars(model.optimizer)
 
 
-def test_nonfinite_step_skipped_by_the_loss_scale_optimizer_is_recorded():
+def test_loss_scale_overflow_is_neither_recorded_nor_flagged():
+    # Targets of 1000 put the scaled gradients (about 2000 x 32768) above
+    # float16's largest value: the LossScaleOptimizer skips the first steps
+    # and halves its scale, as it does at the start of most mixed-precision
+    # fits. Nothing is wrong, and nothing is applied.
     keras.config.set_dtype_policy("mixed_float16")
+    x, y = data(samples=8 * 10)
     model = small_model()
-    monitor = GradientMonitor()
-    with pytest.warns(RuntimeWarning, match=r"step 0 in layer\(s\) hidden, out"):
-        fit(model, monitor, *nan_data())
+    monitor = GradientMonitor(freq=1, on_nonfinite="raise")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit(model, monitor, x, 1000 * y)
+    skipped = 10 - int(model.optimizer.iterations)
+    assert skipped >= 3 and float(model.optimizer.dynamic_scale) < 2**15
     global_rows = [r for r in monitor.history if r["layer"] == "(global)"]
-    # The skipped step does not count as an iteration: the next one is step 0.
-    assert [r["step"] for r in global_rows] == [0, 0]
-    assert math.isnan(global_rows[0]["l2"]) and global_rows[0]["update_ratio"] is None
-    assert math.isfinite(global_rows[1]["l2"]) and global_rows[1]["update_ratio"] > 0
+    assert [r["step"] for r in global_rows] == list(range(10 - skipped))
+    assert all(math.isfinite(r["l2"]) for r in global_rows)
+    assert "nonfinite" not in {flag.kind for flag in monitor.flags()}
+
+
+def test_nonfinite_steps_skipped_until_the_loss_scale_is_one_are_recorded():
+    # NaN in every batch: the gradient is not finite at any scale. The
+    # optimizer skips every step and halves its scale from 2**15; the step
+    # at scale 1, the 16th, is recorded (at step 0: none was applied).
+    keras.config.set_dtype_policy("mixed_float16")
+    x, y = data(samples=8 * 18)
+    y[::8] = np.nan
+    model = small_model()
+    monitor = GradientMonitor(freq=1)
+    with pytest.warns(RuntimeWarning, match=r"step 0 in layer\(s\) hidden, out"):
+        fit(model, monitor, x, y)
+    assert int(model.optimizer.iterations) == 0
+    global_rows = [r for r in monitor.history if r["layer"] == "(global)"]
+    assert [r["step"] for r in global_rows] == [0, 0, 0]  # scales 1, 1/2, 1/4
+    assert all(math.isnan(r["l2"]) and r["update_ratio"] is None for r in global_rows)
+    assert "nonfinite" in {flag.kind for flag in monitor.flags()}
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,14 @@ def test_records_after_skipped_steps_keep_their_epoch():
     x, y = data()  # two batches per epoch
     y[3, 0] = np.nan  # the first batch of every epoch is skipped
     model = small_model()
+    # At a loss scale of 1 a skipped step is recorded (not taken for an
+    # overflow of the scaled gradient).
+    model.compile(
+        optimizer=keras.optimizers.LossScaleOptimizer(
+            keras.optimizers.SGD(LEARNING_RATE), initial_scale=1.0
+        ),
+        loss="mse",
+    )
     monitor = GradientMonitor(freq=2)
     with pytest.warns(RuntimeWarning, match="non-finite"):
         fit(model, monitor, x, y, epochs=2)

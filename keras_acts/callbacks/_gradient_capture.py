@@ -525,17 +525,23 @@ class GradientCapture:
         )
 
     def _record_if_skipped(self, loss_scale_optimizer, grads, variables) -> None:
-        """Records a step that the LossScaleOptimizer skips for a non-finite
-        gradient: the inner optimizer's apply never sees it."""
+        """Records a step that the LossScaleOptimizer skips for a gradient
+        that is not finite at a loss scale of 1 or less: the inner
+        optimizer's apply never sees it. At a larger scale a non-finite
+        gradient is the scaled one overflowing, which the optimizer answers
+        by halving the scale (the first steps of most mixed-precision fits):
+        nothing is wrong and nothing is applied, so nothing is recorded. A
+        gradient that stays non-finite (NaN in the data) is recorded once
+        the halving has brought the scale down to 1."""
         ops = keras.ops
         site = self._site("skipped", loss_scale_optimizer, variables)
         step = ops.copy(loss_scale_optimizer.iterations)
+        scale = ops.cast(loss_scale_optimizer.dynamic_scale, "float32")
         finite = ops.all(
             ops.stack([ops.all(ops.isfinite(g)) for g in grads if g is not None])
         )
 
         def store():
-            scale = ops.cast(loss_scale_optimizer.dynamic_scale, "float32")
             unscaled = [
                 None
                 if g is None
@@ -546,7 +552,8 @@ class GradientCapture:
             return self._emit(site, unscaled, before, None, step)
 
         record = ops.logical_and(
-            self.channel.should_record(site, step), ops.logical_not(finite)
+            self.channel.should_record(site, step),
+            ops.logical_and(ops.logical_not(finite), ops.less_equal(scale, 1.0)),
         )
         self.channel.record_if(record, site, step, store)
 

@@ -135,7 +135,10 @@ class GradientMonitor(Recorder):
         on_nonfinite: What to do when a record holds NaN or Inf, in a
             gradient or in the weights: `"warn"` names the layers and the
             step, `"stop"` also sets `model.stop_training`, `"raise"` raises
-            `FloatingPointError`. Defaults to `"warn"`.
+            `FloatingPointError`. Under mixed precision, a step that the
+            `LossScaleOptimizer` skips for an overflow while its loss scale
+            is above 1 is not recorded: only a gradient still non-finite at
+            a scale of 1 counts. Defaults to `"warn"`.
         vanishing_ratio: In `summary()`, a layer whose gradient norm relative
             to the output layer's is below this, as is every layer before
             it, is flagged as vanishing. Defaults to `1e-3`.
