@@ -13,7 +13,11 @@ import keras
 from keras_acts import _backends, _private_api, _validation
 from keras_acts.callbacks import ActivationMonitor, GradientMonitor
 from keras_acts.callbacks._activation_probe import split_probe
-from keras_acts.callbacks._gradient_capture import held_optimizers, optimizers_of
+from keras_acts.callbacks._gradient_capture import (
+    GradientCapture,
+    held_optimizers,
+    optimizers_of,
+)
 from keras_acts.diagnosis import Diagnosis
 
 
@@ -233,6 +237,17 @@ def _first_batch(x, y, sample_weight, batch_size):
     """The probe: the first `batch_size` examples of `x`, `y` and
     `sample_weight`, after a check that they hold as many examples each,
     which names diagnose's arguments."""
+    for name, part in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+        for leaf in keras.tree.flatten(part):
+            if leaf is not None and not hasattr(leaf, "shape"):
+                # A PyDataset or a generator, which fit takes too: diagnose
+                # must slice the probe out of its data.
+                raise ValueError(
+                    "diagnose takes arrays (NumPy arrays or tensors, or lists "
+                    "or dicts of them) or a tf.data.Dataset as `x`. Received: "
+                    f"{name} of type {type(leaf).__name__}. Give it arrays of "
+                    "a few batches, or a tf.data.Dataset."
+                )
     counts = {
         name: sorted({len(a) for a in keras.tree.flatten(part)})
         for name, part in (("x", x), ("y", y), ("sample_weight", sample_weight))
@@ -267,8 +282,15 @@ def _restored(model, first_batch):
     """While open, `model` trains with fresh optimizers of its own
     optimizers' configurations, and is built (`_build`); on leaving (also on
     an error or an interrupt), its variables and its metrics' are set back,
-    and so are its optimizers, train function and `history`."""
-    kept = {name: getattr(model, name, None) for name in ("train_function", "history")}
+    and so are its optimizers, train function, `history`, `stop_training`
+    and the monitors' capture."""
+    kept = {
+        name: getattr(model, name, None)
+        for name in ("train_function", "history", "stop_training")
+    }
+    # The monitors' capture of diagnose's fresh optimizers, with its traced
+    # step, would hold them (and their slots) for the model's life.
+    capture = _private_api.hidden(model, GradientCapture.ATTRIBUTE)
     with _strategy_scope(model):
         copies = _fresh_copies(model)
     trained_as_they_are = [o for o in optimizers_of(model) if id(o) not in copies]
@@ -287,6 +309,7 @@ def _restored(model, first_batch):
         _swap_optimizers(model, originals)
         for name, value in kept.items():
             setattr(model, name, value)
+        _private_api.hide(model, GradientCapture.ATTRIBUTE, capture)
         for variable, value in snapshot:
             variable.assign(value)
 

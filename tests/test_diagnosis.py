@@ -13,6 +13,7 @@ from helpers import ConfiglessAdam, ScaledAdam, regression_data
 
 import keras_acts
 from keras_acts import ActivationMonitor, DiagnosisWarning, GradientMonitor
+from keras_acts.callbacks._gradient_capture import GradientCapture
 from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
 
 
@@ -217,7 +218,9 @@ def test_diagnose_leaves_the_model_and_its_optimizer_as_they_were():
     x, y = regression_data()
     net = mlp(activation="relu", bias_initializer=keras.initializers.Constant(-50.0))
     net.compile(keras.optimizers.Adam(1e-3), "mse")
-    net.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    net.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[GradientMonitor()])
+    # The monitors' capture of the model's own optimizer, not of diagnose's.
+    capture = vars(net)[GradientCapture.ATTRIBUTE]
     weights = [w.copy() for w in net.get_weights()]
     optimizer_state = [
         np.array(keras.ops.convert_to_numpy(v)) for v in net.optimizer.variables
@@ -229,6 +232,8 @@ def test_diagnose_leaves_the_model_and_its_optimizer_as_they_were():
     for before, after in zip(optimizer_state, net.optimizer.variables, strict=True):
         np.testing.assert_array_equal(before, keras.ops.convert_to_numpy(after))
     np.testing.assert_array_equal(outputs, keras.ops.convert_to_numpy(net(x[:8])))
+    assert vars(net)[GradientCapture.ATTRIBUTE] is capture
+    assert net.stop_training is False  # diagnose stops its own fit
     assert {flag.kind for flag in diagnosis.flags} >= {"dead"}
     assert diagnosis.steps == 16
     assert str(diagnosis).startswith("keras_acts.diagnose: 16 training steps of model")
@@ -286,6 +291,19 @@ def test_diagnose_refuses_what_it_cannot_train_naming_its_own_arguments():
         keras_acts.diagnose(net, x, y[:10], verbose=False)
     with pytest.raises(ValueError, match=r"compiled with a loss.*pass them as `y`"):
         keras_acts.diagnose(net, x, None, verbose=False)
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            return x[:32], y[:32]
+
+    # Inputs fit takes but diagnose cannot slice its probe from.
+    for data in (Batches(), ((x[:32], y[:32]) for _ in range(4))):
+        kind = type(data).__name__
+        with pytest.raises(ValueError, match=rf"Dataset as `x`.*x of type {kind}"):
+            keras_acts.diagnose(net, data, verbose=False)
     for layer in net.layers:
         layer.trainable = False
     net.compile("adam", "mse")
