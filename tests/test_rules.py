@@ -499,3 +499,14 @@ def test_stalled_is_judged_on_the_later_half_of_the_steps(late_ratio, stalled):
     if stalled:
         problem = _rules.gradient_findings(run, 1e3)[0].flag.problem
         assert "median of the 3 records from step 64" in problem
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_a_few_examples_say_nothing_of_input_centering(rows):
+    standardized = np.random.default_rng(0).normal(size=(rows, 5))
+    assert _rules.input_findings({"(inputs)": standardized}) == []
+    # Four rows or more are judged: far from zero, they are flagged.
+    shifted = np.random.default_rng(0).normal(5.0, size=(max(rows, 4), 5))
+    assert [f.flag.kind for f in _rules.input_findings({"(inputs)": shifted})] == [
+        "inputs_off_center"
+    ]

@@ -473,6 +473,11 @@ def activation_findings(
     return findings
 
 
+# Fewer rows than this say nothing of centering: one example has no spread,
+# and two standardized ones have a mean as large as their spread on average.
+MIN_CENTERING_ROWS = 4
+
+
 def input_findings(inputs: dict[str, np.ndarray]) -> list[Finding]:
     """Inputs (by the name a flag gives them) whose features sit far from 0
     relative to their spread: every weight gradient of a first-layer unit
@@ -482,6 +487,8 @@ def input_findings(inputs: dict[str, np.ndarray]) -> list[Finding]:
         if not np.issubdtype(values.dtype, np.floating) or values.ndim < 2:
             continue
         features = values.reshape(-1, values.shape[-1]).astype(np.float64)
+        if len(features) < MIN_CENTERING_ROWS:
+            continue
         mean = float(np.mean(np.abs(features.mean(axis=0))))
         std = float(np.mean(features.std(axis=0)))
         if mean > std:

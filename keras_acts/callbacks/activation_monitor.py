@@ -666,7 +666,8 @@ class ActivationMonitor(Recorder):
           than their standard deviation, so the next layer's inputs share
           one sign (one flag for all of them, under the first).
         - `"inputs_off_center"`: input features whose mean is farther from 0
-          than their spread, on average, in a model that does not scale its
+          than their spread, on average, over 4 examples (or positions) or
+          more, in a model that does not scale its
           own inputs (with a `keras_acts.Standardize` or a
           `keras.layers.Normalization` layer, the advice is already taken).
         - `"targets_unscaled"`: with a regression loss (mean squared or
