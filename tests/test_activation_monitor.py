@@ -202,6 +202,44 @@ def test_freq_in_steps_records_before_and_during_training():
     assert sorted({r["step"] for r in monitor.history}) == [0, 2, 4, 6, 8]
 
 
+def test_the_first_probe_is_of_the_epoch_a_resumed_fit_begins_at():
+    x, y = probe_data(64)
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    for freq in ("auto", "epoch", 1):
+        monitor = ActivationMonitor(x, freq=freq)
+        history = model.fit(
+            x, y, 16, epochs=3, initial_epoch=2, verbose=0, callbacks=[monitor]
+        )
+        first = min(monitor.history, key=lambda row: row["step"])
+        assert first["epoch"] == 2, freq
+        assert np.isfinite(history.history["dead_fraction"][0]), freq
+
+
+@pytest.mark.tensorflow_only
+def test_a_model_compiled_without_a_loss_is_probed_without_its_gradients():
+    import tensorflow as tf
+
+    class OwnLoss(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(self(x, training=True) - y))
+            gradients = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply(gradients, self.trainable_variables)
+            return {"loss": loss}
+
+    x, y = probe_data(32)
+    reference = probe_model()
+    model = OwnLoss(reference.inputs, reference.outputs)
+    model.compile(keras.optimizers.SGD(0.01))  # the loss is the train_step's
+    monitor = ActivationMonitor((x, y))
+    with pytest.warns(UserWarning, match="compiled without a loss"):
+        fit(model, monitor, x, y)
+    assert monitor.history
+    assert all(row["output_grad_l2"] is None for row in monitor.history)
+
+
 @pytest.mark.needs_tensorflow
 def test_outputs_csv_tensorboard_plot(tmp_path):
     import matplotlib
@@ -295,6 +333,7 @@ def test_probe_normalises_with_the_batch_statistics_and_leaves_the_moving_ones()
     monitor = ActivationMonitor((x, y), layers=["head"])
     monitor.set_model(model)
     monitor.on_train_begin()
+    monitor.on_epoch_begin(0)  # the first probe
     after = [keras.ops.convert_to_numpy(v) for v in model.norm.non_trainable_weights]
     for old, new in zip(before, after, strict=True):
         np.testing.assert_array_equal(old, new)

@@ -311,6 +311,7 @@ class ActivationMonitor(Recorder):
         self._epoch = 0
         self._fit_start = 0
         self._probe_due = False
+        self._first_probe_pending = False
         self._fit_findings: list[_rules.Finding] = []
         self._live_warnings = _rules.LiveWarnings(frozenset())
         self._context: _rules.Context | None = None
@@ -338,6 +339,20 @@ class ActivationMonitor(Recorder):
             self.saturation_margin,
         )
         self._warn_unread(model, self._probe.unread, bool(monitored))
+        if self._probe.y is not None and getattr(model, "loss", None) is None:
+            self._probe.predict(self.x)  # its add_loss losses, if any
+            if not model.losses:
+                # A custom train_step's own loss: the probe has none to
+                # differentiate, and Keras's compute_loss would fail.
+                self._probe.y = None
+                warnings.warn(
+                    f"ActivationMonitor: model {model.name!r} is compiled "
+                    "without a loss, so the probe's targets give it none to "
+                    "differentiate: it measures the layers' outputs, not the "
+                    "signal backpropagated to them.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         self._parameter_layers = learned_activations(model)
         self._context = context_of(model, optimizers_of(model))
         self._open_outputs()
@@ -380,6 +395,12 @@ class ActivationMonitor(Recorder):
         self._probe_budget = None
         if self.schedule.auto:
             self._probe_budget = ProbeBudget(PROBE_BUDGET)
+        # At the first epoch's begin, which names the epoch (fit's
+        # `initial_epoch`); the weights are those the fit began with.
+        self._first_probe_pending = True
+
+    def _probe_first(self) -> None:
+        """The probe before the fit's first step, if one is due."""
         if (
             self.schedule.per_epoch
             or self.schedule.auto
@@ -428,6 +449,9 @@ class ActivationMonitor(Recorder):
     # When to record.
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
+        if self._first_probe_pending:
+            self._first_probe_pending = False
+            self._probe_first()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self._block_open:
