@@ -464,6 +464,25 @@ def test_nonfinite_raise_restores_the_optimizer():
     assert "apply" not in vars(model.optimizer)
 
 
+def test_layers_of_one_name_in_two_nested_models_get_a_row_each():
+    # Keras's variable paths leave out a nested Functional model's name:
+    # both towers' Dense layers are "h/kernel" and "h/bias" there.
+    def tower(name):
+        inputs = keras.Input((3,))
+        return keras.Model(inputs, keras.layers.Dense(4, name="h")(inputs), name=name)
+
+    inputs = keras.Input((3,))
+    towers = keras.layers.Concatenate()([tower("a")(inputs), tower("b")(inputs)])
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(towers))
+    monitor = GradientMonitor(freq=1)
+    fit(model, monitor, *data())
+    assert list(monitor.layer_norms(0)) == ["a/h", "b/h", "out"]
+    rows = [r for r in monitor.history if r["step"] == 0 and r["variable"]]
+    assert [(r["layer"], r["variable"]) for r in rows] == [
+        (layer, name) for layer in ("a/h", "b/h", "out") for name in ("kernel", "bias")
+    ]
+
+
 def test_loss_scale_overflow_is_neither_recorded_nor_flagged():
     # Targets of 1000 put the scaled gradients (about 2000 x 32768) above
     # float16's largest value: the LossScaleOptimizer skips the first steps

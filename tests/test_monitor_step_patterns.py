@@ -112,7 +112,7 @@ def test_histograms_with_steps_per_execution_are_of_the_last_step(tmp_path):
 
 def record_of(statistics, layers=("dense", "dense", "other")):
     """A record of one variable per row of `statistics`, of shape (2,)."""
-    names = VariableNames("m")
+    names = VariableNames(keras.Sequential(name="m"))
     variables = [
         types.SimpleNamespace(path=f"m/{layer}/v{i}", shape=(2,))
         for i, layer in enumerate(layers[: len(statistics)])

@@ -181,7 +181,7 @@ class DynamicsProbe:
         self.predict = predict
         self.x, self.y, self.sample_weight = probe
         self.variables = list(model.trainable_variables)
-        names = VariableNames(model.name)
+        names = VariableNames(model)
         self.layer_of = [names.layers[names.index_of(v)] for v in self.variables]
         self.layers = list(dict.fromkeys(self.layer_of))
         self.count = len(keras.tree.flatten(self.x)[0])

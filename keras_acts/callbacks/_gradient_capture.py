@@ -128,7 +128,7 @@ class GradientCapture:
         self.model = model
         self.optimizers = list(optimizers)
         self.channel = _backends.module("channel").Channel(self)
-        self.names = VariableNames(model.name)
+        self.names = VariableNames(model)
         self.sites: dict[tuple, Site] = {}
         # The requests of the monitors attached, and the one the channel
         # serves: all of them at once (`_combined`).

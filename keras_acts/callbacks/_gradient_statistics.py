@@ -19,25 +19,34 @@ NOT_MEASURED = -1.0  # the update of a step that the optimizer skipped
 
 class VariableNames:
     """Paths, layers and sizes of the variables the capture has seen, in the
-    order it first saw them; a record refers to variables by index here."""
+    order it first saw them; a record refers to variables by index here.
 
-    def __init__(self, model_name: str) -> None:
-        self._prefix = f"{model_name}/"
+    A variable's path is Keras's, less the model's name. Keras leaves out
+    the name of a Functional model nested in another, so that two of them
+    holding layers of the same name (two towers built by one function) would
+    share a row: their variables take the path of the layers that hold them
+    instead (`"tower_a/proj/kernel"`)."""
+
+    def __init__(self, model) -> None:
+        self._prefix = f"{model.name}/"
         self.paths: list[str] = []
         self.layers: list[str] = []
         self.names: list[str] = []
         self.sizes: list[int] = []
         self._index: dict[int, int] = {}
+        self._held_paths = _paths_of_shared_names(model, self._keras_path)
         # The row groups of the records that use these names, by the
         # variables recorded: computed once per set of variables.
         self.row_groups: dict[tuple, list] = {}
 
+    def _keras_path(self, variable) -> str:
+        path = variable.path
+        return path[len(self._prefix) :] if path.startswith(self._prefix) else path
+
     def index_of(self, variable) -> int:
         key = id(variable)
         if key not in self._index:
-            path = variable.path
-            if path.startswith(self._prefix):
-                path = path[len(self._prefix) :]
+            path = self._held_paths.get(key) or self._keras_path(variable)
             layer, _, name = path.rpartition("/")
             self._index[key] = len(self.paths)
             self.paths.append(path)
@@ -45,6 +54,29 @@ class VariableNames:
             self.names.append(name)
             self.sizes.append(int(np.prod(variable.shape)))
         return self._index[key]
+
+
+def _paths_of_shared_names(model, keras_path) -> dict[int, str]:
+    """By variable id, the path through the layers that hold it, for the
+    variables whose Keras path names a layer that two layers' variables
+    share; no others."""
+    from keras_acts.callbacks._activation_layers import layer_paths
+
+    holder = {}  # the innermost layer holding each variable, and its path
+    for path, layer in layer_paths(model):
+        for variable in layer.weights:
+            holder[id(variable)] = (layer, f"{path}/{variable.name}")
+    owners: dict[str, set[int]] = {}
+    for variable in model.weights:
+        if id(variable) in holder:
+            layer = keras_path(variable).rpartition("/")[0]
+            owners.setdefault(layer, set()).add(id(holder[id(variable)][0]))
+    return {
+        id(variable): holder[id(variable)][1]
+        for variable in model.weights
+        if id(variable) in holder
+        and len(owners[keras_path(variable).rpartition("/")[0]]) > 1
+    }
 
 
 @dataclass(eq=False)
