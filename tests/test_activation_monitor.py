@@ -202,6 +202,21 @@ def test_freq_in_steps_records_before_and_during_training():
     assert sorted({r["step"] for r in monitor.history}) == [0, 2, 4, 6, 8]
 
 
+def test_a_probe_of_fewer_than_four_examples_judges_no_unit_dead():
+    # One example: a healthy ReLU unit is 0 on it half of the time.
+    x, y = probe_data()
+    monitor = ActivationMonitor((x[:1], y[:1]), freq="epoch")
+    fit(probe_model(), monitor, x, y)
+    rows = [r for r in monitor.history if r["layer"] == "dead_relu"]
+    assert rows and all(r["dead_fraction"] is None for r in rows)
+    assert "dead" not in {flag.kind for flag in monitor.flags()}
+    # From four examples on, the forced-dead layer is judged, and dead.
+    monitor = ActivationMonitor((x[:4], y[:4]), freq="epoch")
+    fit(probe_model(), monitor, x, y)
+    dead = [r["dead_fraction"] for r in monitor.history if r["layer"] == "dead_relu"]
+    assert dead[0] == pytest.approx(1.0)
+
+
 def test_the_first_probe_is_of_the_epoch_a_resumed_fit_begins_at():
     x, y = probe_data(64)
     model = probe_model()

@@ -26,7 +26,11 @@ from keras_acts.callbacks._activation_layers import (
     layer_paths,
 )
 from keras_acts.callbacks._gradient_capture import optimizers_of
-from keras_acts.callbacks._rules import DYING_ACTIVATIONS, SATURATING_RANGES
+from keras_acts.callbacks._rules import (
+    DYING_ACTIVATIONS,
+    MIN_PROBE_ROWS,
+    SATURATING_RANGES,
+)
 
 
 def parameter_rows(layers, step: int, epoch: int) -> list[tuple[dict, np.ndarray]]:
@@ -323,7 +327,7 @@ class Probe:
         activation = self.activations[name]
         units = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values
         dead_fraction = None
-        if activation in DYING_ACTIVATIONS:
+        if activation in DYING_ACTIVATIONS and len(units) >= MIN_PROBE_ROWS:
             dead_fraction = float(np.mean(np.all(units <= self.dead_threshold, axis=0)))
         saturated = None
         if activation in SATURATING_RANGES:

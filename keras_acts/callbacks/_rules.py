@@ -473,9 +473,11 @@ def activation_findings(
     return findings
 
 
-# Fewer rows than this say nothing of centering: one example has no spread,
-# and two standardized ones have a mean as large as their spread on average.
-MIN_CENTERING_ROWS = 4
+# Fewer rows (examples, or positions of them) than this say nothing of
+# centering, nor of dead units: one example has no spread, two standardized
+# ones have a mean as large as their spread on average, and a healthy ReLU
+# unit is 0 on one example half of the time.
+MIN_PROBE_ROWS = 4
 
 
 def input_findings(inputs: dict[str, np.ndarray]) -> list[Finding]:
@@ -487,7 +489,7 @@ def input_findings(inputs: dict[str, np.ndarray]) -> list[Finding]:
         if not np.issubdtype(values.dtype, np.floating) or values.ndim < 2:
             continue
         features = values.reshape(-1, values.shape[-1]).astype(np.float64)
-        if len(features) < MIN_CENTERING_ROWS:
+        if len(features) < MIN_PROBE_ROWS:
             continue
         mean = float(np.mean(np.abs(features.mean(axis=0))))
         std = float(np.mean(features.std(axis=0)))

@@ -682,7 +682,8 @@ class ActivationMonitor(Recorder):
         probe batch, and in the layers at the last record.
 
         - `"dead"`: more than half of a ReLU layer's units dead (on
-          `dead_data`, where given) at each of the last three records.
+          `dead_data`, where given) at each of the last three records;
+          judged on a probe of 4 examples (or positions) or more.
         - `"saturated"`: more than half of a hidden layer's outputs
           saturated (the model's own output layers are left out: a
           confident classifier saturates by design).
