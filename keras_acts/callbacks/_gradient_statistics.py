@@ -11,6 +11,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_acts.callbacks._activation_layers import layer_paths
+
 # Columns of the statistics computed on the device, one row per variable.
 SUM_SQUARES, SUM_ABS, MAX_ABS, WEIGHT_SQUARES, UPDATE_SQUARES = range(5)
 STATISTICS_WIDTH = 5
@@ -60,22 +62,19 @@ def _paths_of_shared_names(model, keras_path) -> dict[int, str]:
     """By variable id, the path through the layers that hold it, for the
     variables whose Keras path names a layer that two layers' variables
     share; no others."""
-    from keras_acts.callbacks._activation_layers import layer_paths
-
     holder = {}  # the innermost layer holding each variable, and its path
     for path, layer in layer_paths(model):
         for variable in layer.weights:
             holder[id(variable)] = (layer, f"{path}/{variable.name}")
+    held = [v for v in model.weights if id(v) in holder]
+    named = [keras_path(v).rpartition("/")[0] for v in held]
     owners: dict[str, set[int]] = {}
-    for variable in model.weights:
-        if id(variable) in holder:
-            layer = keras_path(variable).rpartition("/")[0]
-            owners.setdefault(layer, set()).add(id(holder[id(variable)][0]))
+    for variable, layer in zip(held, named, strict=True):
+        owners.setdefault(layer, set()).add(id(holder[id(variable)][0]))
     return {
         id(variable): holder[id(variable)][1]
-        for variable in model.weights
-        if id(variable) in holder
-        and len(owners[keras_path(variable).rpartition("/")[0]]) > 1
+        for variable, layer in zip(held, named, strict=True)
+        if len(owners[layer]) > 1
     }
 
 
