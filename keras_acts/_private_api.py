@@ -42,8 +42,10 @@ def install(owner: Any, name: str, replacement: Any) -> None:
     GradientMonitor installs its recording `apply` on optimizers (and
     `stateless_apply` on a LossScaleOptimizer, `_all_reduce_sum_gradients`
     under tf.distribute), and `train_step` on the model, for each call of
-    its recording train function. ActivationMonitor installs a reading
-    `call` on the layers it probes, for one forward pass.
+    its recording train function, and a noting `call` on the layers of a
+    subclassed model, for its first recording step (to learn the order of
+    the net). ActivationMonitor installs a reading `call` on the layers it
+    probes, for one forward pass.
     """
     object.__setattr__(owner, name, replacement)
 

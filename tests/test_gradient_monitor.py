@@ -483,6 +483,92 @@ def test_layers_of_one_name_in_two_nested_models_get_a_row_each():
     ]
 
 
+class HeadFirst(keras.Model):
+    """A deep subclassed net that makes its head before its body (and, with
+    `temperature`, a variable of its own, applied last)."""
+
+    def __init__(self, activation, initializer, depth=10, temperature=False):
+        super().__init__(name="head_first")
+        self.head = keras.layers.Dense(1, activation="sigmoid", name="head")
+        self.body = [
+            keras.layers.Dense(
+                10, activation, kernel_initializer=initializer, name=f"s{i}"
+            )
+            for i in range(depth)
+        ]
+        self.has_temperature = temperature
+
+    def build(self, input_shape):
+        if self.has_temperature:
+            self.temperature = self.add_weight(
+                shape=(), initializer="ones", name="temperature"
+            )
+
+    def call(self, x):
+        for layer in self.body:
+            x = layer(x)
+        if self.has_temperature:
+            x = x * self.temperature
+        return self.head(x)
+
+
+def xor_data(samples=64):
+    x = np.random.default_rng(0).normal(size=(samples, 2)).astype("float32")
+    return x, (x[:, :1] * x[:, 1:] > 0).astype("float32")
+
+
+@pytest.mark.parametrize(
+    "activation, initializer, vanishes",
+    [("sigmoid", "glorot_uniform", True), ("relu", "he_normal", False)],
+)
+def test_a_subclassed_model_is_read_in_the_order_it_calls_its_layers(
+    activation, initializer, vanishes
+):
+    # Made head first, the head's variables come first: read in that
+    # order, the vanishing rule compared the body with its last layer.
+    model = HeadFirst(activation, initializer)
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    monitor = GradientMonitor(freq=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", keras_acts.DiagnosisWarning)
+        model.fit(*xor_data(), batch_size=16, verbose=0, callbacks=[monitor])
+    body = [f"s{i}" for i in range(10)]
+    assert list(monitor.layer_norms(0)) == [*body, "head"]
+    rows = [r for r in monitor.history if r["step"] == 0 and r["variable"]]
+    assert [r["layer"] for r in rows] == [*np.repeat(body, 2), "head", "head"]
+    flags = [flag for flag in monitor.flags() if flag.kind == "vanishing"]
+    if vanishes:
+        assert flags and "of head's gradient norm" in flags[0].problem
+    else:
+        assert not flags
+    layers = [model.head, *model.body]
+    assert not [layer.name for layer in layers if "call" in vars(layer)]
+
+
+def test_the_variables_of_a_subclassed_model_itself_come_last():
+    model = HeadFirst("relu", "he_normal", depth=2, temperature=True)
+    monitor = GradientMonitor(freq=1)
+    fit(model, monitor, *xor_data(16))
+    assert list(monitor.layer_norms(0)) == ["s0", "s1", "head", "temperature"]
+
+
+def test_a_call_put_on_a_layer_by_the_user_is_kept():
+    model = HeadFirst("relu", "he_normal", depth=2)
+    calls = []
+    call = model.body[1].call
+
+    def counted_call(*args, **kwargs):
+        calls.append(1)
+        return call(*args, **kwargs)
+
+    model.body[1].call = counted_call
+    monitor = GradientMonitor(freq=1)
+    fit(model, monitor, *xor_data(16))
+    assert model.body[1].call is counted_call and calls
+    # Its layer keeps the order of its variables: after those called.
+    assert list(monitor.layer_norms(0)) == ["s0", "head", "s1"]
+
+
 def test_loss_scale_overflow_is_neither_recorded_nor_flagged():
     # Targets of 1000 put the scaled gradients (about 2000 x 32768) above
     # float16's largest value: the LossScaleOptimizer skips the first steps

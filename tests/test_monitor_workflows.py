@@ -429,6 +429,30 @@ def test_custom_training_loop_with_attach(traced, optimizer_count):
             assert norm == pytest.approx(expected[row["step"]][layer], rel=1e-5)
 
 
+def test_a_custom_loop_reads_a_subclassed_model_in_the_order_it_calls_its_layers():
+    class OutFirst(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.out = keras.layers.Dense(2, name="out")
+            self.hidden = keras.layers.Dense(4, activation="tanh", name="hidden")
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    x, y = data()
+    model = OutFirst()
+    model(x[:1])
+    optimizer = keras.optimizers.SGD(LEARNING_RATE)
+    step = custom_loop_step(model, [optimizer])
+    monitor = GradientMonitor(freq=1)
+    with monitor.attach(model, optimizer):
+        for index in range(2):
+            step(x[index * 8 : index * 8 + 8], y[index * 8 : index * 8 + 8])
+            # Learned at the first step: the noting calls are off.
+            assert "call" not in vars(model.out) and "call" not in vars(model.hidden)
+    assert list(monitor.layer_norms(0)) == ["hidden", "out"]
+
+
 def test_nan_between_records_is_reported_at_the_next_record():
     x, y = data(samples=12)
     y[5] = np.nan  # batch size 1: step 5

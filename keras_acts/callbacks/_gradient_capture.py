@@ -20,6 +20,12 @@ gradients, and of the outer one, which alone sees a non-finite step), and
 step, from `optimizer.iterations`) the wrapped `apply` keeps the weights from
 before the update and computes the statistics on the device after it; other
 steps run the plain `apply` and two untaken branches.
+
+A subclassed model need not make its layers in the order it calls them (it
+may make its head first), and the rows and the vanishing rule need the
+order of the net: its first recording step also notes the order in which
+the step first calls its layers. A Functional or Sequential model holds its
+layers in that order already.
 """
 
 from __future__ import annotations
@@ -33,10 +39,12 @@ import keras
 import numpy as np
 
 from keras_acts import _backends, _private_api
+from keras_acts.callbacks._activation_layers import layer_paths
 from keras_acts.callbacks._channel import Inbox, Request
 from keras_acts.callbacks._gradient_statistics import (
     Site,
     VariableNames,
+    innermost_holders,
     shape_groups,
 )
 from keras_acts.callbacks._schedule import Schedule
@@ -144,6 +152,10 @@ class GradientCapture:
         self._functions: dict[Any, Any] = {}
         self._plain_function = None
         self._installed: list[tuple[Any, str]] = []
+        # The layers whose `call` notes the order of the first calls, and
+        # that order: {id(layer): rank}.
+        self._noting: list = []
+        self._first_calls: dict[int, int] = {}
         self._recording_function = None
         self._armed = False
         self._lock = threading.Lock()
@@ -391,11 +403,53 @@ class GradientCapture:
                     self.recording = False
 
             self._install(self.model, "train_step", recording_train_step)
+        if not self.names.call_order_learned and not getattr(
+            self.model, "inputs", None
+        ):
+            self._note_call_order()
 
     def _unwrap(self) -> None:
+        self._learn_call_order()
         for owner, name in reversed(self._installed):
             _private_api.uninstall(owner, name)
         self._installed = []
+        self._noting = []
+
+    def _note_call_order(self) -> None:
+        """Puts on each layer inside the model a `call` that notes the order
+        in which the step first calls them, until `_learn_call_order` takes
+        it. On every layer: a model built by its first step has no variables
+        yet when that step is traced."""
+        first_calls = self._first_calls = {}
+        # A `call` the user put on an instance is left alone (uninstalling
+        # would take it off).
+        self._noting = [
+            layer for _, layer in layer_paths(self.model) if "call" not in vars(layer)
+        ]
+        if not self._noting:
+            self.names.learn_call_order({})  # the order the variables have
+        for layer in self._noting:
+            self._install(layer, "call", _noting_call(layer, first_calls))
+
+    def _learn_call_order(self, applying: bool = False) -> None:
+        """Once the step has called some layer, or is `applying` the
+        gradients (its forward pass has run, whether its calls were seen or
+        not): hands the order of the first calls to the names, and takes the
+        noting `call`s off."""
+        with self._lock:
+            if not self._noting or not (self._first_calls or applying):
+                return
+            first_calls = self._first_calls
+            self.names.learn_call_order(
+                {
+                    key: first_calls[id(layer)]
+                    for key, (layer, _) in innermost_holders(self.model).items()
+                    if id(layer) in first_calls
+                }
+            )
+            for layer in self._noting:
+                _private_api.uninstall(layer, "call")
+            self._noting = []
 
     @contextlib.contextmanager
     def _wrapped(self):
@@ -487,6 +541,7 @@ class GradientCapture:
             if not self.recording or not len(grads):
                 return original_apply(grads, trainable_variables)
             self.applies += 1
+            self._learn_call_order(applying=True)
             if trainable_variables is None:
                 if not optimizer.built:  # apply raises a clear error
                     return original_apply(grads, trainable_variables)
@@ -591,3 +646,14 @@ class GradientCapture:
             return original(optimizer_variables, grads, trainable_variables)
 
         return stateless_apply
+
+
+def _noting_call(layer, first_calls: dict[int, int]):
+    """`layer.call`, noting in `first_calls` when it is first called."""
+    call = layer.call
+
+    def noting_call(*args, **kwargs):
+        first_calls.setdefault(id(layer), len(first_calls))
+        return call(*args, **kwargs)
+
+    return noting_call

@@ -68,13 +68,19 @@ class _RowGroups:
 
 
 def _groups(record: GradientRecord) -> _RowGroups:
-    """The rows of a record, in order: variables, layers, then the whole."""
+    """The rows of a record, in order: variables, layers, then the whole;
+    the layers input side first (`VariableNames.call_rank`)."""
     names, indices = record.names, record.indices
     key = tuple(indices)
     if key not in names.row_groups:
-        labels = [(names.layers[i], names.names[i]) for i in indices]
-        members = [np.arange(len(indices)) == p for p in range(len(indices))]
-        for layer in dict.fromkeys(names.layers[i] for i in sorted(indices)):
+        layer_of = [names.layers[i] for i in indices]
+        positions = sorted(
+            range(len(indices)), key=lambda p: names.call_rank(layer_of[p])
+        )
+        labels = [(layer_of[p], names.names[indices[p]]) for p in positions]
+        members = [np.arange(len(indices)) == p for p in positions]
+        layers = dict.fromkeys(names.layers[i] for i in sorted(indices))
+        for layer in sorted(layers, key=names.call_rank):
             labels.append((layer, None))
             members.append(np.array([names.layers[i] == layer for i in indices]))
         labels.append((GLOBAL, None))

@@ -5,6 +5,7 @@ they are applied (`Site`)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,12 @@ class VariableNames:
     the name of a Functional model nested in another, so that two of them
     holding layers of the same name (two towers built by one function) would
     share a row: their variables take the path of the layers that hold them
-    instead (`"tower_a/proj/kernel"`)."""
+    instead (`"tower_a/proj/kernel"`).
+
+    Rows list the layers in the order the training step first calls them,
+    once the capture has seen it (`learn_call_order`), and until then in the
+    order of their variables: a subclassed model may make its head before
+    its body."""
 
     def __init__(self, model) -> None:
         self._prefix = f"{model.name}/"
@@ -40,6 +46,32 @@ class VariableNames:
         # The row groups of the records that use these names, by the
         # variables recorded: computed once per set of variables.
         self.row_groups: dict[tuple, list] = {}
+        self.call_order_learned = False
+        self._call_rank: dict[int, int] = {}  # by variable id
+        self._layer_rank: dict[str, int] = {}
+
+    def learn_call_order(self, call_rank: dict[int, int]) -> None:
+        """Takes the rank of each variable's layer in the order of the first
+        calls of the training step (`{id(variable): rank}`)."""
+        self.call_order_learned = True
+        self._call_rank = call_rank
+        self._layer_rank = {}
+        for key, index in self._index.items():
+            self._rank(key, index)
+        self.row_groups = {}
+
+    def _rank(self, key: int, index: int) -> None:
+        if key in self._call_rank:
+            layer = self.layers[index]
+            self._layer_rank[layer] = min(
+                self._layer_rank.get(layer, math.inf), self._call_rank[key]
+            )
+
+    def call_rank(self, layer: str) -> float:
+        """Where `layer` comes in the order of the net, input side first;
+        infinite for one whose calls were not seen (its variables belong to
+        the model itself, or no call was seen yet)."""
+        return self._layer_rank.get(layer, math.inf)
 
     def _keras_path(self, variable) -> str:
         path = variable.path
@@ -55,17 +87,26 @@ class VariableNames:
             self.layers.append(layer or name)
             self.names.append(name)
             self.sizes.append(int(np.prod(variable.shape)))
+            self._rank(key, self._index[key])
         return self._index[key]
+
+
+def innermost_holders(model) -> dict[int, tuple[Any, str]]:
+    """By variable id: the innermost layer inside `model` that holds the
+    variable, and the variable's path through the layers. The variables of
+    the model itself are left out."""
+    holder = {}
+    for path, layer in layer_paths(model):
+        for variable in layer.weights:
+            holder[id(variable)] = (layer, f"{path}/{variable.name}")
+    return holder
 
 
 def _paths_of_shared_names(model, keras_path) -> dict[int, str]:
     """By variable id, the path through the layers that hold it, for the
     variables whose Keras path names a layer that two layers' variables
     share; no others."""
-    holder = {}  # the innermost layer holding each variable, and its path
-    for path, layer in layer_paths(model):
-        for variable in layer.weights:
-            holder[id(variable)] = (layer, f"{path}/{variable.name}")
+    holder = innermost_holders(model)
     held = [v for v in model.weights if id(v) in holder]
     named = [keras_path(v).rpartition("/")[0] for v in held]
     owners: dict[str, set[int]] = {}
