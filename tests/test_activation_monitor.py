@@ -337,6 +337,18 @@ def test_subclassed_model_and_nested_layers_are_measured_against_numpy():
     assert last["head"]["output_grad_l2"] is not None
 
 
+def test_a_subclassed_model_is_listed_in_the_order_it_calls_its_layers():
+    # Made head first; listed so, its rows would not line up with
+    # GradientMonitor's, which lists the net from the input.
+    model = helpers.HeadFirst("relu", "he_normal", depth=3)
+    x, y = helpers.xor_data(16)
+    activations = ActivationMonitor(x, freq="epoch")
+    gradients = GradientMonitor(freq=1)
+    fit(model, [activations, gradients], x, y)
+    layers = [r["layer"] for r in activations.history if r["step"] == 0]
+    assert layers == ["s0", "s1", "s2", "head"] == list(gradients.layer_norms(0))
+
+
 def test_probe_normalises_with_the_batch_statistics_and_leaves_the_moving_ones():
     x, y = probe_data()
     model = BlockNet()

@@ -8,7 +8,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from helpers import LEARNING_RATE, data, fit
+from helpers import LEARNING_RATE, HeadFirst, data, fit, xor_data
 
 import keras_acts
 from keras_acts import GradientMonitor
@@ -481,40 +481,6 @@ def test_layers_of_one_name_in_two_nested_models_get_a_row_each():
     assert [(r["layer"], r["variable"]) for r in rows] == [
         (layer, name) for layer in ("a/h", "b/h", "out") for name in ("kernel", "bias")
     ]
-
-
-class HeadFirst(keras.Model):
-    """A deep subclassed net that makes its head before its body (and, with
-    `temperature`, a variable of its own, applied last)."""
-
-    def __init__(self, activation, initializer, depth=10, temperature=False):
-        super().__init__(name="head_first")
-        self.head = keras.layers.Dense(1, activation="sigmoid", name="head")
-        self.body = [
-            keras.layers.Dense(
-                10, activation, kernel_initializer=initializer, name=f"s{i}"
-            )
-            for i in range(depth)
-        ]
-        self.has_temperature = temperature
-
-    def build(self, input_shape):
-        if self.has_temperature:
-            self.temperature = self.add_weight(
-                shape=(), initializer="ones", name="temperature"
-            )
-
-    def call(self, x):
-        for layer in self.body:
-            x = layer(x)
-        if self.has_temperature:
-            x = x * self.temperature
-        return self.head(x)
-
-
-def xor_data(samples=64):
-    x = np.random.default_rng(0).normal(size=(samples, 2)).astype("float32")
-    return x, (x[:, :1] * x[:, 1:] > 0).astype("float32")
 
 
 @pytest.mark.parametrize(

@@ -151,7 +151,10 @@ class Probe:
     with the probe batch that return one tensor. The others are in
     `unread`, and left out. It finds the layers whose outputs are not
     hidden units too (`not_hidden`): the model's own output layers, by the
-    tensors the model returns, and gates.
+    tensors the model returns, and gates. A subclassed model's layers are
+    listed in the order of their outputs in that pass (it may make its
+    head first); a Functional or Sequential model holds them in that order
+    already.
     """
 
     def __init__(
@@ -182,9 +185,13 @@ class Probe:
         if not model.built:
             model(self.x, training=False)
         calls: list[list] = [[] for _ in self.layers]
-        predictions = self._forward_reading(self.x, calls)
+        first_reads: list[int] = []
+        with self._reading(calls, first_reads=first_reads):
+            predictions = self.model(self.x, training=False)
         returned = {id(tensor) for tensor in keras.tree.flatten(predictions)}
         readable = [index for index, read in enumerate(calls) if read]
+        if not getattr(model, "inputs", None):
+            readable = first_reads
         self.unread = [
             name for index, name in enumerate(self.names) if index not in readable
         ]
@@ -215,10 +222,11 @@ class Probe:
             ]
 
     @contextlib.contextmanager
-    def _reading(self, calls: list[list], offsets=None):
+    def _reading(self, calls: list[list], offsets=None, first_reads=None):
         """While open, each monitored layer's outputs of a single tensor go
         to `calls` (a list per layer, a tensor per call), plus the offset for
-        that call where `offsets` has one; normalization layers use the
+        that call where `offsets` has one, and the layer's index to
+        `first_reads` (if given) at its first; normalization layers use the
         batch's statistics and discard their updates of the moving ones."""
         position = {id(layer): index for index, layer in enumerate(self.layers)}
         shadowed = list({id(layer): layer for layer in self.layers}.values())
@@ -244,6 +252,8 @@ class Probe:
                 if index is None or not keras.ops.is_tensor(outputs):
                     return outputs
                 read_so_far = len(calls[index])
+                if first_reads is not None and not read_so_far:
+                    first_reads.append(index)
                 if offsets is not None and read_so_far < len(offsets[index]):
                     offset = offsets[index][read_so_far]
                     outputs = outputs + keras.ops.cast(offset, outputs.dtype)
