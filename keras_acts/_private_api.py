@@ -33,26 +33,38 @@ def _lookup(owner: Any, name: str, what: str) -> Any:
 
 
 # Patches of a model's or an optimizer's methods, for the length of a fit.
-def install(owner: Any, name: str, replacement: Any) -> None:
-    """Shadows `owner`'s method `name` with `replacement` until `uninstall`.
+_ABSENT = object()
+
+
+def install(owner: Any, name: str, replacement: Any) -> Any:
+    """Shadows `owner`'s method `name` with `replacement` until `uninstall`,
+    and returns what `uninstall` must bring back.
 
     An instance attribute shadows the class's method, and removing it brings
-    the method back. `object.__setattr__` bypasses Keras's attribute tracking
-    (a Layer or Optimizer tracks what is assigned to it, and would save it).
-    GradientMonitor installs its recording `apply` on optimizers (and
-    `stateless_apply` on a LossScaleOptimizer, `_all_reduce_sum_gradients`
-    under tf.distribute), and `train_step` on the model, for each call of
-    its recording train function, and a noting `call` on the layers of a
-    subclassed model, for its first recording step (to learn the order of
-    the net). ActivationMonitor installs a reading `call` on the layers it
-    probes, for one forward pass.
+    the method back; where the instance had one of its own (a user's
+    patched `call`), that one is put back instead. `object.__setattr__`
+    bypasses Keras's attribute tracking (a Layer or Optimizer tracks what is
+    assigned to it, and would save it). GradientMonitor installs its
+    recording `apply` on optimizers (and `stateless_apply` on a
+    LossScaleOptimizer, `_all_reduce_sum_gradients` under tf.distribute),
+    and `train_step` on the model, for each call of its recording train
+    function, and a noting `call` on the layers of a subclassed model, for
+    its first recording step (to learn the order of the net).
+    ActivationMonitor installs a reading `call` on the layers it probes, for
+    one forward pass.
     """
+    previous = vars(owner).get(name, _ABSENT)
     object.__setattr__(owner, name, replacement)
+    return previous
 
 
-def uninstall(owner: Any, name: str) -> None:
-    """Removes what `install` put on `owner`, bringing back its method."""
-    vars(owner).pop(name, None)
+def uninstall(owner: Any, name: str, previous: Any = _ABSENT) -> None:
+    """Takes off what `install` put on `owner`, bringing back `previous`
+    (what `install` returned) or else the class's method."""
+    if previous is _ABSENT:
+        vars(owner).pop(name, None)
+    else:
+        object.__setattr__(owner, name, previous)
 
 
 def hide(owner: Any, name: str, value: Any) -> None:

@@ -100,6 +100,20 @@ def xor_data(samples=64):
     return x, (x[:, :1] * x[:, 1:] > 0).astype("float32")
 
 
+def count_calls(layer) -> list:
+    """Puts on `layer` a `call` of the user's own, as an instance attribute,
+    that counts its calls: the list returned gets one item per call."""
+    calls = []
+    call = layer.call
+
+    def counted_call(*args, **kwargs):
+        calls.append(1)
+        return call(*args, **kwargs)
+
+    layer.call = counted_call
+    return calls
+
+
 # Tiny keras-hub backbones, built from arguments (no presets, no downloads).
 class ScaledAdam(keras.optimizers.Adam):
     """A custom optimizer whose `get_config` lacks its own argument, as many

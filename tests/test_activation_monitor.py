@@ -349,6 +349,17 @@ def test_a_subclassed_model_is_listed_in_the_order_it_calls_its_layers():
     assert layers == ["s0", "s1", "s2", "head"] == list(gradients.layer_norms(0))
 
 
+def test_a_call_put_on_a_layer_by_the_user_is_read_and_kept():
+    model = helpers.HeadFirst("relu", "he_normal", depth=2)
+    calls = helpers.count_calls(model.body[0])
+    users_call = model.body[0].call
+    x, y = helpers.xor_data(16)
+    monitor = ActivationMonitor(x, freq="epoch")
+    fit(model, monitor, x, y)
+    assert [r["layer"] for r in monitor.history if r["step"] == 0][0] == "s0"
+    assert model.body[0].call is users_call and calls
+
+
 def test_probe_normalises_with_the_batch_statistics_and_leaves_the_moving_ones():
     x, y = probe_data()
     model = BlockNet()

@@ -8,10 +8,11 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from helpers import LEARNING_RATE, HeadFirst, data, fit, xor_data
+from helpers import LEARNING_RATE, HeadFirst, count_calls, data, fit, xor_data
 
 import keras_acts
 from keras_acts import GradientMonitor
+from keras_acts.callbacks._activation_layers import layer_paths
 from keras_acts.callbacks._gradient_collection import WAITING_RECORDS
 from keras_acts.callbacks.gradient_monitor import STATS
 from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
@@ -511,28 +512,81 @@ def test_a_subclassed_model_is_read_in_the_order_it_calls_its_layers(
     assert not [layer.name for layer in layers if "call" in vars(layer)]
 
 
-def test_the_variables_of_a_subclassed_model_itself_come_last():
-    model = HeadFirst("relu", "he_normal", depth=2, temperature=True)
+def test_the_variables_of_a_subclassed_model_itself_come_last_and_unjudged():
+    # Where the net uses its own variable is not known: were it taken for the
+    # output layer, the body's vanishing gradients would be compared with it.
+    model = HeadFirst("sigmoid", "glorot_uniform", temperature=True)
     monitor = GradientMonitor(freq=1)
-    fit(model, monitor, *xor_data(16))
-    assert list(monitor.layer_norms(0)) == ["s0", "s1", "head", "temperature"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", keras_acts.DiagnosisWarning)
+        fit(model, monitor, *xor_data(), batch_size=16)
+    assert list(monitor.layer_norms(0))[-3:] == ["s9", "head", "temperature"]
+    flags = [flag for flag in monitor.flags() if flag.kind == "vanishing"]
+    assert flags and "of head's gradient norm" in flags[0].problem
 
 
-def test_a_call_put_on_a_layer_by_the_user_is_kept():
+def test_a_call_put_on_a_layer_by_the_user_is_noted_and_kept():
     model = HeadFirst("relu", "he_normal", depth=2)
-    calls = []
-    call = model.body[1].call
-
-    def counted_call(*args, **kwargs):
-        calls.append(1)
-        return call(*args, **kwargs)
-
-    model.body[1].call = counted_call
+    calls = count_calls(model.body[1])
+    users_call = model.body[1].call
     monitor = GradientMonitor(freq=1)
     fit(model, monitor, *xor_data(16))
-    assert model.body[1].call is counted_call and calls
-    # Its layer keeps the order of its variables: after those called.
-    assert list(monitor.layer_norms(0)) == ["s0", "head", "s1"]
+    assert list(monitor.layer_norms(0)) == ["s0", "s1", "head"]
+    assert model.body[1].call is users_call and calls
+
+
+class Block(keras.layers.Layer):
+    """A layer with a weight of its own, applied before its sublayer's."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = keras.layers.Dense(4, name="inner")
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(
+            shape=(input_shape[-1],), initializer="ones", name="scale"
+        )
+
+    def call(self, x):
+        return self.inner(x * self.scale)
+
+
+class Structures(keras.Model):
+    """Layers in a dict and a list, one called twice, a nested Block, and
+    layers made in `build` (which runs in the model's first call)."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = keras.layers.Dense(1, name="out")
+        self.by_name = {"b": keras.layers.Dense(4, name="b")}
+        self.shared = keras.layers.Dense(4, name="shared")
+        self.listed = [keras.layers.Dense(4, name="l0")]
+
+    def build(self, input_shape):
+        self.first = keras.layers.Dense(4, name="a")
+        self.block = Block(name="block")
+
+    def call(self, x):
+        x = self.by_name["b"](self.first(x))
+        x = self.shared(self.listed[0](self.shared(x)))
+        return self.out(self.block(x))
+
+
+def test_layers_in_containers_shared_nested_and_made_in_build_are_in_call_order():
+    model = Structures()
+    monitor = GradientMonitor(freq=1)
+    fit(model, monitor, *xor_data(16), batch_size=16)
+    assert list(monitor.layer_norms(0)) == [
+        "a",
+        "b",
+        "shared",  # at its first call
+        "l0",
+        "block",  # its own weight, noted as the block is entered
+        "block/inner",
+        "out",
+    ]
+    layers = [layer for _, layer in layer_paths(model)]
+    assert not [layer.name for layer in layers if "call" in vars(layer)]
 
 
 def test_loss_scale_overflow_is_neither_recorded_nor_flagged():
@@ -890,10 +944,14 @@ def test_log_dir_without_tensorflow_names_every_missing_package(monkeypatch, tmp
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch.compile's graph of a step")
-def test_a_compiled_pytorch_step_records_without_recompiling_at_every_step():
+@pytest.mark.parametrize("subclassed", [False, True])
+def test_a_compiled_pytorch_step_records_without_recompiling_at_every_step(
+    subclassed,
+):
     # The host says whether each step is due: a tensor condition inside the
     # compiled step recompiled it at every step, up to Dynamo's recompile
-    # limit, which it warns about.
+    # limit, which it warns about. A subclassed model's layers are not noted
+    # (noting calls compiled each layer anew, past that limit).
     import logging
 
     import torch
@@ -904,8 +962,8 @@ def test_a_compiled_pytorch_step_records_without_recompiling_at_every_step():
     handler.emit = lambda record: messages.append(record.getMessage())
     dynamo = logging.getLogger("torch._dynamo")
     dynamo.addHandler(handler)
-    x, y = data()
-    model = small_model()
+    x, y = xor_data(16) if subclassed else data()
+    model = HeadFirst("relu", "he_normal") if subclassed else small_model()
     model.compile(keras.optimizers.SGD(0.01), "mse", jit_compile=True)
     monitor = GradientMonitor(freq=3, warn=False)
     try:

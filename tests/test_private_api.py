@@ -61,6 +61,18 @@ def test_install_shadows_a_method_and_uninstall_brings_it_back():
     assert optimizer.apply.__func__ is keras.optimizers.SGD.apply
 
 
+def test_uninstall_brings_back_a_method_the_instance_had():
+    layer = keras.layers.Dense(2)
+
+    def users_call(x):
+        return x
+
+    layer.call = users_call
+    previous = _private_api.install(layer, "call", lambda x: None)
+    _private_api.uninstall(layer, "call", previous)
+    assert layer.call is users_call
+
+
 def test_hidden_state_is_not_tracked_or_saved_with_the_model():
     model = small_model()
     before = len(model.weights)

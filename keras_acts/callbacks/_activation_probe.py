@@ -262,13 +262,15 @@ class Probe:
 
             return read
 
+        installed = []
         try:
             for layer in shadowed:
-                _private_api.install(layer, "call", reading(layer))
+                previous = _private_api.install(layer, "call", reading(layer))
+                installed.append((layer, previous))
             yield
         finally:
-            for layer in shadowed:
-                _private_api.uninstall(layer, "call")
+            for layer, previous in reversed(installed):
+                _private_api.uninstall(layer, "call", previous)
 
     def _forward_reading(self, x, calls, offsets=None):
         with self._reading(calls, offsets):

@@ -145,6 +145,11 @@ class Channel:
         """The train function to run while a monitor is attached."""
         return make_recording_function()
 
+    def notes_calls(self) -> bool:
+        """Whether the first recording step may note the order of the net
+        (with a `call` put on each layer of a subclassed model)."""
+        return True
+
     def wrap_optimizer(self, optimizer, install) -> None:
         """Wraps further optimizer methods, with `install(owner, name, f)`,
         which the capture undoes on detach."""

@@ -151,11 +151,14 @@ class GradientCapture:
         self.applies = 0  # calls of a wrapped apply while recording
         self._functions: dict[Any, Any] = {}
         self._plain_function = None
-        self._installed: list[tuple[Any, str]] = []
-        # The layers whose `call` notes the order of the first calls, and
-        # that order: {id(layer): rank}.
-        self._noting: list = []
+        self._installed: list[tuple[Any, str, Any]] = []
+        # While the order of the net is noted: the layers whose `call` notes
+        # it ({id(layer): (layer, its own call to put back)}), the ranks of
+        # their first calls ({id(layer): rank}), and the optimizers that have
+        # applied since.
+        self._noting: dict[int, tuple[Any, Any]] = {}
         self._first_calls: dict[int, int] = {}
+        self._applied_while_noting: set[int] = set()
         self._recording_function = None
         self._armed = False
         self._lock = threading.Lock()
@@ -242,6 +245,7 @@ class GradientCapture:
         """Hands what reached the host to the monitors that asked for it."""
         if self.request is None:
             return
+        self._learn_call_order()  # a step traced once (JAX) applies once
         for raw in self.channel.received():
             for request in self.requests:
                 if self._wants(request, raw):
@@ -403,41 +407,61 @@ class GradientCapture:
                     self.recording = False
 
             self._install(self.model, "train_step", recording_train_step)
-        if not self.names.call_order_learned and not getattr(
-            self.model, "inputs", None
+        if (
+            not self.names.call_order_learned
+            and not getattr(self.model, "inputs", None)
+            and self.channel.notes_calls()
         ):
             self._note_call_order()
 
     def _unwrap(self) -> None:
         self._learn_call_order()
-        for owner, name in reversed(self._installed):
-            _private_api.uninstall(owner, name)
+        self._stop_noting()
+        for owner, name, previous in reversed(self._installed):
+            _private_api.uninstall(owner, name, previous)
         self._installed = []
-        self._noting = []
 
+    # The order of the net, for a subclassed model.
     def _note_call_order(self) -> None:
-        """Puts on each layer inside the model a `call` that notes the order
-        in which the step first calls them, until `_learn_call_order` takes
-        it. On every layer: a model built by its first step has no variables
-        yet when that step is traced."""
-        first_calls = self._first_calls = {}
-        # A `call` the user put on an instance is left alone (uninstalling
-        # would take it off).
-        self._noting = [
-            layer for _, layer in layer_paths(self.model) if "call" not in vars(layer)
-        ]
-        if not self._noting:
-            self.names.learn_call_order({})  # the order the variables have
-        for layer in self._noting:
-            self._install(layer, "call", _noting_call(layer, first_calls))
+        """Puts on the model and each layer inside it a `call` that notes the
+        order in which the step first calls the layers, until
+        `_learn_call_order` takes it. A layer made in its parent's `build`,
+        which runs in the parent's first call, is found by the parent's
+        noting `call`."""
+        self._first_calls = {}
+        self._applied_while_noting = set()
+        self._note([self.model, *(layer for _, layer in layer_paths(self.model))])
 
-    def _learn_call_order(self, applying: bool = False) -> None:
-        """Once the step has called some layer, or is `applying` the
-        gradients (its forward pass has run, whether its calls were seen or
-        not): hands the order of the first calls to the names, and takes the
-        noting `call`s off."""
+    def _note(self, layers) -> None:
+        for layer in layers:
+            if id(layer) not in self._noting:
+                call = layer.call
+
+                def noting_call(*args, _layer=layer, _call=call, **kwargs):
+                    if id(_layer) not in self._first_calls:
+                        self._first_calls[id(_layer)] = len(self._first_calls)
+                        self._note(sublayer for _, sublayer in layer_paths(_layer))
+                    return _call(*args, **kwargs)
+
+                previous = _private_api.install(layer, "call", noting_call)
+                self._noting[id(layer)] = (layer, previous)
+
+    def _learn_call_order(self, optimizer=None) -> None:
+        """Hands the order of the first calls to the names, and takes the
+        noting `call`s off, once a whole step has run: when the wrapped step
+        ends, or records are collected (no `optimizer`), after an apply, or
+        when `optimizer` applies a second time (a custom loop's next step,
+        run eagerly). A step
+        that ran without calling them (traced before they were put on)
+        leaves the order of the variables."""
         with self._lock:
-            if not self._noting or not (self._first_calls or applying):
+            if not self._noting:
+                return
+            applied = self._applied_while_noting
+            if optimizer is not None and id(optimizer) not in applied:
+                applied.add(id(optimizer))
+                return
+            if not applied:  # no step ran: the next one is noted
                 return
             first_calls = self._first_calls
             self.names.learn_call_order(
@@ -447,9 +471,12 @@ class GradientCapture:
                     if id(layer) in first_calls
                 }
             )
-            for layer in self._noting:
-                _private_api.uninstall(layer, "call")
-            self._noting = []
+            self._stop_noting()
+
+    def _stop_noting(self) -> None:
+        for layer, previous in self._noting.values():
+            _private_api.uninstall(layer, "call", previous)
+        self._noting = {}
 
     @contextlib.contextmanager
     def _wrapped(self):
@@ -473,8 +500,8 @@ class GradientCapture:
         self.channel.release()
 
     def _install(self, owner, name: str, replacement) -> None:
-        _private_api.install(owner, name, replacement)
-        self._installed.append((owner, name))
+        previous = _private_api.install(owner, name, replacement)
+        self._installed.append((owner, name, previous))
 
     def _wrap_optimizer(self, optimizer) -> None:
         recording = optimizer
@@ -541,7 +568,7 @@ class GradientCapture:
             if not self.recording or not len(grads):
                 return original_apply(grads, trainable_variables)
             self.applies += 1
-            self._learn_call_order(applying=True)
+            self._learn_call_order(optimizer)
             if trainable_variables is None:
                 if not optimizer.built:  # apply raises a clear error
                     return original_apply(grads, trainable_variables)
@@ -646,14 +673,3 @@ class GradientCapture:
             return original(optimizer_variables, grads, trainable_variables)
 
         return stateless_apply
-
-
-def _noting_call(layer, first_calls: dict[int, int]):
-    """`layer.call`, noting in `first_calls` when it is first called."""
-    call = layer.call
-
-    def noting_call(*args, **kwargs):
-        first_calls.setdefault(id(layer), len(first_calls))
-        return call(*args, **kwargs)
-
-    return noting_call

@@ -33,7 +33,8 @@ class VariableNames:
     Rows list the layers in the order the training step first calls them,
     once the capture has seen it (`learn_call_order`), and until then in the
     order of their variables: a subclassed model may make its head before
-    its body."""
+    its body. The variables of the model itself, outside its layers, then
+    come last, and are `unplaced`: where the net uses them is not known."""
 
     def __init__(self, model) -> None:
         self._prefix = f"{model.name}/"
@@ -49,6 +50,7 @@ class VariableNames:
         self.call_order_learned = False
         self._call_rank: dict[int, int] = {}  # by variable id
         self._layer_rank: dict[str, int] = {}
+        self.unplaced: set[str] = set()
 
     def learn_call_order(self, call_rank: dict[int, int]) -> None:
         """Takes the rank of each variable's layer in the order of the first
@@ -56,16 +58,20 @@ class VariableNames:
         self.call_order_learned = True
         self._call_rank = call_rank
         self._layer_rank = {}
+        self.unplaced = set()
         for key, index in self._index.items():
             self._rank(key, index)
         self.row_groups = {}
 
     def _rank(self, key: int, index: int) -> None:
+        layer = self.layers[index]
         if key in self._call_rank:
-            layer = self.layers[index]
             self._layer_rank[layer] = min(
                 self._layer_rank.get(layer, math.inf), self._call_rank[key]
             )
+            self.unplaced.discard(layer)
+        elif self._call_rank and layer not in self._layer_rank:
+            self.unplaced.add(layer)
 
     def call_rank(self, layer: str) -> float:
         """Where `layer` comes in the order of the net, input side first;

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -265,8 +265,12 @@ class GradientRun:
         self.vanishing: dict[str, list] = {}
         self.update_ratios: list[tuple[int, float]] = []  # (step, ratio)
 
-    def add(self, rows: dict[str, dict[str, Any]], step: int) -> None:
-        """Takes one record's layer rows (`{layer: row}`, `GLOBAL` last)."""
+    def add(
+        self, rows: dict[str, dict[str, Any]], step: int, unplaced: Container = ()
+    ) -> None:
+        """Takes one record's layer rows (`{layer: row}`, input side first,
+        `GLOBAL` last); the `unplaced` layers, whose place in the net is not
+        known, are left out of the vanishing rule."""
         self.records += 1
         if self.first_step is None:
             self.first_step = step
@@ -287,7 +291,10 @@ class GradientRun:
             self.peak = (norm, step, rows[GLOBAL]["update_ratio"])
         if rows[GLOBAL]["update_ratio"] is not None:
             self.update_ratios.append((step, rows[GLOBAL]["update_ratio"]))
-        output = layers[-1]
+        placed = [layer for layer in layers if layer not in unplaced]
+        if not placed:
+            return
+        output = placed[-1]
         output_norm = rows[output]["l2"]
         if output_norm <= 0:
             return
@@ -296,7 +303,7 @@ class GradientRun:
         # attention query at initialisation, a branch behind a layer scale
         # of 1e-6 in a residual net) is not.
         below_so_far = True
-        for layer in layers[:-1]:
+        for layer in placed[:-1]:
             ratio = rows[layer]["l2"] / output_norm
             below_so_far = below_so_far and ratio < self.vanishing_ratio
             state = self.vanishing.setdefault(layer, [0, math.inf, step, output])

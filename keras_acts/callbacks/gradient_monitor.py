@@ -557,7 +557,7 @@ class GradientMonitor(Recorder):
                     stacklevel=2,
                 )
                 continue
-            self._run.add(layer_rows_of(record), record.step)
+            self._run.add(layer_rows_of(record), record.step, record.names.unplaced)
             self._live_warnings.give(
                 [finding.flag for finding in self._findings()],
                 "GradientMonitor",

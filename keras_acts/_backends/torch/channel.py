@@ -34,6 +34,12 @@ class Channel(BaseChannel):
 
         return train_function
 
+    def notes_calls(self) -> bool:
+        # torch.compile guards on each layer's `call`: noting calls compile
+        # every layer's forward anew, past dynamo's recompile limit (after
+        # which they run eagerly) in a model of more than a few layers.
+        return not self.capture.model.jit_compile
+
     def should_record(self, site, step):
         # In a step compiled by torch.compile (jit_compile=True), a branch on
         # a tensor breaks the graph at every step: the host's answer, a
