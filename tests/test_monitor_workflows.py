@@ -456,6 +456,38 @@ def test_a_custom_loop_reads_a_subclassed_model_in_the_order_it_calls_its_layers
     assert "call" not in vars(model.out) and "call" not in vars(model.hidden)
 
 
+def test_two_models_sharing_a_layer_in_one_loop_leave_nothing_on_it():
+    # Both monitors note the shared layer, the second over the first, and
+    # the first stops noting first.
+    shared = keras.layers.Dense(4, activation="tanh", name="shared")
+
+    class Net(keras.Model):
+        def __init__(self, name):
+            super().__init__(name=name)
+            self.out = keras.layers.Dense(2, name="out")
+            self.shared = shared
+
+        def call(self, x):
+            return self.out(self.shared(x))
+
+    x, y = data()
+    models = [Net("a"), Net("b")]
+    optimizers = [keras.optimizers.SGD(LEARNING_RATE) for _ in models]
+    steps = []
+    for model, optimizer in zip(models, optimizers, strict=True):
+        model(x[:1])
+        steps.append(custom_loop_step(model, [optimizer]))
+    monitors = [GradientMonitor(freq=1) for _ in models]
+    with monitors[0].attach(models[0], optimizers[0]):
+        with monitors[1].attach(models[1], optimizers[1]):
+            for _ in range(3):
+                for step in steps:
+                    step(x[:8], y[:8])
+    assert "call" not in vars(shared)
+    for monitor in monitors:
+        assert list(monitor.layer_norms(0))[-1] == "out"
+
+
 @pytest.mark.tensorflow_only
 def test_a_step_that_applies_before_calling_every_layer_is_read_in_call_order():
     # The critic is updated before the generator is first called: the order

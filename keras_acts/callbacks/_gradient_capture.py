@@ -153,10 +153,11 @@ class GradientCapture:
         self._plain_function = None
         self._installed: list[tuple[Any, str, Any]] = []
         # While the order of the net is noted: the layers whose `call` notes
-        # it ({id(layer): (layer, its own call to put back)}), the ranks of
+        # it ({id(layer): (layer, its own call to put back, the noting call,
+        # its link to this capture)}), the ranks of
         # their first calls ({id(layer): rank}), and the optimizers that have
         # applied since.
-        self._noting: dict[int, tuple[Any, Any]] = {}
+        self._noting: dict[int, tuple] = {}
         self._first_calls: dict[int, int] = {}
         self._applied_while_noting: set[int] = set()
         self._recording_function = None
@@ -436,15 +437,20 @@ class GradientCapture:
         for layer in layers:
             if id(layer) not in self._noting:
                 call = layer.call
+                # Emptied when the noting stops: the call then passes
+                # through, holding nothing of this capture.
+                noter = [self]
 
-                def noting_call(*args, _layer=layer, _call=call, **kwargs):
-                    if id(_layer) not in self._first_calls:
-                        self._first_calls[id(_layer)] = len(self._first_calls)
-                        self._note(sublayer for _, sublayer in layer_paths(_layer))
-                    return _call(*args, **kwargs)
+                def noting_call(*args, _layer=layer, _call=call, _noter=noter, **kw):
+                    if _noter and id(_layer) not in _noter[0]._first_calls:
+                        capture = _noter[0]
+                        capture._first_calls[id(_layer)] = len(capture._first_calls)
+                        capture._note(sublayer for _, sublayer in layer_paths(_layer))
+                    return _call(*args, **kw)
 
                 previous = _private_api.install(layer, "call", noting_call)
-                self._noting[id(layer)] = (layer, previous)
+                noting_call.noted = (noter, previous)
+                self._noting[id(layer)] = (layer, previous, noting_call, noter)
 
     def _learn_call_order(self, optimizer=None) -> None:
         """Hands the order of the first calls to the names, and takes the
@@ -474,8 +480,15 @@ class GradientCapture:
             self._stop_noting()
 
     def _stop_noting(self) -> None:
-        for layer, previous in self._noting.values():
-            _private_api.uninstall(layer, "call", previous)
+        for layer, previous, noting_call, noter in self._noting.values():
+            noter.clear()
+            # Another capture noting a layer that its model shares with this
+            # one may have put its own call over this one: it takes this one
+            # off too when it stops, and this one passes through until then.
+            if vars(layer).get("call") is noting_call:
+                while not getattr(previous, "noted", (True,))[0]:
+                    previous = previous.noted[1]  # another capture's, stopped
+                _private_api.uninstall(layer, "call", previous)
         self._noting = {}
 
     @contextlib.contextmanager
