@@ -101,6 +101,43 @@ class Interrupt(keras.callbacks.Callback):
             raise self.error
 
 
+@pytest.mark.skipif(
+    BACKEND == "jax", reason="Keras's JAX fit fails after such a fit, unmonitored too"
+)
+def test_a_monitored_fit_after_one_whose_first_step_raised_records():
+    # The recording step's first trace failed half way: reused by the next
+    # fit, it failed there (TensorFlow's "Attr 'Toutput_types' ...").
+    class Raising(keras.layers.Layer):
+        raising = True
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(4, "tanh", name="inner")
+
+        def call(self, x, training=None):
+            if self.raising and training:
+                raise ArithmeticError("the first fit's step")
+            return self.dense(x)
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.out = keras.layers.Dense(2, name="out")
+            self.raising = Raising(name="raising")
+
+        def call(self, x, training=None):
+            return self.out(self.raising(x, training=training))
+
+    x, y = data()
+    model = Net()
+    with pytest.raises(ArithmeticError):
+        fit(model, GradientMonitor(freq=1), x, y)
+    Raising.raising = False
+    monitor = GradientMonitor(freq=1)
+    fit(model, monitor, x, y)
+    assert list(monitor.layer_norms(0)) == ["raising/inner", "out"]
+
+
 @pytest.mark.parametrize("error", [RuntimeError("a later callback"), KeyboardInterrupt])
 def test_after_an_interrupted_fit_the_model_trains_as_if_never_monitored(error):
     x, y = data(samples=32)

@@ -363,8 +363,10 @@ class GradientCapture:
 
     def _guarded(self, recording, plain):
         model = self.model
+        ran = False
 
         def train_function(*args, **kwargs):
+            nonlocal ran
             if not self._armed or self.request is None:
                 # Called outside a monitored fit (the fit that put it here
                 # was stopped by an exception): the plain function.
@@ -377,6 +379,11 @@ class GradientCapture:
                 with self._wrapped():
                     logs = recording(*args, **kwargs)
             except BaseException:
+                if not ran:
+                    # Its first call (the trace, on TensorFlow) failed: what
+                    # it made is half made, so the next fit makes it anew.
+                    self._functions = {}
+                    self.sites = {}
                 # The records of the steps that ran are kept.
                 try:
                     request.after_block(interrupted=True)
@@ -386,6 +393,7 @@ class GradientCapture:
             finally:
                 if model.train_function is train_function:
                     model.train_function = plain
+            ran = True
             request.after_block()
             return logs
 
