@@ -349,6 +349,24 @@ def test_a_subclassed_model_is_listed_in_the_order_it_calls_its_layers():
     assert layers == ["s0", "s1", "s2", "head"] == list(gradients.layer_norms(0))
 
 
+def test_layers_a_subclassed_model_makes_in_build_are_measured():
+    class BuiltLater(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.head = keras.layers.Dense(1, activation="sigmoid", name="head")
+
+        def build(self, input_shape):
+            self.hidden = keras.layers.Dense(4, activation="relu", name="hidden")
+
+        def call(self, x):
+            return self.head(self.hidden(x))
+
+    x, y = helpers.xor_data(16)
+    monitor = ActivationMonitor(x, freq="epoch")
+    fit(BuiltLater(), monitor, x, y)
+    assert [r["layer"] for r in monitor.history if r["step"] == 0] == ["hidden", "head"]
+
+
 def test_a_call_put_on_a_layer_by_the_user_is_read_and_kept():
     model = helpers.HeadFirst("relu", "he_normal", depth=2)
     calls = helpers.count_calls(model.body[0])

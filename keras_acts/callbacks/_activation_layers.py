@@ -132,14 +132,12 @@ def monitored_layers(model, selection, x) -> list[tuple[str, keras.layers.Layer]
     default every layer with a nonlinearity but the softmax inside an
     attention layer (a distribution over positions, near 0 almost
     everywhere by design). ValueError if `selection` names a layer the
-    model does not have; an empty list if the default finds none. A
-    Sequential model not built yet is built for the probe inputs `x`."""
-    if (
-        isinstance(model, keras.Sequential)
-        and not model.built
-        and not isinstance(x, (dict, list, tuple))
-    ):
-        model.build((None,) + x.shape[1:])
+    model does not have; an empty list if the default finds none. A model
+    not built yet is built by a call on the probe inputs `x`: the layers
+    that its `build` makes exist only then (on TensorFlow a subclassed model
+    is built in `fit`'s first step)."""
+    if not model.built:
+        model(x, training=False)
     paths = layer_paths(model)
     if selection is None:
         return [

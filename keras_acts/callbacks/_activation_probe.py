@@ -180,10 +180,6 @@ class Probe:
         self.names = [path for path, _ in layers]
         self.layers = [layer for _, layer in layers]
         self._offsets: list[list[keras.Variable]] | None = None
-        # A model not yet built traces its `call` once more on its first
-        # call, to build: that trace is not a call to read.
-        if not model.built:
-            model(self.x, training=False)
         calls: list[list] = [[] for _ in self.layers]
         first_reads: list[int] = []
         with self._reading(calls, first_reads=first_reads):
