@@ -153,11 +153,10 @@ class GradientCapture:
         self._plain_function = None
         self._installed: list[tuple[Any, str, Any]] = []
         # While the order of the net is noted: the layers whose `call` notes
-        # it ({id(layer): (layer, its own call to put back, the noting call,
-        # its link to this capture)}), the ranks of
-        # their first calls ({id(layer): rank}), and the optimizers that have
+        # it ({id(layer): (layer, that noting call)}), the ranks of their
+        # first calls ({id(layer): rank}), and the optimizers that have
         # applied since.
-        self._noting: dict[int, tuple] = {}
+        self._noting: dict[int, tuple[Any, Any]] = {}
         self._first_calls: dict[int, int] = {}
         self._applied_while_noting: set[int] = set()
         self._recording_function = None
@@ -457,17 +456,17 @@ class GradientCapture:
                     return _call(*args, **kw)
 
                 previous = _private_api.install(layer, "call", noting_call)
+                # What it notes for, and the call to put back after it.
                 noting_call.noted = (noter, previous)
-                self._noting[id(layer)] = (layer, previous, noting_call, noter)
+                self._noting[id(layer)] = (layer, noting_call)
 
     def _learn_call_order(self, optimizer=None) -> None:
         """Hands the order of the first calls to the names, and takes the
         noting `call`s off, once a whole step has run: when the wrapped step
         ends, or records are collected (no `optimizer`), after an apply, or
         when `optimizer` applies a second time (a custom loop's next step,
-        run eagerly). A step
-        that ran without calling them (traced before they were put on)
-        leaves the order of the variables."""
+        run eagerly). A step that ran without calling them (traced before
+        they were put on) leaves the order of the variables."""
         with self._lock:
             if not self._noting:
                 return
@@ -488,7 +487,8 @@ class GradientCapture:
             self._stop_noting()
 
     def _stop_noting(self) -> None:
-        for layer, previous, noting_call, noter in self._noting.values():
+        for layer, noting_call in self._noting.values():
+            noter, previous = noting_call.noted
             noter.clear()
             # Another capture noting a layer that its model shares with this
             # one may have put its own call over this one: it takes this one
