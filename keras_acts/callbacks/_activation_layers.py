@@ -71,6 +71,13 @@ def layer_paths(model) -> list[tuple[str, keras.layers.Layer]]:
     return found
 
 
+def holds_layers_in_call_order(model) -> bool:
+    """Whether `model` lists its layers in the order it calls them: a
+    Functional or Sequential model does (by its graph), a subclassed one
+    need not (it may make its head first)."""
+    return bool(getattr(model, "inputs", None))
+
+
 def standardizes(model) -> bool:
     """Whether `model` scales its own inputs, with a keras_acts.Standardize
     or a keras.layers.Normalization: then raw inputs far from zero-centered

@@ -22,6 +22,7 @@ import numpy as np
 from keras_acts import _backends, _private_api
 from keras_acts.callbacks._activation_layers import (
     activation_name,
+    holds_layers_in_call_order,
     is_gate,
     layer_paths,
 )
@@ -186,7 +187,7 @@ class Probe:
             predictions = self.model(self.x, training=False)
         returned = {id(tensor) for tensor in keras.tree.flatten(predictions)}
         readable = [index for index, read in enumerate(calls) if read]
-        if not getattr(model, "inputs", None):
+        if not holds_layers_in_call_order(model):
             readable = first_reads
         self.unread = [
             name for index, name in enumerate(self.names) if index not in readable

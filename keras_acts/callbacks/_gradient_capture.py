@@ -39,7 +39,10 @@ import keras
 import numpy as np
 
 from keras_acts import _backends, _private_api
-from keras_acts.callbacks._activation_layers import layer_paths
+from keras_acts.callbacks._activation_layers import (
+    holds_layers_in_call_order,
+    layer_paths,
+)
 from keras_acts.callbacks._channel import Inbox, Request
 from keras_acts.callbacks._gradient_statistics import (
     Site,
@@ -417,7 +420,7 @@ class GradientCapture:
             self._install(self.model, "train_step", recording_train_step)
         if (
             not self.names.call_order_learned
-            and not getattr(self.model, "inputs", None)
+            and not holds_layers_in_call_order(self.model)
             and self.channel.notes_calls()
         ):
             self._note_call_order()
@@ -467,6 +470,8 @@ class GradientCapture:
         when `optimizer` applies a second time (a custom loop's next step,
         run eagerly). A step that ran without calling them (traced before
         they were put on) leaves the order of the variables."""
+        if not self._noting:  # learned: nothing on the step's hot path
+            return
         with self._lock:
             if not self._noting:
                 return
