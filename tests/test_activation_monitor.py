@@ -337,16 +337,23 @@ def test_subclassed_model_and_nested_layers_are_measured_against_numpy():
     assert last["head"]["output_grad_l2"] is not None
 
 
-def test_a_subclassed_model_is_listed_in_the_order_it_calls_its_layers():
+@pytest.mark.parametrize("in_functional", [False, True])
+def test_a_subclassed_model_is_listed_in_the_order_it_calls_its_layers(in_functional):
     # Made head first; listed so, its rows would not line up with
-    # GradientMonitor's, which lists the net from the input.
+    # GradientMonitor's, which lists the net from the input. A Functional
+    # model around it lists its layers the same way.
     model = helpers.HeadFirst("relu", "he_normal", depth=3)
+    names = ["s0", "s1", "s2", "head"]
+    if in_functional:
+        inputs = keras.Input((2,))
+        model = keras.Model(inputs, model(inputs))
+        names = [f"head_first/{name}" for name in names]
     x, y = helpers.xor_data(16)
     activations = ActivationMonitor(x, freq="epoch")
     gradients = GradientMonitor(freq=1)
     fit(model, [activations, gradients], x, y)
     layers = [r["layer"] for r in activations.history if r["step"] == 0]
-    assert layers == ["s0", "s1", "s2", "head"] == list(gradients.layer_norms(0))
+    assert layers == names == list(gradients.layer_norms(0))
 
 
 def test_layers_a_subclassed_model_makes_in_build_are_measured():

@@ -484,31 +484,38 @@ def test_layers_of_one_name_in_two_nested_models_get_a_row_each():
     ]
 
 
+@pytest.mark.parametrize("in_functional", [False, True])
 @pytest.mark.parametrize(
     "activation, initializer, vanishes",
     [("sigmoid", "glorot_uniform", True), ("relu", "he_normal", False)],
 )
 def test_a_subclassed_model_is_read_in_the_order_it_calls_its_layers(
-    activation, initializer, vanishes
+    activation, initializer, vanishes, in_functional
 ):
     # Made head first, the head's variables come first: read in that
-    # order, the vanishing rule compared the body with its last layer.
-    model = HeadFirst(activation, initializer)
+    # order, the vanishing rule compared the body with its last layer. A
+    # Functional model around it lists its layers the same way.
+    net = HeadFirst(activation, initializer)
+    model, prefix = net, ""
+    if in_functional:
+        inputs = keras.Input((2,))
+        model, prefix = keras.Model(inputs, net(inputs)), "head_first/"
     model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
     monitor = GradientMonitor(freq=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", keras_acts.DiagnosisWarning)
         model.fit(*xor_data(), batch_size=16, verbose=0, callbacks=[monitor])
-    body = [f"s{i}" for i in range(10)]
-    assert list(monitor.layer_norms(0)) == [*body, "head"]
+    body = [f"{prefix}s{i}" for i in range(10)]
+    head = f"{prefix}head"
+    assert list(monitor.layer_norms(0)) == [*body, head]
     rows = [r for r in monitor.history if r["step"] == 0 and r["variable"]]
-    assert [r["layer"] for r in rows] == [*np.repeat(body, 2), "head", "head"]
+    assert [r["layer"] for r in rows] == [*np.repeat(body, 2), head, head]
     flags = [flag for flag in monitor.flags() if flag.kind == "vanishing"]
     if vanishes:
-        assert flags and "of head's gradient norm" in flags[0].problem
+        assert flags and f"of {head}'s gradient norm" in flags[0].problem
     else:
         assert not flags
-    layers = [model.head, *model.body]
+    layers = [net, net.head, *net.body]
     assert not [layer.name for layer in layers if "call" in vars(layer)]
 
 

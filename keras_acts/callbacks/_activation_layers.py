@@ -73,9 +73,12 @@ def layer_paths(model) -> list[tuple[str, keras.layers.Layer]]:
 
 def holds_layers_in_call_order(model) -> bool:
     """Whether `model` lists its layers in the order it calls them: a
-    Functional or Sequential model does (by its graph), a subclassed one
-    need not (it may make its head first)."""
-    return bool(getattr(model, "inputs", None))
+    Functional or Sequential model does (by its graph) where every layer in
+    it that holds layers is one too. A subclassed model or a composite layer
+    need not, even inside a Functional model: it may make its head first,
+    or a layer norm before the layer whose outputs it normalizes."""
+    holders = [layer for _, layer in layer_paths(model) if _private_api.sublayers(layer)]
+    return all(getattr(layer, "inputs", None) for layer in [model, *holders])
 
 
 def standardizes(model) -> bool:
