@@ -77,7 +77,9 @@ def holds_layers_in_call_order(model) -> bool:
     it that holds layers is one too. A subclassed model or a composite layer
     need not, even inside a Functional model: it may make its head first,
     or a layer norm before the layer whose outputs it normalizes."""
-    holders = [layer for _, layer in layer_paths(model) if _private_api.sublayers(layer)]
+    holders = [
+        layer for _, layer in layer_paths(model) if _private_api.sublayers(layer)
+    ]
     return all(getattr(layer, "inputs", None) for layer in [model, *holders])
 
 
