@@ -691,11 +691,27 @@ def test_gradient_accumulation_records_micro_batches():
     monitor = GradientMonitor()
     fit(model, monitor, x, y, batch_size=4)
     global_rows = [r for r in monitor.history if r["layer"] == "(global)"]
-    # Two micro-batches per optimizer iteration: the first only accumulates.
+    # Two micro-batches per optimizer iteration: the first only accumulates,
+    # and moves no weight.
     assert [r["step"] for r in global_rows] == [0, 0, 1, 1]
     ratios = [r["update_ratio"] for r in global_rows]
-    assert ratios[0] == 0.0 and ratios[2] == 0.0
+    assert ratios[0] is None and ratios[2] is None
     assert ratios[1] > 0 and ratios[3] > 0
+
+
+def test_gradient_accumulation_is_not_taken_for_a_stall():
+    # Counted as updates of 0, the micro-batches that only accumulate made
+    # the median update 0 and flagged every accumulating run as stalled.
+    x, y = data(samples=96)
+    model = small_model()
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3, gradient_accumulation_steps=4),
+        loss="mse",
+    )
+    monitor = GradientMonitor(freq=1)
+    fit(model, monitor, x, y, epochs=2, batch_size=4)
+    assert len(monitor.history) // 7 >= 40
+    assert not monitor.flags()
 
 
 def test_summary_and_plot_show_vanishing():

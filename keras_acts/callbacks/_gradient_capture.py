@@ -45,6 +45,9 @@ from keras_acts.callbacks._activation_layers import (
 )
 from keras_acts.callbacks._channel import Inbox, Request
 from keras_acts.callbacks._gradient_statistics import (
+    NOT_MEASURED,
+    STATISTICS_WIDTH,
+    UPDATE_SQUARES,
     Site,
     VariableNames,
     innermost_holders,
@@ -619,15 +622,27 @@ class GradientCapture:
             def store():
                 applied = self.channel.applied_gradients(optimizer, grads, variables)
                 after = [[v.value for v in group] for group in grouped]
-                return self._emit(site, applied, before, after, step)
+                moved = None
+                if getattr(optimizer, "gradient_accumulation_steps", None):
+                    # Its iterations count the micro-batches that update.
+                    moved = ops.greater(optimizer.iterations, step)
+                return self._emit(site, applied, before, after, step, moved)
 
             self.channel.record_if(record, site, step, store)
 
         return apply
 
-    def _emit(self, site: Site, gradients, before, after, step):
+    def _emit(self, site: Site, gradients, before, after, step, moved=None):
+        """Emits a record; `moved`, where given, says whether the update
+        moved the weights: a micro-batch that only accumulates its gradient
+        has no update to measure (a ratio of 0 would read as a stall)."""
         gradients = [None if g is None else self.channel.dense(g) for g in gradients]
         statistics, copies = self.channel.statistics(site, gradients, before, after)
+        if moved is not None:
+            measured = np.arange(STATISTICS_WIDTH) != UPDATE_SQUARES
+            statistics = keras.ops.where(
+                keras.ops.logical_or(moved, measured), statistics, NOT_MEASURED
+            )
         return self.channel.emit(
             site, statistics, copies if self.request.histograms else None, step
         )

@@ -17,7 +17,7 @@ from keras_acts.callbacks._activation_layers import layer_paths
 # Columns of the statistics computed on the device, one row per variable.
 SUM_SQUARES, SUM_ABS, MAX_ABS, WEIGHT_SQUARES, UPDATE_SQUARES = range(5)
 STATISTICS_WIDTH = 5
-NOT_MEASURED = -1.0  # the update of a step that the optimizer skipped
+NOT_MEASURED = -1.0  # the update of a skipped step or an accumulating micro-batch
 
 
 class VariableNames:
