@@ -183,11 +183,15 @@ def test_compiled_parametric_elu_is_differentiated_twice(rng):
     upstream = torch.tensor(rng.normal(size=(4, 3)), dtype=torch.float32)
     outputs = OWN._CompiledParametricELU.apply(x, alpha)
     grad_x, _ = torch.autograd.grad(outputs, [x, alpha], upstream, create_graph=True)
-    (grad_alpha_of_grad_x,) = torch.autograd.grad(grad_x.sum(), [alpha])
-    # d/dalpha of sum(upstream * alpha * e^x) over x < 0.
+    grad_x_of_grad_x, grad_alpha_of_grad_x = torch.autograd.grad(
+        grad_x.sum(), [x, alpha]
+    )
+    # d/dx and d/dalpha of sum(upstream * alpha * e^x) over x < 0.
     x64 = x.detach().double().numpy()
-    expected = (upstream.double().numpy() * np.exp(x64) * (x64 < 0)).sum(axis=0)
-    np.testing.assert_allclose(grad_alpha_of_grad_x, expected, rtol=1e-5)
+    per_element = upstream.double().numpy() * np.exp(x64) * (x64 < 0)
+    np.testing.assert_allclose(grad_alpha_of_grad_x, per_element.sum(axis=0), rtol=1e-5)
+    alpha64 = alpha.detach().double().numpy()
+    np.testing.assert_allclose(grad_x_of_grad_x, alpha64 * per_element, rtol=1e-5)
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is PyTorch's")

@@ -6,6 +6,7 @@ import pytest
 from helpers import regression_data
 
 import keras_acts
+from keras_acts import _backends
 
 LAYERS = {
     "PReLU": lambda **kw: keras_acts.PReLU(**kw),
@@ -107,3 +108,52 @@ def test_mixed_precision(name, policy, compute_dtype):
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
     for weight in model.weights:
         assert weight.dtype == "float32"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", [*LAYERS, "Rational"])
+def test_second_derivatives_match_finite_differences_of_the_gradient(name, dtype):
+    # A gradient penalty, or the Hessian-vector products of ActivationMonitor's
+    # curvature, differentiates the layer's gradient again. On PyTorch the
+    # gradients written by hand read values that autograd had not recorded:
+    # their second derivatives came out wrong without an error. In float64,
+    # TensorFlow refused to add PReLU's parameter gradient (summed in
+    # float32) to a float64 one.
+    autodiff = _backends.module("autodiff")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3)).astype(dtype)
+    make = LAYERS.get(name, keras_acts.Rational)
+    with autodiff.float64_scope():
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential(
+            [
+                keras.Input((3,), dtype=dtype),
+                keras.layers.Dense(4, dtype=dtype),
+                make(dtype=dtype),
+                keras.layers.Dense(1, dtype=dtype),
+            ]
+        )
+        variables = model.trainable_variables
+        starts = [keras.ops.convert_to_numpy(v) for v in variables]
+        directions = [rng.normal(size=v.shape).astype(dtype) for v in starts]
+
+        def loss():
+            return keras.ops.sum(keras.ops.square(model(x))), None
+
+        def gradient_along(step):
+            for variable, start, direction in zip(
+                variables, starts, directions, strict=True
+            ):
+                variable.assign(start + step * direction)
+            _, _, gradients = autodiff.value_and_gradients(loss, variables)
+            return np.concatenate([_backends.to_numpy(g).ravel() for g in gradients])
+
+        # Steps small enough that no unit crosses a kink of the piecewise
+        # linear layers, large enough for float32 (in which PyTorch computes
+        # some float64 ops: see its FINITE_DIFFERENCE_STEP).
+        step = 1e-3 if dtype == "float32" else 1e-4
+        numeric = (gradient_along(step) - gradient_along(-step)) / (2 * step)
+        gradient_along(0.0)
+        product = autodiff.hessian_vector_product(loss, variables, directions)
+        got = np.concatenate([_backends.to_numpy(p).ravel() for p in product])
+    np.testing.assert_allclose(got, numeric, atol=3e-3 * np.abs(numeric).max())

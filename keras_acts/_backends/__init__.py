@@ -7,7 +7,8 @@ with up to three modules:
 - `autodiff`: gradients by the backend's own automatic differentiation
   (`value_and_gradients`, `hessian_vector_product`, `compiled`,
   `float64_scope`), for the ActivationMonitor's probes and
-  `keras_acts.testing`;
+  `keras_acts.testing`, and, where `keras.ops.custom_gradient` falls short,
+  a `custom_gradient` of its own for the layers' ops;
 - `channel`: how GradientMonitor's records leave the training step;
 - `kernels`: the fused activations that the backend runs faster in its own
   ops than in `keras.ops` (a backend without one uses `keras.ops`).

@@ -5,6 +5,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_acts import _backends
+
 # For `pelu`: below this, exp(x / b) is 0 even in float64 (whose smallest
 # value is about exp(-745)): clipping x / b there changes nothing but keeps
 # x / b * exp(x / b) at 0 instead of -inf * 0 = NaN for x = -inf.
@@ -17,6 +19,18 @@ def floating(inputs, dtype):
     if keras.backend.is_float_dtype(keras.backend.standardize_dtype(inputs.dtype)):
         return inputs
     return ops.cast(inputs, dtype)
+
+
+def custom_gradient(forward):
+    """`keras.ops.custom_gradient`, or the backend's own where it has one:
+    PyTorch's, whose gradient autograd can differentiate again."""
+    own = getattr(_backends.module("autodiff"), "custom_gradient", None)
+    return (own or ops.custom_gradient)(forward)
+
+
+def _accumulation_dtype(parameter):
+    """float32, or float64 for a float64 parameter (a float64 layer's)."""
+    return keras.backend.result_type(parameter.dtype, "float32")
 
 
 def upstream_gradient(args, upstream):
@@ -40,14 +54,15 @@ def prelu(inputs, alpha):
     """`inputs` where positive, `alpha * inputs` elsewhere.
 
     `alpha` (float32, broadcastable to `inputs`) gets a float32 gradient summed
-    in float32, so a float16 batch does not lose it to rounding. The gradient
+    in float32 (float64 for a float64 layer's), so a float16 batch does not
+    lose it to rounding. The gradient
     is written by hand because autodiff of the two-branch expression keeps
     several full-size intermediates that cost more than the op itself.
     """
 
-    @ops.custom_gradient
-    def forward(x, alpha_float32):
-        alpha_compute = ops.cast(alpha_float32, x.dtype)
+    @custom_gradient
+    def forward(x, alpha_param):
+        alpha_compute = ops.cast(alpha_param, x.dtype)
         negative = ops.minimum(x, 0)
         # Not x + (alpha - 1) * negative: at x = -inf that is -inf + inf.
         outputs = ops.maximum(x, 0) + alpha_compute * negative
@@ -56,7 +71,8 @@ def prelu(inputs, alpha):
             upstream = upstream_gradient(args, upstream)
             grad_inputs = ops.where(x > 0, upstream, upstream * alpha_compute)
             grad_alpha = sum_to_shape(
-                ops.cast(upstream * negative, "float32"), alpha_float32.shape
+                ops.cast(upstream * negative, _accumulation_dtype(alpha_param)),
+                alpha_param.shape,
             )
             return grad_inputs, grad_alpha
 
@@ -76,9 +92,9 @@ def parametric_elu(inputs, alpha):
     `alpha` gets a float32 gradient summed in float32, as in `prelu`.
     """
 
-    @ops.custom_gradient
-    def forward(x, alpha_float32):
-        alpha_compute = ops.cast(alpha_float32, x.dtype)
+    @custom_gradient
+    def forward(x, alpha_param):
+        alpha_compute = ops.cast(alpha_param, x.dtype)
         negative_part = ops.expm1(ops.minimum(x, 0))
         outputs = ops.where(x > 0, x, alpha_compute * negative_part)
 
@@ -86,7 +102,8 @@ def parametric_elu(inputs, alpha):
             upstream = upstream_gradient(args, upstream)
             slope = ops.where(negative_part < 0, alpha_compute * (negative_part + 1), 1)
             grad_alpha = sum_to_shape(
-                ops.cast(upstream * negative_part, "float32"), alpha_float32.shape
+                ops.cast(upstream * negative_part, _accumulation_dtype(alpha_param)),
+                alpha_param.shape,
             )
             return upstream * slope, grad_alpha
 
@@ -107,12 +124,12 @@ def swish(inputs, beta):
     like `x**2` there.
     """
 
-    @ops.custom_gradient
+    @custom_gradient
     def forward(x, beta):
         # The layer passes a float32 `beta` (float64 in check_gradients'
         # copy); its gradient is formed and summed in at least float32
         # whatever the caller passes.
-        accumulate = keras.backend.result_type(beta.dtype, "float32")
+        accumulate = _accumulation_dtype(beta)
         beta_compute = ops.cast(beta, x.dtype)
         scaled = beta_compute * x
         tail = ops.sigmoid(-ops.abs(scaled))
@@ -143,12 +160,12 @@ def pelu(inputs, a, b):
     hand-written gradient: `a` and `b` (broadcastable to `inputs`) get their
     gradients summed in float32 (float64 for float64 parameters)."""
 
-    @ops.custom_gradient
+    @custom_gradient
     def forward(x, a, b):
         # The layer passes float32 parameters (float64 in check_gradients'
         # copy); ratios and sums are taken in at least float32 whatever the
         # caller passes.
-        accumulate = keras.backend.result_type(a.dtype, "float32")
+        accumulate = _accumulation_dtype(a)
         a_wide, b_wide = ops.cast(a, accumulate), ops.cast(b, accumulate)
         ratio = ops.cast(a_wide / b_wide, x.dtype)
         scaled = x * ops.cast(1 / b_wide, x.dtype)
@@ -184,12 +201,12 @@ def srelu(inputs, t_left, a_left, t_right, a_right):
     (broadcastable to `inputs`) get their gradients summed in float32
     (float64 for float64 parameters)."""
 
-    @ops.custom_gradient
+    @custom_gradient
     def forward(x, t_left, a_left, t_right, a_right):
         # The layer passes float32 parameters (float64 in check_gradients'
         # copy); the right threshold and the sums are taken in at least
         # float32 whatever the caller passes.
-        accumulate = keras.backend.result_type(t_left.dtype, "float32")
+        accumulate = _accumulation_dtype(t_left)
         t_left_wide, a_left_wide, t_right_wide, a_right_wide = (
             ops.cast(value, accumulate) for value in (t_left, a_left, t_right, a_right)
         )
@@ -261,7 +278,7 @@ def snake(inputs, alpha):
     overflow as in float16; at `alpha = 0` it is `x**2`.
     """
 
-    @ops.custom_gradient
+    @custom_gradient
     def forward(x, alpha_param):
         alpha = ops.cast(alpha_param, x.dtype)
         t = alpha * x
@@ -314,7 +331,7 @@ def rational(inputs, numerator, denominator, variant: str = "safe"):
     n = denominator.shape[0]
     safe = variant == "safe"
 
-    @ops.custom_gradient
+    @custom_gradient
     def forward(x_in, numerator, denominator):
         work = keras.backend.result_type(x_in.dtype, numerator.dtype, "float32")
         x = ops.cast(x_in, work)

@@ -1,4 +1,5 @@
-"""PyTorch: autograd on the variables' parameters."""
+"""PyTorch: autograd on the variables' parameters, and a custom gradient
+that autograd can differentiate again."""
 
 from __future__ import annotations
 
@@ -62,3 +63,39 @@ def float64_scope():
 def compiled(function, variables):
     """`function` itself: PyTorch runs eagerly."""
     return function
+
+
+class _CustomGradient(torch.autograd.Function):
+    """`keras.ops.custom_gradient`'s Function, with a backward that autograd
+    differentiates again (a gradient penalty, a Hessian-vector product).
+    Keras's runs the backward on what its forward computed, which autograd
+    did not record, so the second derivatives came out wrong without a
+    word. Under `create_graph` the forward runs again, recorded, on the
+    inputs it kept."""
+
+    @staticmethod
+    def forward(ctx, forward_function, *args):
+        ctx.forward_function = forward_function
+        ctx.save_for_backward(*args)
+        outputs, ctx.backward_function = forward_function(*args)
+        return outputs
+
+    @staticmethod
+    def backward(ctx, upstream):
+        backward_function = ctx.backward_function
+        if torch.is_grad_enabled():
+            _, backward_function = ctx.forward_function(*ctx.saved_tensors)
+        gradients = backward_function(upstream=upstream)
+        if not isinstance(gradients, tuple):
+            gradients = (gradients,)
+        return (None, *gradients)
+
+
+def custom_gradient(forward_function):
+    """`keras.ops.custom_gradient`, differentiable twice (see
+    `_CustomGradient`)."""
+
+    def call(*args):
+        return _CustomGradient.apply(forward_function, *args)
+
+    return call

@@ -78,12 +78,17 @@ class _ParametricELU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inputs, alpha):
         elu = F.elu(inputs)
-        ctx.save_for_backward(elu, alpha)
+        ctx.save_for_backward(inputs, elu, alpha)
         return _prelu_kernel(elu, alpha.to(inputs.dtype))
 
     @staticmethod
     def backward(ctx, upstream):
-        elu, alpha = ctx.saved_tensors
+        inputs, elu, alpha = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # create_graph: `elu` was computed unrecorded; from the inputs,
+            # autograd records the gradient to differentiate it again.
+            outputs = _parametric_elu_forward(inputs, alpha)
+            return _parametric_elu_backward(inputs, outputs, alpha, upstream)
         # expm1(min(inputs, 0)): 0 exactly where inputs >= 0.
         negative_part = elu.clamp(max=0)
         grad_inputs = grad_alpha = None
@@ -183,6 +188,21 @@ class _Swish(torch.autograd.Function):
     @staticmethod
     def backward(ctx, upstream):
         inputs, scaled, gate, beta = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # create_graph: `scaled` and `gate` were computed unrecorded, and
+            # the ops below work in place; autograd of the formula instead.
+            wanted = [
+                t
+                for t, need in zip((inputs, beta), ctx.needs_input_grad, strict=True)
+                if need
+            ]
+            outputs = inputs * torch.sigmoid(beta.to(inputs.dtype) * inputs)
+            gradients = iter(
+                torch.autograd.grad(outputs, wanted, upstream, create_graph=True)
+            )
+            return tuple(
+                next(gradients) if need else None for need in ctx.needs_input_grad
+            )
         # sigmoid'(z) as sigmoid(z) * sigmoid(-z), for the reason in
         # _ops.swish; a second sigmoid costs less here than its torch.where.
         slope = torch.sigmoid(scaled.neg()).mul_(gate).mul_(inputs)
