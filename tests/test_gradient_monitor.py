@@ -519,6 +519,44 @@ def test_a_subclassed_model_is_read_in_the_order_it_calls_its_layers(
     assert not [layer.name for layer in layers if "call" in vars(layer)]
 
 
+@pytest.mark.parametrize(
+    "activation, initializer, vanishes",
+    [("sigmoid", "glorot_uniform", True), ("relu", "he_normal", False)],
+)
+def test_an_output_that_no_loss_reaches_is_not_the_one_compared_with(
+    activation, initializer, vanishes
+):
+    # The head left out of the loss is listed last and gets no gradient:
+    # compared with it, every ratio was NaN and the vanishing rule silent.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((2,))
+    hidden = inputs
+    for index in range(8):
+        hidden = keras.layers.Dense(
+            10, activation, kernel_initializer=initializer, name=f"h{index}"
+        )(hidden)
+    main = keras.layers.Dense(1, activation="sigmoid", name="main")(hidden)
+    unused = keras.layers.Dense(1, name="unused")(hidden)
+    model = keras.Model(inputs, {"main": main, "unused": unused})
+    model.compile(keras.optimizers.SGD(0.1), loss={"main": "binary_crossentropy"})
+    x, y = xor_data()
+    monitor = GradientMonitor(freq=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(
+            x, {"main": y, "unused": y}, batch_size=16, verbose=0, callbacks=[monitor]
+        )
+    assert list(monitor.layer_norms(0))[-2:] == ["main", "unused"]
+    assert monitor.layer_norms(0)["unused"] == 0.0
+    assert "(norms relative to main)" in monitor.summary()
+    assert "nan" not in monitor.summary()
+    flags = [flag for flag in monitor.flags() if flag.kind == "vanishing"]
+    if vanishes:
+        assert flags and "of main's gradient norm" in flags[0].problem
+    else:
+        assert not flags
+
+
 def test_the_variables_of_a_subclassed_model_itself_come_last_and_unjudged():
     # Where the net uses its own variable is not known: were it taken for the
     # output layer, the body's vanishing gradients would be compared with it.

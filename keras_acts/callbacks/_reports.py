@@ -5,6 +5,7 @@ exactly the layers its report names."""
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 from typing import Any
 
 from keras_acts.callbacks._rules import (
@@ -14,6 +15,7 @@ from keras_acts.callbacks._rules import (
     Finding,
     dead_fraction,
     marks,
+    reference_layer,
 )
 from keras_acts.diagnosis import report
 
@@ -24,24 +26,28 @@ def gradient_table(
     findings: list[Finding],
     flagged_only: bool = False,
     cleared: list = (),
+    unplaced: Container = (),
 ) -> str:
     """GradientMonitor's table of one record's layer rows (`{layer: row}`,
     `GLOBAL` last; with `flagged_only`, the marked layers and `GLOBAL`),
     then the problems over the records at `steps`, and those `cleared`
-    since they were warned about."""
-    layers = [layer for layer in rows if layer != GLOBAL]
-    output_norm = rows[layers[-1]]["l2"]
+    since they were warned about. Norms are relative to the layer the
+    vanishing rule compares with (none where no placed layer has a
+    gradient; `unplaced` layers are never it)."""
+    output = reference_layer(rows, unplaced)
+    output_norm = math.nan if output is None else rows[output]["l2"]
     marked = marks(findings)
     width = max(len(layer) for layer in rows)
+    relative_to = "" if output is None else f" (norms relative to {output})"
     lines = [
-        f"Gradients at step {rows[GLOBAL]['step']} (norms relative to {layers[-1]})",
+        f"Gradients at step {rows[GLOBAL]['step']}{relative_to}",
         f"{'layer':<{width}}  {'grad l2':>10}  {'relative':>10}  "
         f"{'update/weight':>13}  flag",
     ]
     for layer, row in rows.items():
         if flagged_only and layer != GLOBAL and layer not in marked:
             continue
-        relative = row["l2"] / output_norm if output_norm > 0 else math.nan
+        relative = row["l2"] / output_norm
         ratio = row["update_ratio"]
         lines.append(
             f"{layer:<{width}}  {row['l2']:>10.3e}  {relative:>10.3e}  "

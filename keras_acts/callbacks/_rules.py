@@ -291,25 +291,37 @@ class GradientRun:
             self.peak = (norm, step, rows[GLOBAL]["update_ratio"])
         if rows[GLOBAL]["update_ratio"] is not None:
             self.update_ratios.append((step, rows[GLOBAL]["update_ratio"]))
-        placed = [layer for layer in layers if layer not in unplaced]
-        if not placed:
+        output = reference_layer(rows, unplaced)
+        if output is None:
             return
-        output = placed[-1]
         output_norm = rows[output]["l2"]
-        if output_norm <= 0:
-            return
+        placed = [layer for layer in layers if layer not in unplaced]
         # Vanishing is a trend with depth: the layers from the input up to
         # this one all get little. One small layer among healthy ones (an
         # attention query at initialisation, a branch behind a layer scale
         # of 1e-6 in a residual net) is not.
         below_so_far = True
-        for layer in placed[:-1]:
+        for layer in placed[: placed.index(output)]:
             ratio = rows[layer]["l2"] / output_norm
             below_so_far = below_so_far and ratio < self.vanishing_ratio
             state = self.vanishing.setdefault(layer, [0, math.inf, step, output])
             state[0] += below_so_far
             if ratio < state[1]:
                 state[1:] = [ratio, step, output]
+
+
+def reference_layer(
+    rows: dict[str, dict[str, Any]], unplaced: Container = ()
+) -> str | None:
+    """The layer whose gradient norm the others are compared with: the last
+    placed one whose norm is positive and finite. An output that no loss
+    reaches (a loss weight of 0, an auxiliary head left out of the loss)
+    gets a zero gradient, and would make every ratio infinite or NaN."""
+    for layer in reversed(rows):
+        if layer != GLOBAL and layer not in unplaced:
+            if 0 < rows[layer]["l2"] < math.inf:
+                return layer
+    return None
 
 
 def gradient_findings(run: GradientRun, exploding_threshold: float) -> list[Finding]:

@@ -665,7 +665,7 @@ class GradientMonitor(Recorder):
         the problems found over the whole run (`flags()`).
 
         Each layer's gradient norm is shown relative to the output layer's
-        (the last layer with weights); the `flag` column marks the layers
+        (the last layer with weights that gets a gradient); the `flag` column marks the layers
         that the problems below name. Problems warned about during training
         that have cleared since are listed after them.
 
@@ -682,12 +682,14 @@ class GradientMonitor(Recorder):
         flagged_only = _validation.boolean("flagged_only", flagged_only)
         self._sync()
         findings = self._findings()
+        shown = self._record_at(step)
         return _reports.gradient_table(
-            layer_rows_of(self._record_at(step)),
+            layer_rows_of(shown),
             [record.step for record in self._records],
             findings,
             flagged_only,
             self._live_warnings.cleared(finding.flag for finding in findings),
+            shown.names.unplaced,
         )
 
     def plot(
