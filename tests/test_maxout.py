@@ -206,3 +206,42 @@ def test_an_axis_unknown_at_build_refuses_a_size_num_units_does_not_divide():
     model = keras.Model(inputs, keras_acts.Maxout(3)(inputs))
     with pytest.raises(ValueError, match=r"\(5\) must be a multiple of num_units=3"):
         model(np.zeros((2, 5), "float32"))
+
+
+@pytest.mark.parametrize("layer", [keras_acts.Maxout(4), keras_acts.MaxoutDense(4)])
+def test_the_mask_of_padded_sequences_reaches_the_lstm(layer):
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    hidden = keras.layers.Embedding(10, 8, mask_zero=True)(inputs)
+    model = keras.Model(inputs, keras.layers.LSTM(3)(layer(hidden)))
+    tokens = np.array([[1, 2, 3, 0, 0]])
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(tokens)),
+        keras.ops.convert_to_numpy(model(tokens[:, :3])),
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "grouping, expected",
+    [
+        ("contiguous", [[True, True, False], [True, False, False]]),
+        ("interleaved", [[True, True, False], [False, False, False]]),
+    ],
+)
+def test_grouping_a_masked_axis_masks_the_groups_holding_a_masked_entry(
+    grouping, expected
+):
+    x = np.ones((2, 6, 2), "float32")
+    x[0, 5] = 0.0
+    x[1, 2:] = 0.0
+    outputs = keras_acts.Maxout(3, axis=1, grouping=grouping)(
+        keras.layers.Masking(0.0)(x)
+    )
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(outputs._keras_mask), expected
+    )
+    inputs = keras.Input(shape=(None, 2))
+    symbolic = keras_acts.Maxout(3, axis=1, grouping=grouping)(
+        keras.layers.Masking(0.0)(inputs)
+    )
+    assert tuple(symbolic._keras_mask.shape) == (None, 3)

@@ -46,7 +46,9 @@ class Maxout(keras.layers.Layer):
         too (as in `tfa.layers.Maxout`): its size is then checked when the
         layer runs. Integer inputs stay integers
         (a maximum is exact in any dtype); an empty batch gives an empty
-        batch.
+        batch. A Keras mask (of `Embedding(mask_zero=True)` or `Masking`)
+        passes on; where `axis` is one the mask covers, an output entry is
+        masked unless every entry of its group is unmasked.
 
     Output shape:
         The input shape with `num_units` on `axis`.
@@ -84,6 +86,7 @@ class Maxout(keras.layers.Layer):
         self.num_units = num_units
         self.axis = axis
         self.grouping = grouping
+        self.supports_masking = True
 
     def _resolve_axis(self, input_shape) -> int:
         rank = len(input_shape)
@@ -121,13 +124,34 @@ class Maxout(keras.layers.Layer):
         # refuses a size that num_units does not divide when the step runs.
         shape = list(ops.shape(inputs))
         self._check_features(shape[axis], inputs.shape)
-        pieces = shape[axis] // self.num_units
+        grouped, reduce_axis = self._group(inputs, axis)
+        return group_max(grouped, reduce_axis)
+
+    def _group(self, tensor, axis: int):
+        """`tensor` with `axis` split into its groups, and the axis holding
+        each group's members."""
+        shape = list(ops.shape(tensor))
+        # Unknown (None) only on the symbolic mask of a model being built.
+        pieces = None if shape[axis] is None else shape[axis] // self.num_units
         if self.grouping == "contiguous":
             groups, reduce_axis = [self.num_units, pieces], axis + 1
         else:
             groups, reduce_axis = [pieces, self.num_units], axis
-        grouped = ops.reshape(inputs, shape[:axis] + groups + shape[axis + 1 :])
-        return group_max(grouped, reduce_axis)
+        grouped = ops.reshape(tensor, shape[:axis] + groups + shape[axis + 1 :])
+        return grouped, reduce_axis
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        axis = self._resolve_axis(inputs.shape)
+        if axis >= len(mask.shape):
+            # The usual case, a mask over timesteps and maxout over features:
+            # each output entry has the mask entry of its inputs.
+            return mask
+        # Maxout over a masked axis (timesteps, say): the maximum does not
+        # skip masked entries, so a unit is valid only if its whole group is.
+        grouped, reduce_axis = self._group(mask, axis)
+        return ops.all(grouped, axis=reduce_axis)
 
     def compute_output_shape(self, input_shape):
         axis = self._resolve_axis(input_shape)
