@@ -92,6 +92,16 @@ def optimizer_variables(optimizer: Any) -> list:
     )
 
 
+def clip_gradients(optimizer: Any, gradients: list) -> list:
+    """The gradients as a Keras optimizer's `apply` clips them before its
+    update (by its `clipnorm`, `global_clipnorm` or `clipvalue`; as they are
+    without one), in `Optimizer._clip_gradients`, which has no public
+    equivalent: GradientMonitor records the gradients the optimizer applies.
+    """
+    clip = _lookup(optimizer, "_clip_gradients", f"Keras's {type(optimizer).__name__}")
+    return list(clip(gradients))
+
+
 ALL_REDUCE_SUM_GRADIENTS = "_all_reduce_sum_gradients"
 
 

@@ -719,6 +719,34 @@ def test_mixed_precision_records_unscaled_gradients():
             assert norm == pytest.approx(expected[layer], rel=2e-2)
 
 
+@pytest.mark.parametrize(
+    "clipping", [{"clipnorm": 0.01}, {"global_clipnorm": 0.01}, {"clipvalue": 0.001}]
+)
+def test_the_gradient_recorded_is_the_clipped_one_the_optimizer_applies(clipping):
+    # Recorded before the clipping, the norms disagreed with the updates, and
+    # with a MirroredStrategy run, whose replicas clip before summing.
+    x, y = data()
+    model = small_model()
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE, **clipping), loss="mse")
+    monitor = GradientMonitor(freq=1)
+    fit(model, monitor, x, y)
+    rows = [r for r in monitor.history if r["variable"]]
+    # Plain SGD moves each weight by the learning rate times its gradient (a
+    # bias that starts at 0 has no ratio at step 0).
+    moved = [r for r in rows if r["update_ratio"] is not None]
+    assert len(moved) >= len(rows) - 2
+    for row in moved:
+        update = row["update_ratio"] * row["weight_l2"]
+        assert update == pytest.approx(LEARNING_RATE * row["l2"], rel=1e-3)
+    if "clipnorm" in clipping:
+        assert max(row["l2"] for row in rows) <= 0.01 * (1 + 1e-5)
+    if "global_clipnorm" in clipping:
+        norms = [r["l2"] for r in monitor.history if r["layer"] == "(global)"]
+        assert max(norms) <= 0.01 * (1 + 1e-5)
+    if "clipvalue" in clipping:
+        assert max(row["max_abs"] for row in rows) <= 0.001 * (1 + 1e-5)
+
+
 def test_gradient_accumulation_records_micro_batches():
     x, y = data()
     model = small_model()

@@ -33,6 +33,15 @@ def test_optimizer_variables_are_those_the_optimizer_was_built_with():
     assert [v.path for v in variables] == [v.path for v in model.trainable_variables]
 
 
+def test_clip_gradients_clips_as_the_optimizer_does():
+    gradients = [keras.ops.convert_to_tensor([3.0, 4.0]), None]
+    clipped = _private_api.clip_gradients(keras.optimizers.SGD(clipnorm=1.0), gradients)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(clipped[0]), [0.6, 0.8])
+    assert clipped[1] is None
+    unclipped = _private_api.clip_gradients(keras.optimizers.SGD(), gradients)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(unclipped[0]), [3.0, 4.0])
+
+
 def test_symbolic_build_builds_model_metrics_and_optimizer_without_a_step():
     class Subclassed(keras.Model):
         def __init__(self):

@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_acts import _backends
+from keras_acts import _backends, _private_api
 from keras_acts.callbacks._gradient_statistics import gradient_statistics, stack
 from keras_acts.callbacks._schedule import Schedule
 
@@ -211,9 +211,13 @@ class Channel:
 
     def applied_gradients(self, optimizer, gradients, variables) -> list:
         """The gradients the optimizer applies, in the order of `variables`:
-        the base optimizer divides by its own `loss_scale_factor` inside
-        `apply`."""
+        inside `apply` the base optimizer divides them by its own
+        `loss_scale_factor`, then clips them. Under `gradient_accumulation_steps`
+        it clips their mean over the micro-batches instead, so each
+        micro-batch's gradient is taken unclipped."""
         scale = getattr(optimizer, "loss_scale_factor", None)
-        if scale is None:
+        if scale is not None:
+            gradients = [g if g is None else g / scale for g in gradients]
+        if getattr(optimizer, "gradient_accumulation_steps", None):
             return list(gradients)
-        return [g if g is None else g / scale for g in gradients]
+        return _private_api.clip_gradients(optimizer, gradients)

@@ -665,9 +665,10 @@ class GradientMonitor(Recorder):
         the problems found over the whole run (`flags()`).
 
         Each layer's gradient norm is shown relative to the output layer's
-        (the last layer with weights that gets a gradient); the `flag` column marks the layers
-        that the problems below name. Problems warned about during training
-        that have cleared since are listed after them.
+        (the last layer with weights that gets a gradient); the `flag`
+        column marks the layers that the problems below name. Problems
+        warned about during training that have cleared since are listed
+        after them.
 
         Args:
             step: A recorded step for the table; `None` for the last record.
