@@ -144,6 +144,14 @@ def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     return found
 
 
+def _unquantized(policy: Any) -> Any:
+    """`policy` less its quantization: the policy of a quantized Dense
+    whose activation is replaced would quantize the new layer."""
+    if policy.quantization_mode is None:
+        return policy
+    return keras.DTypePolicy(policy.get_config()["source_name"])
+
+
 def _cause(error: BaseException) -> str:
     """The first error behind `error` (Keras's from_config wraps it in a
     TypeError that repeats the whole configuration), in a line."""
@@ -376,6 +384,15 @@ class Surgeon:
                 "activation gets its own layer (their inputs can differ in "
                 f"shape). Received the same layer {layer.name!r} twice."
             )
+        policy = _unquantized(replaced.dtype_policy)
+        if (
+            layer.dtype_policy.name == keras.config.dtype_policy().name
+            and policy.name != layer.dtype_policy.name
+        ):
+            # A new layer that `new()` gave no policy of its own computes
+            # in the model's dtypes (float64, mixed precision), even when
+            # the global policy is not the one the model was made under.
+            layer.dtype_policy = policy
         name = replaced.name
         if self.plan[id(replaced)] != "replace":
             name += "_" + re.sub(r"_\d+$", "", layer.name)
@@ -501,6 +518,7 @@ class Surgeon:
                     max_value=self.caps[id(layer)],
                     negative_slope=1.0,
                     name=self._unique(f"{layers[0].name}_cap"),
+                    dtype=layers[0].dtype_policy,
                 )
             )
             self.caps_made.append(layers[-1])

@@ -81,6 +81,13 @@ def replace_activations(
     compiled like the original when the original was compiled (optimizer
     state is not copied).
 
+    A new layer takes the dtype policy of the layer it replaces (or follows,
+    or is rebuilt into), so that a float64 or mixed-precision model stays
+    one whatever the global policy is when it is copied; a layer to which
+    `new` gives a policy other than the global one (`dtype="float64"`)
+    keeps it. A quantized layer's new layer takes the policy it was
+    quantized from.
+
     Args:
         model: A Sequential or Functional model (not a subclassed one).
         old: An activation name that `keras.activations.get` resolves, such

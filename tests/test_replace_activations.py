@@ -556,3 +556,34 @@ def test_a_composite_layer_configured_among_others_in_a_sequential(rng):
     replaced = replace_activations(sequential, "relu", prelu_at_zero)
     assert isinstance(replaced.get_layer("ffn").activation, keras_acts.PReLU)
     np.testing.assert_allclose(outputs(replaced, x), outputs(sequential, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["float64", "mixed_bfloat16", "mixed_float16"])
+def test_the_new_layers_take_the_policy_of_the_layers_they_replace(policy, rng):
+    keras.config.set_dtype_policy(policy)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(6, activation="relu"),
+            keras.layers.ReLU(max_value=6.0),
+            keras.layers.Dense(1, dtype="float32"),
+        ]
+    )
+    # As in a script that loads or edits a model made in another policy.
+    keras.config.set_dtype_policy("float32")
+    copy = replace_activations(model, "relu", prelu_at_zero, capped="keep")
+    made = copy.layers[1:4]  # the Dense's new PReLU, the ReLU's, and its cap
+    assert [layer.__class__.__name__ for layer in made] == ["PReLU", "PReLU", "ReLU"]
+    assert {layer.dtype_policy.name for layer in made} == {policy}
+    x = rng.normal(size=(4, 6)) * 10
+    np.testing.assert_array_equal(outputs(copy, x), outputs(model, x))
+
+
+def test_a_policy_that_new_gives_is_kept():
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(6, activation="relu", dtype="float64")]
+    )
+    copy = replace_activations(
+        model, "relu", lambda: keras_acts.PReLU(dtype="mixed_bfloat16")
+    )
+    assert copy.layers[-1].dtype_policy.name == "mixed_bfloat16"
