@@ -293,7 +293,10 @@ def _restored(model, first_batch):
     capture = _private_api.hidden(model, GradientCapture.ATTRIBUTE)
     with _strategy_scope(model):
         copies = _fresh_copies(model)
-    trained_as_they_are = [o for o in optimizers_of(model) if id(o) not in copies]
+    # All of them, not only those trained as they are: on JAX a fit leaves
+    # an EMA optimizer's averages sharing the weights' buffers, which the
+    # next fit's step donates, so the swapped-out optimizer lost them.
+    optimizer_variables = [v for o in optimizers_of(model) for v in o.variables]
     originals = _swap_optimizers(model, copies)
     snapshot = []
     try:
@@ -301,8 +304,7 @@ def _restored(model, first_batch):
         # After the build: a subclassed model never called, and compiled
         # metrics, have their variables only now.
         variables = list(model.variables) + list(model.metrics_variables)
-        variables += [v for o in trained_as_they_are for v in o.variables]
-        snapshot = [(v, _backends.to_numpy(v)) for v in variables]
+        snapshot = [(v, _backends.to_numpy(v)) for v in variables + optimizer_variables]
         model.train_function = None
         yield
     finally:
