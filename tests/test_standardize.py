@@ -499,3 +499,35 @@ def test_check_gradients_on_an_adapted_layer(rng):
 def test_boolean_arguments_refuse_anything_but_a_bool(name, value):
     with pytest.raises(ValueError, match=f"Received: {name}="):
         Standardize(**{name: value})
+
+
+@pytest.mark.needs_tensorflow
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_adapt_batches_an_unbatched_dataset_of_vectors(batch_size, rng):
+    import tensorflow as tf
+
+    # Vectors, as keras.layers.Normalization.adapt takes them unbatched.
+    rows = rng.normal(5.0, 3.0, size=(300, 3)).astype("float32")
+    layer = Standardize()
+    layer.adapt(tf.data.Dataset.from_tensor_slices(rows), batch_size=batch_size)
+    np.testing.assert_allclose(layer.mean.numpy(), rows.mean(axis=0), rtol=1e-5)
+    assert keras.ops.convert_to_numpy(layer(rows)).shape == rows.shape
+
+
+@pytest.mark.needs_tensorflow
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_a_built_layer_adapts_on_a_dataset_of_single_images(batch_size, rng):
+    import tensorflow as tf
+
+    images = rng.uniform(0, 255, size=(20, 8, 8, 3)).astype("float32")
+    inputs = keras.Input((8, 8, 3))
+    layer = Standardize()
+    model = keras.Model(inputs, layer(inputs))
+    layer.adapt(
+        tf.data.Dataset.from_tensor_slices((images, images[:, 0, 0])),
+        batch_size=batch_size,
+    )
+    mean, variance = np_statistics(images, -1)
+    np.testing.assert_allclose(layer.mean.numpy(), mean, rtol=1e-5)
+    np.testing.assert_allclose(layer.variance.numpy(), variance, rtol=1e-5)
+    assert keras.ops.convert_to_numpy(model(images[:2])).shape == (2, 8, 8, 3)

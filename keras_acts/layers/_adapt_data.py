@@ -11,12 +11,22 @@ import numpy as np
 DEFAULT_CHUNK_VALUES = 2**20
 
 
-def batches(data, batch_size, steps) -> Iterator[np.ndarray]:
-    """Yields batches of x from an array, a tf.data.Dataset or an iterable."""
+# Rows per batch of an unbatched dataset, as keras.layers.Normalization.adapt.
+UNBATCHED_BATCH_SIZE = 128
+
+
+def batches(data, batch_size, steps, input_rank=None) -> Iterator[np.ndarray]:
+    """Yields batches of x from an array, a tf.data.Dataset or an iterable.
+
+    `input_rank` is the rank of the inputs of a built layer (None before it
+    is built): a dataset whose elements have one axis less is unbatched.
+    """
     if isinstance(data, tuple):
         data = data[0]  # (x, y) or (x, y, sample_weight), as fit takes them
     if hasattr(data, "as_numpy_iterator"):  # a tf.data.Dataset
-        if batch_size is not None:
+        if _is_unbatched(data, input_rank):
+            data = data.batch(batch_size or UNBATCHED_BATCH_SIZE)
+        elif batch_size is not None:
             data = data.rebatch(batch_size)
         source: Iterable = data.as_numpy_iterator()
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
@@ -48,3 +58,14 @@ def batches(data, batch_size, steps) -> Iterator[np.ndarray]:
         if not np.issubdtype(batch.dtype, np.floating):
             batch = batch.astype(np.float64)
         yield batch
+
+
+def _is_unbatched(dataset, input_rank) -> bool:
+    """Whether `dataset` yields single examples: vectors, as
+    `keras.layers.Normalization.adapt` takes them (a batch has rank >= 2),
+    or elements one axis short of a built layer's inputs."""
+    spec = dataset.element_spec
+    if isinstance(spec, tuple):
+        spec = spec[0]  # (x, y) or (x, y, sample_weight)
+    rank = spec.shape.rank
+    return rank == 1 or (input_rank is not None and rank == input_rank - 1)

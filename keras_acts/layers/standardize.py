@@ -272,10 +272,17 @@ class Standardize(keras.layers.Layer):
                 of batches. Under a `MultiWorkerMirroredStrategy` each worker
                 reads its own shard of a distributed dataset and the workers'
                 moments are then merged, so every worker must call `adapt`
-                and all get the statistics of the whole dataset.
+                and all get the statistics of the whole dataset. A dataset
+                must be batched, except one of vectors (as
+                `keras.layers.Normalization.adapt` takes them) or, once the
+                layer is built, one of elements with one axis less than its
+                inputs: those are batched here. Batch any other dataset of
+                single examples (of images, say) before an unbuilt layer
+                adapts on it, or each example is taken for a batch.
             batch_size: Rows per batch: for an array, the chunk size (by
                 default chunks of about 1e6 values); for a dataset, it is
-                rebatched to this size. Defaults to `None`.
+                rebatched to this size (an unbatched one is batched to it, by
+                default to 128). Defaults to `None`.
             steps: Read at most this many batches. Defaults to `None` (all).
             ignore_nonfinite: Leave NaN and Inf out of the statistics instead
                 of raising. Defaults to `False`.
@@ -295,7 +302,8 @@ class Standardize(keras.layers.Layer):
         ignore_nonfinite = _validation.boolean("ignore_nonfinite", ignore_nonfinite)
         moments = None
         first_shape = None
-        for batch in _adapt_data.batches(data, batch_size, steps):
+        input_rank = self.input_spec.ndim if self.built else None
+        for batch in _adapt_data.batches(data, batch_size, steps, input_rank):
             if moments is None:
                 first_shape = batch.shape
                 if not self.built:
