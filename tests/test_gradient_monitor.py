@@ -747,6 +747,22 @@ def test_the_gradient_recorded_is_the_clipped_one_the_optimizer_applies(clipping
         assert max(row["max_abs"] for row in rows) <= 0.001 * (1 + 1e-5)
 
 
+@pytest.mark.parametrize("learning_rate, stalls", [(0.1, False), (1e-9, True)])
+def test_a_converged_run_is_not_taken_for_a_stall(learning_rate, stalls):
+    # A regression solved exactly: its updates fall to nothing with its loss,
+    # and were flagged as a stall, with advice to raise the learning rate.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
+    monitor = GradientMonitor(freq=1)
+    fit(model, monitor, x, y, epochs=20, batch_size=32)
+    ratios = [r["update_ratio"] for r in monitor.history if r["layer"] == "(global)"]
+    assert np.median(ratios[len(ratios) // 2 :]) < 1e-6
+    assert ("stalled" in {flag.kind for flag in monitor.flags()}) == stalls
+
+
 def test_gradient_accumulation_records_micro_batches():
     x, y = data()
     model = small_model()

@@ -14,6 +14,7 @@ model and stays silent on a healthy one, and a section on its docs page.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -246,6 +247,8 @@ VANISHING_SHARE = 0.05
 STALLED_UPDATE_RATIO = 1e-6
 STALLED_RECORDS = 10
 STALLED_LATER = 3
+# A run whose loss fell this far from its first epoch's has converged.
+CONVERGED_FALL = 1e-3
 
 
 class GradientRun:
@@ -264,6 +267,22 @@ class GradientRun:
         # output layer's norm, its step, and that output layer.
         self.vanishing: dict[str, list] = {}
         self.update_ratios: list[tuple[int, float]] = []  # (step, ratio)
+        # The loss of the first epoch and of the last (Keras's epoch logs).
+        self.losses: tuple[float, float] | None = None
+
+    def add_loss(self, loss: Any) -> None:
+        """Takes an epoch's loss from Keras's logs (absent in a custom loop)."""
+        if isinstance(loss, numbers.Real) and math.isfinite(loss):
+            first = loss if self.losses is None else self.losses[0]
+            self.losses = (first, float(loss))
+
+    def converged(self) -> bool:
+        """Whether the loss fell CONVERGED_FALL-fold: then tiny updates are
+        the end of learning, not a stall (the gradients fell with the loss)."""
+        if self.losses is None:
+            return False
+        first, last = self.losses
+        return first > 0 and 0 <= last <= CONVERGED_FALL * first
 
     def add(
         self, rows: dict[str, dict[str, Any]], step: int, unplaced: Container = ()
@@ -372,7 +391,7 @@ def gradient_findings(run: GradientRun, exploding_threshold: float) -> list[Find
                 vanishing,
             )
         )
-    if len(run.update_ratios) >= STALLED_RECORDS:
+    if len(run.update_ratios) >= STALLED_RECORDS and not run.converged():
         (first, _), (last, _) = run.update_ratios[0], run.update_ratios[-1]
         later = [
             (step, ratio)

@@ -475,6 +475,7 @@ class GradientMonitor(Recorder):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._sync()
+        self._run.add_loss((logs or {}).get("loss"))
         super().on_epoch_end(epoch, logs)
         self._log_headline(logs)
 
@@ -652,7 +653,9 @@ class GradientMonitor(Recorder):
         a ReLU to try, and a learning rate high for its optimizer (1e-2 or
         more for an adaptive one, 0.5 or more for others) is named.
         - `"stalled"`: over the later half of the records, the median
-          update was below 1e-6 of the weights' norm.
+          update was below 1e-6 of the weights' norm, and the loss did not
+          fall 1000-fold from the first epoch's (a run that converged has
+          tiny updates too).
 
         Returns:
             A list of `keras_acts.Flag`, empty when nothing was found.
