@@ -398,11 +398,22 @@ def nan_data():
     return x, y
 
 
-def test_nonfinite_warn_names_layer_and_step():
-    monitor = GradientMonitor()
-    with pytest.warns(RuntimeWarning, match=r"step 0 in layer\(s\) hidden, out"):
-        fit(small_model(), monitor, *nan_data())
-    assert math.isnan([r for r in monitor.history if r["layer"] == "hidden"][0]["l2"])
+def test_nonfinite_warn_names_layer_and_step_once_per_fit():
+    # Weights that hold NaN stay so: each later record warned again, with
+    # its own step in the message, so Python's filters let every one pass.
+    monitor = GradientMonitor(freq=1)
+    model = small_model()
+    for first_step in (0, 4):  # two steps per epoch
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit(model, monitor, *nan_data(), epochs=2)
+        messages = [str(w.message) for w in caught if "non-finite" in str(w.message)]
+        assert len(messages) == 1
+        assert f"step {first_step} in layer(s) hidden, out" in messages[0]
+    hidden = [
+        r for r in monitor.history if r["layer"] == "hidden" and not r["variable"]
+    ]
+    assert len(hidden) == 4 and all(math.isnan(r["l2"]) for r in hidden)
 
 
 @pytest.mark.parametrize("freq", ["auto", 1])
@@ -825,6 +836,10 @@ def test_layer_norms_of_an_unrecorded_step():
     fit(small_model(), monitor, *data())
     with pytest.raises(ValueError, match=r"step=1\. Recorded steps: \[0\]"):
         monitor.layer_norms(1)
+    # A string said "No record at step=0" beside "Recorded steps: [0]".
+    with pytest.raises(ValueError, match=r"`step` must be an integer.*step='0'"):
+        monitor.summary(step="0")
+    assert monitor.layer_norms(np.int64(0)) == monitor.layer_norms(0)
 
 
 def test_mixed_precision_under_xla():

@@ -370,6 +370,17 @@ def test_a_large_norm_is_exploding_only_with_large_steps_or_growth():
 
 
 @pytest.mark.parametrize(
+    "update_ratio, says",
+    [(0.5, "by 50% in one step"), (5e12, "by 5.0e+12 times their norm in one step")],
+)
+def test_exploding_says_how_far_the_step_moved_the_weights(update_ratio, says):
+    run = _rules.GradientRun(vanishing_ratio=1e-3)
+    run.add(gradient_rows({"h": 5e3, "out": 5e3}, update_ratio), 0)
+    (finding,) = _rules.gradient_findings(run, 1e3)
+    assert finding.flag.problem.endswith(says)
+
+
+@pytest.mark.parametrize(
     "context, expected",
     [
         (None, "try ReLU-family activations"),

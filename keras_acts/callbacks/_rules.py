@@ -372,7 +372,13 @@ def gradient_findings(run: GradientRun, exploding_threshold: float) -> list[Find
         else:
             problem += f", above exploding_threshold={exploding_threshold:g}"
         if update_ratio is not None and large_steps:
-            problem += f", moving the weights by {update_ratio:.0%} in one step"
+            # Past 1000%, as a multiple ("by 5.0e+12% of their norm" reads badly).
+            moved = (
+                f"{update_ratio:.0%}"
+                if update_ratio < 10
+                else f"{update_ratio:.1e} times their norm"
+            )
+            problem += f", moving the weights by {moved} in one step"
         findings.append(_finding("exploding", GLOBAL, problem))
     vanishing = [
         layer

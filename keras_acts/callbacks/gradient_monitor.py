@@ -134,11 +134,12 @@ class GradientMonitor(Recorder):
             Defaults to all of them.
         on_nonfinite: What to do when a record holds NaN or Inf, in a
             gradient or in the weights: `"warn"` names the layers and the
-            step, `"stop"` also sets `model.stop_training`, `"raise"` raises
-            `FloatingPointError`. Under mixed precision, a step that the
-            `LossScaleOptimizer` skips for an overflow while its loss scale
-            is above 1 is not recorded: only a gradient still non-finite at
-            a scale of 1 counts. Defaults to `"warn"`.
+            step of the first in each fit, `"stop"` also sets
+            `model.stop_training`, `"raise"` raises `FloatingPointError`.
+            Under mixed precision, a step that the `LossScaleOptimizer`
+            skips for an overflow while its loss scale is above 1 is not
+            recorded: only a gradient still non-finite at a scale of 1
+            counts. Defaults to `"warn"`.
         vanishing_ratio: In `summary()`, a layer whose gradient norm relative
             to the output layer's is below this, as is every layer before
             it, is flagged as vanishing. Defaults to `1e-3`.
@@ -270,6 +271,7 @@ class GradientMonitor(Recorder):
         self._context: _rules.Context | None = None
         self._live_warnings = _rules.LiveWarnings(frozenset())
         self._headline: tuple[GradientRecord | None, dict] = (None, {})
+        self._nonfinite_warned = False
 
     # Set-up and tear-down.
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -381,6 +383,7 @@ class GradientMonitor(Recorder):
         self._fit_start = len(self._records)  # earlier fits' with append=True
         self._active = True
         self._run = _rules.GradientRun(self.vanishing_ratio)
+        self._nonfinite_warned = False
         self._live_warnings = _rules.LiveWarnings(self._warn_kinds - {"nonfinite"})
         self._block_may_record = True
         self._block_collected = False
@@ -565,7 +568,9 @@ class GradientMonitor(Recorder):
                 record.step,
             )
             message = self._collector.nonfinite_message(record)
-            if message is None:
+            # Once per fit: weights that hold NaN stay so, and every later
+            # record would warn again (flags() keeps the finding).
+            if message is None or self._nonfinite_warned:
                 continue
             if self.on_nonfinite == "raise":
                 self._active = False
@@ -576,6 +581,7 @@ class GradientMonitor(Recorder):
             if self.on_nonfinite == "stop":
                 self.model.stop_training = True
                 message += " Stopping training."
+            self._nonfinite_warned = True
             warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     # Rows.
@@ -604,6 +610,7 @@ class GradientMonitor(Recorder):
             raise ValueError("GradientMonitor has recorded nothing yet.")
         if step is None:
             return self._records[-1]
+        step = _validation.integer("step", step, minimum=0)
         matching = [r for r in self._records if r.step == step]
         if not matching:
             steps = [r.step for r in self._records]
