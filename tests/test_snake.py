@@ -136,3 +136,15 @@ def test_values_for_any_alpha(x, alpha):
         rtol=1e-5,
         atol=1e-4,
     )
+
+
+@pytest.mark.parametrize("dtype", ["mixed_float16", "float16"])
+def test_finite_near_the_largest_float16(dtype):
+    x = np.array([[-65504.0, -65472.0, -65000.0, 65504.0]], "float16")
+    outputs = keras_acts.Snake(dtype=dtype)(x)
+    reference = np_snake(x.astype("float64"), np.float64(1.0))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras.ops.cast(outputs, "float32")),
+        reference,
+        rtol=1e-3,
+    )

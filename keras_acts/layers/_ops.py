@@ -282,8 +282,13 @@ def snake(inputs, alpha):
     def forward(x, alpha_param):
         alpha = ops.cast(alpha_param, x.dtype)
         t = alpha * x
-        # keras.ops.sinc is sin(pi x) / (pi x).
-        q = x * ops.sinc(t / np.pi)
+        # keras.ops.sinc is sin(pi x) / (pi x). Half-precision inputs take it
+        # in float32: near float16's largest value, pi * (t / pi) rounds past
+        # it on TensorFlow, to inf and a NaN sinc.
+        if keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):
+            q = x * ops.cast(ops.sinc(ops.cast(t, "float32") / np.pi), x.dtype)
+        else:
+            q = x * ops.sinc(t / np.pi)
         # (alpha * q) * q = sin(t) * q, which stays within |x|: q * q would
         # overflow float16 from |x| = 256.
         outputs = x + alpha * q * q
