@@ -1048,6 +1048,21 @@ def without_package(monkeypatch, *names):
     )
 
 
+@pytest.mark.parametrize(
+    "scale, message",
+    [
+        ({"vmin": 2.0, "vmax": -2.0}, r"`vmin` must be below `vmax`.*vmin=2.0"),
+        ({"vmin": "low"}, r"`vmin` must be a finite number.*vmin='low'"),
+        ({"vmax": np.nan}, r"`vmax` must be a finite number"),
+    ],
+)
+def test_plot_refuses_a_colour_scale_it_cannot_draw(scale, message):
+    monitor = GradientMonitor()
+    fit(small_model(), monitor, *data())
+    with pytest.raises(ValueError, match=message):
+        monitor.plot(**scale)
+
+
 def test_plot_without_matplotlib_names_the_extra(monkeypatch):
     monitor = GradientMonitor()
     fit(small_model(), monitor, *data())

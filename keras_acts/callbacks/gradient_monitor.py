@@ -729,6 +729,14 @@ class GradientMonitor(Recorder):
         Returns:
             The matplotlib figure.
         """
+        if vmin is not None:
+            vmin = _validation.real("vmin", vmin)
+        if vmax is not None:
+            vmax = _validation.real("vmax", vmax)
+        if vmin is not None and vmax is not None and vmin >= vmax:
+            raise ValueError(
+                f"`vmin` must be below `vmax`. Received: vmin={vmin}, vmax={vmax}"
+            )
         self._sync()
         if not self._records:
             raise ValueError("GradientMonitor has recorded nothing to plot yet.")
