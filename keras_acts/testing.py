@@ -234,7 +234,7 @@ def check_gradients(
         ```
 
         ```text
-        {'inputs': '1.1e-10', 'prelu/alpha': '2.4e-08'}
+        {'inputs': '1.1e-10', 'prelu/alpha': '2.3e-10'}
         ```
     """
     if not isinstance(target, keras.layers.Layer) and not callable(target):
