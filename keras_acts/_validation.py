@@ -52,6 +52,15 @@ def boolean(name: str, value: Any) -> bool:
     raise _refuse(name, "True or False", value)
 
 
+def is_real(value: Any) -> bool:
+    """Whether `value` is a real number: Python's, NumPy's, or a 0-d NumPy
+    array of one (`np.array(0.3)`, what NumPy reductions and indexing of
+    arrays often give); never a bool."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def real(
     name: str,
     value: Any,
@@ -59,7 +68,7 @@ def real(
     maximum: float | None = None,
     positive: bool = False,
 ) -> float:
-    """A finite real number (Python or NumPy, never a bool), optionally
+    """A finite real number (as `is_real` takes them), optionally
     strictly positive, or within `[minimum, maximum]`."""
     expected = "a finite number"
     if positive:
@@ -68,7 +77,7 @@ def real(
         expected = f"a number between {minimum:g} and {maximum:g}"
     elif minimum is not None:
         expected = f"a finite number of at least {minimum:g}"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise _refuse(name, expected, value)
     number = float(value)
     if (

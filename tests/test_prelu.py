@@ -19,8 +19,10 @@ def test_default_alpha_is_the_papers_quarter():
     assert layer.alpha.path.endswith("alpha")
 
 
-def test_number_initializer_is_a_constant():
-    layer = keras_acts.PReLU(alpha_initializer=0.1)
+# A 0-d array too: what NumPy gives for an element or a reduction of an array.
+@pytest.mark.parametrize("value", [0.1, np.float32(0.1), np.array(0.1)])
+def test_number_initializer_is_a_constant(value):
+    layer = keras_acts.PReLU(alpha_initializer=value)
     layer.build((None, 2))
     np.testing.assert_allclose(layer.alpha.numpy(), [0.1, 0.1])
     assert keras_acts.PReLU.from_config(layer.get_config()).alpha_initializer.value == (

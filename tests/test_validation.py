@@ -74,3 +74,24 @@ def test_every_boolean_layer_argument_refuses_non_bools(cls, name, value):
     arguments = {**REQUIRED.get(cls.__name__, {}), name: value}
     with pytest.raises(ValueError, match=re.escape(f"Received: {name}={value!r}")):
         cls(**arguments)
+
+
+@pytest.mark.parametrize(
+    "value", [0.3, 2, np.float32(0.3), np.int64(2), np.array(0.3), np.array(2)]
+)
+def test_real_takes_python_numpy_and_zero_d_array_numbers(value):
+    assert _validation.is_real(value)
+    result = _validation.real("epsilon", value)
+    assert type(result) is float and result == pytest.approx(float(value))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, np.True_, np.array(True), np.array([0.3]), np.array("0.3"), "0.3", None],
+)
+def test_real_refuses_bools_strings_and_arrays_of_several_values(value):
+    assert not _validation.is_real(value)
+    with pytest.raises(
+        ValueError, match=r"`epsilon` must be a finite number\. Received: epsilon="
+    ):
+        _validation.real("epsilon", value)

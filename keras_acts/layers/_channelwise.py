@@ -4,7 +4,6 @@ one value of each per channel (or per element, or one shared)."""
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Any
 
 import keras
@@ -32,7 +31,7 @@ def _resolve_initializer(
     argument = f"{name}_initializer"
     # A bare number is the common way to write a starting value (PReLU's 0.25
     # in He et al.).
-    if isinstance(initializer, numbers.Real) and not isinstance(initializer, bool):
+    if _validation.is_real(initializer):
         value = _validation.real(
             argument, initializer, minimum=minimum, positive=positive
         )

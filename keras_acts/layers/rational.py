@@ -54,9 +54,7 @@ def _coefficients_argument(name: str, value: Coefficients, size: int):
         return None
     if isinstance(value, (list, tuple, np.ndarray)):
         values = list(np.asarray(value, dtype=object).ravel())
-        if len(values) != size or not all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values
-        ):
+        if len(values) != size or not all(_validation.is_real(v) for v in values):
             raise ValueError(
                 f"`{name}` must be {size} numbers, an initializer or its name. "
                 f"Received: {name}={value!r}"
