@@ -245,3 +245,22 @@ def test_grouping_a_masked_axis_masks_the_groups_holding_a_masked_entry(
         keras.layers.Masking(0.0)(inputs)
     )
     assert tuple(symbolic._keras_mask.shape) == (None, 3)
+
+
+@pytest.mark.parametrize(
+    "dtype, policy",
+    [
+        ("int32", "float32"),
+        ("uint8", "float32"),
+        ("bool", "float32"),
+        ("float32", "mixed_float16"),
+        ("float16", "float32"),
+    ],
+)
+def test_the_symbolic_output_dtype_is_the_eager_one(dtype, policy):
+    # Integers stay integers: a maximum is exact in any dtype.
+    inputs = keras.Input((4,), dtype=dtype)
+    layer = keras_acts.Maxout(2, dtype=policy)
+    model = keras.Model(inputs, layer(inputs))
+    eager = model(np.array([[1, 0, 1, 1]], dtype))
+    assert model.output.dtype == keras.backend.standardize_dtype(eager.dtype)

@@ -160,6 +160,13 @@ class Maxout(keras.layers.Layer):
         output_shape[self._resolve_axis(input_shape)] = self.num_units
         return tuple(output_shape)
 
+    def compute_output_spec(self, inputs):
+        # The maximum keeps the inputs' dtype, integers too, where Keras's
+        # default spec would have the compute dtype.
+        return keras.KerasTensor(
+            self.compute_output_shape(inputs.shape), dtype=inputs.dtype
+        )
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
