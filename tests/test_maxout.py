@@ -264,3 +264,19 @@ def test_the_symbolic_output_dtype_is_the_eager_one(dtype, policy):
     model = keras.Model(inputs, layer(inputs))
     eager = model(np.array([[1, 0, 1, 1]], dtype))
     assert model.output.dtype == keras.backend.standardize_dtype(eager.dtype)
+
+
+# What docs/layers/maxout.md says of a TensorFlow graph traced with the
+# grouped axis unknown: reshape, not the layer, refuses a size num_units
+# does not divide.
+@pytest.mark.tensorflow_only
+def test_a_tensorflow_graph_traced_with_the_axis_unknown_leaves_it_to_reshape():
+    import tensorflow as tf
+
+    layer = keras_acts.Maxout(3)
+    grouped = tf.function(
+        layer, input_signature=[tf.TensorSpec((None, None), tf.float32)]
+    )
+    assert tuple(grouped(tf.ones((2, 6))).shape) == (2, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="reshape"):
+        grouped(tf.ones((2, 7)))

@@ -43,8 +43,12 @@ class Maxout(keras.layers.Layer):
     Input shape:
         Any tensor of rank >= 2 whose size on `axis` is divisible by
         `num_units`. Any axis may be unknown when the model is built, `axis`
-        too (as in `tfa.layers.Maxout`): its size is then checked when the
-        layer runs. Integer inputs stay integers
+        too (as in `tfa.layers.Maxout`): its size is then read when the
+        layer runs, and a size that `num_units` does not divide raises a
+        ValueError, except in a TensorFlow graph traced with that size
+        unknown (a `tf.function` whose `input_signature` leaves it `None`,
+        a `fit` that retraced for several sizes), where TensorFlow's reshape
+        refuses it with an `InvalidArgumentError`. Integer inputs stay integers
         (a maximum is exact in any dtype); an empty batch gives an empty
         batch. A Keras mask (of `Embedding(mask_zero=True)` or `Masking`)
         passes on; where `axis` is one the mask covers, an output entry is
