@@ -531,3 +531,22 @@ def test_a_built_layer_adapts_on_a_dataset_of_single_images(batch_size, rng):
     np.testing.assert_allclose(layer.mean.numpy(), mean, rtol=1e-5)
     np.testing.assert_allclose(layer.variance.numpy(), variance, rtol=1e-5)
     assert keras.ops.convert_to_numpy(model(images[:2])).shape == (2, 8, 8, 3)
+
+
+# keras.layers.Normalization broadcasts one example to a batch of one, and
+# batching then gives (batch, 1, 3) in silence: Standardize refuses, with the
+# same message on every backend.
+@pytest.mark.needs_tensorflow
+def test_mapping_over_single_examples_names_the_fix(rng):
+    import tensorflow as tf
+
+    x = rng.normal(5.0, 3.0, size=(10, 3)).astype("float32")
+    layer = Standardize()
+    layer.adapt(x)
+    with pytest.raises(
+        ValueError, match=r"rank 2 \(batch, \.\.\.\)\. Received: inputs of shape \(3,\)"
+    ) as error:
+        tf.data.Dataset.from_tensor_slices(x).map(layer)
+    assert "map the layer after `.batch()`" in str(error.value)
+    with pytest.raises(ValueError, match=r"Received: inputs of shape \(1, 2, 3\)\.$"):
+        layer(x[None, :2])

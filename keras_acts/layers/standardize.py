@@ -81,7 +81,9 @@ class Standardize(keras.layers.Layer):
         Any tensor of rank >= 2, `(batch, ...)`, with known sizes on `axis`.
         Integer inputs (images in uint8, say) are cast to the compute dtype.
         TensorFlow tensors in a `tf.data` pipeline are standardized with
-        TensorFlow ops on every backend.
+        TensorFlow ops on every backend; map the layer after `.batch()`: a
+        single example, without its batch axis, raises a ValueError (where
+        `keras.layers.Normalization` makes it a batch of one).
 
     Output shape:
         Same as the input.
@@ -386,6 +388,8 @@ class Standardize(keras.layers.Layer):
             )
 
     def __call__(self, inputs, *args, **kwargs):
+        if self.built:
+            self._check_rank(inputs)
         # In a tf.data pipeline the inputs are TensorFlow tensors whatever the
         # backend, as keras.layers.Normalization allows.
         if keras.backend.backend() != "tensorflow" and type(
@@ -401,6 +405,25 @@ class Standardize(keras.layers.Layer):
             self._check_statistics(None)
             return _tf_data.standardize(self, inputs)
         return super().__call__(inputs, *args, **kwargs)
+
+    def _check_rank(self, inputs) -> None:
+        """Raises on every backend (the tf.data path of JAX and PyTorch skips
+        Keras's input checks) for inputs of another rank than the layer's.
+        Unlike keras.layers.Normalization, which broadcasts one example to a
+        batch of one, so that batching gives (batch, 1, ...) in silence."""
+        ndim, rank = getattr(inputs, "ndim", None), self.input_spec.ndim
+        if ndim is None or ndim == rank:
+            return
+        hint = ""
+        if ndim == rank - 1:
+            hint = (
+                " One example has no batch axis: in a tf.data pipeline, map the "
+                "layer after `.batch()`."
+            )
+        raise ValueError(
+            f"Standardize layer {self.name!r} takes inputs of rank {rank} "
+            f"(batch, ...). Received: inputs of shape {tuple(inputs.shape)}.{hint}"
+        )
 
     def call(self, inputs):
         self._check_statistics(inputs)
