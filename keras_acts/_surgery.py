@@ -373,7 +373,16 @@ class Surgeon:
     def _make_new(self, replaced: keras.layers.Layer) -> keras.layers.Layer:
         """A layer from `new()`, named after the layer it replaces (or
         follows, or sits in), so that reports and paths say where it is."""
-        layer = self.new()
+        # Made under the policy of the layer it replaces: a layer that `new()`
+        # gives no policy of its own computes in the model's dtypes (float64,
+        # mixed precision) whatever the global policy is now, and one it
+        # gives a policy (even the global one) keeps it.
+        global_policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(_unquantized(replaced.dtype_policy))
+        try:
+            layer = self.new()
+        finally:
+            keras.config.set_dtype_policy(global_policy)
         if not isinstance(layer, keras.layers.Layer):
             raise ValueError(
                 f"`new` must return a Keras layer. Received: new() returned {layer!r}"
@@ -384,15 +393,6 @@ class Surgeon:
                 "activation gets its own layer (their inputs can differ in "
                 f"shape). Received the same layer {layer.name!r} twice."
             )
-        policy = _unquantized(replaced.dtype_policy)
-        if (
-            layer.dtype_policy.name == keras.config.dtype_policy().name
-            and policy.name != layer.dtype_policy.name
-        ):
-            # A new layer that `new()` gave no policy of its own computes
-            # in the model's dtypes (float64, mixed precision), even when
-            # the global policy is not the one the model was made under.
-            layer.dtype_policy = policy
         name = replaced.name
         if self.plan[id(replaced)] != "replace":
             name += "_" + re.sub(r"_\d+$", "", layer.name)

@@ -83,10 +83,10 @@ def replace_activations(
 
     A new layer takes the dtype policy of the layer it replaces (or follows,
     or is rebuilt into), so that a float64 or mixed-precision model stays
-    one whatever the global policy is when it is copied; a layer to which
-    `new` gives a policy other than the global one (`dtype="float64"`)
-    keeps it. A quantized layer's new layer takes the policy it was
-    quantized from.
+    one whatever the global policy is when it is copied (`new` is called
+    under that policy); a layer to which `new` gives a policy
+    (`dtype="float32"`) keeps it. A quantized layer's new layer takes the
+    policy it was quantized from.
 
     Args:
         model: A Sequential or Functional model (not a subclassed one).

@@ -579,11 +579,12 @@ def test_the_new_layers_take_the_policy_of_the_layers_they_replace(policy, rng):
     np.testing.assert_array_equal(outputs(copy, x), outputs(model, x))
 
 
-def test_a_policy_that_new_gives_is_kept():
+@pytest.mark.parametrize("given", ["mixed_bfloat16", "float32"])
+def test_a_policy_that_new_gives_is_kept(given):
+    # Even the global policy (float32 here), given explicitly.
     model = keras.Sequential(
         [keras.Input((6,)), keras.layers.Dense(6, activation="relu", dtype="float64")]
     )
-    copy = replace_activations(
-        model, "relu", lambda: keras_acts.PReLU(dtype="mixed_bfloat16")
-    )
-    assert copy.layers[-1].dtype_policy.name == "mixed_bfloat16"
+    copy = replace_activations(model, "relu", lambda: keras_acts.PReLU(dtype=given))
+    assert copy.layers[-1].dtype_policy.name == given
+    assert keras.config.dtype_policy().name == "float32"
