@@ -171,6 +171,16 @@ def test_float16_parameter_gradient_is_summed_past_float16s_range(name, op):
     np.testing.assert_allclose(grad_alpha, [32.0 * per_element * 8192], rtol=2e-3)
 
 
+def test_float64_parameters_have_their_gradients_summed_in_float64():
+    # keras.backend.result_type gives float32 for float64 outside TensorFlow:
+    # a float64 layer's parameter gradients were summed in float32 there.
+    with _backends.module("autodiff").float64_scope():
+        wide, narrow = (keras.ops.zeros((2,), d) for d in ("float64", "float16"))
+        assert _ops._accumulation_dtype(wide) == "float64"
+        assert _ops._accumulation_dtype(narrow) == "float32"
+        assert _ops._accumulation_dtype(narrow, wide) == "float64"
+
+
 @pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is PyTorch's")
 def test_compiled_parametric_elu_is_differentiated_twice(rng):
     # create_graph (a Hessian-vector product) runs the backward as eager ops,

@@ -28,9 +28,12 @@ def custom_gradient(forward):
     return (own or ops.custom_gradient)(forward)
 
 
-def _accumulation_dtype(parameter):
-    """float32, or float64 for a float64 parameter (a float64 layer's)."""
-    return keras.backend.result_type(parameter.dtype, "float32")
+def _accumulation_dtype(*tensors):
+    """float32, or float64 where one of `tensors` is float64 (a float64
+    layer's). Not `keras.backend.result_type`, which gives float32 for
+    float64 outside TensorFlow."""
+    dtypes = {keras.backend.standardize_dtype(t.dtype) for t in tensors}
+    return "float64" if "float64" in dtypes else "float32"
 
 
 def upstream_gradient(args, upstream):
@@ -338,7 +341,7 @@ def rational(inputs, numerator, denominator, variant: str = "safe"):
 
     @custom_gradient
     def forward(x_in, numerator, denominator):
-        work = keras.backend.result_type(x_in.dtype, numerator.dtype, "float32")
+        work = _accumulation_dtype(x_in, numerator)
         x = ops.cast(x_in, work)
         a = [ops.cast(numerator[k], work) for k in range(m + 1)]
         b = [ops.cast(denominator[k], work) for k in range(n)]  # b[k]: b_{k+1}
