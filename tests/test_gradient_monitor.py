@@ -568,6 +568,24 @@ def test_an_output_that_no_loss_reaches_is_not_the_one_compared_with(
         assert not flags
 
 
+@pytest.mark.parametrize("recurrent", [keras.layers.LSTM, keras.layers.GRU])
+def test_a_recurrent_layer_whose_cell_is_never_called_keeps_its_place(recurrent):
+    # Keras's fused LSTM and GRU (PyTorch, JAX) never call their cell, which
+    # holds the weights: unnoted, it was listed after the head and never
+    # judged.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 4))
+    hidden = keras.layers.Dense(5, activation="relu", name="proj")(inputs)
+    outputs = keras.layers.Dense(1, name="head")(recurrent(5, name="rnn")(hidden))
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(0).normal(size=(16, 6, 4)).astype("float32")
+    monitor = GradientMonitor(freq=1)
+    fit(model, monitor, x, x[:, 0, :1])
+    cell = f"rnn/{recurrent.__name__.lower()}_cell"
+    assert list(monitor.layer_norms(0)) == ["proj", cell, "head"]
+    assert "(norms relative to head)" in monitor.summary()
+
+
 def test_the_variables_of_a_subclassed_model_itself_come_last_and_unjudged():
     # Where the net uses its own variable is not known: were it taken for the
     # output layer, the body's vanishing gradients would be compared with it.

@@ -484,15 +484,25 @@ class GradientCapture:
                 return
             if not applied:  # no step ran: the next one is noted
                 return
-            first_calls = self._first_calls
-            self.names.learn_call_order(
-                {
-                    key: first_calls[id(layer)]
-                    for key, (layer, _) in innermost_holders(self.model).items()
-                    if id(layer) in first_calls
-                }
-            )
+            self.names.learn_call_order(self._call_ranks())
             self._stop_noting()
+
+    def _call_ranks(self) -> dict[int, int]:
+        """By variable id, the rank of the first call of the innermost layer
+        holding it that was called: itself, or the nearest layer around it.
+        Keras's fused LSTM and GRU (PyTorch, JAX, cuDNN) never call their
+        cell, which holds the weights; the cell takes its RNN's place."""
+        by_path = dict(layer_paths(self.model))
+        ranks = {}
+        for key, (_, variable_path) in innermost_holders(self.model).items():
+            path = variable_path.rpartition("/")[0]
+            while path:
+                holder = by_path[path]
+                if id(holder) in self._first_calls:
+                    ranks[key] = self._first_calls[id(holder)]
+                    break
+                path = path.rpartition("/")[0]
+        return ranks
 
     def _stop_noting(self) -> None:
         for layer, noting_call in self._noting.values():
