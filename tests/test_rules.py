@@ -369,6 +369,18 @@ def test_a_large_norm_is_exploding_only_with_large_steps_or_growth():
     assert ("exploding", "(global)") in kinds_and_layers(run)
 
 
+@pytest.mark.parametrize("next_ratio, flagged", [(0.001, False), (0.5, True)])
+def test_a_peak_on_an_accumulating_micro_batch_is_judged_by_its_update(
+    next_ratio, flagged
+):
+    # A micro-batch that only accumulates has no update ratio: a large norm
+    # there was flagged whatever the update it went into, under Adam too.
+    run = _rules.GradientRun(vanishing_ratio=1e-3)
+    run.add(gradient_rows({"h": 5e3, "out": 5e3}, None), 0)
+    run.add(gradient_rows({"h": 4e3, "out": 4e3}, next_ratio), 0)
+    assert (("exploding", "(global)") in kinds_and_layers(run)) is flagged
+
+
 @pytest.mark.parametrize(
     "update_ratio, says",
     [(0.5, "by 50% in one step"), (5e12, "by 5.0e+12 times their norm in one step")],

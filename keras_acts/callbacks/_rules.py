@@ -306,10 +306,15 @@ class GradientRun:
             return
         if self.first_norm is None:
             self.first_norm = norm
+        ratio = rows[GLOBAL]["update_ratio"]
         if norm > self.peak[0]:
-            self.peak = (norm, step, rows[GLOBAL]["update_ratio"])
-        if rows[GLOBAL]["update_ratio"] is not None:
-            self.update_ratios.append((step, rows[GLOBAL]["update_ratio"]))
+            self.peak = (norm, step, ratio)
+        elif self.peak[2] is None and ratio is not None and self.peak[0] > 0:
+            # The peak was a micro-batch that only accumulated its gradient:
+            # its step is the update it went into, the next one measured.
+            self.peak = (*self.peak[:2], ratio)
+        if ratio is not None:
+            self.update_ratios.append((step, ratio))
         output = reference_layer(rows, unplaced)
         if output is None:
             return
