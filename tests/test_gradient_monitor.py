@@ -749,7 +749,14 @@ def test_mixed_precision_records_unscaled_gradients():
 
 
 @pytest.mark.parametrize(
-    "clipping", [{"clipnorm": 0.01}, {"global_clipnorm": 0.01}, {"clipvalue": 0.001}]
+    "clipping",
+    [
+        {"clipnorm": 0.01},
+        {"global_clipnorm": 0.01},
+        {"clipvalue": 0.001},
+        # Unscaled first, then clipped, as the optimizer does.
+        {"clipnorm": 0.01, "loss_scale_factor": 1024.0},
+    ],
 )
 def test_the_gradient_recorded_is_the_clipped_one_the_optimizer_applies(clipping):
     # Recorded before the clipping, the norms disagreed with the updates, and
@@ -792,6 +799,24 @@ def test_a_converged_run_is_not_taken_for_a_stall(learning_rate, stalls):
     assert ("stalled" in {flag.kind for flag in monitor.flags()}) == stalls
 
 
+def test_with_append_the_flags_cover_the_earlier_fits():
+    # The rules' state was made anew at each fit: flags() forgot the earlier
+    # fits that history kept, and a converged model fitted again was judged
+    # as stalled from its first loss, already at the floor.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    monitor = GradientMonitor(freq=1, append=True)
+    for _ in range(2):
+        fit(model, monitor, x, y, epochs=10, batch_size=32)
+    steps = [r["step"] for r in monitor.history if r["layer"] == "(global)"]
+    assert steps == list(range(160))
+    assert "records (steps 0 to 159)" in monitor.summary()
+    assert not monitor.flags()
+
+
 def test_gradient_accumulation_records_micro_batches():
     x, y = data()
     model = small_model()
@@ -808,6 +833,27 @@ def test_gradient_accumulation_records_micro_batches():
     ratios = [r["update_ratio"] for r in global_rows]
     assert ratios[0] is None and ratios[2] is None
     assert ratios[1] > 0 and ratios[3] > 0
+
+
+def test_under_accumulation_each_micro_batch_is_recorded_unclipped():
+    # The optimizer clips the mean of the micro-batches' gradients, not each.
+    x, y = data()
+    clipped, unclipped = (
+        GradientMonitor(freq=1),
+        GradientMonitor(freq=1),
+    )
+    for monitor, clipnorm in ((clipped, 1e-6), (unclipped, None)):
+        keras.utils.set_random_seed(0)
+        model = small_model()
+        model.compile(
+            optimizer=keras.optimizers.SGD(
+                0.0, clipnorm=clipnorm, gradient_accumulation_steps=2
+            ),
+            loss="mse",
+        )
+        fit(model, monitor, x, y, batch_size=4)
+    assert clipped.layer_norms(0) == pytest.approx(unclipped.layer_norms(0))
+    assert max(clipped.layer_norms(0).values()) > 1e-3
 
 
 def test_gradient_accumulation_is_not_taken_for_a_stall():
@@ -1072,6 +1118,7 @@ def without_package(monkeypatch, *names):
         ({"vmin": 2.0, "vmax": -2.0}, r"`vmin` must be below `vmax`.*vmin=2.0"),
         ({"vmin": "low"}, r"`vmin` must be a finite number.*vmin='low'"),
         ({"vmax": np.nan}, r"`vmax` must be a finite number"),
+        ({"vmin": 1.0, "vmax": 1.0}, r"`vmin` must be below `vmax`"),
     ],
 )
 def test_plot_refuses_a_colour_scale_it_cannot_draw(scale, message):

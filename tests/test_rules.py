@@ -382,8 +382,31 @@ def test_a_peak_on_an_accumulating_micro_batch_is_judged_by_its_update(
 
 
 @pytest.mark.parametrize(
+    "losses, converged",
+    [
+        ([3.0, 1e-2], False),
+        ([3.0, 1e-5, 2e-6], True),
+        ([3.0, float("nan"), 1e-5], True),  # a NaN epoch is not a loss
+        ([3.0, float("nan")], False),
+        ([-3.0, -1e-6], False),  # a negative loss has no fall to measure
+        ([3.0, -1e-6], False),
+    ],
+)
+def test_a_run_has_converged_when_its_loss_fell_1000_fold(losses, converged):
+    run = _rules.GradientRun(vanishing_ratio=1e-3)
+    for loss in losses:
+        run.add_loss(loss)
+    assert run.converged() is converged
+
+
+@pytest.mark.parametrize(
     "update_ratio, says",
-    [(0.5, "by 50% in one step"), (5e12, "by 5.0e+12 times their norm in one step")],
+    [
+        (0.5, "by 50% in one step"),
+        (9.5, "by 950% in one step"),
+        (20.0, "by 2.0e+01 times their norm in one step"),
+        (5e12, "by 5.0e+12 times their norm in one step"),
+    ],
 )
 def test_exploding_says_how_far_the_step_moved_the_weights(update_ratio, says):
     run = _rules.GradientRun(vanishing_ratio=1e-3)

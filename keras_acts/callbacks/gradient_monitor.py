@@ -382,7 +382,8 @@ class GradientMonitor(Recorder):
         self._open_outputs()
         self._fit_start = len(self._records)  # earlier fits' with append=True
         self._active = True
-        self._run = _rules.GradientRun(self.vanishing_ratio)
+        if not self.append:  # with it, flags() covers the earlier fits too
+            self._run = _rules.GradientRun(self.vanishing_ratio)
         self._nonfinite_warned = False
         self._live_warnings = _rules.LiveWarnings(self._warn_kinds - {"nonfinite"})
         self._block_may_record = True
