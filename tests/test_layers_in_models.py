@@ -110,25 +110,31 @@ def test_mixed_precision(name, policy, compute_dtype):
         assert weight.dtype == "float32"
 
 
+@pytest.mark.parametrize("on_inputs", [False, True], ids=["after_dense", "on_inputs"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", [*LAYERS, "Rational"])
-def test_second_derivatives_match_finite_differences_of_the_gradient(name, dtype):
+def test_second_derivatives_match_finite_differences_of_the_gradient(
+    name, dtype, on_inputs
+):
     # A gradient penalty, or the Hessian-vector products of ActivationMonitor's
     # curvature, differentiates the layer's gradient again. On PyTorch the
     # gradients written by hand read values that autograd had not recorded:
     # their second derivatives came out wrong without an error. In float64,
     # TensorFlow refused to add PReLU's parameter gradient (summed in
-    # float32) to a float64 one.
+    # float32) to a float64 one. `on_inputs`: the layer's inputs need no
+    # gradient, only its parameters do.
     autodiff = _backends.module("autodiff")
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(8, 3)).astype(dtype)
+    features = 4 if on_inputs else 3  # Maxout(4) groups its inputs by 4
+    x = rng.normal(size=(8, features)).astype(dtype)
     make = LAYERS.get(name, keras_acts.Rational)
     with autodiff.float64_scope():
         keras.utils.set_random_seed(1)
+        before = [] if on_inputs else [keras.layers.Dense(4, dtype=dtype)]
         model = keras.Sequential(
             [
-                keras.Input((3,), dtype=dtype),
-                keras.layers.Dense(4, dtype=dtype),
+                keras.Input((features,), dtype=dtype),
+                *before,
                 make(dtype=dtype),
                 keras.layers.Dense(1, dtype=dtype),
             ]
