@@ -25,6 +25,12 @@ from keras_acts.callbacks._gradient_statistics import gradient_statistics, stack
 from keras_acts.callbacks._schedule import Schedule
 
 
+def accumulates_gradients(optimizer) -> bool:
+    """Whether `optimizer` averages gradients over micro-batches
+    (`gradient_accumulation_steps`) and updates only at the last of each."""
+    return bool(getattr(optimizer, "gradient_accumulation_steps", None))
+
+
 @dataclass(frozen=True)
 class RawRecord:
     """A recorded step's statistics as they reached the host."""
@@ -218,6 +224,6 @@ class Channel:
         scale = getattr(optimizer, "loss_scale_factor", None)
         if scale is not None:
             gradients = [g if g is None else g / scale for g in gradients]
-        if getattr(optimizer, "gradient_accumulation_steps", None):
+        if accumulates_gradients(optimizer):
             return list(gradients)
         return _private_api.clip_gradients(optimizer, gradients)

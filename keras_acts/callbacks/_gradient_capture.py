@@ -43,7 +43,7 @@ from keras_acts.callbacks._activation_layers import (
     holds_layers_in_call_order,
     layer_paths,
 )
-from keras_acts.callbacks._channel import Inbox, Request
+from keras_acts.callbacks._channel import Inbox, Request, accumulates_gradients
 from keras_acts.callbacks._gradient_statistics import (
     NOT_MEASURED,
     STATISTICS_WIDTH,
@@ -633,7 +633,7 @@ class GradientCapture:
                 applied = self.channel.applied_gradients(optimizer, grads, variables)
                 after = [[v.value for v in group] for group in grouped]
                 moved = None
-                if getattr(optimizer, "gradient_accumulation_steps", None):
+                if accumulates_gradients(optimizer):
                     # Its iterations count the micro-batches that update.
                     moved = ops.greater(optimizer.iterations, step)
                 return self._emit(site, applied, before, after, step, moved)

@@ -10,7 +10,7 @@ import warnings
 import keras
 
 from keras_acts import _backends
-from keras_acts.callbacks._channel import RawRecord
+from keras_acts.callbacks._channel import RawRecord, accumulates_gradients
 from keras_acts.callbacks._gradient_capture import GradientCapture
 from keras_acts.callbacks._gradient_records import GradientRecord, nonfinite_layers
 from keras_acts.callbacks._schedule import Budget, Schedule, StepClock
@@ -36,7 +36,7 @@ class Collector:
             len(optimizers) == 1
             and main is getattr(model, "optimizer", None)
             and not isinstance(main, keras.optimizers.LossScaleOptimizer)
-            and not getattr(main, "gradient_accumulation_steps", None)
+            and not accumulates_gradients(main)
         )
         self.clock = StepClock(
             int(_backends.to_numpy(main.iterations)),

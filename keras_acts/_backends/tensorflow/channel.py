@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from keras_acts import _private_api
 from keras_acts.callbacks._channel import Channel as BaseChannel
-from keras_acts.callbacks._channel import RawRecord
+from keras_acts.callbacks._channel import RawRecord, accumulates_gradients
 from keras_acts.callbacks._gradient_collection import WAITING_RECORDS
 from keras_acts.callbacks._gradient_statistics import STATISTICS_WIDTH
 
@@ -70,7 +70,7 @@ class Channel(BaseChannel):
             if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
                 optimizer = optimizer.inner_optimizer
             unsupported = None
-            if getattr(optimizer, "gradient_accumulation_steps", None):
+            if accumulates_gradients(optimizer):
                 # Keras itself fails there: its all-reduce runs in a tf.cond.
                 unsupported = "gradient_accumulation_steps"
             else:
