@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import keras
 
+from keras_acts import _warnings
 from keras_acts._surgery import Surgeon
 
 
@@ -156,21 +156,19 @@ def replace_activations(
         )
     if surgeon.kept:
         count = len(surgeon.kept)
-        warnings.warn(
+        _warnings.warn(
             f"replace_activations left {count} layer{'' if count == 1 else 's'} "
             f"that look{'s' if count == 1 else ''} like a use of {old!r} as "
             f"{'it is' if count == 1 else 'they are'}: "
-            f"{_describe_kept(surgeon.kept)}.",
-            stacklevel=2,
+            f"{_describe_kept(surgeon.kept)}."
         )
     if remaining:
         name = repr(old) if isinstance(old, str) else old.__name__
         count = sum(len(paths) for paths in remaining.values())
-        warnings.warn(
+        _warnings.warn(
             f"replace_activations replaced {_uses(len(surgeon.made))} of {name} "
             f"and left {_uses(count)}, where the copy still computes it: "
-            f"{_describe(remaining)}.",
-            stacklevel=2,
+            f"{_describe(remaining)}."
         )
     surgeon.copy_weights()
     if getattr(model, "compiled", False) and not getattr(rebuilt, "compiled", False):

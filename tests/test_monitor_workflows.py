@@ -53,7 +53,9 @@ def test_keras_acts_layer_passed_as_an_activation():
     model = keras.Sequential(
         [
             keras.Input((3,)),
-            keras.layers.Dense(4, activation=keras_acts.PReLU(), name="dense"),
+            keras.layers.Dense(
+                4, activation=keras_acts.PReLU(name="prelu"), name="dense"
+            ),
             keras.layers.Dense(2, name="out"),
         ]
     )
@@ -62,7 +64,7 @@ def test_keras_acts_layer_passed_as_an_activation():
     monitor = GradientMonitor()
     fit(model, [monitor], x, y)
     (row,) = [r for r in monitor.history if r["variable"] == "alpha"]
-    assert row["layer"] == "dense/p_re_lu"
+    assert row["layer"] == "dense/prelu"
     alpha_path = [p for p in expected if p.endswith("alpha")][0]
     np.testing.assert_allclose(
         row["l2"], np.linalg.norm(expected[alpha_path]), rtol=1e-5
@@ -640,6 +642,49 @@ def test_data_parallel_on_two_jax_devices_records_the_one_device_values():
     assert report["steps"] == [0, 2, 4, 6]
     assert report["rows"][0] == report["rows"][1] == 4 * 7
     assert report["difference"] < 1e-5
+
+
+def test_warnings_name_the_line_that_called_fit():
+    """Warnings from callback hooks, several calls below `fit` (a depth that
+    differs by backend), name the user's line, which `warnings` filters by
+    module and pytest reports; a fixed stacklevel named lines in keras_acts
+    or Keras."""
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(256, 8)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((8,))]
+        + [keras.layers.Dense(16, activation="sigmoid") for _ in range(10)]
+        + [keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    monitors = [GradientMonitor(freq=1), keras_acts.ActivationMonitor(x[:32])]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=monitors)
+        fit_line = sys._getframe().f_lineno - 1
+        model.evaluate(x, y, verbose=0, callbacks=[GradientMonitor()])
+        evaluate_line = sys._getframe().f_lineno - 1
+    diagnoses = [w for w in caught if w.category is keras_acts.DiagnosisWarning]
+    assert {str(w.message).split(":")[0] for w in diagnoses} == {
+        "GradientMonitor",
+        "ActivationMonitor",
+    }
+    outside_fit = [w for w in caught if "does nothing in evaluate" in str(w.message)]
+    assert len(outside_fit) == 1
+    for warning, line in [(w, fit_line) for w in diagnoses] + [
+        (outside_fit[0], evaluate_line)
+    ]:
+        assert (warning.filename, warning.lineno) == (__file__, line)
+    # At the exit of an `attach` block, through contextlib: the loop applies
+    # an optimizer other than the one attached.
+    attached = keras.optimizers.SGD()
+    attached.build(model.trainable_variables)
+    step = custom_loop_step(model, [keras.optimizers.SGD(LEARNING_RATE)])
+    with pytest.warns(RuntimeWarning, match="recorded nothing") as caught:
+        with GradientMonitor().attach(model, attached):
+            step(x[:8], y[:8])
+    assert caught[0].filename == __file__
 
 
 def test_monitors_outside_fit_say_they_do_nothing():

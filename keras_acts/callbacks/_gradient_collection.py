@@ -5,11 +5,10 @@ and the records that reached the host, one per step."""
 from __future__ import annotations
 
 import time
-import warnings
 
 import keras
 
-from keras_acts import _backends
+from keras_acts import _backends, _warnings
 from keras_acts.callbacks._channel import RawRecord, accumulates_gradients
 from keras_acts.callbacks._gradient_capture import GradientCapture
 from keras_acts.callbacks._gradient_records import GradientRecord, nonfinite_layers
@@ -126,13 +125,12 @@ class Collector:
         self._last_step = max([self._last_step, *(r.step for r in received)])
         channel = self.capture.channel
         if channel.lost_records > self._lost_records:
-            warnings.warn(
+            _warnings.warn(
                 f"GradientMonitor: {channel.lost_records - self._lost_records} "
                 "record(s) were overwritten before they could be read: the "
                 "training step applies gradients several times per batch. "
                 "Record fewer steps (a larger freq) to keep every record.",
                 RuntimeWarning,
-                stacklevel=4,
             )
             self._lost_records = channel.lost_records
             self.predictable = False
@@ -177,8 +175,7 @@ class Collector:
                 "trains with other optimizers, pass them: "
                 "GradientMonitor(optimizers=[...])"
             )
-        warnings.warn(
+        _warnings.warn(
             f"GradientMonitor: {problem}; there are no gradients to record.",
             RuntimeWarning,
-            stacklevel=4,
         )

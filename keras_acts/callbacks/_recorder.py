@@ -9,14 +9,13 @@ import json
 import math
 import os
 import tempfile
-import warnings
 import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import keras
 
-from keras_acts import _validation
+from keras_acts import _validation, _warnings
 
 if TYPE_CHECKING:
     import pandas
@@ -200,11 +199,10 @@ class Recorder(keras.callbacks.Callback):
     def _warn_outside_fit(self, method: str) -> None:
         # fit's own validation runs evaluate with the same callbacks.
         if not self._training:
-            warnings.warn(
+            _warnings.warn(
                 f"{self.__class__.__name__} records training: it does nothing "
                 f"in {method}(). Pass it to fit().",
                 RuntimeWarning,
-                stacklevel=3,
             )
 
     def _add_record(self, record: Any) -> None:
@@ -218,11 +216,10 @@ class Recorder(keras.callbacks.Callback):
             if self._writer is not None:
                 self._write_tensorboard(record)
         except OSError as error:
-            warnings.warn(
+            _warnings.warn(
                 f"{self.__class__.__name__} could not write step "
                 f"{self._step_of(record)}: {error}",
                 RuntimeWarning,
-                stacklevel=2,
             )
 
     def _write_tensorboard(self, record: Any) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_acts import _backends
+from keras_acts import _backends, _warnings
 from keras_acts.diagnosis import DiagnosisWarning, Flag
 
 GRADIENT_DOC = "Diagnosing gradient flow"
@@ -770,7 +769,7 @@ class LiveWarnings:
             )
             if flag.kind in self.kinds and key not in self._given and confirmed:
                 self._given[key] = flag
-                warnings.warn(f"{monitor}: {flag}", DiagnosisWarning, stacklevel=4)
+                _warnings.warn(f"{monitor}: {flag}", DiagnosisWarning)
 
     def cleared(self, flags: Iterable[Flag]) -> list[Flag]:
         """The flags warned about that `flags` (the current ones) no longer

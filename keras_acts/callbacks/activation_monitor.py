@@ -9,7 +9,6 @@ front holds the arguments and the callback hooks that decide when to probe.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from keras_acts import _backends, _validation
+from keras_acts import _backends, _validation, _warnings
 from keras_acts.callbacks import _plots, _reports, _rules
 from keras_acts.callbacks._activation_layers import (
     context_of,
@@ -345,13 +344,12 @@ class ActivationMonitor(Recorder):
                 # A custom train_step's own loss: the probe has none to
                 # differentiate, and Keras's compute_loss would fail.
                 self._probe.y = None
-                warnings.warn(
+                _warnings.warn(
                     f"ActivationMonitor: model {model.name!r} is compiled "
                     "without a loss, so the probe's targets give it none to "
                     "differentiate: it measures the layers' outputs, not the "
                     "signal backpropagated to them.",
                     UserWarning,
-                    stacklevel=2,
                 )
         self._parameter_layers = learned_activations(model)
         self._context = context_of(model, optimizers_of(model))
@@ -444,7 +442,7 @@ class ActivationMonitor(Recorder):
             )
         else:
             return
-        warnings.warn(f"ActivationMonitor {message}", UserWarning, stacklevel=3)
+        _warnings.warn(f"ActivationMonitor {message}", UserWarning)
 
     # When to record.
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
 
-from keras_acts import _backends, _validation
+from keras_acts import _backends, _validation, _warnings
 from keras_acts.callbacks import _plots, _reports, _rules
 from keras_acts.callbacks._activation_layers import context_of
 from keras_acts.callbacks._channel import Inbox, Request
@@ -463,12 +462,11 @@ class GradientMonitor(Recorder):
             )
         else:
             return  # no step ran
-        warnings.warn(
+        _warnings.warn(
             "GradientMonitor recorded nothing in its `attach` block: no "
             f"gradients were applied through {names_of(self._capture.optimizers)} "
             f"inside it. {advice}",
             RuntimeWarning,
-            stacklevel=4,
         )
 
     # The host side.
@@ -556,10 +554,9 @@ class GradientMonitor(Recorder):
             try:
                 self._add_record(record)
             except Exception as error:  # the monitor must never end training
-                warnings.warn(
+                _warnings.warn(
                     f"GradientMonitor could not record step {record.step}: {error!r}",
                     RuntimeWarning,
-                    stacklevel=2,
                 )
                 continue
             self._run.add(layer_rows_of(record), record.step, record.names.unplaced)
@@ -583,7 +580,7 @@ class GradientMonitor(Recorder):
                 self.model.stop_training = True
                 message += " Stopping training."
             self._nonfinite_warned = True
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            _warnings.warn(message, RuntimeWarning)
 
     # Rows.
     def _step_of(self, record: GradientRecord) -> int:

@@ -26,12 +26,11 @@ from then on.
 from __future__ import annotations
 
 import functools
-import warnings
 
 import torch
 import torch.nn.functional as F
 
-from keras_acts import _private_api
+from keras_acts import _private_api, _warnings
 from keras_acts.layers import _ops
 
 _prelu_kernel = _private_api.torch_function("_prelu_kernel")
@@ -143,12 +142,11 @@ def _compiled(function):
                 return compiled()(*args)
             except Exception as error:  # whatever stops compiling, see above
                 _compile_failed = True
-                warnings.warn(
+                _warnings.warn(
                     f"keras_acts: torch.compile failed ({type(error).__name__}: "
                     f"{str(error)[:200]}); ParametricELU runs unfused from now "
                     "on, about twice ELU's time.",
                     RuntimeWarning,
-                    stacklevel=2,
                 )
         return function(*args)
 
