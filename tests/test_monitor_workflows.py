@@ -12,7 +12,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from helpers import LEARNING_RATE, ScaledAdam, data, fit
+from helpers import LEARNING_RATE, ConfiglessAdam, ScaledAdam, data, fit
 
 import keras_acts
 from keras_acts import GradientMonitor
@@ -295,6 +295,12 @@ def test_diagnose_sets_back_a_held_optimizer_that_cannot_be_copied_if_built():
     ):
         keras_acts.diagnose(model, x, y, steps=4, batch_size=8, verbose=False)
     assert not model.first_optimizer.built and not model.second_optimizer.built
+    assert_diagnose_after_a_fit_leaves_the_state(model, x, y)
+    # Two of them, both trained as they are: each set back.
+    model = TwoOptimizerModel()
+    model.first_optimizer = ScaledAdam(2.0, learning_rate=LEARNING_RATE)
+    model.second_optimizer = ConfiglessAdam(LEARNING_RATE)
+    model.compile(optimizer="rmsprop", loss="mse")
     assert_diagnose_after_a_fit_leaves_the_state(model, x, y)
 
 
