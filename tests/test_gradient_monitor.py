@@ -495,22 +495,24 @@ def test_layers_of_one_name_in_two_nested_models_get_a_row_each():
     ]
 
 
-@pytest.mark.parametrize("in_functional", [False, True])
+@pytest.mark.parametrize("wrapped_in", [0, 1, 2])
 @pytest.mark.parametrize(
     "activation, initializer, vanishes",
     [("sigmoid", "glorot_uniform", True), ("relu", "he_normal", False)],
 )
 def test_a_subclassed_model_is_read_in_the_order_it_calls_its_layers(
-    activation, initializer, vanishes, in_functional
+    activation, initializer, vanishes, wrapped_in
 ):
     # Made head first, the head's variables come first: read in that
-    # order, the vanishing rule compared the body with its last layer. A
-    # Functional model around it lists its layers the same way.
-    net = HeadFirst(activation, initializer)
-    model, prefix = net, ""
-    if in_functional:
+    # order, the vanishing rule compared the body with its last layer. The
+    # Functional models around it (one, or one in another) list its layers
+    # the same way.
+    net = model = HeadFirst(activation, initializer)
+    for _ in range(wrapped_in):
         inputs = keras.Input((2,))
-        model, prefix = keras.Model(inputs, net(inputs)), "head_first/"
+        model = keras.Model(inputs, model(inputs))
+    # Named by the variables' paths, which Functional models leave out.
+    prefix = "head_first/" if wrapped_in else ""
     model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
     monitor = GradientMonitor(freq=1)
     with warnings.catch_warnings():
