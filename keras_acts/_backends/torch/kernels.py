@@ -175,13 +175,19 @@ class _CompiledParametricELU(torch.autograd.Function):
         return _fused_parametric_elu_backward(*saved, upstream)
 
 
+def _swish_parts(inputs, beta):
+    """x * sigmoid(beta * x), with beta * x and its sigmoid."""
+    scaled = beta.to(inputs.dtype) * inputs
+    gate = torch.sigmoid(scaled)
+    return inputs * gate, scaled, gate
+
+
 class _Swish(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inputs, beta):
-        scaled = beta.to(inputs.dtype) * inputs
-        gate = torch.sigmoid(scaled)
+        outputs, scaled, gate = _swish_parts(inputs, beta)
         ctx.save_for_backward(inputs, scaled, gate, beta)
-        return inputs * gate
+        return outputs
 
     @staticmethod
     def backward(ctx, upstream):
@@ -194,7 +200,7 @@ class _Swish(torch.autograd.Function):
                 for t, need in zip((inputs, beta), ctx.needs_input_grad, strict=True)
                 if need
             ]
-            outputs = inputs * torch.sigmoid(beta.to(inputs.dtype) * inputs)
+            outputs, _, _ = _swish_parts(inputs, beta)
             gradients = iter(
                 torch.autograd.grad(outputs, wanted, upstream, create_graph=True)
             )
