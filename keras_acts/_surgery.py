@@ -236,6 +236,10 @@ class Surgeon:
         # Layer -> why its configuration could not take the new layer.
         self.refused: dict[int, str] = {}
         self.names: set[str] = set()
+        # The layers whose outputs are a Functional model's outputs, which
+        # Keras names after them (`output_names`, the keys of compiled losses
+        # and metrics): the layer that ends up computing one takes its name.
+        self.output_layers: set[int] = set()
         # Layers that look like uses of `old` but compute something else, or
         # something not known to be `old`, left as they are: (layer name,
         # what it is, why).
@@ -370,9 +374,13 @@ class Surgeon:
         # rebuilt model and named in a warning (see `remaining`).
 
     # Making layers.
-    def _make_new(self, replaced: keras.layers.Layer) -> keras.layers.Layer:
+    def _make_new(
+        self, replaced: keras.layers.Layer, keeps_name: bool | None = None
+    ) -> keras.layers.Layer:
         """A layer from `new()`, named after the layer it replaces (or
-        follows, or sits in), so that reports and paths say where it is."""
+        follows, or sits in), so that reports and paths say where it is:
+        with its name (`keeps_name`, by default where it replaces it), or
+        `<name>_<new layer>`. It is frozen where that layer is."""
         # Made under the policy of the layer it replaces: a layer that `new()`
         # gives no policy of its own computes in the model's dtypes (float64,
         # mixed precision) whatever the global policy is now, and one it
@@ -393,10 +401,17 @@ class Surgeon:
                 "activation gets its own layer (their inputs can differ in "
                 f"shape). Received the same layer {layer.name!r} twice."
             )
+        if keeps_name is None:
+            action = self.plan[id(replaced)]
+            keeps_name = action == "replace" or (
+                action == "follow" and id(replaced) in self.output_layers
+            )
         name = replaced.name
-        if self.plan[id(replaced)] != "replace":
+        if not keeps_name:
             name += "_" + re.sub(r"_\d+$", "", layer.name)
         layer.name = self._unique(name)
+        if not replaced.trainable:
+            layer.trainable = False
         self.made.append(layer)
         return layer
 
@@ -453,6 +468,10 @@ class Surgeon:
                 return clone
         if action == "follow":
             config["activation"] = "linear"
+            if id(layer) in self.output_layers:
+                # The new layer after it computes the model's output.
+                self.names.discard(layer.name)
+                config["name"] = self._unique(f"{layer.name}_linear")
         try:
             clone = layer.__class__.from_config(config)
         except Exception as error:
@@ -509,15 +528,18 @@ class Surgeon:
 
     def _replacement(self, layer: keras.layers.Layer) -> list[keras.layers.Layer]:
         """The layers that take the place of one use of `layer`."""
-        layers = [self._make_new(layer)]
-        if id(layer) in self.caps:
+        capped = id(layer) in self.caps
+        at_output = id(layer) in self.output_layers
+        layers = [self._make_new(layer, keeps_name=not (capped and at_output))]
+        if capped:
             # Named after the new layer: an automatic name (re_lu_3) could
             # be one the model already has.
+            name = layer.name if at_output else f"{layers[0].name}_cap"
             layers.append(
                 keras.layers.ReLU(
                     max_value=self.caps[id(layer)],
                     negative_slope=1.0,
-                    name=self._unique(f"{layers[0].name}_cap"),
+                    name=self._unique(name),
                     dtype=layers[0].dtype_policy,
                 )
             )
@@ -590,10 +612,20 @@ class Surgeon:
     # Rebuilding models.
     def rebuild(self, model: keras.Model) -> keras.Model:
         if isinstance(model, keras.Sequential):
-            return self._rebuild_sequential(model)
-        if _is_functional(model):
-            return self._rebuild_functional(model)
-        raise ValueError(
+            rebuilt = self._rebuild_sequential(model)
+        elif _is_functional(model):
+            self.output_layers.update(
+                id(model.get_layer(name)) for name in model.output_names
+            )
+            rebuilt = self._rebuild_functional(model)
+        else:
+            raise self._subclassed(model)
+        if not model.trainable:
+            rebuilt.trainable = False
+        return rebuilt
+
+    def _subclassed(self, model: keras.Model) -> ValueError:
+        return ValueError(
             "replace_activations rebuilds Sequential and Functional models "
             "(keras.applications models and keras-hub backbones too). Model "
             f"{model.name!r} is a subclassed {model.__class__.__name__}: its "
@@ -621,7 +653,13 @@ class Surgeon:
         if not inputs:
             return keras.Sequential(layers, name=model.name)
         (tensor,) = inputs
-        outputs = keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype)
+        # An input named by the user keeps its name; Keras names the others.
+        named = not re.fullmatch(r"keras_tensor(_\d+)?", tensor.name)
+        outputs = keras.Input(
+            batch_shape=tensor.shape,
+            dtype=tensor.dtype,
+            name=tensor.name if named else None,
+        )
         rebuilt = keras.Sequential([outputs] + layers, name=model.name)
         if self.inside:
             for layer in layers:

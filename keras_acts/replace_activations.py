@@ -81,6 +81,13 @@ def replace_activations(
     compiled like the original when the original was compiled (optimizer
     state is not copied).
 
+    Where a new layer computes an output of a Functional model, it takes
+    the name of the layer it replaces or follows (which is renamed
+    `<name>_linear`; a cap takes a capped ReLU's name), so that the model's
+    `output_names`, by which compiled losses and metrics find the outputs,
+    stay. A new layer is frozen where that layer is, and a copy of a frozen
+    model is frozen.
+
     A new layer takes the dtype policy of the layer it replaces (or follows,
     or is rebuilt into), so that a float64 or mixed-precision model stays
     one whatever the global policy is when it is copied (`new` is called

@@ -588,3 +588,66 @@ def test_a_policy_that_new_gives_is_kept(given):
     copy = replace_activations(model, "relu", lambda: keras_acts.PReLU(dtype=given))
     assert copy.layers[-1].dtype_policy.name == given
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_the_outputs_keep_their_names_and_the_copy_trains_as_compiled(rng):
+    # Keras names outputs after the layers that compute them, and keys
+    # compiled losses and metrics by those names: a new layer that computes
+    # an output takes the name (a Dense's, its cap's place), or the copy
+    # "compiled like the original" failed in fit.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, name="hidden")(inputs)
+    price = keras.layers.Dense(1, activation="relu", name="price")(hidden)
+    capped = keras.layers.ReLU(max_value=6.0, name="capped")(hidden)
+    plain = keras.layers.Activation("relu", name="plain")(hidden)
+    model = keras.Model(inputs, [price, capped, plain])
+    model.compile(
+        "sgd",
+        loss={"price": "mse", "capped": "mse", "plain": "mse"},
+        metrics={"price": ["mae"]},
+    )
+    copy = replace_activations(model, "relu", prelu_at_zero, capped="keep")
+    assert copy.output_names == ["price", "capped", "plain"]
+    # The Dense keeps its weights under a name of its own.
+    assert isinstance(copy.get_layer("price"), keras_acts.PReLU)
+    np.testing.assert_array_equal(
+        copy.get_layer("price_linear").get_weights()[0],
+        model.get_layer("price").get_weights()[0],
+    )
+    assert copy.get_layer("price_linear").activation is keras.activations.linear
+    cap = copy.get_layer("capped")
+    assert isinstance(cap, keras.layers.ReLU) and cap.max_value == 6.0
+    assert isinstance(copy.get_layer("capped_p_re_lu"), keras_acts.PReLU)
+    x = rng.normal(size=(16, 4)).astype("float32") * 4
+    pairs = zip(copy.predict(x, verbose=0), model.predict(x, verbose=0), strict=True)
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    targets = [x[:, :1], np.tile(x, 2), np.tile(x, 2)]
+    history = copy.fit(x, targets, epochs=1, verbose=0)
+    assert "price_mae" in history.history
+
+
+def test_frozen_layers_and_models_stay_frozen():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    frozen = keras.layers.Dense(4, activation="relu", name="frozen")
+    frozen.trainable = False
+    outputs = keras.layers.Dense(2, activation="relu", name="free")(frozen(inputs))
+    model = keras.Model(inputs, outputs)
+    copy = replace_activations(model, "relu", keras_acts.PReLU)
+    assert copy.get_layer("frozen_p_re_lu").trainable is False
+    assert copy.get_layer("free").trainable is True
+    assert len(copy.trainable_weights) == len(model.trainable_weights) + 1
+    model.trainable = False
+    copy = replace_activations(model, "relu", keras_acts.PReLU)
+    assert copy.trainable is False and copy.trainable_weights == []
+
+
+def test_a_named_input_of_a_sequential_keeps_its_name():
+    model = keras.Sequential(
+        [keras.Input((4,), name="tokens"), keras.layers.Dense(2, activation="relu")]
+    )
+    assert replace_activations(model, "relu", keras_acts.PReLU).inputs[0].name == (
+        "tokens"
+    )
