@@ -146,6 +146,30 @@ def test_several_inputs_and_outputs_with_sample_weights():
     assert row["output_grad_l2"] == pytest.approx(np.linalg.norm(expected), rel=1e-5)
 
 
+def test_a_list_probe_is_the_inputs_of_a_model_with_as_many_inputs():
+    # As fit reads x=[x1, x2]; read as an (x, y) pair, it fed one input to a
+    # two-input model and fit failed. A one-input model's [x, y] is a pair,
+    # as Keras reads validation_data.
+    rng = np.random.default_rng(0)
+    x1, x2, y = (rng.normal(size=(16, 4)).astype("float32") for _ in range(3))
+    a, b = keras.Input((4,)), keras.Input((4,))
+    hidden = keras.layers.Dense(8, "relu", name="hidden")(
+        keras.layers.Concatenate()([a, b])
+    )
+    two_inputs = keras.Model([a, b], keras.layers.Dense(4)(hidden))
+    h = keras.Model(two_inputs.inputs, hidden)([x1, x2])  # before training
+    monitor = ActivationMonitor([x1, x2])
+    fit(two_inputs, monitor, [x1, x2], y)
+    assert monitor.y is None and len(monitor.x) == 2
+    assert monitor.history[0]["mean"] == pytest.approx(
+        float(keras.ops.mean(h)), rel=1e-6
+    )
+    one_input = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, "relu")])
+    monitor = ActivationMonitor([x1, y])
+    fit(one_input, monitor, x1, y)
+    assert monitor.y is not None and monitor.history[0]["output_grad_l2"] > 0
+
+
 def test_deep_sigmoid_net_is_not_zero_centered_where_relu_is():
     x = np.tile(XOR_INPUTS, (25, 1))
     y = np.tile(XOR_TARGETS, (25, 1))

@@ -67,14 +67,26 @@ def _to_numpy(structure):
     return keras.tree.map_structure(_backends.to_numpy, structure)
 
 
-def split_probe(data: Any) -> tuple[Any, Any, Any]:
+def split_probe(data: Any, input_count: int | None = None) -> tuple[Any, Any, Any]:
     """The probe's `x`, `y` and `sample_weight` as NumPy arrays (or
     structures of them), from what a monitor is given; ValueError if it
-    holds no examples or its parts disagree in length."""
+    holds no examples or its parts disagree in length.
+
+    A list is an `(x, y)` pair, as Keras reads `validation_data`, except a
+    list of as many arrays as the model has inputs (`input_count`, more
+    than one), which is `x`, as `fit` reads it: no pair could feed such a
+    model."""
     if hasattr(data, "element_spec"):  # a tf.data.Dataset: its first batch
         data = next(iter(data), None)
         if data is None:
             raise ValueError("`data` is an empty dataset; the probe needs data.")
+    if (
+        isinstance(data, list)
+        and (input_count or 0) > 1
+        and len(data) == input_count
+        and all(hasattr(part, "shape") for part in data)
+    ):
+        data = (data,)
     if isinstance(data, (tuple, list)) and len(data) not in (1, 2, 3):
         raise ValueError(
             "`data` must be x, an (x, y) pair or an (x, y, sample_weight) "

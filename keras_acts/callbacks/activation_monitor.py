@@ -98,7 +98,9 @@ class ActivationMonitor(Recorder):
         data: The probe batch, as `fit` takes it: `x`, an `(x, y)` pair or
             an `(x, y, sample_weight)` triple, where `x` and `y` are arrays,
             or lists or dicts of arrays for models with several inputs or
-            outputs; or a `tf.data.Dataset` (its first element is used).
+            outputs; or a `tf.data.Dataset` (its first element is used). A
+            list of as many arrays as the model has inputs is `x`; another
+            list is read as a tuple, as Keras reads `validation_data`.
         freq: `"auto"` to record before the first steps of each `fit`
             (steps 0, 2 and 4, with one step per block) and then whenever
             the later probes stay within 1% of the training time, which the
@@ -295,6 +297,8 @@ class ActivationMonitor(Recorder):
         # being over dynamics_max_seconds.
         self.dynamics_skipped_seconds: float | None = None
         self.x, self.y, self.sample_weight = split_probe(data)
+        # Read again once the model's inputs are known (`split_probe`).
+        self._listed_probe = data if isinstance(data, list) else None
         if dead_data is not None and not hasattr(dead_data, "element_spec"):
             dead_data = split_probe(dead_data)[0]
         self.dead_data = dead_data
@@ -329,6 +333,11 @@ class ActivationMonitor(Recorder):
     # Set-up.
     def on_train_begin(self, logs: dict | None = None) -> None:
         model = self.model
+        if self._listed_probe is not None:
+            inputs = getattr(model, "inputs", None) or []
+            self.x, self.y, self.sample_weight = split_probe(
+                self._listed_probe, len(inputs)
+            )
         monitored = monitored_layers(model, self.layers, self.x)
         self._probe = Probe(
             model,
