@@ -718,11 +718,19 @@ def test_inputs_off_center_are_not_flagged_where_the_model_standardizes_them():
     x, y = probe_data()
     raw = 50.0 + x
     flagged = {}
-    for scaling in (None, keras_acts.Standardize, keras.layers.Normalization):
+    centering = (
+        keras_acts.Standardize,
+        keras.layers.Normalization,
+        # MobileNetV3's way, from pixels to [-1, 1].
+        lambda: keras.layers.Rescaling(1.0, offset=-50.0),
+        lambda: keras.layers.Rescaling(2.0),  # scales, does not center
+    )
+    for scaling in (None, *centering):
         layers = [keras.Input((3,))]
         if scaling is not None:
             layer = scaling()
-            layer.adapt(raw)
+            if hasattr(layer, "adapt"):
+                layer.adapt(raw)
             layers.append(layer)
         model = keras.Sequential(
             layers + [keras.layers.Dense(4, "tanh"), keras.layers.Dense(1)]
@@ -731,7 +739,9 @@ def test_inputs_off_center_are_not_flagged_where_the_model_standardizes_them():
         fit(model, monitor, raw, y)
         flagged[scaling] = [flag.kind for flag in monitor.flags()]
     assert "inputs_off_center" in flagged[None]
-    assert flagged[keras_acts.Standardize] == flagged[keras.layers.Normalization] == []
+    standardize, normalization, offset, scale = (flagged[c] for c in centering)
+    assert standardize == normalization == offset == []
+    assert "inputs_off_center" in scale
 
 
 @pytest.mark.parametrize(

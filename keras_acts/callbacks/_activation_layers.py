@@ -6,6 +6,7 @@ under its path of layer names."""
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from keras_acts import _backends, _private_api
 from keras_acts.callbacks._rules import Context
@@ -84,13 +85,22 @@ def holds_layers_in_call_order(model) -> bool:
 
 
 def standardizes(model) -> bool:
-    """Whether `model` scales its own inputs, with a keras_acts.Standardize
-    or a keras.layers.Normalization: then raw inputs far from zero-centered
-    are what it was built for (the advice is already followed)."""
+    """Whether `model` centers its own inputs, with a keras_acts.Standardize,
+    a keras.layers.Normalization or a keras.layers.Rescaling with an offset
+    (MobileNetV3's maps pixels to [-1, 1]): then raw inputs far from
+    zero-centered are what it was built for (the advice is already
+    followed)."""
     from keras_acts.layers import Standardize
 
     kinds = (Standardize, keras.layers.Normalization)
-    return any(isinstance(layer, kinds) for _, layer in layer_paths(model))
+    return any(
+        isinstance(layer, kinds)
+        or (
+            isinstance(layer, keras.layers.Rescaling)
+            and np.any(np.asarray(layer.offset) != 0)
+        )
+        for _, layer in layer_paths(model)
+    )
 
 
 REGRESSION_LOSSES = (

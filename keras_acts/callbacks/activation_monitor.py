@@ -699,9 +699,10 @@ class ActivationMonitor(Recorder):
           one sign (one flag for all of them, under the first).
         - `"inputs_off_center"`: input features whose mean is farther from 0
           than their spread, on average, over 4 examples (or positions) or
-          more, in a model that does not scale its
-          own inputs (with a `keras_acts.Standardize` or a
-          `keras.layers.Normalization` layer, the advice is already taken).
+          more, in a model that does not center its own inputs (with a
+          `keras_acts.Standardize`, a `keras.layers.Normalization` or a
+          `keras.layers.Rescaling` with an offset, the advice is already
+          taken).
         - `"targets_unscaled"`: with a regression loss (mean squared or
           absolute error, Huber, log-cosh), probe targets whose mean or
           standard deviation is above 10.
