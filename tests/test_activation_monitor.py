@@ -590,7 +590,6 @@ def recorded_outputs(model, layer_name, x):
     "layer, name, low, high",
     [
         (keras.layers.Activation("tanh", name="act"), "tanh", -1.0, 1.0),
-        (keras.layers.Softmax(name="act"), "softmax", 0.0, 1.0),
         (keras.layers.Activation("hard_sigmoid", name="act"), "hard_sigmoid", 0, 1),
     ],
 )
@@ -607,6 +606,36 @@ def test_saturation_uses_the_activation_range_and_margin(layer, name, low, high)
     expected = np.mean((values <= low + margin) | (values >= high - margin))
     assert row["saturated_fraction"] == pytest.approx(expected)
     assert 0 < expected < 1
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_a_softmax_is_saturated_where_its_distributions_are_nearly_one_hot(axis):
+    # Attention pooling: a softmax over 32 positions. Near uniform, every
+    # entry is below the margin, and entry by entry it counted as saturated;
+    # its scores made large, it is nearly one-hot.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 32, 4)).astype("float32")
+    inputs = keras.Input((32, 4))
+    weights = keras.layers.Softmax(axis=axis, name="weights")(
+        keras.layers.Dense(1 if axis == 1 else 32, name="scores")(inputs)
+    )
+    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(weights))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    saturated = {}
+    for scale in (0.01, 300.0):
+        kernel, bias = model.get_layer("scores").get_weights()
+        model.get_layer("scores").set_weights([kernel * scale, bias])
+        monitor = ActivationMonitor(x, saturation_margin=0.2, warn=False)
+        fit(model, monitor, x, np.zeros((16, 1)))
+        row = next(r for r in monitor.history if r["layer"] == "weights")
+        peaks = recorded_outputs(model, "weights", x).max(axis=axis)
+        assert row["saturated_fraction"] == pytest.approx(np.mean(peaks >= 0.8))
+        saturated[scale] = row["saturated_fraction"]
+        kinds = {(f.kind, f.layer) for f in monitor.flags()}
+        assert (("saturated", "weights") in kinds) == (saturated[scale] > 0.5)
+        model.get_layer("scores").set_weights([kernel, bias])
+    assert saturated[0.01] == 0 and saturated[300.0] > 0.5
 
 
 def test_dead_threshold():

@@ -218,6 +218,11 @@ class Probe:
             name: activation_name(layer) or "linear"
             for name, layer in zip(self.names, self.layers, strict=True)
         }
+        self.softmax_axes = {
+            name: layer.axis if isinstance(layer, keras.layers.Softmax) else -1
+            for name, layer in zip(self.names, self.layers, strict=True)
+            if self.activations[name] == "softmax"
+        }
         if self.y is not None:
             self._offsets = [
                 [
@@ -351,7 +356,13 @@ class Probe:
         if activation in DYING_ACTIVATIONS and len(units) >= MIN_PROBE_ROWS:
             dead_fraction = float(np.mean(np.all(units <= self.dead_threshold, axis=0)))
         saturated = None
-        if activation in SATURATING_RANGES:
+        if activation == "softmax":
+            # A distribution saturates near one-hot. Entry by entry, a flat
+            # one over 20 or more entries would count as saturated, all its
+            # entries near 0, where its gradient is as large as it gets.
+            peaks = np.max(values, axis=self.softmax_axes[name])
+            saturated = float(np.mean(peaks >= 1 - self.saturation_margin))
+        elif activation in SATURATING_RANGES:
             low, high = SATURATING_RANGES[activation]
             margin = self.saturation_margin * (high - low)
             saturated = float(

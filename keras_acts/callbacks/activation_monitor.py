@@ -192,10 +192,12 @@ class ActivationMonitor(Recorder):
       other activations: a tanh, leaky, ELU or maxout unit with only
       negative outputs still has a gradient;
     - the fraction of saturated outputs, for activations with a bounded
-      range (sigmoid, hard sigmoid and softmax, as activations or as
-      `keras.layers.Softmax`, on [0, 1]; tanh, hard tanh and softsign on
-      [-1, 1]): outputs within `saturation_margin` times the range's width
-      of either end, where the derivative is nearly 0. `None` for other
+      range (sigmoid and hard sigmoid on [0, 1]; tanh, hard tanh and
+      softsign on [-1, 1]): outputs within `saturation_margin` times the
+      range's width of either end, where the derivative is nearly 0. For
+      softmax (as an activation or as `keras.layers.Softmax`), the fraction
+      of its distributions, along its axis, that are nearly one-hot: whose
+      largest entry is within `saturation_margin` of 1. `None` for other
       activations;
     - the fraction of outputs that are exactly 0;
     - when `data` holds targets, the gradient of the loss (the model's
