@@ -13,32 +13,101 @@ from keras_acts import _backends, _validation
 __all__ = ["check_gradients", "vector_jacobian_product"]
 
 
+def _is_graph_model(layer: keras.layers.Layer) -> bool:
+    """Whether `layer` is a Sequential or Functional model, which Keras clones
+    layer by layer (a subclassed model has no `inputs`)."""
+    return isinstance(layer, keras.Model) and hasattr(layer, "inputs")
+
+
+def _float64_inputs(model: keras.Model, batch_shape=None):
+    """New inputs for a clone of `model`, in its inputs' structure, float64
+    where they are floating-point."""
+
+    def like(tensor):
+        dtype = tensor.dtype
+        if keras.backend.is_float_dtype(dtype):
+            dtype = "float64"
+        shape = tensor.shape if batch_shape is None else batch_shape
+        return keras.Input(batch_shape=shape, dtype=dtype)
+
+    # A Sequential has one input and no `input` structure until called.
+    if isinstance(model, keras.Sequential):
+        return like(model.inputs[0])
+    return keras.tree.map_structure(like, model.input)
+
+
+def _float64_clone(layer: keras.layers.Layer, input_tensors=None):
+    """A float64 clone of `layer`, with fresh weights; call it while the
+    global dtype policy is float64. A model's dtype does not reach the layers
+    inside it, nor the dtype its inputs are converted to (that of its `Input`
+    layers): Sequential and Functional models, nested ones included, are
+    cloned layer by layer onto float64 inputs."""
+    if _is_graph_model(layer):
+        if input_tensors is None:
+            input_tensors = _float64_inputs(layer)
+        return keras.models.clone_model(
+            layer, input_tensors=input_tensors, clone_function=_float64_clone
+        )
+    # Sublayers that a layer makes in `__init__` or `build` take the global
+    # policy, not the layer's own dtype.
+    config = layer.get_config()
+    config["dtype"] = "float64"
+    return layer.__class__.from_config(config)
+
+
+def _check_one_input(caller: str, target) -> None:
+    """Refuses a model of several inputs, which Keras would otherwise fail
+    to clone or call on one array with an error about structures."""
+    if _is_graph_model(target) and len(target.inputs) != 1:
+        raise ValueError(
+            f"{caller} takes a layer or model with one input and one output. "
+            f"Received: model {target.name!r} with {len(target.inputs)} inputs."
+        )
+
+
+def _one_output(caller: str, target, function):
+    """`function`, returning its only output tensor (a model built on a list
+    of one output returns a list of one tensor)."""
+
+    def single(inputs):
+        outputs = keras.tree.flatten(function(inputs))
+        if len(outputs) != 1:
+            what = (
+                f"layer {target.name!r}"
+                if isinstance(target, keras.layers.Layer)
+                else f"callable {target!r}"
+            )
+            raise ValueError(
+                f"{caller} takes a layer or model with one input and one "
+                f"output. Received: {what} returning {len(outputs)} tensors."
+            )
+        return outputs[0]
+
+    return single
+
+
 def _float64_copy(layer: keras.layers.Layer, inputs: np.ndarray):
-    """Returns a float64 twin of `layer` holding the same weight values. A
-    Sequential or Functional model is copied layer by layer, each in float64
-    (a model's own dtype does not reach the layers inside it)."""
+    """Returns a float64 twin of `layer` holding the same weight values: every
+    layer in it, at any depth, computes in float64."""
     if not layer.built:
         layer(inputs.astype(layer.compute_dtype))
-    if isinstance(layer, keras.Model) and hasattr(layer, "inputs"):
-        twin = keras.models.clone_model(
-            layer,
-            input_tensors=keras.Input(batch_shape=inputs.shape, dtype="float64"),
-            clone_function=lambda inner: inner.__class__.from_config(
-                {**inner.get_config(), "dtype": "float64"}
-            ),
-        )
-    else:
-        config = layer.get_config()
-        config["dtype"] = "float64"
-        twin = layer.__class__.from_config(config)
-        # Built as loading a saved layer builds it, and given the weights
-        # before its first call: a layer whose state is not in its config
-        # (an adapted Standardize's statistics) cannot run until then.
-        build_config = layer.get_build_config()
-        if build_config:
-            twin.build_from_config(build_config)
-    if not twin.built or len(twin.weights) != len(layer.weights):
-        twin(inputs)
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float64")
+    try:
+        if _is_graph_model(layer):
+            twin = _float64_clone(layer, _float64_inputs(layer, inputs.shape))
+        else:
+            twin = _float64_clone(layer)
+            # Built as loading a saved layer builds it, and given the weights
+            # before its first call: a layer whose state is not in its config
+            # (an adapted Standardize's statistics) cannot run until then.
+            build_config = layer.get_build_config()
+            if build_config:
+                twin.build_from_config(build_config)
+        if not twin.built or len(twin.weights) != len(layer.weights):
+            twin(inputs)
+    finally:
+        keras.config.set_dtype_policy(policy)
     if len(twin.weights) != len(layer.weights):
         raise ValueError(
             f"Could not make a float64 copy of layer {layer.name!r}: it has "
@@ -71,7 +140,14 @@ def _backward(function, inputs, upstream, variables) -> list[np.ndarray]:
     x = keras.Variable(inputs, dtype=str(inputs.dtype), autocast=False, name="inputs")
 
     def scalar():
-        return keras.ops.sum(_as_upstream(function(x.value), upstream)), None
+        outputs = function(x.value)
+        if tuple(outputs.shape) != upstream.shape:
+            raise ValueError(
+                f"`upstream` must have the shape of the outputs, "
+                f"{tuple(outputs.shape)}. Received upstream of shape "
+                f"{upstream.shape}"
+            )
+        return keras.ops.sum(_as_upstream(outputs, upstream)), None
 
     _, _, gradients = _backends.module("autodiff").value_and_gradients(
         scalar, [x, *variables]
@@ -105,6 +181,10 @@ def vector_jacobian_product(
         A dict mapping `"inputs"` and each trainable weight's path to its
         gradient as a NumPy array.
 
+    Raises:
+        ValueError: If `upstream`'s shape is not the outputs' shape, or
+            `target` is a model of several inputs or returns several tensors.
+
     Example:
         ```python
         layer = keras_acts.PReLU(name="prelu")
@@ -125,6 +205,7 @@ def vector_jacobian_product(
     variables = []
     names = ["inputs"]
     if isinstance(target, keras.layers.Layer):
+        _check_one_input("vector_jacobian_product", target)
         if not target.built:
             target(inputs)
         variables = list(target.trainable_weights)
@@ -140,7 +221,8 @@ def vector_jacobian_product(
             f"gradient. Received inputs of dtype {inputs.dtype}"
         )
     upstream = np.asarray(upstream, inputs.dtype)
-    gradients = _backward(target, inputs, upstream, variables)
+    function = _one_output("vector_jacobian_product", target, target)
+    gradients = _backward(function, inputs, upstream, variables)
     return dict(zip(names, gradients, strict=True))
 
 
@@ -189,8 +271,10 @@ def check_gradients(
     with respect to the inputs and to every trainable weight is computed twice,
     by the backend's automatic differentiation (so a custom gradient is what
     gets checked) and by central finite differences, everything in float64: a
-    layer is copied from its config with `dtype="float64"` and given the same
-    weight values. The error of a tensor is
+    layer is copied from its config with `dtype="float64"`, every layer inside
+    it made in float64 too (nested models, subclassed models and layers made
+    of layers included), and given the same weight values. The error of a
+    tensor is
     `max|autodiff - numeric| / max(max|numeric|, max|autodiff|)`.
 
     Each element costs two forward passes: keep the inputs and weights small
@@ -221,6 +305,8 @@ def check_gradients(
         can be measured.
 
     Raises:
+        ValueError: If `target` is a model of several inputs or returns
+            several tensors, or the inputs are not real numbers.
         AssertionError: If `tolerance` is given and some error exceeds it or
             is NaN; the message names every such tensor (and, for a NaN,
             which gradient held NaN or Inf values).
@@ -254,6 +340,12 @@ def check_gradients(
         raise ValueError(
             "check_gradients needs numeric inputs. Received inputs of dtype "
             f"{inputs.dtype}"
+        )
+    if np.iscomplexobj(inputs):
+        raise ValueError(
+            "check_gradients needs real inputs: the gradient it checks is that "
+            "of a real scalar with respect to real values. Received inputs of "
+            f"dtype {inputs.dtype}"
         )
     if not np.all(np.isfinite(inputs)):
         raise ValueError(
@@ -294,11 +386,13 @@ def _gradient_errors(
 ) -> tuple[dict[str, float], dict[str, str]]:
     point = np.array(inputs, dtype=np.float64)
     if isinstance(target, keras.layers.Layer):
+        _check_one_input("check_gradients", target)
         twin = _float64_copy(target, point)
         function, variables = twin, list(twin.trainable_weights)
         names = ["inputs"] + [v.path for v in target.trainable_weights]
     else:
         function, variables, names = target, [], ["inputs"]
+    function = _one_output("check_gradients", target, function)
 
     output = np.asarray(keras.ops.convert_to_numpy(function(_tensor(point))))
     projection = np.random.default_rng(seed).normal(size=output.shape)

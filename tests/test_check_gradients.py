@@ -4,7 +4,13 @@ import pytest
 from keras import ops
 from layer_checks import GRADIENT_TOLERANCE
 
+import keras_acts
 from keras_acts.testing import check_gradients, vector_jacobian_product
+
+# Dense and PReLU keep float64 through every op on TensorFlow and JAX, where
+# a correct model's errors are rounding; on PyTorch, Keras computes `matmul`
+# of float64 tensors in float32 (see check_gradients' docstring).
+ROUNDING = GRADIENT_TOLERANCE if keras.backend.backend() == "torch" else 1e-8
 
 
 # TensorFlow and JAX pass the upstream gradient positionally, PyTorch by keyword.
@@ -137,6 +143,7 @@ def test_inputs_far_from_zero(rng):
         ({"seed": 1.5}, "seed=1.5"),
         ({"inputs": np.array([[np.inf]])}, "finite inputs"),
         ({"inputs": np.array([["a"]])}, "numeric inputs"),
+        ({"inputs": np.array([[1 + 1j]])}, "real inputs.*complex128"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, match):
@@ -197,3 +204,127 @@ def test_a_nan_in_the_finite_differences_fails(rng):
     assert np.isnan(errors["nan_weight/variable"])
     with pytest.raises(AssertionError, match="finite differences gave 1 NaN"):
         check_gradients(layer, rng.normal(size=(2, 2)), tolerance=1e-3)
+
+
+class RecordDtype(keras.layers.Layer):
+    """The identity, recording the dtype of its inputs and its own."""
+
+    seen = []
+
+    def call(self, inputs):
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        RecordDtype.seen.append((dtype, self.compute_dtype))
+        return inputs
+
+
+class Block(keras.layers.Layer):
+    """A layer made of layers, which it makes in `__init__`."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(3)
+        self.prelu = keras_acts.PReLU()
+        self.record = RecordDtype()
+
+    def call(self, inputs):
+        return self.record(self.prelu(self.dense(inputs)))
+
+
+class Subclassed(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(3)
+        self.prelu = keras_acts.PReLU()
+        self.record = RecordDtype()
+
+    def call(self, inputs):
+        return self.record(self.prelu(self.dense(inputs)))
+
+
+def _layers():
+    return [keras.layers.Dense(3), keras_acts.PReLU(), RecordDtype()]
+
+
+def _nested_functional():
+    inner_inputs = keras.Input((4,))
+    outputs = inner_inputs
+    for layer in _layers():
+        outputs = layer(outputs)
+    inner = keras.Model(inner_inputs, outputs)
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(2)(inner(inputs)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: keras.Sequential([keras.Input((4,)), *_layers()]),
+        lambda: keras.Sequential([keras.Input((4,)), keras.Sequential(_layers())]),
+        _nested_functional,
+        Subclassed,
+        Block,
+        lambda: keras.Sequential([keras.Input((4,)), Block()]),
+    ],
+    ids=[
+        "flat",
+        "sequential_in_sequential",
+        "functional_in_functional",
+        "subclassed_model",
+        "composite_layer",
+        "composite_layer_in_sequential",
+    ],
+)
+def test_layers_at_any_depth_are_checked_in_float64(make, rng):
+    # A model's dtype reaches neither the layers inside it nor the dtype its
+    # inputs are converted to: a float32 layer anywhere gives float32 errors.
+    x = rng.normal(size=(3, 4))
+    target = make()
+    target(x)
+    RecordDtype.seen.clear()
+    errors = check_gradients(target, x)
+    assert set(RecordDtype.seen) == {("float64", "float64")}
+    assert max(errors.values()) < ROUNDING, errors
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_the_global_dtype_policy_is_restored_after_an_error():
+    class FailsInFloat64(keras.layers.Layer):
+        def build(self, input_shape):
+            # While the float64 copy is made.
+            if self.compute_dtype == "float64":
+                raise RuntimeError("no float64 here")
+
+        def call(self, inputs):
+            return inputs
+
+    keras.config.set_dtype_policy("mixed_float16")
+    with pytest.raises(RuntimeError, match="no float64"):
+        check_gradients(FailsInFloat64(), np.ones((1, 2)))
+    assert keras.config.dtype_policy().name == "mixed_float16"
+
+
+def test_models_of_several_inputs_or_outputs_are_refused(rng):
+    x = rng.normal(size=(2, 4))
+    a, b = keras.Input((4,)), keras.Input((4,))
+    two_inputs = keras.Model([a, b], keras.layers.Add()([a, b]), name="two_in")
+    with pytest.raises(ValueError, match="one input and one output.*'two_in'"):
+        check_gradients(two_inputs, x)
+    with pytest.raises(ValueError, match="one input and one output.*2 inputs"):
+        vector_jacobian_product(two_inputs, x.astype("float32"), x)
+    two_outputs = keras.Model(
+        a, [keras.layers.Dense(2)(a), keras.layers.Dense(3)(a)], name="two_out"
+    )
+    with pytest.raises(ValueError, match="'two_out' returning 2 tensors"):
+        check_gradients(two_outputs, x)
+    with pytest.raises(ValueError, match="returning 2 tensors"):
+        check_gradients(lambda t: (t, 2 * t), x)
+    # A list of one output is one output.
+    one_output = keras.Model(a, [keras.layers.Dense(2)(a)])
+    assert max(check_gradients(one_output, x).values()) < ROUNDING
+
+
+def test_vector_jacobian_product_refuses_an_upstream_of_another_shape():
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(2, 2\)"):
+        vector_jacobian_product(
+            ops.sin, np.ones((3, 4), "float32"), np.ones((2, 2), "float32")
+        )
