@@ -550,3 +550,97 @@ def test_mapping_over_single_examples_names_the_fix(rng):
     assert "map the layer after `.batch()`" in str(error.value)
     with pytest.raises(ValueError, match=r"Received: inputs of shape \(1, 2, 3\)\.$"):
         layer(x[None, :2])
+
+
+def test_values_near_the_float64_maximum_are_counted_not_dropped():
+    # A float64 sum of these finite values overflows: adapt still counts
+    # them, and says so when the statistics themselves overflow.
+    big = np.full((4, 1), 1e308)
+    with pytest.raises(ValueError, match="variance of the data overflows float64"):
+        Standardize().adapt(np.concatenate([np.zeros((4, 1)), big]), batch_size=4)
+    with pytest.raises(ValueError, match=r"cannot store mean=1e\+308.*float32"):
+        Standardize().adapt(big)
+
+
+def test_a_float64_layer_adapts_on_values_near_the_float64_maximum():
+    _skip_without_float64()
+    big = np.full((6, 2), 1e308)
+    big[:, 1] = -1.5e308
+    big[2, 0] = np.nan
+    for data, kwargs, count in [
+        (big[3:], {}, [3, 3]),
+        (big[3:], {"batch_size": 2}, [3, 3]),
+        (big, {"batch_size": 2, "ignore_nonfinite": True}, [5, 6]),
+    ]:
+        statistics = Standardize(dtype="float64").adapt(data, **kwargs)
+        np.testing.assert_array_equal(statistics["count"], count)
+        np.testing.assert_array_equal(statistics["mean"], [1e308, -1.5e308])
+        np.testing.assert_array_equal(statistics["variance"], [0.0, 0.0])
+
+
+def test_statistics_beyond_float32_name_the_value_and_the_fix():
+    x = np.array([[-1e20], [1e20]], "float32")
+    with pytest.raises(
+        ValueError, match=r'cannot store variance=1e\+40.*dtype="float64"'
+    ):
+        Standardize().adapt(x)
+    with pytest.raises(ValueError, match=r"cannot store mean=1e\+39"):
+        Standardize(mean=1e39, variance=1.0)(np.zeros((1, 1)))
+
+
+def test_a_float64_layer_stores_statistics_beyond_float32():
+    _skip_without_float64()
+    x = np.array([[-1e20], [1e20]])
+    layer = Standardize(dtype="float64")
+    layer.adapt(x)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(x)), [[-1.0], [1.0]], rtol=1e-12
+    )
+
+
+def test_a_list_of_rows_is_one_array(rng):
+    x = rng.normal(3, 2, size=(50, 3))
+    mean, variance = np_statistics(x, -1)
+    for name, data in {
+        "list of lists": x.tolist(),
+        "list of tuples": [tuple(row) for row in x.tolist()],
+        "list of lists of images": x.reshape(50, 3, 1).tolist(),
+    }.items():
+        layer = Standardize(axis=1)
+        layer.adapt(data)
+        np.testing.assert_allclose(layer.mean.numpy(), mean, rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            layer.variance.numpy(), variance, rtol=1e-6, err_msg=name
+        )
+    # Integers, as fit reads them.
+    np.testing.assert_allclose(
+        Standardize().adapt([[1, 10], [3, 30]])["mean"], [2.0, 20.0]
+    )
+    # A list of arrays, or of (x, y) pairs, stays a list of batches.
+    layer = Standardize()
+    layer.adapt([(x[:20], None), (x[20:], None)])
+    np.testing.assert_allclose(layer.mean.numpy(), mean, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"batches of rank >= 2.*shape \(3,\)"):
+        Standardize().adapt(list(x))
+
+
+def test_a_float32_layer_standardizes_exactly_in_a_mixed_float16_model(rng):
+    # float16 is spaced 0.5 apart near 1000: a float16 Standardize leaves a
+    # handful of distinct values of this data.
+    x = rng.normal(1000, 0.5, size=(200, 2)).astype("float32")
+    keras.config.set_dtype_policy("mixed_float16")
+    inputs = keras.Input((2,))
+    standardize = Standardize(dtype="float32")
+    standardized = standardize(inputs)
+    model = keras.Model(inputs, [standardized, keras.layers.Dense(1)(standardized)])
+    standardize.adapt(x)
+    outputs, predictions = model.predict(x, verbose=0)
+    assert outputs.dtype == np.float32 and predictions.dtype == np.float16
+    expected = np_standardize(
+        x, standardize.mean.numpy(), standardize.variance.numpy(), -1
+    )
+    np.testing.assert_allclose(outputs, expected, rtol=1e-6, atol=1e-6)
+    # What the docs say of the layer under the policy.
+    half = Standardize()
+    half.adapt(x)
+    assert len(np.unique(keras.ops.convert_to_numpy(half(x))[:, 0])) <= 8

@@ -16,7 +16,8 @@ UNBATCHED_BATCH_SIZE = 128
 
 
 def batches(data, batch_size, steps, input_rank=None) -> Iterator[np.ndarray]:
-    """Yields batches of x from an array, a tf.data.Dataset or an iterable.
+    """Yields batches of x from an array (or nested lists of numbers), a
+    tf.data.Dataset or an iterable of batches.
 
     `input_rank` is the rank of the inputs of a built layer (None before it
     is built): a dataset whose elements have one axis less is unbatched.
@@ -29,7 +30,11 @@ def batches(data, batch_size, steps, input_rank=None) -> Iterator[np.ndarray]:
         elif batch_size is not None:
             data = data.rebatch(batch_size)
         source: Iterable = data.as_numpy_iterator()
-    elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
+    elif (
+        isinstance(data, np.ndarray)
+        or hasattr(data, "__array__")
+        or (isinstance(data, list) and _holds_numbers(data))
+    ):
         array = np.asarray(data)
         if array.ndim < 2 or len(array) == 0:
             raise ValueError(
@@ -55,6 +60,12 @@ def batches(data, batch_size, steps, input_rank=None) -> Iterator[np.ndarray]:
             # A distributed dataset's batch: one part per replica.
             batch = np.concatenate([keras.ops.convert_to_numpy(p) for p in parts])
         batch = np.asarray(keras.ops.convert_to_numpy(batch))
+        if batch.ndim < 2:
+            raise ValueError(
+                "adapt() reads batches of rank >= 2 (batch, ...). Received a batch "
+                f"of shape {batch.shape}. Pass the rows of one array as a NumPy "
+                "array or a list of lists of numbers."
+            )
         if not np.issubdtype(batch.dtype, np.floating):
             batch = batch.astype(np.float64)
         yield batch
@@ -69,3 +80,13 @@ def _is_unbatched(dataset, input_rank) -> bool:
         spec = spec[0]  # (x, y) or (x, y, sample_weight)
     rank = spec.shape.rank
     return rank == 1 or (input_rank is not None and rank == input_rank - 1)
+
+
+def _holds_numbers(data: list) -> bool:
+    """Whether a list is one array, nested lists of numbers as `fit` reads
+    them, rather than a list of batches (arrays, tensors or (x, y) pairs).
+    Told by its first leaf alone: NumPy walks a long list of rows anyway."""
+    item = data
+    while isinstance(item, (list, tuple)) and item:
+        item = item[0]
+    return np.ndim(item) == 0 and not isinstance(item, (list, tuple))

@@ -27,27 +27,31 @@ class RunningMoments:
     def update(self, batch: np.ndarray) -> None:
         axes = self.reduce_axes
         # Sums in float64 straight from the batch's own dtype: no float64 copy
-        # of the batch. A float64 sum of float32 values cannot overflow, so a
-        # finite sum means the values were finite; only a batch with a NaN or
-        # an Inf takes the masked path.
-        with np.errstate(invalid="ignore"):  # inf + -inf in a bad batch
+        # of the batch. Only a batch with a NaN or an Inf, or whose float64
+        # sum overflows (finite values near the float64 maximum), takes the
+        # slower path. Overflows further on leave an Inf or a NaN in the
+        # statistics, which the layer refuses to store.
+        with np.errstate(invalid="ignore", over="ignore"):
             total = np.sum(batch, axis=axes, keepdims=True, dtype=np.float64)
-        if np.all(np.isfinite(total)):
-            per_index = np.prod([batch.shape[a] for a in axes], dtype=np.float64)
-            count = np.full(total.shape, per_index)
-            mean = total / per_index
-            deviations = np.subtract(batch, mean, dtype=np.float64)
-        else:
-            finite = np.isfinite(batch)
-            self.nonfinite += int(finite.size - np.count_nonzero(finite))
-            if not self.skip_nonfinite:
-                return  # keep counting the bad values; adapt raises at the end
-            count = finite.sum(axis=axes, keepdims=True, dtype=np.float64)
-            kept = np.where(finite, batch, 0).astype(np.float64)
-            mean = kept.sum(axis=axes, keepdims=True) / np.maximum(count, 1)
-            deviations = np.where(finite, kept - mean, 0.0)
-        np.multiply(deviations, deviations, out=deviations)
-        self.merge(count, mean, deviations.sum(axis=axes, keepdims=True))
+            if np.all(np.isfinite(total)):
+                per_index = np.prod([batch.shape[a] for a in axes], dtype=np.float64)
+                count = np.full(total.shape, per_index)
+                mean = total / per_index
+                deviations = np.subtract(batch, mean, dtype=np.float64)
+            else:
+                finite = np.isfinite(batch)
+                nonfinite = int(finite.size - np.count_nonzero(finite))
+                self.nonfinite += nonfinite
+                if nonfinite and not self.skip_nonfinite:
+                    return  # keep counting the bad values; adapt raises at the end
+                count = finite.sum(axis=axes, keepdims=True, dtype=np.float64)
+                kept = np.where(finite, batch, 0).astype(np.float64)
+                # Divided before summing, so that the mean of finite values
+                # does not overflow.
+                mean = (kept / np.maximum(count, 1)).sum(axis=axes, keepdims=True)
+                deviations = np.where(finite, kept - mean, 0.0)
+            np.multiply(deviations, deviations, out=deviations)
+            self.merge(count, mean, deviations.sum(axis=axes, keepdims=True))
 
     def merge(self, count: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> None:
         """Adds the moments of other data."""

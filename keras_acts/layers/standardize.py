@@ -55,10 +55,17 @@ class Standardize(keras.layers.Layer):
     saved with the model, in float32 or in the layer's dtype where that is
     wider (float64): never in float16, which would lose small variances to 0
     and large ones to inf. A `dtype="float64"` layer computes in float64
-    throughout. Until
-    `adapt` (or `mean` and `variance`) sets them they hold NaN, so a layer
-    without statistics raises when called, also after saving and loading,
-    instead of passing for an identity.
+    throughout. Until `adapt` (or `mean` and `variance`) sets them they hold
+    NaN, so a layer without statistics raises when called, also after saving
+    and loading, instead of passing for an identity.
+
+    Under a `mixed_float16` policy the layer computes in float16, as
+    `keras.layers.Normalization` does, and float16 values near 1000 are 0.5
+    apart: inputs far from zero lose their small differences before the mean
+    is subtracted (data with mean 1000 and standard deviation 0.5 comes out
+    as about 7 distinct values). In a mixed-precision model whose inputs are
+    far from zero, use `Standardize(dtype="float32")`: it standardizes in
+    float32, and the float16 layers after it get values near zero.
 
     Args:
         axis: The axis or axes that keep one statistic per index, like
@@ -240,9 +247,12 @@ class Standardize(keras.layers.Layer):
         )
 
     def _assign_statistics(self, mean, variance) -> None:
+        values = {}
+        # The variance first: where float64 overflows in adapt, the variance
+        # does, and the mean only with it.
         for weight, value, name in (
-            (self.mean, mean, "mean"),
             (self.variance, variance, "variance"),
+            (self.mean, mean, "mean"),
         ):
             try:
                 value = np.broadcast_to(
@@ -254,7 +264,29 @@ class Standardize(keras.layers.Layer):
                     f"statistics' shape {self._statistics_shape} (from axis="
                     f"{self.axis})."
                 ) from error
-            weight.assign(value.astype(weight.dtype))
+            # The dtype stored, which is float32 for a float64 weight on JAX
+            # without jax_enable_x64.
+            dtype = keras.backend.standardize_dtype(weight.value.dtype)
+            largest = np.finfo(dtype).max
+            outside = ~(np.abs(value) <= largest)
+            if outside.any():
+                bad = value[outside].flat[0]
+                if not np.isfinite(bad):  # adapt's float64 arithmetic overflowed
+                    raise ValueError(
+                        f"The {name} of the data overflows float64 (adapt() got "
+                        f"{name}={bad}): its values are too large. Rescale the data."
+                    )
+                hint = 'Use Standardize(dtype="float64")'
+                if weight.dtype != dtype:
+                    hint = "Set jax_enable_x64 for float64 weights on JAX"
+                raise ValueError(
+                    f"Standardize layer {self.name!r} cannot store {name}="
+                    f"{bad:.4g}: its statistics are {dtype}, at most "
+                    f"{largest:.4g} in magnitude. {hint}, or rescale the data."
+                )
+            values[name] = value
+        self.mean.assign(values["mean"].astype(self.mean.dtype))
+        self.variance.assign(values["variance"].astype(self.variance.dtype))
 
     def adapt(
         self,
@@ -267,20 +299,22 @@ class Standardize(keras.layers.Layer):
         """Computes the mean and variance of `data` in one streaming pass.
 
         Args:
-            data: A NumPy array, an `(x, y)` or `(x, y, sample_weight)` tuple
+            data: A NumPy array, a list of rows of numbers (one array, as
+                `fit` reads it), an `(x, y)` or `(x, y, sample_weight)` tuple
                 (its `x` is used), a `tf.data.Dataset` (of `x`, or of `(x, y)`
                 pairs, whose `x` is used), a distributed dataset (from
                 `strategy.experimental_distribute_dataset`), or any iterable
-                of batches. Under a `MultiWorkerMirroredStrategy` each worker
-                reads its own shard of a distributed dataset and the workers'
-                moments are then merged, so every worker must call `adapt`
-                and all get the statistics of the whole dataset. A dataset
-                must be batched, except one of vectors (as
-                `keras.layers.Normalization.adapt` takes them) or, once the
-                layer is built, one of elements with one axis less than its
-                inputs: those are batched here. Batch any other dataset of
-                single examples (of images, say) before an unbuilt layer
-                adapts on it, or each example is taken for a batch.
+                of batches (a list of arrays or tensors is a list of batches).
+                Under a `MultiWorkerMirroredStrategy` each worker reads its own
+                shard of a distributed dataset and the workers' moments are
+                then merged, so every worker must call `adapt` and all get the
+                statistics of the whole dataset. A dataset must be batched,
+                except one of vectors (as `keras.layers.Normalization.adapt`
+                takes them) or, once the layer is built, one of elements with
+                one axis less than its inputs: those are batched here. Batch
+                any other dataset of single examples (of images, say) before
+                an unbuilt layer adapts on it, or each example is taken for a
+                batch.
             batch_size: Rows per batch: for an array, the chunk size (by
                 default chunks of about 1e6 values); for a dataset, it is
                 rebatched to this size (an unbatched one is batched to it, by
@@ -295,7 +329,9 @@ class Standardize(keras.layers.Layer):
 
         Raises:
             ValueError: If the data is empty, or holds NaN or Inf and
-                `ignore_nonfinite` is False; the message gives how many values.
+                `ignore_nonfinite` is False (the message gives how many
+                values), or if its statistics do not fit the weights' dtype
+                (a variance above 3.4e38 in float32) or overflow float64.
         """
         if batch_size is not None:
             batch_size = _validation.positive_integer("batch_size", batch_size)
