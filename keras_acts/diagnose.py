@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 import keras
+import numpy as np
 
 from keras_acts import _backends, _private_api, _validation
 from keras_acts.callbacks import ActivationMonitor, GradientMonitor
@@ -64,10 +65,10 @@ def diagnose(
         steps: Training steps to take: with arrays, epochs over `x`,
             shuffled, until `steps` steps ran (the last epoch may stop
             early); a dataset is repeated for `steps`. Defaults to `50`.
-        batch_size: Examples per step with arrays; the first
-            `max(batch_size, 64)` examples are the probe batch that the
-            activations, the curvature and the gradient noise are measured
-            on. Defaults to `32`.
+        batch_size: Examples per step with arrays; `max(batch_size, 64)`
+            examples drawn at random (the same ones each call) are the probe
+            batch that the activations, the curvature and the gradient noise
+            are measured on. Defaults to `32`.
         sample_weight: Per-example weights, as `fit` takes them. Defaults to
             `None`.
         verbose: Print the report. Defaults to `True`.
@@ -134,7 +135,7 @@ def diagnose(
         }
         taken = steps
     else:
-        probe = _first_batch(x, y, sample_weight, max(batch_size, PROBE_EXAMPLES))
+        probe = _probe_batch(x, y, sample_weight, max(batch_size, PROBE_EXAMPLES))
         # A triple, which no structure of inputs can be mistaken for.
         first_batch = tuple(_head(part, batch_size) for part in (x, y, sample_weight))
         batches = math.ceil(len(keras.tree.flatten(x)[0]) / batch_size)
@@ -233,10 +234,13 @@ PROBE_EXAMPLES = 64
 DYNAMICS_MAX_SECONDS = 10.0
 
 
-def _first_batch(x, y, sample_weight, batch_size):
-    """The probe: the first `batch_size` examples of `x`, `y` and
-    `sample_weight`, after a check that they hold as many examples each,
-    which names diagnose's arguments."""
+def _probe_batch(x, y, sample_weight, batch_size):
+    """The probe: `batch_size` examples of `x`, `y` and `sample_weight`
+    drawn at random (the same each time), after a check that they hold as
+    many examples each, which names diagnose's arguments. Not the first
+    ones: data sorted by class (`np.concatenate` of each class's examples)
+    would give a probe of one class, whose inputs and activations are off
+    center where the data's are not."""
     for name, part in (("x", x), ("y", y), ("sample_weight", sample_weight)):
         for leaf in keras.tree.flatten(part):
             if leaf is not None and not hasattr(leaf, "shape"):
@@ -261,12 +265,22 @@ def _first_batch(x, y, sample_weight, batch_size):
             f"Received: {', '.join(f'{n} with {c}' for n, c in counts.items())}"
         )
 
+    count = counts["x"][0]
+    chosen = np.arange(count)
+    if count > batch_size:
+        chosen = np.sort(np.random.default_rng(0).choice(count, batch_size, False))
+
+    def take(structure):
+        return keras.tree.map_structure(
+            lambda a: _backends.to_numpy(a)[chosen], structure
+        )
+
     # In a tuple even alone: a list of inputs is not an (x, y) pair.
-    probe = (_head(x, batch_size),)
+    probe = (take(x),)
     if y is not None:
-        probe += (_head(y, batch_size),)
+        probe += (take(y),)
         if sample_weight is not None:
-            probe += (_head(sample_weight, batch_size),)
+            probe += (take(sample_weight),)
     return probe
 
 

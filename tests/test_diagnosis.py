@@ -663,3 +663,25 @@ def test_a_model_that_cannot_be_built_from_shapes_gets_a_clear_error():
     ):
         keras_acts.diagnose(net, x, y, steps=4, verbose=False)
     assert not net.optimizer.built
+
+
+def test_the_probe_is_drawn_from_all_the_data_not_its_first_rows():
+    # Data sorted by class, as np.concatenate of the classes gives it:
+    # centered overall, but its first 64 rows, one class, are far off
+    # center, which diagnose's probe judged.
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [rng.normal(-1.5, 1, size=(512, 4)), rng.normal(1.5, 1, size=(512, 4))]
+    ).astype("float32")
+    y = np.repeat([0, 1], 512).astype("int32")
+    net = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(16, "relu"), keras.layers.Dense(2)]
+    )
+    net.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    diagnosis = keras_acts.diagnose(net, x, y, steps=4, verbose=False)
+    probe = diagnosis.activations.x
+    assert len(probe) == 64 and 16 < int(np.sum(diagnosis.activations.y)) < 48
+    assert "inputs_off_center" not in {flag.kind for flag in diagnosis.flags}
+    # The same rows each time.
+    again = keras_acts.diagnose(net, x, y, steps=4, verbose=False)
+    np.testing.assert_array_equal(again.activations.x, probe)
