@@ -704,15 +704,19 @@ def test_a_sigmoid_gate_is_not_judged_as_hidden_units():
     hidden = keras.layers.Dense(8, "sigmoid", kernel_initializer=big, name="hidden")(
         features
     )
+    # As a layer, and as the operator (a GLU written `g * v`).
+    glu = keras.layers.Dense(8, "sigmoid", kernel_initializer=big, name="glu")(
+        features
+    )
     scaled = keras.layers.Multiply()([features, gate])
-    outputs = keras.layers.Dense(1)(keras.layers.Concatenate()([scaled, hidden]))
-    model = keras.Model(inputs, outputs)
+    merged = keras.layers.Concatenate()([scaled, glu * features, hidden])
+    model = keras.Model(inputs, keras.layers.Dense(1)(merged))
     monitor = ActivationMonitor((x, y), warn=False)
     fit(model, monitor, x, y)
-    assert "gate" in monitor._probe.not_hidden
+    assert {"gate", "glu"} <= monitor._probe.not_hidden
     assert "hidden" not in monitor._probe.not_hidden
     flagged = {(flag.kind, flag.layer) for flag in monitor.flags()}
-    assert not {layer for _, layer in flagged} & {"gate"}
+    assert not {layer for _, layer in flagged} & {"gate", "glu"}
     assert ("off_center", "hidden") in flagged
 
 

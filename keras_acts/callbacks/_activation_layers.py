@@ -43,12 +43,22 @@ def activation_name(layer: keras.layers.Layer) -> str | None:
 def is_gate(layer: keras.layers.Layer) -> bool:
     """Whether the layer is a sigmoid gate: its outputs only multiply other
     tensors (a squeeze-and-excitation block's, a GLU's), so that they
-    saturate and stay positive by design."""
+    saturate and stay positive by design. Known from a Functional model's
+    graph only: a subclassed model's calls leave none."""
     users = _private_api.consumers(layer)
     return (
         activation_name(layer) in ("sigmoid", "hard_sigmoid")
         and bool(users)
-        and all(isinstance(user, keras.layers.Multiply) for user in users)
+        and all(_multiplies(user) for user in users)
+    )
+
+
+def _multiplies(operation) -> bool:
+    # `gate * x` on symbolic tensors is Keras's Multiply operation, whose
+    # class is not public; `keras.layers.Multiply()([gate, x])` its layer.
+    kind = type(operation)
+    return isinstance(operation, keras.layers.Multiply) or (
+        kind.__name__ == "Multiply" and kind.__module__.startswith("keras.")
     )
 
 
