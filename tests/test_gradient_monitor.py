@@ -819,6 +819,20 @@ def test_with_append_the_flags_cover_the_earlier_fits():
     assert not monitor.flags()
 
 
+def test_with_append_another_models_fit_is_judged_on_its_own():
+    # The flags cover the earlier fits of the same model: a problem of
+    # another model, in layers this one lacks, is not this model's.
+    monitor = GradientMonitor(freq=1, append=True)
+    stuck = HeadFirst("sigmoid", "glorot_uniform")
+    stuck.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", keras_acts.DiagnosisWarning)
+        stuck.fit(*xor_data(), batch_size=16, verbose=0, callbacks=[monitor])
+    assert "vanishing" in {flag.kind for flag in monitor.flags()}
+    fit(small_model(), monitor, *data())
+    assert not monitor.flags()
+
+
 def test_gradient_accumulation_records_micro_batches():
     x, y = data()
     model = small_model()

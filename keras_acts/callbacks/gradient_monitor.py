@@ -267,6 +267,7 @@ class GradientMonitor(Recorder):
         self._block_may_record = True
         self._block_collected = False
         self._run = _rules.GradientRun(self.vanishing_ratio)
+        self._run_model: keras.Model | None = None  # whose fits `_run` judges
         self._context: _rules.Context | None = None
         self._live_warnings = _rules.LiveWarnings(frozenset())
         self._headline: tuple[GradientRecord | None, dict] = (None, {})
@@ -381,8 +382,11 @@ class GradientMonitor(Recorder):
         self._open_outputs()
         self._fit_start = len(self._records)  # earlier fits' with append=True
         self._active = True
-        if not self.append:  # with it, flags() covers the earlier fits too
+        # With append=True, flags() covers the earlier fits too: of this
+        # model; another's layers and steps are not its own.
+        if not self.append or model is not self._run_model:
             self._run = _rules.GradientRun(self.vanishing_ratio)
+            self._run_model = model
         self._nonfinite_warned = False
         self._live_warnings = _rules.LiveWarnings(self._warn_kinds - {"nonfinite"})
         self._block_may_record = True
@@ -638,7 +642,7 @@ class GradientMonitor(Recorder):
 
     def flags(self) -> list[Flag]:
         """The problems found over the whole of the last `fit` (and earlier
-        ones, with `append=True`), each with what to try.
+        ones of the same model, with `append=True`), each with what to try.
 
         - `"nonfinite"`: a gradient or weight held NaN or Inf.
         - `"exploding"`: the global gradient norm went above
