@@ -515,6 +515,13 @@ class Surgeon:
         return clone
 
     def _unbuildable(self, layer: Any, error: BaseException) -> ValueError:
+        lambda_advice = ""
+        if isinstance(layer, keras.layers.Lambda):
+            lambda_advice = (
+                " A Lambda layer's function is rebuilt only with "
+                "keras.config.enable_unsafe_deserialization(), which runs the "
+                "code saved in it: call it first if you trust the model."
+            )
         return ValueError(
             f"Layer {layer.name!r} ({layer.__class__.__name__}) cannot be "
             f"rebuilt from its get_config() ({_cause(error)}). "
@@ -524,6 +531,7 @@ class Surgeon:
             "custom functions and classes with "
             "keras.saving.register_keras_serializable, fix its get_config), "
             "or replace the activation in the code that builds the model."
+            + lambda_advice
         )
 
     def _replacement(self, layer: keras.layers.Layer) -> list[keras.layers.Layer]:
@@ -602,6 +610,13 @@ class Surgeon:
             return (
                 "it is applied inside the layer's computation, not after it, "
                 "and no argument of its configuration names it"
+            )
+        if isinstance(parent, keras.layers.Wrapper):
+            return (
+                f"it is in the layer that {parent.name} "
+                f"({parent.__class__.__name__}) wraps, which replace_activations "
+                "does not rebuild (give the wrapped layer the new activation, "
+                "or apply the new layer after the wrapper)"
             )
         return (
             f"it is built inside {parent.name} ({parent.__class__.__name__}), "

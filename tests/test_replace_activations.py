@@ -651,3 +651,22 @@ def test_a_named_input_of_a_sequential_keeps_its_name():
     assert replace_activations(model, "relu", keras_acts.PReLU).inputs[0].name == (
         "tokens"
     )
+
+
+def test_a_wrapped_layer_and_a_lambda_get_advice_that_fits():
+    inputs = keras.Input((5, 3))
+    wrapped = keras.layers.TimeDistributed(
+        keras.layers.Dense(4, activation="relu"), name="td"
+    )(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="relu")(wrapped))
+    with pytest.warns(UserWarning, match=r"in the layer that td \(TimeDistributed\)"):
+        replace_activations(model, "relu", keras_acts.PReLU)
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Lambda(lambda z: z * 2),
+            keras.layers.Dense(2, activation="relu"),
+        ]
+    )
+    with pytest.raises(ValueError, match="enable_unsafe_deserialization"):
+        replace_activations(model, "relu", keras_acts.PReLU)
