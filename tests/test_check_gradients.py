@@ -217,8 +217,8 @@ class RecordDtype(keras.layers.Layer):
         return inputs
 
 
-class Block(keras.layers.Layer):
-    """A layer made of layers, which it makes in `__init__`."""
+class MadeOfLayers:
+    """Makes its layers in `__init__`: a Dense, a PReLU and a RecordDtype."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -230,15 +230,12 @@ class Block(keras.layers.Layer):
         return self.record(self.prelu(self.dense(inputs)))
 
 
-class Subclassed(keras.Model):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.dense = keras.layers.Dense(3)
-        self.prelu = keras_acts.PReLU()
-        self.record = RecordDtype()
+class Block(MadeOfLayers, keras.layers.Layer):
+    """A layer made of layers."""
 
-    def call(self, inputs):
-        return self.record(self.prelu(self.dense(inputs)))
+
+class Subclassed(MadeOfLayers, keras.Model):
+    """A subclassed model."""
 
 
 def _layers():
