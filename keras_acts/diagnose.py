@@ -64,7 +64,10 @@ def diagnose(
             Defaults to `None`.
         steps: Training steps to take: with arrays, epochs over `x`,
             shuffled, until `steps` steps ran (the last epoch may stop
-            early); a dataset is repeated for `steps`. Defaults to `50`.
+            early); a dataset is repeated for `steps`. A model compiled with
+            `steps_per_execution` runs to the end of the block that reaches
+            `steps`; the `Diagnosis` gives the steps taken. Defaults to
+            `50`.
         batch_size: Examples per step with arrays; `max(batch_size, 64)`
             examples drawn at random (the same ones each call) are the probe
             batch that the activations, the curvature and the gradient noise
@@ -133,7 +136,6 @@ def diagnose(
             "epochs": 1,
             "shuffle": False,
         }
-        taken = steps
     else:
         probe = _probe_batch(x, y, sample_weight, max(batch_size, PROBE_EXAMPLES))
         # A triple, which no structure of inputs can be mistaken for.
@@ -147,7 +149,6 @@ def diagnose(
             epochs=math.ceil(steps / batches),
             shuffle=True,
         )
-        taken = steps
     if model.loss is not None and split_probe(probe)[1] is None:
         raise ValueError(
             f"model {model.name!r} is compiled with a loss ({model.loss!r}), "
@@ -177,13 +178,13 @@ def diagnose(
         warnings.filterwarnings(
             "ignore", "ActivationMonitor found no layer", UserWarning
         )
-        callbacks = [gradients, activations, _StopAfter(steps)]
-        model.fit(verbose=0, callbacks=callbacks, **data)
+        stop = _StopAfter(steps)
+        model.fit(verbose=0, callbacks=[gradients, activations, stop], **data)
     diagnosis = Diagnosis(
         flags=gradients.flags() + activations.flags(),
         gradients=gradients,
         activations=activations,
-        steps=taken,
+        steps=stop.ran,
         model_name=model.name,
     )
     if isinstance(compare_with, keras.Model):
@@ -205,20 +206,22 @@ def diagnose(
 
 class _StopAfter(keras.callbacks.Callback):
     """Stops `fit` once `steps` steps ran, inside an epoch if need be, so
-    that a run over arrays takes no more steps than asked."""
+    that a run over arrays takes no more steps than asked; `ran` counts
+    them (with `steps_per_execution`, up to the end of the block that
+    reaches `steps`)."""
 
     def __init__(self, steps: int) -> None:
         super().__init__()
         self.steps = steps
-        self._ran = 0
+        self.ran = 0
         self._block_begin = 0
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._block_begin = batch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._ran += batch - self._block_begin + 1
-        if self._ran >= self.steps:
+        self.ran += batch - self._block_begin + 1
+        if self.ran >= self.steps:
             self.model.stop_training = True
 
 

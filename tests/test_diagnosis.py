@@ -426,6 +426,21 @@ def test_diagnose_takes_exactly_the_steps_asked_for():
         assert recorded == list(range(steps))
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="Keras runs one step per execution on PyTorch",
+)
+def test_with_steps_per_execution_the_diagnosis_gives_the_steps_taken():
+    # A block of 3 runs whole: 5 steps asked, 6 taken, as recorded.
+    x, y = regression_data()
+    net = mlp(activation="relu")
+    net.compile(keras.optimizers.SGD(1e-3), "mse", steps_per_execution=3)
+    diagnosis = keras_acts.diagnose(net, x, y, steps=5, verbose=False)
+    recorded = sorted({r["step"] for r in diagnosis.gradients.history})
+    assert diagnosis.steps == len(recorded) == 6
+    assert str(diagnosis).startswith("keras_acts.diagnose: 6 training steps")
+
+
 def test_diagnose_takes_a_dataset_for_exactly_the_steps_asked_for():
     tf = pytest.importorskip("tensorflow")
     x, y = regression_data()
