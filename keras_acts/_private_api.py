@@ -186,6 +186,16 @@ def sublayers(layer: Any) -> list:
     return list(_lookup(layer, "_layers", "Keras's Layer"))
 
 
+def is_functional(model: Any) -> bool:
+    """Whether `model` is one of Keras's Functional models (also behind
+    `keras.applications` models), whose class is not public: it has a graph
+    of layers, where a subclassed model has none."""
+    return any(
+        cls.__name__ == "Functional" and cls.__module__.startswith("keras.")
+        for cls in type(model).__mro__
+    )
+
+
 def consumers(layer: Any) -> list:
     """The layers that take a layer's outputs in a Functional model's graph,
     which Keras keeps in `_outbound_nodes` (the public `Layer.output` gives

@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-from keras_acts import _validation
+from keras_acts import _private_api, _validation
 
 # Layers whose activation is the last thing their call does, so that the
 # same layer with a linear activation, followed by the new layer, computes
@@ -161,15 +161,6 @@ def _cause(error: BaseException) -> str:
     if len(message) > 160:
         message = message[:157] + "..."
     return f"{type(error).__name__}: {message}"
-
-
-def _is_functional(model: keras.Model) -> bool:
-    # Keras's Functional class (also behind keras.applications models) is
-    # not public; a subclassed model has no graph to rebuild.
-    return any(
-        cls.__name__ == "Functional" and cls.__module__.startswith("keras.")
-        for cls in type(model).__mro__
-    )
 
 
 class Surgeon:
@@ -628,7 +619,7 @@ class Surgeon:
     def rebuild(self, model: keras.Model) -> keras.Model:
         if isinstance(model, keras.Sequential):
             rebuilt = self._rebuild_sequential(model)
-        elif _is_functional(model):
+        elif _private_api.is_functional(model):
             self.output_layers.update(
                 id(model.get_layer(name)) for name in model.output_names
             )

@@ -151,6 +151,19 @@ def test_torch_private_functions_exist(name):
     assert callable(_private_api.torch_function(name))
 
 
+def test_is_functional_tells_a_graph_model_from_a_subclassed_one():
+    inputs = keras.Input((3,))
+    functional = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    assert _private_api.is_functional(functional)
+    assert not _private_api.is_functional(keras.Sequential([inputs]))
+    assert not _private_api.is_functional(Subclassed())
+
+
 def _private_uses(path: pathlib.Path, own: set[str]) -> list[str]:
     """`object.__setattr__` calls, and private attributes read off anything
     but `self`/`cls` that keras_acts does not define itself."""

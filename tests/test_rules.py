@@ -530,6 +530,92 @@ def test_probabilities_given_to_a_logits_loss(head, from_logits, flagged):
         assert "from_logits=False" in found[0].advice
 
 
+def _binary_head(kind):
+    """A one-unit binary head on 4 features: a Dense with sigmoid, a Dense
+    then Keras's sigmoid op, a nested Sequential ending in a sigmoid, or
+    logits."""
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, "relu")(inputs)
+    if kind == "layer":
+        outputs = keras.layers.Dense(1, "sigmoid")(hidden)
+    elif kind == "op":
+        outputs = keras.ops.sigmoid(keras.layers.Dense(1)(hidden))
+    elif kind == "nested":
+        head = keras.Sequential(
+            [keras.layers.Dense(1), keras.layers.Activation("sigmoid")]
+        )
+        outputs = head(hidden)
+    else:
+        outputs = keras.layers.Dense(1)(hidden)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize(
+    "head, from_logits, flagged",
+    [
+        ("layer", True, True),
+        ("op", True, True),
+        ("nested", True, True),
+        ("layer", False, False),
+        ("logits", True, False),
+    ],
+)
+def test_a_sigmoid_given_to_a_logits_loss(head, from_logits, flagged):
+    # A one-unit sigmoid output under from_logits=True: its values within
+    # [0, 1] could be logits, so the flag comes from the graph: the loss
+    # squashes them again, and no probability falls below 0.5.
+    x, _ = data()
+    model = _binary_head(head)
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.BinaryCrossentropy(from_logits=from_logits),
+    )
+    labels = (x[:, :1] > 0).astype("float32")
+    monitor = activation_fit(model, x, labels, epochs=1)
+    found = [flag for flag in monitor.flags() if flag.layer == "(outputs)"]
+    assert len(found) == flagged
+    if flagged:
+        assert found[0].kind == "saturated"
+        assert "sigmoid" in found[0].problem and "0.5" in found[0].problem
+        assert "from_logits=False" in found[0].advice
+
+
+@pytest.mark.parametrize("logits_loss_on", ["classes", "score"])
+def test_each_output_is_judged_by_its_own_loss(logits_loss_on):
+    # Two outputs, a softmax over classes and a sigmoid score: only the one
+    # whose own loss takes logits is flagged, named by its place among the
+    # outputs (the dict's keys, in order), with the nonlinearity it has.
+    x, _ = data()
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, "relu")(inputs)
+    model = keras.Model(
+        inputs,
+        {
+            "score": keras.layers.Dense(1, "sigmoid")(hidden),
+            "classes": keras.layers.Dense(3, "softmax")(hidden),
+        },
+    )
+    losses = {
+        "classes": keras.losses.SparseCategoricalCrossentropy(),
+        "score": keras.losses.BinaryCrossentropy(),
+    }
+    if logits_loss_on == "classes":
+        losses["classes"] = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    else:
+        losses["score"] = keras.losses.BinaryCrossentropy(from_logits=True)
+    model.compile(optimizer="sgd", loss=losses)
+    labels = {
+        "classes": (x[:, 0] > 0).astype("int32"),
+        "score": (x[:, :1] > 0).astype("float32"),
+    }
+    monitor = activation_fit(model, x, labels, epochs=1)
+    found = [flag for flag in monitor.flags() if flag.layer.startswith("(output")]
+    expected = {"classes": ("(outputs)", "softmax"), "score": ("(output 1)", "sigmoid")}
+    layer, squash = expected[logits_loss_on]
+    assert [flag.layer for flag in found] == [layer]
+    assert squash in found[0].problem
+
+
 @pytest.mark.parametrize("late_ratio, stalled", [(1e-9, True), (1e-3, False)])
 def test_stalled_is_judged_on_the_later_half_of_the_steps(late_ratio, stalled):
     # freq="auto" records steps 0-10, then ever more sparsely: the later half

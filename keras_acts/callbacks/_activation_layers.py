@@ -139,10 +139,79 @@ def regresses(model) -> bool:
 
 
 def takes_logits(model) -> bool:
-    """Whether `model`'s loss (any of its losses) is told that the
-    predictions are logits (`from_logits=True`)."""
+    """Whether any of `model`'s losses is told that the predictions are
+    logits (`from_logits=True`)."""
     losses = keras.tree.flatten(getattr(model, "loss", None))
     return any(getattr(loss, "from_logits", False) is True for loss in losses)
+
+
+def logit_outputs(model, predictions) -> list[tuple[int, np.ndarray, str | None]]:
+    """`(index, values, nonlinearity)` of each of `model`'s outputs whose
+    loss is told that it gets logits (`from_logits=True`), indexed as in
+    `keras.tree.flatten(predictions)`. The nonlinearity is the one that
+    computes the output, None where there is none or where a subclassed
+    model leaves no graph to tell it by."""
+    outputs = keras.tree.flatten(predictions)
+    names = _output_names(model) or [None] * len(outputs)
+    losses = _output_losses(model, predictions, names)
+    return [
+        (index, values, _output_nonlinearity(model, name))
+        for index, (values, name, loss) in enumerate(
+            zip(outputs, names, losses, strict=False)
+        )
+        if getattr(loss, "from_logits", False) is True
+    ]
+
+
+def _output_names(model) -> list[str] | None:
+    """The names of the operations computing `model`'s outputs, in
+    flattened order; None for a model without a graph."""
+    if _private_api.is_functional(model):
+        return list(model.output_names)
+    if isinstance(model, keras.Sequential) and model.layers:
+        return [model.layers[-1].name]
+    return None
+
+
+def _output_nonlinearity(model, name: str | None) -> str | None:
+    """The nonlinearity of the operation named `name` that computes an
+    output of `model`: a layer's, a Keras op's (`keras.ops.sigmoid` on a
+    symbolic tensor), or that of a nested model's one output."""
+    if name is None:
+        return None
+    operations = (
+        model.layers if isinstance(model, keras.Sequential) else model.operations
+    )
+    operation = next(op for op in operations if op.name == name)
+    if isinstance(operation, keras.Model):
+        names = _output_names(operation)
+        if names and len(names) == 1:
+            return _output_nonlinearity(operation, names[0])
+        return None
+    if isinstance(operation, keras.layers.Layer):
+        return activation_name(operation)
+    # The op's class is not public: its name is the function's.
+    kind = type(operation)
+    if kind.__module__.startswith("keras.") and kind.__name__ in ("Sigmoid", "Softmax"):
+        return kind.__name__.lower()
+    return None
+
+
+def _output_losses(model, predictions, names: list[str | None]) -> list:
+    """The loss `model` is compiled with for each of its outputs, in
+    flattened order: one loss serves all; a list gives one per output; a
+    dict is keyed by the model's output keys or the names of the layers
+    computing them, as `compile` accepts."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, dict):
+        keys = sorted(predictions) if isinstance(predictions, dict) else names
+        return [
+            loss.get(key, loss.get(name))
+            for key, name in zip(keys, names, strict=False)
+        ]
+    if isinstance(loss, (list, tuple)):
+        return list(loss) if len(loss) == len(names) else [None] * len(names)
+    return [loss] * len(names)
 
 
 def learned_activations(model) -> list[tuple[str, keras.layers.Layer]]:

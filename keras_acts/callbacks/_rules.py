@@ -19,7 +19,6 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import keras
 import numpy as np
 
 from keras_acts import _backends, _warnings
@@ -580,38 +579,53 @@ def target_findings(targets: Any) -> list[Finding]:
     ]
 
 
-def logits_findings(predictions: Any) -> list[Finding]:
-    """For a model whose loss takes logits: outputs that are already
-    probabilities (each row within [0, 1] and summing to 1). The loss
-    applies softmax again, to values within [0, 1], which keeps every
-    prediction near uniform and its gradients small, however confident
-    the model."""
+def logits_findings(outputs: Sequence[tuple[int, Any, str | None]]) -> list[Finding]:
+    """For outputs given to a loss that takes logits (the `(index, values,
+    nonlinearity)` of each): those already squashed, by a sigmoid or a
+    softmax at the end of the model, or seen to be probabilities (each row
+    within [0, 1] and summing to 1) where a subclassed model leaves no graph
+    to tell the nonlinearity by. The loss squashes them again, to values
+    within [0, 1]: a softmax keeps every prediction near uniform, a sigmoid
+    keeps every probability between 0.5 and 0.73, and the gradients small
+    however confident the model."""
     findings = []
-    for index, values in enumerate(keras.tree.flatten(predictions)):
+    for index, values, nonlinearity in outputs:
         values = np.asarray(_backends.to_numpy(values), np.float64)
-        if values.ndim < 2 or values.shape[-1] < 2:
+        if nonlinearity not in ("sigmoid", "softmax") and not _probability_rows(values):
             continue
-        rows = values.reshape(-1, values.shape[-1])
-        if (
-            rows.min() >= 0.0
-            and rows.max() <= 1.0
-            and np.allclose(rows.sum(axis=-1), 1.0, atol=1e-3)
-        ):
-            name = "(outputs)" if index == 0 else f"(output {index})"
-            finding = _finding(
-                "saturated",
-                name,
-                "outputs already probabilities (each row sums to 1) given to a "
-                "loss with from_logits=True: its softmax of values within "
-                "[0, 1] keeps the predictions near uniform and the gradients "
-                "small",
-            )
-            advice = (
-                "drop the softmax at the end of the model (the loss applies "
-                "it), or compile the loss with from_logits=False"
-            )
-            findings.append(replace(finding, flag=replace(finding.flag, advice=advice)))
+        squash = "sigmoid" if nonlinearity == "sigmoid" else "softmax"
+        kept = (
+            "every probability between 0.5 and 0.73"
+            if squash == "sigmoid"
+            else "the predictions near uniform"
+        )
+        name = "(outputs)" if index == 0 else f"(output {index})"
+        finding = _finding(
+            "saturated",
+            name,
+            f"outputs already squashed by a {squash} (within [0, 1]) given to "
+            f"a loss with from_logits=True: its {squash} of values within "
+            f"[0, 1] keeps {kept} and the gradients small",
+        )
+        advice = (
+            f"drop the {squash} at the end of the model (the loss applies "
+            "it), or compile the loss with from_logits=False"
+        )
+        findings.append(replace(finding, flag=replace(finding.flag, advice=advice)))
     return findings
+
+
+def _probability_rows(values: np.ndarray) -> bool:
+    """Whether `values` are distributions along their last axis: at least
+    two entries, each within [0, 1], each row summing to 1."""
+    if values.ndim < 2 or values.shape[-1] < 2:
+        return False
+    rows = values.reshape(-1, values.shape[-1])
+    return bool(
+        rows.min() >= 0.0
+        and rows.max() <= 1.0
+        and np.allclose(rows.sum(axis=-1), 1.0, atol=1e-3)
+    )
 
 
 def frozen_findings(layers: Sequence[tuple[str, Any]]) -> list[Finding]:

@@ -22,6 +22,7 @@ from keras_acts.callbacks._activation_layers import (
     context_of,
     layer_paths,
     learned_activations,
+    logit_outputs,
     monitored_layers,
     regresses,
     standardizes,
@@ -376,7 +377,9 @@ class ActivationMonitor(Recorder):
             self._fit_findings += _rules.target_findings(self.y)
         self._fit_findings += _rules.frozen_findings(layer_paths(model))
         if takes_logits(model):
-            self._fit_findings += _rules.logits_findings(self._probe.predict(self.x))
+            self._fit_findings += _rules.logits_findings(
+                logit_outputs(model, self._probe.predict(self.x))
+            )
         self._losses = []
         if not self.append:
             self._dynamics_records = []
