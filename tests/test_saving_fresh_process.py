@@ -32,6 +32,32 @@ MODELS = {
     "rrelu": lambda: keras_acts.RReLU(seed=3),
 }
 
+
+
+def replaced_named_output():
+    """A `replace_activations` copy whose ReLU output layer "price" is now a
+    PReLU under that name (the Dense is "price_linear"), compiled with a
+    loss keyed by it: a load that lost the name fails in `fit`."""
+    inputs = keras.Input((4, 6))
+    x = keras.layers.Dense(6, "relu")(inputs)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(1, activation="relu", name="price")(x)
+    model = keras_acts.replace_activations(
+        keras.Model(inputs, outputs), "relu", keras_acts.PReLU
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss={"price": "mse"})
+    return model
+
+
+def layer_model(make_layer):
+    return lambda: build(make_layer)
+
+
+SAVED = {
+    **{name: layer_model(make) for name, make in MODELS.items()},
+    "replaced_named_output": replaced_named_output,
+}
+
 CHILD = textwrap.dedent(
     """
     import json, sys
@@ -74,13 +100,13 @@ def saved_models(tmp_path_factory):
     np.save(folder / "x.npy", x)
     np.save(folder / "y.npy", y)
     expected = {}
-    for name, make_layer in MODELS.items():
-        model = build(make_layer)
+    for name, make_model in SAVED.items():
+        model = make_model()
         model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
         expected[name] = model.predict(x, verbose=0)
         model.save(folder / f"{name}.keras")
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(folder), json.dumps(list(MODELS))],
+        [sys.executable, "-c", CHILD, str(folder), json.dumps(list(SAVED))],
         capture_output=True,
         text=True,
         timeout=300,
@@ -90,7 +116,7 @@ def saved_models(tmp_path_factory):
     return folder, x, expected, iterations
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", SAVED)
 def test_loaded_in_fresh_process_gives_identical_outputs(saved_models, name):
     folder, _, expected, _ = saved_models
     np.testing.assert_array_equal(
@@ -98,7 +124,7 @@ def test_loaded_in_fresh_process_gives_identical_outputs(saved_models, name):
     )
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", SAVED)
 def test_train_further_resave_and_load_again(saved_models, name):
     folder, x, expected, iterations = saved_models
     # 2 epochs of 2 steps before saving, 2 more after loading: optimizer state kept.
@@ -107,3 +133,15 @@ def test_train_further_resave_and_load_again(saved_models, name):
     assert not np.array_equal(retrained, expected[name])
     model = keras.saving.load_model(folder / f"{name}_retrained.keras", safe_mode=True)
     np.testing.assert_array_equal(model.predict(x, verbose=0), retrained)
+
+
+def test_a_replaced_output_keeps_its_name_through_save_and_load(saved_models):
+    # The fresh process's fit (with the loss keyed "price") already needs the
+    # name; this names what was loaded.
+    folder, _, _, _ = saved_models
+    model = keras.saving.load_model(
+        folder / "replaced_named_output_retrained.keras", safe_mode=True
+    )
+    assert model.output_names == ["price"]
+    assert isinstance(model.get_layer("price"), keras_acts.PReLU)
+    assert model.get_layer("price_linear").get_config()["activation"] == "linear"
