@@ -242,17 +242,23 @@ def _central_differences(scalar_of, point: np.ndarray, epsilon: float):
     return gradient
 
 
-def _relative_error(autodiff: np.ndarray, numeric: np.ndarray) -> float:
-    """NaN where either gradient holds a NaN or an Inf: no error can be
-    measured there, and the check must fail, not pass (Python's `max` of 0
-    and NaN is 0, which read as a perfect match)."""
+def _relative_error(
+    autodiff: np.ndarray, numeric: np.ndarray, rounding: float
+) -> float:
+    """The largest difference relative to the larger gradient. 0 where
+    autodiff is exactly zero and the differences are within `rounding`, the
+    error they carry from rounding: a gradient zero by its formula, whose
+    differences are rounding alone, would read as an error of 1. NaN where
+    either gradient holds a NaN or an Inf: no error can be measured there,
+    and the check must fail, not pass (Python's `max` of 0 and NaN is 0,
+    which read as a perfect match)."""
     if not (np.all(np.isfinite(autodiff)) and np.all(np.isfinite(numeric))):
         return float("nan")
+    if not np.any(autodiff) and np.max(np.abs(numeric), initial=0.0) <= rounding:
+        return 0.0
     scale = max(
         np.max(np.abs(numeric), initial=0.0), np.max(np.abs(autodiff), initial=0.0)
     )
-    if scale == 0.0:
-        return 0.0
     return float(np.max(np.abs(autodiff - numeric)) / scale)
 
 
@@ -287,7 +293,11 @@ def check_gradients(
     float32, as JAX does by default. There the default `epsilon` is larger and
     errors of about `1e-4` are rounding, not a wrong gradient (a wrong one
     shows errors of `0.1` and more). On JAX, 64-bit types are enabled for the
-    duration of the check (`jax.enable_x64`).
+    duration of the check (`jax.enable_x64`). A gradient that autodiff gives
+    as exactly zero (SReLU's `t_right` while `a_right` is 1) reads `0` where
+    the differences are within the error rounding can give them (from
+    float32's precision on JAX and PyTorch, float64's on TensorFlow): they
+    are rounding alone, which measured against itself reads `1`.
 
     Args:
         target: A Keras layer, or a callable of one tensor that works in float64.
@@ -413,9 +423,16 @@ def _gradient_errors(
         numeric.append(_central_differences(scalar_at_weight, values, epsilon))
         variable.assign(values)
 
+    # At most: each difference rounds the scalar, a sum of these terms,
+    # twice, and divides by twice the step (at least epsilon).
+    rounding = (
+        _backends.module("autodiff").ROUNDING
+        * float(np.sum(np.abs(np.asarray(output, np.float64) * projection)))
+        / epsilon
+    )
     errors, notes = {}, {}
     for name, a, n in zip(names, autodiff, numeric, strict=True):
-        errors[name] = _relative_error(a, n)
+        errors[name] = _relative_error(a, n, rounding)
         if np.isnan(errors[name]):
             notes[name] = _nonfinite(a, n)
     return errors, notes

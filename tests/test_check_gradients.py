@@ -64,6 +64,48 @@ def test_wrong_weight_gradient_is_caught_and_named(rng):
     assert "inputs" not in str(info.value)
 
 
+def test_a_gradient_zero_by_its_formula_is_not_measured_against_rounding(rng):
+    # With a_right = 1, SReLU is the identity above t_right, so t_right's
+    # gradient is exactly 0. On PyTorch the maximum rounds to float32, and
+    # the differences were rounding alone: measured against themselves,
+    # they read as an error of 1.
+    layer = keras_acts.SReLU(
+        t_right_initializer=keras.initializers.Constant(0.5), a_right_initializer="ones"
+    )
+    errors = check_gradients(layer, rng.normal(size=(4, 10)))
+    assert max(errors.values()) < GRADIENT_TOLERANCE
+
+
+@ops.custom_gradient
+def double_with_no_gradient(x):
+    def grad(*args, upstream=None):
+        return ops.zeros_like(upstream if upstream is not None else args[0])
+
+    return 2.0 * x, grad
+
+
+def test_a_gradient_wrongly_zero_is_still_caught(rng):
+    # Zero where the differences find a gradient of 2: not rounding.
+    x = rng.normal(size=(4, 10))
+    assert check_gradients(double_with_no_gradient, x)["inputs"] == 1.0
+
+
+@ops.custom_gradient
+def offset_small_slope_with_wrong_gradient(x):
+    def grad(*args, upstream=None):
+        return 2e-3 * (upstream if upstream is not None else args[0])
+
+    return 100.0 + 1e-3 * x, grad
+
+
+def test_a_small_wrong_gradient_beside_a_large_output_is_caught(rng):
+    # Gradients far below the output's rounding level are measured as they
+    # are: only an exactly zero autodiff gradient is let off.
+    x = rng.normal(size=(4, 10))
+    errors = check_gradients(offset_small_slope_with_wrong_gradient, x)
+    assert errors["inputs"] == pytest.approx(0.5, abs=0.01)
+
+
 def test_weights_are_left_unchanged(rng):
     layer = keras.layers.Dense(3)
     x = rng.normal(size=(2, 4))
