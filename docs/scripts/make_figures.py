@@ -91,7 +91,7 @@ THEMES = {
 KOREAN = {
     "ResNet50: gradient norm at step 0": "ResNet50: 스텝 0의 기울기 노름",
     "layer (input side first)": "레이어 (입력 쪽부터)",
-    "training loss, last epoch": "마지막 epoch의 학습 손실",
+    "training loss, last epoch": "마지막 에포크의 학습 손실",
     "as built": "원래 모델",
     "swapped": "활성화 함수 교체",
     "step": "스텝",
@@ -667,7 +667,7 @@ def benchmarks() -> Draw:
     layer_records = [
         {**r, "row": r["layer"], "series": (r["backend"], r["mode"])}
         for r in layers
-        if r["elements"] >= 1e6 and r["target"] is not None
+        if r["elements"] == 1_000_000 and r["target"] is not None
     ]
     layer_rows = list(dict.fromkeys(r["row"] for r in layer_records))
     layer_series = {
