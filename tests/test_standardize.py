@@ -156,6 +156,48 @@ def test_given_statistics_skip_adapt():
     )
 
 
+@pytest.mark.parametrize("first", ["standardize", "dense"])
+def test_given_statistics_survive_a_build_inside_predict_and_fit(first):
+    # A Sequential without an Input builds its layers inside the first
+    # predict or fit, in a symbolic scope (JAX, PyTorch) or a trace
+    # (TensorFlow), which drops an assignment: the statistics were lost and
+    # every output NaN.
+    mean, variance = np.array([1.0, 2.0, 3.0]), np.array([4.0, 4.0, 9.0])
+    x = np.arange(12, dtype="float32").reshape(4, 3)
+    standardize = Standardize(mean=mean, variance=variance, epsilon=0.0)
+    if first == "standardize":
+        model = keras.Sequential([standardize])
+        np.testing.assert_allclose(
+            model.predict(x, verbose=0), (x - mean) / np.sqrt(variance), rtol=1e-6
+        )
+    else:
+        model = keras.Sequential([keras.layers.Dense(3), standardize])
+        model.compile(optimizer="sgd", loss="mse")
+        history = model.fit(x, x, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(standardize.mean), mean)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(standardize.variance), variance
+    )
+
+
+@pytest.mark.needs_tensorflow
+def test_given_statistics_build_the_layer_first_mapped_in_tf_data():
+    import tensorflow as tf
+
+    x = np.arange(12, dtype="float32").reshape(4, 3)
+    layer = Standardize(mean=[1.0, 2.0, 3.0], variance=[4.0, 4.0, 9.0], epsilon=0.0)
+    mapped = np.concatenate(
+        list(
+            tf.data.Dataset.from_tensor_slices(x)
+            .batch(2)
+            .map(layer)
+            .as_numpy_iterator()
+        )
+    )
+    np.testing.assert_allclose(mapped, (x - [1.0, 2.0, 3.0]) / [2.0, 2.0, 3.0])
+
+
 @pytest.mark.needs_tensorflow
 def test_adapt_on_datasets_and_iterables(rng):
     import tensorflow as tf

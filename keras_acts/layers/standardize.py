@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
@@ -230,30 +231,46 @@ class Standardize(keras.layers.Layer):
         # (Written out: keras.backend.result_type gives float32 for float64
         # and float32 on PyTorch.)
         dtype = "float64" if self.variable_dtype == "float64" else "float32"
+        # Given statistics are the weights' initial values, not assigned
+        # after: Keras builds a layer first used inside `predict`, `fit` or
+        # a tf.data map in a symbolic scope or a trace, which drops an
+        # assignment and would leave them NaN.
+        given = {}
+        if self.input_mean is not None:
+            given = self._checked_statistics(
+                self.input_mean, self.input_variance, dtype
+            )
         for name in ("mean", "variance"):
+            value = given.get(name, np.nan)
             weight = self.add_weight(
                 name=name,
                 shape=self._statistics_shape,
-                initializer=keras.initializers.Constant(np.nan),
+                initializer=lambda shape, dtype=None, value=value: ops.cast(
+                    np.broadcast_to(value, shape), dtype
+                ),
                 trainable=False,
                 dtype=dtype,
                 autocast=False,
             )
             setattr(self, name, weight)
-        if self.input_mean is not None:
-            self._assign_statistics(self.input_mean, self.input_variance)
         self.input_spec = keras.layers.InputSpec(
             ndim=rank, axes={a: input_shape[a] for a in kept}
         )
 
-    def _assign_statistics(self, mean, variance) -> None:
+    def _checked_statistics(self, mean, variance, dtype: str) -> dict[str, np.ndarray]:
+        """`mean` and `variance` broadcast to the statistics' shape, as float64
+        arrays; ValueError where they do not broadcast, or hold values that
+        weights declared `dtype` cannot store."""
+        # What such a weight stores: float64 is float32 on JAX without
+        # jax_enable_x64 (whose warning the weight gives).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            stored = keras.backend.standardize_dtype(ops.zeros((), dtype).dtype)
+        largest = np.finfo(stored).max
         values = {}
         # The variance first: where float64 overflows in adapt, the variance
         # does, and the mean only with it.
-        for weight, value, name in (
-            (self.variance, variance, "variance"),
-            (self.mean, mean, "mean"),
-        ):
+        for value, name in ((variance, "variance"), (mean, "mean")):
             try:
                 value = np.broadcast_to(
                     np.asarray(value, np.float64), self._statistics_shape
@@ -264,10 +281,6 @@ class Standardize(keras.layers.Layer):
                     f"statistics' shape {self._statistics_shape} (from axis="
                     f"{self.axis})."
                 ) from error
-            # The dtype stored, which is float32 for a float64 weight on JAX
-            # without jax_enable_x64.
-            dtype = keras.backend.standardize_dtype(weight.value.dtype)
-            largest = np.finfo(dtype).max
             outside = ~(np.abs(value) <= largest)
             if outside.any():
                 bad = value[outside].flat[0]
@@ -277,16 +290,15 @@ class Standardize(keras.layers.Layer):
                         f"{name}={bad}): its values are too large. Rescale the data."
                     )
                 hint = 'Use Standardize(dtype="float64")'
-                if weight.dtype != dtype:
+                if stored != dtype:
                     hint = "Set jax_enable_x64 for float64 weights on JAX"
                 raise ValueError(
                     f"Standardize layer {self.name!r} cannot store {name}="
-                    f"{bad:.4g}: its statistics are {dtype}, at most "
+                    f"{bad:.4g}: its statistics are {stored}, at most "
                     f"{largest:.4g} in magnitude. {hint}, or rescale the data."
                 )
             values[name] = value
-        self.mean.assign(values["mean"].astype(self.mean.dtype))
-        self.variance.assign(values["variance"].astype(self.variance.dtype))
+        return values
 
     def adapt(
         self,
@@ -381,7 +393,11 @@ class Standardize(keras.layers.Layer):
             "variance": (moments.m2 / moments.count).reshape(shape),
             "count": moments.count.reshape(shape),
         }
-        self._assign_statistics(statistics["mean"], statistics["variance"])
+        checked = self._checked_statistics(
+            statistics["mean"], statistics["variance"], self.mean.dtype
+        )
+        for name, weight in (("mean", self.mean), ("variance", self.variance)):
+            weight.assign(checked[name].astype(weight.dtype))
         return statistics
 
     def _check_adapt_shape(self, shape: tuple[int, ...]) -> None:
@@ -433,11 +449,13 @@ class Standardize(keras.layers.Layer):
         ).__module__.startswith("tensorflow"):
             from keras_acts.layers import _tf_data
 
-            if not self.built:
+            if not self.built and self.input_mean is None:
                 raise ValueError(
                     f"Standardize layer {self.name!r} has no statistics yet: call "
                     "`adapt(data)` first, or pass `mean` and `variance`."
                 )
+            if not self.built:
+                self.build(tuple(inputs.shape))
             self._check_statistics(None)
             return _tf_data.standardize(self, inputs)
         return super().__call__(inputs, *args, **kwargs)
