@@ -207,7 +207,7 @@ class Diagnosis:
         # Imported here: _rules imports this module.
         from keras_acts.callbacks._rules import dead_fraction
 
-        norms = self.gradients.layer_norms()
+        norms = self.gradients.layer_norms() if self.gradients.history else {}
         output = list(norms.values())[-1] if norms else 0.0
         numbers = {
             layer: {"relative_gradient": norm / output} if output > 0 else {}
@@ -232,6 +232,12 @@ class Diagnosis:
             self.flags,
         )
         # A Diagnosis made by hand may hold no monitors.
+        if getattr(self.gradients, "history", None) == []:
+            text += (
+                "\nGradients were not measured: the training step applied none "
+                "through the model's optimizer, so vanishing, exploding and "
+                "stalled gradients were not looked for."
+            )
         foreseen = getattr(self.activations, "dynamics_skipped_seconds", None)
         if foreseen is not None:
             text += (

@@ -317,6 +317,76 @@ def test_an_unwatched_optimizer_is_named_in_a_warning():
     assert monitor.history == []
 
 
+class OutsideUpdateModel(keras.Model):
+    """Trains without its compiled optimizer: through the `apply` of an
+    optimizer it holds only as a bound method (TensorFlow, PyTorch), or by
+    hand-written SGD (JAX), so no monitor finds what applies its
+    gradients."""
+
+    def __init__(self):
+        super().__init__(name="outside_update")
+        self.dense = keras.layers.Dense(2)
+        self.apply_outside = keras.optimizers.SGD(LEARNING_RATE).apply
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+    def train_step(self, *args):
+        if BACKEND == "jax":
+            import jax
+
+            (trainable, non_trainable, optimizer_state, metrics), (x, y) = args
+
+            def loss_of(trainable):
+                predictions, _ = self.stateless_call(trainable, non_trainable, x)
+                return keras.ops.mean(keras.ops.square(predictions - y))
+
+            loss, gradients = jax.value_and_grad(loss_of)(trainable)
+            trainable = [
+                v - LEARNING_RATE * g for v, g in zip(trainable, gradients, strict=True)
+            ]
+            return {"loss": loss}, (trainable, non_trainable, optimizer_state, metrics)
+        x, y = args[0]
+        variables = self.trainable_variables
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            with tf.GradientTape() as tape:
+                loss = keras.ops.mean(keras.ops.square(self(x) - y))
+            gradients = tape.gradient(loss, variables)
+        else:
+            import torch
+
+            loss = keras.ops.mean(keras.ops.square(self(x) - y))
+            gradients = torch.autograd.grad(loss, [v.value for v in variables])
+        self.apply_outside(list(gradients), variables)
+        return {"loss": loss}
+
+
+def test_a_step_that_bypasses_the_watched_optimizer_is_warned_about():
+    # The compiled optimizer is watched (and prepared for before the first
+    # step), but the step never applies through it: a warning after the
+    # first step, and diagnose says it did not measure gradients instead of
+    # "no problems found" alone.
+    x, y = data()
+    model = OutsideUpdateModel()
+    model.compile(optimizer="sgd", loss="mse")
+    model(x[:1])
+    before = [w.copy() for w in model.get_weights()]
+    monitor = GradientMonitor()
+    with pytest.warns(RuntimeWarning, match="applied no gradients") as caught:
+        fit(model, [monitor], x, y, batch_size=4)
+    assert len([w for w in caught if "GradientMonitor" in str(w.message)]) == 1
+    assert monitor.history == []
+    assert not np.allclose(before[0], model.get_weights()[0])
+    with pytest.warns(RuntimeWarning, match="applied no gradients"):
+        diagnosis = keras_acts.diagnose(
+            model, x, y, steps=2, batch_size=4, verbose=False
+        )
+    assert "Gradients were not measured" in str(diagnosis)
+    assert diagnosis.compare(diagnosis).new == []  # no gradient norms to compare
+
+
 def test_no_optimizer_is_a_clear_error():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="found no optimizer"):

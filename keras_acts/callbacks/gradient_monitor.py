@@ -259,6 +259,7 @@ class GradientMonitor(Recorder):
         self._request: Request | None = None
         self._loop_depth = 0  # nested `attach` blocks
         self._applies_at_begin = 0
+        self._applies_checked = False
         self._iterations_at_begin: dict[int, int] = {}
         self._weights_at_begin: float | None = None
         self._collector: Collector | None = None
@@ -395,6 +396,7 @@ class GradientMonitor(Recorder):
         self._capture = capture
         self._collector = Collector(model, optimizers, self._capture, self.schedule)
         self._applies_at_begin = capture.applies
+        self._applies_checked = False
         self._iterations_at_begin = _iterations(optimizers_of(model))
         self._weights_at_begin = None if in_fit else _fingerprint(model)
         # A custom loop has no batch hooks: records are taken as they come.
@@ -542,10 +544,16 @@ class GradientMonitor(Recorder):
         if not self._active:
             return
         self._collector.check_steps()
-        if not self._capture.sites and self._capture.ran_recording:
-            self._active = False
-            self._collector.warn_nothing_applied(self.model)
-            return
+        # Once the step has run: a step that applies its gradients through
+        # none of the optimizers watched (one held outside the model, a
+        # hand-written update) leaves nothing to record.
+        if self._capture.ran_recording and not self._applies_checked:
+            self._applies_checked = True
+            if self._capture.applies == self._applies_at_begin:
+                self._collector.warn_nothing_applied(self.model)
+                if not self._capture.sites:  # no weights to train, ever
+                    self._active = False
+                    return
         # Reading the device forces a sync: skip it after blocks where no
         # step can have been recorded.
         if self._block_may_record:
