@@ -758,9 +758,15 @@ def test_inputs_off_center_are_not_flagged_where_the_model_standardizes_them():
         lambda: keras.layers.Rescaling(1.0, offset=-50.0),
         lambda: keras.layers.Rescaling(2.0),  # scales, does not center
     )
+    centering += (
+        keras.layers.BatchNormalization,  # as the first layer
+        "batch_normalization_later",  # after a Dense: the Dense sees raw inputs
+    )
     for scaling in (None, *centering):
         layers = [keras.Input((3,))]
-        if scaling is not None:
+        if scaling == "batch_normalization_later":
+            layers += [keras.layers.Dense(3), keras.layers.BatchNormalization()]
+        elif scaling is not None:
             layer = scaling()
             if hasattr(layer, "adapt"):
                 layer.adapt(raw)
@@ -772,9 +778,32 @@ def test_inputs_off_center_are_not_flagged_where_the_model_standardizes_them():
         fit(model, monitor, raw, y)
         flagged[scaling] = [flag.kind for flag in monitor.flags()]
     assert "inputs_off_center" in flagged[None]
-    standardize, normalization, offset, scale = (flagged[c] for c in centering)
-    assert standardize == normalization == offset == []
+    standardize, normalization, offset, scale, batch_norm, later = (
+        flagged[c] for c in centering
+    )
+    assert standardize == normalization == offset == batch_norm == []
     assert "inputs_off_center" in scale
+    assert "inputs_off_center" in later
+
+
+@pytest.mark.parametrize("dtype, flagged", [("uint8", True), ("int32", False)])
+def test_integer_inputs_are_judged_as_pixels_only_in_uint8(dtype, flagged):
+    # Raw uint8 pixels, 0 to 255, are the textbook inputs off center; int32
+    # values are token or category ids, whose mean says nothing.
+    x = np.random.default_rng(0).integers(0, 256, size=(64, 3)).astype(dtype)
+    y = np.zeros((64, 1), "float32")
+    model = keras.Sequential(
+        [
+            keras.Input((3,), dtype=dtype),
+            keras.layers.Dense(4, "tanh"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    monitor = ActivationMonitor((x, y), warn=False)
+    fit(model, monitor, x, y)
+    kinds = [flag.kind for flag in monitor.flags()]
+    assert ("inputs_off_center" in kinds) is flagged
 
 
 @pytest.mark.parametrize(
@@ -801,6 +830,53 @@ def test_regression_targets_far_from_unit_scale_are_flagged(loss, mean, std, fla
     fit(model, monitor, x, y)
     kinds = {(flag.kind, flag.layer) for flag in monitor.flags()}
     assert (("targets_unscaled", "(targets)") in kinds) is flagged
+
+
+@pytest.mark.parametrize(
+    "loss",
+    ["MSE", keras.losses.mean_squared_error, ["mse"], {"price": "mse"}],
+    ids=["alias", "function", "list", "dict"],
+)
+def test_regression_losses_in_every_form_compile_takes(loss):
+    # Counts (integer targets) in the thousands, under the mean squared
+    # error written as an alias, a function, a list or a dict by output.
+    x, _ = probe_data()
+    y = np.random.default_rng(0).integers(500, 1500, size=(len(x), 1))
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(1, name="price")(keras.layers.Dense(4, "tanh")(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.SGD(0.0), loss)
+    monitor = ActivationMonitor((x, y), warn=False)
+    fit(model, monitor, x, y)
+    kinds = {(flag.kind, flag.layer) for flag in monitor.flags()}
+    assert ("targets_unscaled", "(targets)") in kinds
+
+
+def test_only_the_outputs_that_regress_have_their_targets_judged():
+    # Two outputs: a regression in the thousands and labels 0 or 1 under
+    # cross-entropy. The flag names the regression's targets by position.
+    x, _ = probe_data()
+    rng = np.random.default_rng(0)
+    y = {
+        "label": rng.integers(0, 2, size=(len(x), 1)).astype("float32"),
+        "price": 1000.0 + 100.0 * rng.normal(size=(len(x), 1)),
+    }
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(4, "tanh")(inputs)
+    model = keras.Model(
+        inputs,
+        {
+            "price": keras.layers.Dense(1, name="price")(hidden),
+            "label": keras.layers.Dense(1, "sigmoid", name="label")(hidden),
+        },
+    )
+    model.compile(
+        keras.optimizers.SGD(0.0), {"price": "mse", "label": "binary_crossentropy"}
+    )
+    monitor = ActivationMonitor((x, y), warn=False)
+    fit(model, monitor, x, y)
+    flags = [f.layer for f in monitor.flags() if f.kind == "targets_unscaled"]
+    assert flags == ["(targets 1)"]  # "label" sorts first
 
 
 def test_the_monitor_leaves_keras_free_to_dispatch_batch_ends_asynchronously():

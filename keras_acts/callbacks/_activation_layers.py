@@ -95,22 +95,43 @@ def holds_layers_in_call_order(model) -> bool:
 
 
 def standardizes(model) -> bool:
-    """Whether `model` centers its own inputs, with a keras_acts.Standardize,
+    """Whether `model` centers its own inputs: with a keras_acts.Standardize,
     a keras.layers.Normalization or a keras.layers.Rescaling with an offset
-    (MobileNetV3's maps pixels to [-1, 1]): then raw inputs far from
-    zero-centered are what it was built for (the advice is already
-    followed)."""
+    (MobileNetV3's maps pixels to [-1, 1]) anywhere, or a
+    BatchNormalization as the first layer of every input. Then raw inputs
+    far from zero-centered are what it was built for (the advice is
+    already followed)."""
     from keras_acts.layers import Standardize
 
     kinds = (Standardize, keras.layers.Normalization)
-    return any(
+    if any(
         isinstance(layer, kinds)
         or (
             isinstance(layer, keras.layers.Rescaling)
             and np.any(np.asarray(layer.offset) != 0)
         )
         for _, layer in layer_paths(model)
+    ):
+        return True
+    first = _first_layers(model)
+    return bool(first) and all(
+        isinstance(layer, keras.layers.BatchNormalization) for layer in first
     )
+
+
+def _first_layers(model) -> list:
+    """The layers that take `model`'s inputs, where its graph tells them: a
+    subclassed model's calls leave none."""
+    if isinstance(model, keras.Sequential):
+        return model.layers[:1]
+    if not _private_api.is_functional(model):
+        return []
+    return [
+        user
+        for layer in model.layers
+        if isinstance(layer, keras.layers.InputLayer)
+        for user in _private_api.consumers(layer)
+    ]
 
 
 REGRESSION_LOSSES = (
@@ -119,23 +140,40 @@ REGRESSION_LOSSES = (
     keras.losses.Huber,
     keras.losses.LogCosh,
 )
-REGRESSION_LOSS_NAMES = {
-    "mse",
-    "mae",
-    "mean_squared_error",
-    "mean_absolute_error",
-    "huber",
-    "log_cosh",
-}
+REGRESSION_LOSS_FUNCTIONS = (
+    keras.losses.mean_squared_error,
+    keras.losses.mean_absolute_error,
+    keras.losses.huber,
+    keras.losses.log_cosh,
+)
 
 
-def regresses(model) -> bool:
-    """Whether `model` is compiled with one regression loss, whose targets'
-    scale sets the scale of the loss and its gradients."""
-    loss = getattr(model, "loss", None)
+def _regresses(loss) -> bool:
+    """Whether `loss`, in any form `compile` takes (a name or alias, a
+    function, a Loss), is a regression loss, whose targets' scale sets the
+    scale of the loss and its gradients."""
     if isinstance(loss, str):
-        return loss in REGRESSION_LOSS_NAMES
-    return isinstance(loss, REGRESSION_LOSSES)
+        try:
+            loss = keras.losses.get(loss)
+        except ValueError:  # a name only the model's own code knows
+            return False
+    return isinstance(loss, REGRESSION_LOSSES) or any(
+        loss is function for function in REGRESSION_LOSS_FUNCTIONS
+    )
+
+
+def regression_targets(model, y) -> list[tuple[str, np.ndarray]]:
+    """`(name, targets)` for each of `model`'s outputs compiled with a
+    regression loss: `"(targets)"` for a model of one output, else
+    `"(targets i)"`, indexed as in `keras.tree.flatten(y)`."""
+    targets = keras.tree.flatten(y)
+    names = _output_names(model) or [None] * len(targets)
+    losses = _output_losses(model, y, names)
+    return [
+        ("(targets)" if len(targets) == 1 else f"(targets {index})", values)
+        for index, (values, loss) in enumerate(zip(targets, losses, strict=False))
+        if _regresses(loss)
+    ]
 
 
 def takes_logits(model) -> bool:

@@ -533,7 +533,9 @@ def input_findings(inputs: dict[str, np.ndarray]) -> list[Finding]:
     then shares one sign."""
     findings = []
     for name, values in inputs.items():
-        if not np.issubdtype(values.dtype, np.floating) or values.ndim < 2:
+        # Integers other than uint8 pixels are token or category ids.
+        numbers = np.issubdtype(values.dtype, np.floating) or values.dtype == np.uint8
+        if not numbers or values.ndim < 2:
             continue
         features = values.reshape(-1, values.shape[-1]).astype(np.float64)
         if len(features) < MIN_PROBE_ROWS:
@@ -558,10 +560,12 @@ def input_findings(inputs: dict[str, np.ndarray]) -> list[Finding]:
 TARGET_SCALE_FLAG = 10.0
 
 
-def target_findings(targets: Any) -> list[Finding]:
-    """Regression targets far from zero mean and unit scale."""
-    if not isinstance(targets, np.ndarray) or not np.issubdtype(
-        targets.dtype, np.floating
+def target_findings(name: str, targets: Any) -> list[Finding]:
+    """Regression targets (counts too) far from zero mean and unit scale."""
+    if (
+        not isinstance(targets, np.ndarray)
+        or not np.issubdtype(targets.dtype, np.number)
+        or targets.dtype == bool
     ):
         return []
     columns = targets.reshape(len(targets), -1).astype(np.float64)
@@ -572,7 +576,7 @@ def target_findings(targets: Any) -> list[Finding]:
     return [
         _finding(
             "targets_unscaled",
-            "(targets)",
+            name,
             f"regression targets far from zero mean and unit scale: mean up to "
             f"{mean:.3g} in absolute value, standard deviation up to {std:.3g}",
         )

@@ -24,7 +24,7 @@ from keras_acts.callbacks._activation_layers import (
     learned_activations,
     logit_outputs,
     monitored_layers,
-    regresses,
+    regression_targets,
     standardizes,
     stepping_optimizer,
     takes_logits,
@@ -373,8 +373,8 @@ class ActivationMonitor(Recorder):
         self._fit_findings = (
             [] if standardizes(model) else _rules.input_findings(named_inputs(self.x))
         )
-        if regresses(model):
-            self._fit_findings += _rules.target_findings(self.y)
+        for name, targets in regression_targets(model, self.y):
+            self._fit_findings += _rules.target_findings(name, targets)
         self._fit_findings += _rules.frozen_findings(layer_paths(model))
         if takes_logits(model):
             self._fit_findings += _rules.logits_findings(
