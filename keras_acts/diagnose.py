@@ -129,6 +129,16 @@ def diagnose(
         probe = next(iter(x), None)
         if probe is None:
             raise ValueError("`x` is an empty dataset; diagnose needs data.")
+        shapes = [
+            tuple(leaf.shape) for leaf in keras.tree.flatten(probe) if leaf is not None
+        ]
+        if len({shape[:1] for shape in shapes}) > 1 or () in shapes:
+            raise ValueError(
+                "The dataset `x` does not yield batches: the arrays of its "
+                f"first element, of shapes {shapes}, share no batch axis. "
+                "diagnose takes a dataset of batches, as fit does: batch it, "
+                "`x.batch(32)`."
+            )
         first_batch = probe
         data = {
             "x": x.repeat(),

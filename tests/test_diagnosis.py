@@ -452,6 +452,11 @@ def test_diagnose_takes_a_dataset_for_exactly_the_steps_asked_for():
     assert diagnosis.gradients.history[-1]["step"] == 10
     with pytest.raises(ValueError, match="takes a dataset as `x` alone"):
         keras_acts.diagnose(net, dataset, y, verbose=False)
+    # Unbatched, its elements are single examples: said so, not read as 10
+    # examples of inputs against 1 of targets.
+    unbatched = tf.data.Dataset.from_tensor_slices((x, y))
+    with pytest.raises(ValueError, match=r"does not yield batches.*\(10,\), \(1,\)"):
+        keras_acts.diagnose(net, unbatched, steps=2, verbose=False)
 
 
 @pytest.mark.parametrize("name", ["Adam", "ScaledAdam"])
