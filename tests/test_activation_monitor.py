@@ -2,6 +2,7 @@ import csv
 import functools
 import glob
 import re
+import warnings
 
 import helpers
 import keras
@@ -877,6 +878,28 @@ def test_only_the_outputs_that_regress_have_their_targets_judged():
     fit(model, monitor, x, y)
     flags = [f.layer for f in monitor.flags() if f.kind == "targets_unscaled"]
     assert flags == ["(targets 1)"]  # "label" sorts first
+
+
+@pytest.mark.parametrize("examples, warned", [(2048, False), (2049, True)])
+def test_a_probe_too_large_for_one_pass_is_warned_about(examples, warned):
+    # The probe runs in one pass that keeps every layer's outputs: 10,000
+    # small images took gigabytes. Up to 2048 examples, nothing is said.
+    x, y = probe_data(examples)
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(
+            x[:32],
+            y[:32],
+            batch_size=16,
+            verbose=0,
+            callbacks=[ActivationMonitor((x, y), warn=False)],
+        )
+    said = [w for w in caught if "the probe holds" in str(w.message)]
+    assert len(said) == warned
+    if warned:
+        assert f"holds {examples} examples" in str(said[0].message)
 
 
 def test_the_monitor_leaves_keras_free_to_dispatch_batch_ends_asynchronously():

@@ -71,6 +71,9 @@ COLUMNS = (
 # take, besides DYNAMICS_BUDGET for dynamics_freq="auto".
 PROBE_BUDGET = 0.01
 PARAMETER_COLUMNS = ("step", "epoch", "layer", "parameter", "mean", "min", "max")
+# A probe of more examples than this gets a warning: it runs in one pass,
+# whose memory grows with it (10,000 small images took 7 GB on TensorFlow).
+LARGE_PROBE = 2048
 
 
 @dataclass
@@ -93,7 +96,10 @@ class ActivationMonitor(Recorder):
     example).
 
     The training step is not changed: each record costs one forward pass on
-    the probe batch (and one backward pass with targets).
+    the probe batch (and one backward pass with targets). The pass keeps
+    every measured layer's outputs, so its memory grows with the probe: a
+    few hundred examples are enough, and a probe of more than 2048 gets a
+    warning.
 
     Args:
         data: The probe batch, as `fit` takes it: `x`, an `(x, y)` pair or
@@ -350,6 +356,17 @@ class ActivationMonitor(Recorder):
             self.saturation_margin,
         )
         self._warn_unread(model, self._probe.unread, bool(monitored))
+        examples = len(keras.tree.flatten(self.x)[0])
+        if examples > LARGE_PROBE:
+            _warnings.warn(
+                f"ActivationMonitor: the probe holds {examples} examples, which "
+                "it runs in one pass, forward and backward, keeping every "
+                "measured layer's outputs: memory grows with them, far past a "
+                "training batch's. A few hundred examples measure the units "
+                "as well: pass data[:512] (and `dead_data=` to count dead "
+                "units over many examples, in batches).",
+                UserWarning,
+            )
         if self._probe.y is not None and getattr(model, "loss", None) is None:
             self._probe.predict(self.x)  # its add_loss losses, if any
             if not model.losses:
