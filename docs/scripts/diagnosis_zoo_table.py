@@ -39,7 +39,7 @@ HEADERS = {
     ),
 }
 VERDICTS = {
-    "ko": {"hit": "적중", "miss": "놓침", "ok": "정상", "false alarm": "거짓 경보"},
+    "ko": {"hit": "적중", "miss": "놓침", "ok": "정상", "false alarm": "오경보"},
 }
 
 
