@@ -280,3 +280,18 @@ def test_a_tensorflow_graph_traced_with_the_axis_unknown_leaves_it_to_reshape():
     assert tuple(grouped(tf.ones((2, 6))).shape) == (2, 3)
     with pytest.raises(tf.errors.InvalidArgumentError, match="reshape"):
         grouped(tf.ones((2, 7)))
+
+
+@pytest.mark.tensorflow_only
+@pytest.mark.parametrize("dtype", ["bool", "int32", "float32"])
+def test_groups_of_three_in_a_graph_of_unknown_batch_in_any_dtype(dtype):
+    # The maximum over an unknown batch starts from the dtype's lowest
+    # value, which bool has no iinfo for.
+    import tensorflow as tf
+
+    layer = keras_acts.Maxout(2)
+    grouped = tf.function(layer, input_signature=[tf.TensorSpec((None, 6), dtype)])
+    x = np.eye(2, 6).astype(dtype)
+    np.testing.assert_array_equal(
+        grouped(tf.constant(x)).numpy(), x.reshape(2, 2, 3).max(axis=-1)
+    )

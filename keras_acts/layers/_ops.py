@@ -433,6 +433,11 @@ def reduce_max(values, axis: int):
         # A traced batch of unknown size: with an `initial`, Keras does not
         # check for emptiness.
         dtype = keras.backend.standardize_dtype(values.dtype)
-        lowest = -np.inf if keras.backend.is_float_dtype(dtype) else np.iinfo(dtype).min
+        if dtype == "bool":
+            lowest = False
+        elif keras.backend.is_float_dtype(dtype):
+            lowest = -np.inf
+        else:
+            lowest = np.iinfo(dtype).min
         return ops.max(values, axis=axis, initial=lowest)
     return ops.max(values, axis=axis)
