@@ -81,7 +81,10 @@ class Rational(ChannelwiseActivation):
     $$
 
     with all `a_k` and `b_k` learned, by default one set for the whole layer
-    as in the paper. `Q(x) >= 1`, so `F` has no poles. The coefficients start
+    as in the paper. `Q(x) >= 1`, so `F` has no poles. `P` and `Q` are
+    evaluated in at least float32 (float16 inputs are cast up), so inputs
+    beyond about `3.4e38 ** (1 / m)` in magnitude (5e7 at `m = 5`), where
+    `x ** m` overflows float32, give inf or NaN. The coefficients start
     as a least-squares fit of the activation named by `approximation` on
     [-3, 3] (shipped with the package, at the default degrees `m = 5`,
     `n = 4`).
