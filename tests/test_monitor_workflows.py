@@ -387,6 +387,63 @@ def test_a_step_that_bypasses_the_watched_optimizer_is_warned_about():
     assert diagnosis.compare(diagnosis).new == []  # no gradient norms to compare
 
 
+class EverySecondStepModel(keras.Model):
+    """Applies its gradients through its compiled optimizer on every second
+    step only, as a step run eagerly may."""
+
+    def __init__(self):
+        super().__init__(name="every_second_step")
+        self.dense = keras.layers.Dense(2)
+        self.steps_run = 0
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+    def train_step(self, data):
+        x, y = data
+        self.steps_run += 1
+        variables = self.trainable_variables
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            with tf.GradientTape() as tape:
+                loss = keras.ops.mean(keras.ops.square(self(x) - y))
+            gradients = tape.gradient(loss, variables)
+        else:
+            import torch
+
+            loss = keras.ops.mean(keras.ops.square(self(x) - y))
+            gradients = torch.autograd.grad(loss, [v.value for v in variables])
+        if self.steps_run % 2 == 0:
+            self.optimizer.apply(list(gradients), variables)
+        return {"loss": loss}
+
+
+@pytest.mark.skipif(BACKEND == "jax", reason="A JAX train_step is traced, not run.")
+def test_a_step_that_applies_on_some_steps_only_is_not_warned_about():
+    # Its first step applies nothing: the check waits for the epoch's end.
+    x, y = data()
+    model = EverySecondStepModel()
+    model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
+    monitor = GradientMonitor(freq=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit(model, [monitor], x, y, batch_size=4)
+    assert len(monitor.history) > 0
+
+
+def test_a_model_with_no_trainable_weights_is_warned_about_at_its_first_step():
+    x, y = data()
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.trainable = False
+    model.compile(optimizer="sgd", loss="mse")
+    monitor = GradientMonitor()
+    with pytest.warns(RuntimeWarning, match="has no trainable weights") as caught:
+        fit(model, [monitor], x, y, batch_size=4)
+    assert len([w for w in caught if "GradientMonitor" in str(w.message)]) == 1
+    assert monitor.history == []
+
+
 def test_no_optimizer_is_a_clear_error():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="found no optimizer"):

@@ -693,6 +693,7 @@ class GradientCapture:
     def _skipped_apply(self, loss_scale_optimizer, original_apply):
         def apply(grads, trainable_variables=None):
             if self.recording and len(grads):
+                self.applies += 1  # applied, or skipped for an overflow
                 if trainable_variables is not None:
                     # Built now rather than in apply, so that the first trace
                     # creates the site's variables, as TensorFlow requires.
@@ -714,6 +715,7 @@ class GradientCapture:
         def stateless_apply(optimizer_variables, grads, trainable_variables):
             if not self.recording:
                 return original(optimizer_variables, grads, trainable_variables)
+            self.applies += 1  # applied, or skipped for an overflow
             variables = _private_api.optimizer_variables(loss_scale_optimizer)
             mapping = [
                 *zip(variables, trainable_variables, strict=True),

@@ -260,6 +260,7 @@ class GradientMonitor(Recorder):
         self._loop_depth = 0  # nested `attach` blocks
         self._applies_at_begin = 0
         self._applies_checked = False
+        self._step_checked = False
         self._iterations_at_begin: dict[int, int] = {}
         self._weights_at_begin: float | None = None
         self._collector: Collector | None = None
@@ -397,6 +398,7 @@ class GradientMonitor(Recorder):
         self._collector = Collector(model, optimizers, self._capture, self.schedule)
         self._applies_at_begin = capture.applies
         self._applies_checked = False
+        self._step_checked = False
         self._iterations_at_begin = _iterations(optimizers_of(model))
         self._weights_at_begin = None if in_fit else _fingerprint(model)
         # A custom loop has no batch hooks: records are taken as they come.
@@ -432,10 +434,27 @@ class GradientMonitor(Recorder):
                 self._collect(final=True)
                 if self._capture.request is not None and not self._capture.in_fit:
                     self._warn_if_nothing_applied()
+                elif self._capture.in_fit:
+                    self._check_applied()
         finally:
             self._capture.remove(self._request)
             self._request = None
             self._close_writer()
+
+    def _check_applied(self) -> None:
+        """Once per fit, at the end of its first epoch (or of the fit if it
+        ends sooner): warns when the step applied its gradients through none
+        of the optimizers watched (one held outside the model, a
+        hand-written update), which leaves nothing to record. Not after the
+        first step: a step run eagerly may apply on some steps only."""
+        if self._applies_checked or not self._active:
+            return
+        self._applies_checked = True
+        if (
+            self._capture.ran_recording
+            and self._capture.applies == self._applies_at_begin
+        ):
+            self._collector.warn_nothing_applied(self.model)
 
     def _warn_if_nothing_applied(self) -> None:
         """At the end of a custom loop: warns when the optimizers watched
@@ -483,6 +502,7 @@ class GradientMonitor(Recorder):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._sync()
+        self._check_applied()
         self._run.add_loss((logs or {}).get("loss"))
         super().on_epoch_end(epoch, logs)
         self._log_headline(logs)
@@ -544,16 +564,12 @@ class GradientMonitor(Recorder):
         if not self._active:
             return
         self._collector.check_steps()
-        # Once the step has run: a step that applies its gradients through
-        # none of the optimizers watched (one held outside the model, a
-        # hand-written update) leaves nothing to record.
-        if self._capture.ran_recording and not self._applies_checked:
-            self._applies_checked = True
-            if self._capture.applies == self._applies_at_begin:
+        if self._capture.ran_recording and not self._step_checked:
+            self._step_checked = True
+            if not self.model.trainable_variables:  # nothing to train, ever
+                self._active = False
                 self._collector.warn_nothing_applied(self.model)
-                if not self._capture.sites:  # no weights to train, ever
-                    self._active = False
-                    return
+                return
         # Reading the device forces a sync: skip it after blocks where no
         # step can have been recorded.
         if self._block_may_record:
