@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -242,24 +243,30 @@ def _central_differences(scalar_of, point: np.ndarray, epsilon: float):
     return gradient
 
 
-def _relative_error(
-    autodiff: np.ndarray, numeric: np.ndarray, rounding: float
-) -> float:
-    """The largest difference relative to the larger gradient. 0 where
-    autodiff is exactly zero and the differences are within `rounding`, the
-    error they carry from rounding: a gradient zero by its formula, whose
-    differences are rounding alone, would read as an error of 1. NaN where
-    either gradient holds a NaN or an Inf: no error can be measured there,
-    and the check must fail, not pass (Python's `max` of 0 and NaN is 0,
-    which read as a perfect match)."""
+def _relative_error(autodiff: np.ndarray, numeric: np.ndarray) -> float:
+    """NaN where either gradient holds a NaN or an Inf: no error can be
+    measured there, and the check must fail, not pass (Python's `max` of 0
+    and NaN is 0, which read as a perfect match)."""
     if not (np.all(np.isfinite(autodiff)) and np.all(np.isfinite(numeric))):
         return float("nan")
-    if not np.any(autodiff) and np.max(np.abs(numeric), initial=0.0) <= rounding:
-        return 0.0
     scale = max(
         np.max(np.abs(numeric), initial=0.0), np.max(np.abs(autodiff), initial=0.0)
     )
+    if scale == 0.0:
+        return 0.0
     return float(np.max(np.abs(autodiff - numeric)) / scale)
+
+
+def _rounding_alone(autodiff: np.ndarray, numeric: np.ndarray, again) -> bool:
+    """Whether an autodiff gradient of exactly zero faces differences that
+    are rounding alone (a gradient zero by its formula, through ops that
+    round to float32), which measured against themselves read as an error
+    of 1. Rounding changes with the step, a gradient does not: `again()`
+    gives the differences at twice the step, which must disagree."""
+    if np.any(autodiff) or not np.any(numeric) or not np.all(np.isfinite(numeric)):
+        return False
+    twice = again()
+    return bool(np.max(np.abs(numeric - twice)) > 0.5 * np.max(np.abs(numeric)))
 
 
 def check_gradients(
@@ -295,9 +302,10 @@ def check_gradients(
     shows errors of `0.1` and more). On JAX, 64-bit types are enabled for the
     duration of the check (`jax.enable_x64`). A gradient that autodiff gives
     as exactly zero (SReLU's `t_right` while `a_right` is 1) reads `0` where
-    the differences are within the error rounding can give them (from
-    float32's precision on JAX and PyTorch, float64's on TensorFlow): they
-    are rounding alone, which measured against itself reads `1`.
+    the differences are rounding alone, which measured against itself reads
+    `1`: differences that change with the step (computed again at twice
+    `epsilon`) are rounding, those that do not are a gradient, and a
+    gradient that autodiff misses reads `1`.
 
     Args:
         target: A Keras layer, or a callable of one tensor that works in float64.
@@ -412,27 +420,30 @@ def _gradient_errors(
         return float(np.sum(np.asarray(out, np.float64) * projection))
 
     autodiff = _backward(function, point, projection, variables)
-    numeric = [_central_differences(scalar_at, point, epsilon)]
-    for variable in variables:
+
+    def differences(index: int, step: float) -> np.ndarray:
+        """Central differences by tensor `index` (0: the inputs)."""
+        if index == 0:
+            return _central_differences(scalar_at, point, step)
+        variable = variables[index - 1]
         values = np.array(keras.ops.convert_to_numpy(variable), np.float64)
 
-        def scalar_at_weight(w, variable=variable):
+        def scalar_at_weight(w):
             variable.assign(w)
             return scalar_at(point)
 
-        numeric.append(_central_differences(scalar_at_weight, values, epsilon))
-        variable.assign(values)
+        try:
+            return _central_differences(scalar_at_weight, values, step)
+        finally:
+            variable.assign(values)
 
-    # At most: each difference rounds the scalar, a sum of these terms,
-    # twice, and divides by twice the step (at least epsilon).
-    rounding = (
-        _backends.module("autodiff").ROUNDING
-        * float(np.sum(np.abs(np.asarray(output, np.float64) * projection)))
-        / epsilon
-    )
     errors, notes = {}, {}
-    for name, a, n in zip(names, autodiff, numeric, strict=True):
-        errors[name] = _relative_error(a, n, rounding)
+    for index, (name, a) in enumerate(zip(names, autodiff, strict=True)):
+        n = differences(index, epsilon)
+        if _rounding_alone(a, n, functools.partial(differences, index, 2 * epsilon)):
+            errors[name] = 0.0
+            continue
+        errors[name] = _relative_error(a, n)
         if np.isnan(errors[name]):
             notes[name] = _nonfinite(a, n)
     return errors, notes

@@ -98,6 +98,26 @@ def offset_small_slope_with_wrong_gradient(x):
     return 100.0 + 1e-3 * x, grad
 
 
+class ScaleByFrozenWeight(keras.layers.Layer):
+    """`x + k w x`, with `w` behind a stop_gradient: autodiff gives its
+    weight a gradient of exactly zero, though it has one of k sum(x)."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(), initializer="zeros", name="w")
+
+    def call(self, x):
+        return x + 1e-4 * ops.cast(ops.stop_gradient(self.w), x.dtype) * x
+
+
+def test_a_small_gradient_that_autodiff_wrongly_zeroes_is_caught(rng):
+    # Small beside the output (inputs of 10): the differences are not
+    # rounding, which would change with the step; they are the gradient.
+    errors = check_gradients(
+        ScaleByFrozenWeight(name="scale"), 10 * rng.normal(size=(4, 16))
+    )
+    assert errors["scale/w"] == 1.0
+
+
 def test_a_small_wrong_gradient_beside_a_large_output_is_caught(rng):
     # Gradients far below the output's rounding level are measured as they
     # are: only an exactly zero autodiff gradient is let off.

@@ -10,9 +10,6 @@ import keras
 # Some ops round to float32 even under float64_scope: a finer step is lost
 # in that rounding.
 FINITE_DIFFERENCE_STEP = 1e-3
-# The relative rounding of the ops check_gradients runs: float32's, for
-# those that round to it.
-ROUNDING = 2.0**-24
 
 
 def _of_values(function, variables):

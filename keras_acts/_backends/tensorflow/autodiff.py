@@ -9,8 +9,6 @@ import tensorflow as tf
 # The default finite-difference step of keras_acts.testing.check_gradients.
 # TensorFlow keeps float64 through every op, so a fine step is exact enough.
 FINITE_DIFFERENCE_STEP = 1e-6
-# The relative rounding of the ops check_gradients runs: float64's.
-ROUNDING = 2.0**-53
 
 
 def value_and_gradients(function, variables):

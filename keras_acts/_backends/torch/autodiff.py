@@ -11,9 +11,6 @@ import torch
 # Some ops round to float32 even for float64 tensors: a finer step is lost
 # in that rounding.
 FINITE_DIFFERENCE_STEP = 1e-3
-# The relative rounding of the ops check_gradients runs: float32's, for
-# those that round to it.
-ROUNDING = 2.0**-24
 
 
 def value_and_gradients(function, variables):
