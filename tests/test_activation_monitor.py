@@ -787,18 +787,25 @@ def test_inputs_off_center_are_not_flagged_where_the_model_standardizes_them():
     assert "inputs_off_center" in later
 
 
-@pytest.mark.parametrize("dtype, flagged", [("uint8", True), ("int32", False)])
-def test_integer_inputs_are_judged_as_pixels_only_in_uint8(dtype, flagged):
+@pytest.mark.parametrize(
+    "dtype, first, flagged",
+    [
+        ("uint8", "dense", True),
+        ("int32", "dense", False),
+        ("uint8", "embedding", False),
+    ],
+)
+def test_integer_inputs_are_judged_as_pixels_only_in_uint8(dtype, first, flagged):
     # Raw uint8 pixels, 0 to 255, are the textbook inputs off center; int32
-    # values are token or category ids, whose mean says nothing.
+    # values are token or category ids, whose mean says nothing, and so are
+    # uint8 values that go into an Embedding (byte-level tokens).
     x = np.random.default_rng(0).integers(0, 256, size=(64, 3)).astype(dtype)
     y = np.zeros((64, 1), "float32")
+    layers = [keras.Input((3,), dtype=dtype)]
+    if first == "embedding":
+        layers += [keras.layers.Embedding(256, 2), keras.layers.Flatten()]
     model = keras.Sequential(
-        [
-            keras.Input((3,), dtype=dtype),
-            keras.layers.Dense(4, "tanh"),
-            keras.layers.Dense(1),
-        ]
+        layers + [keras.layers.Dense(4, "tanh"), keras.layers.Dense(1)]
     )
     model.compile(keras.optimizers.SGD(0.0), "mse")
     monitor = ActivationMonitor((x, y), warn=False)
@@ -900,6 +907,39 @@ def test_a_probe_too_large_for_one_pass_is_warned_about(examples, warned):
     assert len(said) == warned
     if warned:
         assert f"holds {examples} examples" in str(said[0].message)
+
+
+def test_targets_keyed_by_output_names_meet_the_loss_of_their_output():
+    # A list of losses in the outputs' order, targets in a dict keyed by
+    # their layers' names, which do not sort in that order: Keras pairs
+    # "z_price" with the mean squared error, not the class ids.
+    x, _ = probe_data()
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(4, "tanh")(inputs)
+    model = keras.Model(
+        inputs,
+        [
+            keras.layers.Dense(1, name="z_price")(hidden),
+            keras.layers.Dense(100, name="a_class")(hidden),
+        ],
+    )
+    model.compile(
+        keras.optimizers.SGD(0.0),
+        ["mse", keras.losses.SparseCategoricalCrossentropy(from_logits=True)],
+    )
+    flags = {}
+    for scale in (1.0, 1000.0):
+        y = {
+            "z_price": scale * rng.normal(size=(len(x), 1)),
+            "a_class": rng.integers(0, 100, size=(len(x), 1)),
+        }
+        monitor = ActivationMonitor((x, y), warn=False)
+        fit(model, monitor, x, y)
+        flags[scale] = [
+            f.layer for f in monitor.flags() if f.kind == "targets_unscaled"
+        ]
+    assert flags == {1.0: [], 1000.0: ["(targets 0)"]}
 
 
 def test_the_monitor_leaves_keras_free_to_dispatch_batch_ends_asynchronously():

@@ -119,6 +119,14 @@ def standardizes(model) -> bool:
     )
 
 
+def embeds_inputs(model) -> bool:
+    """Whether an Embedding takes one of `model`'s inputs: its integers,
+    uint8 too, are then token ids, not pixels."""
+    return any(
+        isinstance(layer, keras.layers.Embedding) for layer in _first_layers(model)
+    )
+
+
 def _first_layers(model) -> list:
     """The layers that take `model`'s inputs, where its graph tells them: a
     subclassed model's calls leave none."""
@@ -165,10 +173,17 @@ def _regresses(loss) -> bool:
 def regression_targets(model, y) -> list[tuple[str, np.ndarray]]:
     """`(name, targets)` for each of `model`'s outputs compiled with a
     regression loss: `"(targets)"` for a model of one output, else
-    `"(targets i)"`, indexed as in `keras.tree.flatten(y)`."""
-    targets = keras.tree.flatten(y)
-    names = _output_names(model) or [None] * len(targets)
-    losses = _output_losses(model, y, names)
+    `"(targets i)"`, indexed as the model's outputs (`y` in a dict keyed by
+    their layers' names) or as in `keras.tree.flatten(y)`."""
+    names = _output_names(model)
+    if isinstance(y, dict) and names and set(names) <= set(y):
+        # Keyed by the output layers' names, which Keras maps them by.
+        targets = [y[name] for name in names]
+        losses = _output_losses(model, None, names)
+    else:
+        targets = keras.tree.flatten(y)
+        names = names or [None] * len(targets)
+        losses = _output_losses(model, y, names)
     return [
         ("(targets)" if len(targets) == 1 else f"(targets {index})", values)
         for index, (values, loss) in enumerate(zip(targets, losses, strict=False))

@@ -527,14 +527,17 @@ def activation_findings(
 MIN_PROBE_ROWS = 4
 
 
-def input_findings(inputs: dict[str, np.ndarray]) -> list[Finding]:
+def input_findings(inputs: dict[str, np.ndarray], pixels: bool = True) -> list[Finding]:
     """Inputs (by the name a flag gives them) whose features sit far from 0
     relative to their spread: every weight gradient of a first-layer unit
-    then shares one sign."""
+    then shares one sign. uint8 inputs are judged as pixels where `pixels`
+    (not where an Embedding takes them); other integers are token or
+    category ids."""
     findings = []
     for name, values in inputs.items():
-        # Integers other than uint8 pixels are token or category ids.
-        numbers = np.issubdtype(values.dtype, np.floating) or values.dtype == np.uint8
+        numbers = np.issubdtype(values.dtype, np.floating) or (
+            pixels and values.dtype == np.uint8
+        )
         if not numbers or values.ndim < 2:
             continue
         features = values.reshape(-1, values.shape[-1]).astype(np.float64)

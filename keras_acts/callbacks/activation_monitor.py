@@ -20,6 +20,7 @@ from keras_acts import _backends, _validation, _warnings
 from keras_acts.callbacks import _plots, _reports, _rules
 from keras_acts.callbacks._activation_layers import (
     context_of,
+    embeds_inputs,
     layer_paths,
     learned_activations,
     logit_outputs,
@@ -388,7 +389,11 @@ class ActivationMonitor(Recorder):
         self._probe_due = False
         self._live_warnings = _rules.LiveWarnings(self._warn_kinds)
         self._fit_findings = (
-            [] if standardizes(model) else _rules.input_findings(named_inputs(self.x))
+            []
+            if standardizes(model)
+            else _rules.input_findings(
+                named_inputs(self.x), pixels=not embeds_inputs(model)
+            )
         )
         for name, targets in regression_targets(model, self.y):
             self._fit_findings += _rules.target_findings(name, targets)
