@@ -317,6 +317,22 @@ def test_an_unwatched_optimizer_is_named_in_a_warning():
     assert monitor.history == []
 
 
+def squared_error_and_gradients(model, x, y):
+    """In a TensorFlow or PyTorch train_step: the mean squared error and its
+    gradients by the model's trainable variables."""
+    variables = model.trainable_variables
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean(keras.ops.square(model(x) - y))
+        return loss, tape.gradient(loss, variables)
+    import torch
+
+    loss = keras.ops.mean(keras.ops.square(model(x) - y))
+    return loss, torch.autograd.grad(loss, [v.value for v in variables])
+
+
 class OutsideUpdateModel(keras.Model):
     """Trains without its compiled optimizer: through the `apply` of an
     optimizer it holds only as a bound method (TensorFlow, PyTorch), or by
@@ -348,17 +364,7 @@ class OutsideUpdateModel(keras.Model):
             return {"loss": loss}, (trainable, non_trainable, optimizer_state, metrics)
         x, y = args[0]
         variables = self.trainable_variables
-        if BACKEND == "tensorflow":
-            import tensorflow as tf
-
-            with tf.GradientTape() as tape:
-                loss = keras.ops.mean(keras.ops.square(self(x) - y))
-            gradients = tape.gradient(loss, variables)
-        else:
-            import torch
-
-            loss = keras.ops.mean(keras.ops.square(self(x) - y))
-            gradients = torch.autograd.grad(loss, [v.value for v in variables])
+        loss, gradients = squared_error_and_gradients(self, x, y)
         self.apply_outside(list(gradients), variables)
         return {"loss": loss}
 
@@ -403,17 +409,7 @@ class EverySecondStepModel(keras.Model):
         x, y = data
         self.steps_run += 1
         variables = self.trainable_variables
-        if BACKEND == "tensorflow":
-            import tensorflow as tf
-
-            with tf.GradientTape() as tape:
-                loss = keras.ops.mean(keras.ops.square(self(x) - y))
-            gradients = tape.gradient(loss, variables)
-        else:
-            import torch
-
-            loss = keras.ops.mean(keras.ops.square(self(x) - y))
-            gradients = torch.autograd.grad(loss, [v.value for v in variables])
+        loss, gradients = squared_error_and_gradients(self, x, y)
         if self.steps_run % 2 == 0:
             self.optimizer.apply(list(gradients), variables)
         return {"loss": loss}

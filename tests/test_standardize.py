@@ -181,20 +181,20 @@ def test_given_statistics_survive_a_build_inside_predict_and_fit(first):
     )
 
 
+def mapped_in_tf_data(layer, x, batch_size):
+    """`layer` mapped over the batches of `x` in a tf.data pipeline."""
+    import tensorflow as tf
+
+    batches = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).map(layer)
+    return np.concatenate(list(batches.as_numpy_iterator()))
+
+
 @pytest.mark.needs_tensorflow
 def test_given_statistics_build_the_layer_first_mapped_in_tf_data():
-    import tensorflow as tf
 
     x = np.arange(12, dtype="float32").reshape(4, 3)
     layer = Standardize(mean=[1.0, 2.0, 3.0], variance=[4.0, 4.0, 9.0], epsilon=0.0)
-    mapped = np.concatenate(
-        list(
-            tf.data.Dataset.from_tensor_slices(x)
-            .batch(2)
-            .map(layer)
-            .as_numpy_iterator()
-        )
-    )
+    mapped = mapped_in_tf_data(layer, x, batch_size=2)
     np.testing.assert_allclose(mapped, (x - [1.0, 2.0, 3.0]) / [2.0, 2.0, 3.0])
 
 
@@ -231,19 +231,11 @@ def test_adapt_on_datasets_and_iterables(rng):
 # as it runs keras.layers.Normalization.
 @pytest.mark.needs_tensorflow
 def test_in_a_tf_data_pipeline_and_a_model(rng):
-    import tensorflow as tf
 
     x = (rng.uniform(0, 255, size=(16, 4, 4, 3))).astype("float32")
     layer = Standardize()
     layer.adapt(x)
-    mapped = np.concatenate(
-        list(
-            tf.data.Dataset.from_tensor_slices(x)
-            .batch(5)
-            .map(layer)
-            .as_numpy_iterator()
-        )
-    )
+    mapped = mapped_in_tf_data(layer, x, batch_size=5)
     np.testing.assert_allclose(mapped, keras.ops.convert_to_numpy(layer(x)), rtol=1e-6)
     inputs = keras.Input((4, 4, 3))
     model = keras.Model(inputs, keras.layers.Dense(1)(layer(inputs)))
