@@ -235,7 +235,7 @@ def _output_nonlinearity(model, name: str | None) -> str | None:
     operations = (
         model.layers if isinstance(model, keras.Sequential) else model.operations
     )
-    operation = next(op for op in operations if op.name == name)
+    operation = next((op for op in operations if op.name == name), None)
     if isinstance(operation, keras.Model):
         names = _output_names(operation)
         if names and len(names) == 1:
