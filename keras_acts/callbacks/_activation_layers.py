@@ -165,9 +165,7 @@ def _regresses(loss) -> bool:
             loss = keras.losses.get(loss)
         except ValueError:  # a name only the model's own code knows
             return False
-    return isinstance(loss, REGRESSION_LOSSES) or any(
-        loss is function for function in REGRESSION_LOSS_FUNCTIONS
-    )
+    return isinstance(loss, REGRESSION_LOSSES) or loss in REGRESSION_LOSS_FUNCTIONS
 
 
 def regression_targets(model, y) -> list[tuple[str, np.ndarray]]:
