@@ -33,7 +33,6 @@ MODELS = {
 }
 
 
-
 def replaced_named_output():
     """A `replace_activations` copy whose ReLU output layer "price" is now a
     PReLU under that name (the Dense is "price_linear"), compiled with a
@@ -49,6 +48,20 @@ def replaced_named_output():
     return model
 
 
+def standardize_built_in_fit():
+    """A Sequential without an Input whose Standardize, given its statistics,
+    is built inside the first fit (where an assignment was lost)."""
+    model = keras.Sequential(
+        [
+            keras_acts.Standardize(mean=[1.0] * 6, variance=[4.0] * 6),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    return model
+
+
 def layer_model(make_layer):
     return lambda: build(make_layer)
 
@@ -56,6 +69,7 @@ def layer_model(make_layer):
 SAVED = {
     **{name: layer_model(make) for name, make in MODELS.items()},
     "replaced_named_output": replaced_named_output,
+    "standardize_built_in_fit": standardize_built_in_fit,
 }
 
 CHILD = textwrap.dedent(
@@ -145,3 +159,12 @@ def test_a_replaced_output_keeps_its_name_through_save_and_load(saved_models):
     assert model.output_names == ["price"]
     assert isinstance(model.get_layer("price"), keras_acts.PReLU)
     assert model.get_layer("price_linear").get_config()["activation"] == "linear"
+
+
+def test_given_statistics_built_in_fit_are_saved_and_loaded(saved_models):
+    folder, _, expected, _ = saved_models
+    assert np.isfinite(expected["standardize_built_in_fit"]).all()
+    model = keras.saving.load_model(folder / "standardize_built_in_fit.keras")
+    standardize = model.layers[0]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(standardize.mean), 1.0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(standardize.variance), 4.0)
