@@ -385,6 +385,10 @@ def test_a_step_that_bypasses_the_watched_optimizer_is_warned_about():
     assert len([w for w in caught if "GradientMonitor" in str(w.message)]) == 1
     assert monitor.history == []
     assert not np.allclose(before[0], model.get_weights()[0])
+    # A later fit reuses the traced step (TensorFlow, JAX): warned again.
+    with pytest.warns(RuntimeWarning, match="applied no gradients") as caught:
+        fit(model, [monitor], x, y, batch_size=4)
+    assert len([w for w in caught if "GradientMonitor" in str(w.message)]) == 1
     with pytest.warns(RuntimeWarning, match="applied no gradients"):
         diagnosis = keras_acts.diagnose(
             model, x, y, steps=2, batch_size=4, verbose=False
@@ -413,6 +417,20 @@ class EverySecondStepModel(keras.Model):
         if self.steps_run % 2 == 0:
             self.optimizer.apply(list(gradients), variables)
         return {"loss": loss}
+
+
+def test_later_fits_that_reuse_the_traced_step_are_not_warned_about():
+    # The step applies only when it is traced (TensorFlow, JAX), in the
+    # first fit; the later fits apply all the same.
+    x, y = data()
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    monitor = GradientMonitor(freq=1, append=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for _ in range(3):
+            fit(model, [monitor], x, y, batch_size=4)
+    assert sorted({r["step"] for r in monitor.history}) == list(range(12))
 
 
 @pytest.mark.skipif(BACKEND == "jax", reason="A JAX train_step is traced, not run.")

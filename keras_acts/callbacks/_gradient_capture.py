@@ -155,6 +155,10 @@ class GradientCapture:
         self.recording = False
         self.ran_recording = False
         self.applies = 0  # calls of a wrapped apply while recording
+        # Whether a recording train function run in this fit applied through
+        # a watched optimizer, in any of its calls: a traced one applies in
+        # its trace only, which an earlier fit may have run.
+        self.fit_applies = False
         self._functions: dict[Any, Any] = {}
         self._plain_function = None
         self._installed: list[tuple[Any, str, Any]] = []
@@ -312,6 +316,7 @@ class GradientCapture:
         self.request = request
         self.in_fit = in_fit
         self.ran_recording = False
+        self.fit_applies = False
         self._armed = False
         self.channel.begin(request)
         model = self.model
@@ -369,9 +374,10 @@ class GradientCapture:
     def _guarded(self, recording, plain):
         model = self.model
         ran = False
+        applies = False
 
         def train_function(*args, **kwargs):
-            nonlocal ran
+            nonlocal ran, applies
             if not self._armed or self.request is None:
                 # Called outside a monitored fit (the fit that put it here
                 # was stopped by an exception): the plain function.
@@ -380,6 +386,7 @@ class GradientCapture:
                 return plain(*args, **kwargs)
             self._armed = False
             request = self.request
+            applies_before = self.applies
             try:
                 with self._wrapped():
                     logs = recording(*args, **kwargs)
@@ -399,6 +406,9 @@ class GradientCapture:
                 if model.train_function is train_function:
                     model.train_function = plain
             ran = True
+            applies = applies or self.applies != applies_before
+            self.ran_recording = True
+            self.fit_applies = self.fit_applies or applies
             request.after_block()
             return logs
 

@@ -452,6 +452,7 @@ class GradientMonitor(Recorder):
         self._applies_checked = True
         if (
             self._capture.ran_recording
+            and not self._capture.fit_applies
             and self._capture.applies == self._applies_at_begin
         ):
             self._collector.warn_nothing_applied(self.model)
