@@ -586,6 +586,26 @@ def test_mapping_over_single_examples_names_the_fix(rng):
         layer(x[None, :2])
 
 
+# On JAX and PyTorch a tf.data pipeline skips Keras's input checks: a batch
+# of one feature would broadcast to the three statistics in silence.
+@pytest.mark.needs_tensorflow
+@pytest.mark.parametrize("width", [1, 4])
+def test_mapping_over_another_number_of_features_is_refused(rng, width):
+    import tensorflow as tf
+
+    layer = Standardize()
+    layer.adapt(rng.normal(size=(10, 3)))
+    batches = tf.data.Dataset.from_tensor_slices(np.ones((4, width), "float32"))
+    expected = (
+        rf"statistics for 3 indices on axis 1\. Received: inputs of shape "
+        rf"\(None, {width}\), with {width} there"
+    )
+    with pytest.raises(ValueError, match=expected):
+        batches.batch(2).map(layer)
+    with pytest.raises(ValueError, match="statistics for 3 indices on axis 1"):
+        layer(np.ones((2, width), "float32"))
+
+
 def test_values_near_the_float64_maximum_are_counted_not_dropped():
     # A float64 sum of these finite values overflows: adapt still counts
     # them, and says so when the statistics themselves overflow.

@@ -441,7 +441,7 @@ class Standardize(keras.layers.Layer):
 
     def __call__(self, inputs, *args, **kwargs):
         if self.built:
-            self._check_rank(inputs)
+            self._check_shape(inputs)
         # In a tf.data pipeline the inputs are TensorFlow tensors whatever the
         # backend, as keras.layers.Normalization allows.
         if keras.backend.backend() != "tensorflow" and type(
@@ -460,24 +460,35 @@ class Standardize(keras.layers.Layer):
             return _tf_data.standardize(self, inputs)
         return super().__call__(inputs, *args, **kwargs)
 
-    def _check_rank(self, inputs) -> None:
+    def _check_shape(self, inputs) -> None:
         """Raises on every backend (the tf.data path of JAX and PyTorch skips
-        Keras's input checks) for inputs of another rank than the layer's.
-        Unlike keras.layers.Normalization, which broadcasts one example to a
-        batch of one, so that batching gives (batch, 1, ...) in silence."""
+        Keras's input checks) for inputs of another rank than the layer's,
+        or another size on an axis it keeps statistics for, where a size of
+        1 would broadcast to the statistics in silence. Unlike
+        keras.layers.Normalization, which broadcasts one example to a batch
+        of one, so that batching gives (batch, 1, ...) in silence."""
         ndim, rank = getattr(inputs, "ndim", None), self.input_spec.ndim
-        if ndim is None or ndim == rank:
+        if ndim is None:
             return
-        hint = ""
-        if ndim == rank - 1:
-            hint = (
-                " One example has no batch axis: in a tf.data pipeline, map the "
-                "layer after `.batch()`."
+        shape = tuple(inputs.shape)
+        if ndim != rank:
+            hint = ""
+            if ndim == rank - 1:
+                hint = (
+                    " One example has no batch axis: in a tf.data pipeline, map "
+                    "the layer after `.batch()`."
+                )
+            raise ValueError(
+                f"Standardize layer {self.name!r} takes inputs of rank {rank} "
+                f"(batch, ...). Received: inputs of shape {shape}.{hint}"
             )
-        raise ValueError(
-            f"Standardize layer {self.name!r} takes inputs of rank {rank} "
-            f"(batch, ...). Received: inputs of shape {tuple(inputs.shape)}.{hint}"
-        )
+        for axis, size in self.input_spec.axes.items():
+            if shape[axis] is not None and shape[axis] != size:
+                raise ValueError(
+                    f"Standardize layer {self.name!r} keeps statistics for "
+                    f"{size} indices on axis {axis}. Received: inputs of shape "
+                    f"{shape}, with {shape[axis]} there."
+                )
 
     def call(self, inputs):
         self._check_statistics(inputs)
