@@ -144,7 +144,12 @@ def test_invalid_arguments(kwargs, match):
 @pytest.mark.parametrize(
     "kwargs, input_shape, match",
     [
-        ({"num_units": 4}, (None, 6), r"\(6\) must be a multiple of num_units=4"),
+        (
+            {"num_units": 4},
+            (None, 6),
+            r"\(6\) must be a positive multiple of num_units=4",
+        ),
+        ({"num_units": 2}, (None, 3, 0), r"\(0\) must be a positive multiple"),
         ({"num_units": 2, "axis": 2}, (None, 6), "axis=2"),
         ({"num_units": 2, "axis": 0}, (None, 6), "axis=0"),
         ({"num_units": 2, "axis": -3}, (None, 6), "axis=-3"),
@@ -204,8 +209,12 @@ def test_an_axis_unknown_at_build_and_channels_first(rng):
 def test_an_axis_unknown_at_build_refuses_a_size_num_units_does_not_divide():
     inputs = keras.Input(shape=(None,))
     model = keras.Model(inputs, keras_acts.Maxout(3)(inputs))
-    with pytest.raises(ValueError, match=r"\(5\) must be a multiple of num_units=3"):
+    with pytest.raises(
+        ValueError, match=r"\(5\) must be a positive multiple of num_units=3"
+    ):
         model(np.zeros((2, 5), "float32"))
+    with pytest.raises(ValueError, match=r"\(0\) must be a positive multiple"):
+        model(np.zeros((2, 0), "float32"))
 
 
 @pytest.mark.parametrize("layer", [keras_acts.Maxout(4), keras_acts.MaxoutDense(4)])

@@ -115,10 +115,11 @@ class Maxout(keras.layers.Layer):
         )
 
     def _check_features(self, features, input_shape) -> None:
-        if isinstance(features, int) and features % self.num_units:
+        # An empty axis has no maximum; ops.max would give zeros for it.
+        if isinstance(features, int) and (features == 0 or features % self.num_units):
             raise ValueError(
-                f"The size of axis {self.axis} ({features}) must be a multiple "
-                f"of num_units={self.num_units}. Received: "
+                f"The size of axis {self.axis} ({features}) must be a positive "
+                f"multiple of num_units={self.num_units}. Received: "
                 f"input_shape={tuple(input_shape)}"
             )
 
