@@ -342,6 +342,11 @@ def test_invalid_arguments(kwargs, match):
         ({}, [np.zeros((2, 3)), np.zeros((2, 4))], r"\(2, 3\) and \(2, 4\)"),
         ({"mean": [1.0, 2.0], "variance": [1.0, 1.0]}, np.zeros((2, 3)), "broadcast"),
         ({}, np.full((4, 3), np.nan), "holds 12 NaN or Inf values"),
+        ({}, (), r"data is empty: \(\)"),
+        ({}, [[]], r"a batch is empty: \[\]"),
+        ({}, [()], r"a batch is empty: \(\)"),
+        ({}, [{"a": np.zeros((2, 3))}], r"a batch is a dict with keys \['a'\]"),
+        ({}, ({"a": np.zeros((2, 3))}, None), r"data is a dict with keys \['a'\]"),
     ],
 )
 def test_invalid_data(kwargs, data, match):
@@ -363,6 +368,19 @@ def test_invalid_data(kwargs, data, match):
 def test_invalid_adapt_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Standardize().adapt(np.zeros((4, 3)), **kwargs)
+
+
+@pytest.mark.needs_tensorflow
+def test_a_dataset_of_dicts_is_refused():
+    import tensorflow as tf
+
+    features = {"a": np.zeros((4, 3), "float32")}
+    for elements in (features, (features, np.zeros(4))):
+        dataset = tf.data.Dataset.from_tensor_slices(elements).batch(2)
+        with pytest.raises(
+            ValueError, match=r"each element of the dataset is a dict with keys \['a'\]"
+        ):
+            Standardize().adapt(dataset)
 
 
 def test_adapt_takes_x_from_an_x_y_tuple(rng):

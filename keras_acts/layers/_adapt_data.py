@@ -23,7 +23,7 @@ def batches(data, batch_size, steps, input_rank=None) -> Iterator[np.ndarray]:
     is built): a dataset whose elements have one axis less is unbatched.
     """
     if isinstance(data, tuple):
-        data = data[0]  # (x, y) or (x, y, sample_weight), as fit takes them
+        data = _inputs_of(data, "data")
     if hasattr(data, "as_numpy_iterator"):  # a tf.data.Dataset
         if _is_unbatched(data, input_rank):
             data = data.batch(batch_size or UNBATCHED_BATCH_SIZE)
@@ -53,8 +53,8 @@ def batches(data, batch_size, steps, input_rank=None) -> Iterator[np.ndarray]:
     for step, batch in enumerate(source):
         if steps is not None and step >= steps:
             break
-        if isinstance(batch, (tuple, list)):
-            batch = batch[0]  # (x, y) or (x, y, sample_weight)
+        if isinstance(batch, (tuple, list, dict)):
+            batch = _inputs_of(batch, "a batch")
         parts = getattr(batch, "values", None)
         if isinstance(parts, tuple):
             # A distributed dataset's batch: one part per replica.
@@ -75,11 +75,28 @@ def _is_unbatched(dataset, input_rank) -> bool:
     """Whether `dataset` yields single examples: vectors, as
     `keras.layers.Normalization.adapt` takes them (a batch has rank >= 2),
     or elements one axis short of a built layer's inputs."""
-    spec = dataset.element_spec
-    if isinstance(spec, tuple):
-        spec = spec[0]  # (x, y) or (x, y, sample_weight)
+    spec = _inputs_of(dataset.element_spec, "each element of the dataset")
     rank = spec.shape.rank
     return rank == 1 or (input_rank is not None and rank == input_rank - 1)
+
+
+def _inputs_of(element, what: str):
+    """The inputs of (x, y) or (x, y, sample_weight), as `fit` takes them;
+    ValueError for an empty one, or for a dict (one layer standardizes one
+    input)."""
+    if isinstance(element, (tuple, list)):
+        if not element:
+            raise ValueError(
+                f"adapt() reads x, or (x, y) as `fit` takes them, but {what} is "
+                f"empty: {element!r}"
+            )
+        element = element[0]
+    if isinstance(element, dict):
+        raise ValueError(
+            f"adapt() reads one input, but {what} is a dict with keys "
+            f"{sorted(element)}. Adapt the layer on the input it standardizes."
+        )
+    return element
 
 
 def _holds_numbers(data: list) -> bool:
@@ -89,4 +106,4 @@ def _holds_numbers(data: list) -> bool:
     item = data
     while isinstance(item, (list, tuple)) and item:
         item = item[0]
-    return np.ndim(item) == 0 and not isinstance(item, (list, tuple))
+    return np.ndim(item) == 0 and not isinstance(item, (list, tuple, dict))
