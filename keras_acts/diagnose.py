@@ -114,6 +114,13 @@ def diagnose(
             "`compare_with` must be a keras.Model or a keras_acts.Diagnosis. "
             f"Received: compare_with={compare_with!r}"
         )
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`model` must be a keras.Model. Received: model={model!r}")
+    if x is None:
+        raise ValueError(
+            "diagnose trains the model on `x` (and `y`): pass the inputs, or a "
+            "tf.data.Dataset of batches. Received: x=None"
+        )
     if not getattr(model, "compiled", False) or model.optimizer is None:
         raise ValueError(
             f"diagnose trains model {model.name!r} with its loss and optimizer: "

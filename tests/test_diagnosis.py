@@ -295,6 +295,11 @@ def test_diagnose_refuses_what_it_cannot_train_naming_its_own_arguments():
         keras_acts.diagnose(net, x, y[:10], verbose=False)
     with pytest.raises(ValueError, match=r"compiled with a loss.*pass them as `y`"):
         keras_acts.diagnose(net, x, None, verbose=False)
+    with pytest.raises(ValueError, match="Received: x=None"):
+        keras_acts.diagnose(net, None, y, verbose=False)
+    for not_a_model in ("model", None, net.layers[0]):
+        with pytest.raises(ValueError, match="`model` must be a keras.Model"):
+            keras_acts.diagnose(not_a_model, x, y, verbose=False)
 
     class Batches(keras.utils.PyDataset):
         def __len__(self):
