@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_acts import _backends, _private_api, _validation
 from keras_acts.callbacks import ActivationMonitor, GradientMonitor
-from keras_acts.callbacks._activation_probe import split_probe
+from keras_acts.callbacks._activation_probe import leading_batch, split_probe
 from keras_acts.callbacks._gradient_capture import (
     GradientCapture,
     held_optimizers,
@@ -133,20 +133,7 @@ def diagnose(
                 "(and sample weights). Received a dataset with "
                 f"y={type(y).__name__}, sample_weight={type(sample_weight).__name__}"
             )
-        probe = next(iter(x), None)
-        if probe is None:
-            raise ValueError("`x` is an empty dataset; diagnose needs data.")
-        shapes = [
-            tuple(leaf.shape) for leaf in keras.tree.flatten(probe) if leaf is not None
-        ]
-        if len({shape[:1] for shape in shapes}) > 1 or () in shapes:
-            raise ValueError(
-                "The dataset `x` does not yield batches: the arrays of its "
-                f"first element, of shapes {shapes}, share no batch axis. "
-                "diagnose takes a dataset of batches, as fit does: batch it, "
-                "`x.batch(32)`."
-            )
-        first_batch = probe
+        probe = first_batch = leading_batch(x, "x")
         data = {
             "x": x.repeat(),
             "steps_per_epoch": steps,

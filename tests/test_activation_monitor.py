@@ -497,6 +497,11 @@ def test_selecting_layers_the_model_lacks_is_a_clear_error():
             {"data": (np.zeros((4, 3)), np.zeros((3, 1)))},
             r"4 examples in its inputs but \[3\] in its targets",
         ),
+        (
+            {"data": (np.zeros((4, 3)), [0.5, 1.0, 1.5, 2.0])},
+            r"`data` holds its targets as 4 numbers in a list: pass them as one",
+        ),
+        ({"data": np.zeros((4, 3)), "dead_data": "abc"}, "`dead_data` holds no"),
         ({"data": np.zeros((4, 3)), "freq": 0}, "freq=0"),
         ({"data": np.zeros((4, 3)), "saturation_margin": 0.7}, "saturation_margin"),
         ({"data": np.zeros((4, 3)), "layers": [3]}, "layers"),
@@ -509,6 +514,31 @@ def test_invalid_arguments(kwargs, match):
         kwargs["data"] = tf.data.Dataset.from_tensor_slices(np.zeros((0, 3)))
     with pytest.raises(ValueError, match=match):
         ActivationMonitor(**kwargs)
+
+
+def test_dead_data_the_model_cannot_take_is_refused_before_the_first_step():
+    x, y = probe_data()
+    monitor = ActivationMonitor(x, dead_data=x[:, :2])
+    steps = []
+    count = keras.callbacks.LambdaCallback(on_train_batch_begin=steps.append)
+    with pytest.raises(ValueError, match="`dead_data` does not fit model"):
+        fit(probe_model(), [monitor, count], x, y)
+    assert steps == []
+
+
+@pytest.mark.needs_tensorflow
+def test_unbatched_datasets_are_refused_with_the_fix():
+    import tensorflow as tf
+
+    x, y = probe_data()
+    with pytest.raises(
+        ValueError, match=r"dataset `data` does not yield batches.*`data.batch\(32\)`"
+    ):
+        ActivationMonitor(tf.data.Dataset.from_tensor_slices((x, y)))
+    # Inputs alone have no targets to tell single examples by: the model does.
+    monitor = ActivationMonitor(x, dead_data=tf.data.Dataset.from_tensor_slices(x))
+    with pytest.raises(ValueError, match=r"batch it: `dead_data.batch\(32\)`"):
+        fit(probe_model(), monitor, x, y)
 
 
 def test_unknown_layer_name_is_refused():

@@ -67,19 +67,39 @@ def _to_numpy(structure):
     return keras.tree.map_structure(_backends.to_numpy, structure)
 
 
-def split_probe(data: Any, input_count: int | None = None) -> tuple[Any, Any, Any]:
+def leading_batch(dataset: Any, name: str) -> Any:
+    """The first element of `dataset`, a tf.data.Dataset of batches passed
+    as the argument `name`; ValueError where it is empty, or yields single
+    examples (the arrays of an element share no batch axis)."""
+    element = next(iter(dataset), None)
+    if element is None:
+        raise ValueError(f"`{name}` is an empty dataset; it needs data.")
+    shapes = [
+        tuple(leaf.shape) for leaf in keras.tree.flatten(element) if leaf is not None
+    ]
+    if len({shape[:1] for shape in shapes}) > 1 or () in shapes:
+        raise ValueError(
+            f"The dataset `{name}` does not yield batches: the arrays of its "
+            f"first element, of shapes {shapes}, share no batch axis. It must "
+            f"yield batches, as fit's does: batch it, `{name}.batch(32)`."
+        )
+    return element
+
+
+def split_probe(
+    data: Any, input_count: int | None = None, name: str = "data"
+) -> tuple[Any, Any, Any]:
     """The probe's `x`, `y` and `sample_weight` as NumPy arrays (or
-    structures of them), from what a monitor is given; ValueError if it
-    holds no examples or its parts disagree in length.
+    structures of them), from what a monitor is given as its argument
+    `name`; ValueError if it holds no examples, numbers where arrays belong,
+    or parts that disagree in length.
 
     A list is an `(x, y)` pair, as Keras reads `validation_data`, except a
     list of as many arrays as the model has inputs (`input_count`, more
     than one), which is `x`, as `fit` reads it: no pair could feed such a
     model."""
     if hasattr(data, "element_spec"):  # a tf.data.Dataset: its first batch
-        data = next(iter(data), None)
-        if data is None:
-            raise ValueError("`data` is an empty dataset; the probe needs data.")
+        data = leading_batch(data, name)
     if (
         isinstance(data, list)
         and (input_count or 0) > 1
@@ -89,7 +109,7 @@ def split_probe(data: Any, input_count: int | None = None) -> tuple[Any, Any, An
         data = (data,)
     if isinstance(data, (tuple, list)) and len(data) not in (1, 2, 3):
         raise ValueError(
-            "`data` must be x, an (x, y) pair or an (x, y, sample_weight) "
+            f"`{name}` must be x, an (x, y) pair or an (x, y, sample_weight) "
             f"triple. Received a sequence of {len(data)} items."
         )
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
@@ -98,21 +118,27 @@ def split_probe(data: Any, input_count: int | None = None) -> tuple[Any, Any, An
     x = _to_numpy(x)
     sizes = {part: [] for part in ("inputs", "targets", "sample weights")}
     for part, structure in zip(sizes, (x, y, sample_weight), strict=True):
-        if structure is not None:
-            sizes[part] = [
-                len(a) if a.ndim else 0
-                for a in keras.tree.flatten(_to_numpy(structure))
-            ]
+        if structure is None:
+            continue
+        arrays = keras.tree.flatten(_to_numpy(structure))
+        if arrays and all(a.ndim == 0 for a in arrays) and len(arrays) > 1:
+            # Keras's tree reads a Python list as a structure of numbers.
+            raise ValueError(
+                f"`{name}` holds its {part} as {len(arrays)} numbers in a "
+                f"{type(structure).__name__}: pass them as one NumPy array, "
+                "np.asarray(...), as `fit` takes them."
+            )
+        sizes[part] = [len(a) if a.ndim else 0 for a in arrays]
     if not sizes["inputs"] or min(sizes["inputs"]) == 0:
         raise ValueError(
-            "`data` holds no examples. Received x of shape "
+            f"`{name}` holds no examples. Received x of shape "
             f"{keras.tree.map_structure(np.shape, x)}"
         )
     count = sizes["inputs"][0]
     for part, lengths in sizes.items():
         if any(length != count for length in lengths):
             raise ValueError(
-                f"`data` has {count} examples in its inputs but {lengths} in "
+                f"`{name}` has {count} examples in its inputs but {lengths} in "
                 f"its {part}."
             )
     return (

@@ -32,7 +32,9 @@ from keras_acts.callbacks._activation_layers import (
 )
 from keras_acts.callbacks._activation_probe import (
     Probe,
+    batches,
     iterations,
+    leading_batch,
     named_inputs,
     parameter_rows,
     split_probe,
@@ -310,7 +312,7 @@ class ActivationMonitor(Recorder):
         # Read again once the model's inputs are known (`split_probe`).
         self._listed_probe = data if isinstance(data, list) else None
         if dead_data is not None and not hasattr(dead_data, "element_spec"):
-            dead_data = split_probe(dead_data)[0]
+            dead_data = split_probe(dead_data, name="dead_data")[0]
         self.dead_data = dead_data
         self.warn = warn
         self.freq = self.schedule.freq
@@ -357,6 +359,8 @@ class ActivationMonitor(Recorder):
             self.saturation_margin,
         )
         self._warn_unread(model, self._probe.unread, bool(monitored))
+        if self.dead_data is not None:
+            self._check_dead_data(model)
         examples = len(keras.tree.flatten(self.x)[0])
         if examples > LARGE_PROBE:
             _warnings.warn(
@@ -459,6 +463,29 @@ class ActivationMonitor(Recorder):
                     self._dynamics = None
                     self.dynamics_skipped_seconds = foreseen
             self._time_budget.expect(foreseen)
+
+    def _check_dead_data(self, model) -> None:
+        """`dead_data` is read at each epoch's end: one example of it goes
+        through the model now, so that data the model cannot take fails
+        before the first epoch, not after it, naming the argument."""
+        dataset = hasattr(self.dead_data, "element_spec")
+        if dataset:
+            first = leading_batch(self.dead_data, "dead_data")
+        else:
+            first = next(batches(self.dead_data, size=1))
+        try:
+            self._probe.dead_on_data(first)
+        except Exception as error:
+            hint = (
+                " If the dataset yields single examples, batch it: "
+                "`dead_data.batch(32)`."
+                if dataset
+                else ""
+            )
+            raise ValueError(
+                f"ActivationMonitor's `dead_data` does not fit model "
+                f"{model.name!r}.{hint} The model said: {error}"
+            ) from error
 
     def _warn_unread(self, model, unread: list[str], selected: bool) -> None:
         """Says once, at the start of a fit, which layers the monitor cannot
