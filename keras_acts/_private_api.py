@@ -203,3 +203,13 @@ def consumers(layer: Any) -> list:
     whose outputs only scale other tensors, from a layer of hidden units."""
     nodes = _lookup(layer, "_outbound_nodes", "Keras's Layer")
     return [node.operation for node in nodes]
+
+
+def producers(layer: Any) -> list:
+    """The operations that compute a layer's inputs in a Functional model's
+    graph, from its first inbound node (Keras's `_inbound_nodes`; the
+    public `Layer.input` gives the tensor, not who made it):
+    ActivationMonitor reads the nonlinearity of an output layer that a
+    Reshape or a Flatten follows."""
+    nodes = _lookup(layer, "_inbound_nodes", "Keras's Layer")
+    return [parent.operation for parent in nodes[0].parent_nodes] if nodes else []

@@ -531,15 +531,26 @@ def test_probabilities_given_to_a_logits_loss(head, from_logits, flagged):
 
 
 def _binary_head(kind):
-    """A one-unit binary head on 4 features: a Dense with sigmoid, a Dense
-    then Keras's sigmoid op, a nested Sequential ending in a sigmoid, or
-    logits."""
+    """A one-unit binary head on 4 features: a Dense with sigmoid (followed
+    by a Flatten, in a Functional or Sequential model), a Dense then Keras's
+    sigmoid op, a nested Sequential ending in a sigmoid, or logits."""
     inputs = keras.Input((4,))
     hidden = keras.layers.Dense(8, "relu")(inputs)
     if kind == "layer":
         outputs = keras.layers.Dense(1, "sigmoid")(hidden)
     elif kind == "op":
         outputs = keras.ops.sigmoid(keras.layers.Dense(1)(hidden))
+    elif kind == "flattened":
+        outputs = keras.layers.Flatten()(keras.layers.Dense(1, "sigmoid")(hidden))
+    elif kind == "sequential flattened":
+        return keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(8, "relu"),
+                keras.layers.Dense(1, "sigmoid"),
+                keras.layers.Flatten(),
+            ]
+        )
     elif kind == "nested":
         head = keras.Sequential(
             [keras.layers.Dense(1), keras.layers.Activation("sigmoid")]
@@ -556,7 +567,10 @@ def _binary_head(kind):
         ("layer", True, True),
         ("op", True, True),
         ("nested", True, True),
+        ("flattened", True, True),
+        ("sequential flattened", True, True),
         ("layer", False, False),
+        ("flattened", False, False),
         ("logits", True, False),
     ],
 )
@@ -578,6 +592,36 @@ def test_a_sigmoid_given_to_a_logits_loss(head, from_logits, flagged):
         assert found[0].kind == "saturated"
         assert "sigmoid" in found[0].problem and "0.5" in found[0].problem
         assert "from_logits=False" in found[0].advice
+
+
+@pytest.mark.parametrize("tail", ["reshape", "flatten", "sequential"])
+def test_an_output_layer_that_a_reshape_follows_is_not_hidden(tail):
+    # Saturation is by design in the output's sigmoid, also when a Reshape
+    # to the targets' shape or a Flatten follows it; a hidden sigmoid before
+    # a Flatten is still judged.
+    x, _ = data()
+    saturating = keras.initializers.Constant(5.0)
+    layers = [
+        keras.layers.Dense(4, "sigmoid", kernel_initializer=saturating, name="hidden"),
+        keras.layers.Flatten(name="between"),
+        keras.layers.Dense(1, "sigmoid", kernel_initializer=saturating, name="out"),
+        keras.layers.Reshape(()) if tail == "reshape" else keras.layers.Flatten(),
+    ]
+    if tail == "sequential":
+        model = keras.Sequential([keras.Input((4,)), *layers])
+    else:
+        inputs = keras.Input((4,))
+        outputs = inputs
+        for layer in layers:
+            outputs = layer(outputs)
+        model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    labels = (x[:, 0] > 0).astype("float32")
+    if tail != "reshape":
+        labels = labels[:, None]
+    monitor = activation_fit(model, x, labels, epochs=1)
+    assert monitor._probe.not_hidden == {"out"}
+    assert {flag.layer for flag in monitor.flags()} == {"hidden"}
 
 
 @pytest.mark.parametrize("logits_loss_on", ["classes", "score"])

@@ -20,6 +20,14 @@ KERAS_ACTIVATION_LAYERS = {
     keras.layers.PReLU: "PReLU",
 }
 LEARNED = (keras.layers.PReLU, *LEARNED_ACTIVATION_LAYERS)
+# Layers that move values without changing them: an output layer that one
+# follows (a Reshape to the targets' shape) still computes the output.
+SHAPE_ONLY = (
+    keras.layers.Reshape,
+    keras.layers.Flatten,
+    keras.layers.Permute,
+    keras.layers.Identity,
+)
 
 
 def activation_name(layer: keras.layers.Layer) -> str | None:
@@ -239,6 +247,9 @@ def _output_nonlinearity(model, name: str | None) -> str | None:
         if names and len(names) == 1:
             return _output_nonlinearity(operation, names[0])
         return None
+    if isinstance(operation, SHAPE_ONLY):
+        source = _producer(model, operation)
+        return None if source is None else _output_nonlinearity(model, source.name)
     if isinstance(operation, keras.layers.Layer):
         return activation_name(operation)
     # The op's class is not public: its name is the function's.
@@ -246,6 +257,16 @@ def _output_nonlinearity(model, name: str | None) -> str | None:
     if kind.__module__.startswith("keras.") and kind.__name__ in ("Sigmoid", "Softmax"):
         return kind.__name__.lower()
     return None
+
+
+def _producer(model, layer):
+    """The operation whose output `layer` takes in `model`'s graph, or None
+    where it takes several or none."""
+    if isinstance(model, keras.Sequential):
+        index = model.layers.index(layer)
+        return model.layers[index - 1] if index else None
+    sources = _private_api.producers(layer)
+    return sources[0] if len(sources) == 1 else None
 
 
 def _output_losses(model, predictions, names: list[str | None]) -> list:

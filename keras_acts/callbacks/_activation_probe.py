@@ -21,6 +21,7 @@ import numpy as np
 
 from keras_acts import _backends, _private_api
 from keras_acts.callbacks._activation_layers import (
+    SHAPE_ONLY,
     activation_name,
     holds_layers_in_call_order,
     is_gate,
@@ -216,14 +217,26 @@ class Probe:
             for _, layer in layer_paths(model)
             if isinstance(layer, keras.layers.BatchNormalization)
         ]
+        self._shape_only = [
+            layer for _, layer in layer_paths(model) if isinstance(layer, SHAPE_ONLY)
+        ]
         self.names = [path for path, _ in layers]
         self.layers = [layer for _, layer in layers]
         self._offsets: list[list[keras.Variable]] | None = None
         calls: list[list] = [[] for _ in self.layers]
         first_reads: list[int] = []
-        with self._reading(calls, first_reads=first_reads):
+        moved: dict[int, tuple] = {}
+        with self._reading(calls, first_reads=first_reads, moved=moved):
             predictions = self.model(self.x, training=False)
         returned = {id(tensor) for tensor in keras.tree.flatten(predictions)}
+        # A layer whose outputs reach the model's only through layers that
+        # move values (a Reshape to the targets' shape) computes them too.
+        pending = list(returned)
+        while pending:
+            source = moved.get(pending.pop())
+            if source is not None and id(source[1]) not in returned:
+                returned.add(id(source[1]))
+                pending.append(id(source[1]))
         readable = [index for index, read in enumerate(calls) if read]
         if not holds_layers_in_call_order(model):
             readable = first_reads
@@ -262,17 +275,24 @@ class Probe:
             ]
 
     @contextlib.contextmanager
-    def _reading(self, calls: list[list], offsets=None, first_reads=None):
+    def _reading(self, calls: list[list], offsets=None, first_reads=None, moved=None):
         """While open, each monitored layer's outputs of a single tensor go
         to `calls` (a list per layer, a tensor per call), plus the offset for
         that call where `offsets` has one, and the layer's index to
         `first_reads` (if given) at its first; normalization layers use the
-        batch's statistics and discard their updates of the moving ones."""
+        batch's statistics and discard their updates of the moving ones.
+        With `moved`, the layers that only move values map the id of each
+        output to (output, input): the tensors are kept so that no id is
+        reused."""
         position = {id(layer): index for index, layer in enumerate(self.layers)}
         shadowed = list({id(layer): layer for layer in self.layers}.values())
         shadowed += [
             layer for layer in self._normalizations if id(layer) not in position
         ]
+        if moved is not None:
+            shadowed += [
+                layer for layer in self._shape_only if id(layer) not in position
+            ]
 
         def reading(layer):
             call = layer.call
@@ -289,6 +309,9 @@ class Probe:
                         outputs = call(*args, **{**kwargs, "training": True})
                 else:
                     outputs = call(*args, **kwargs)
+                if moved is not None and isinstance(layer, SHAPE_ONLY):
+                    source = args[0] if args else kwargs["inputs"]
+                    moved[id(outputs)] = (outputs, source)
                 if index is None or not keras.ops.is_tensor(outputs):
                     return outputs
                 read_so_far = len(calls[index])
