@@ -12,6 +12,7 @@ from helpers import Subclassed, data
 
 import keras_acts
 from keras_acts import ActivationMonitor, GradientMonitor
+from keras_acts.callbacks import _activation_layers
 from keras_acts.demo import XOR_INPUTS, XOR_TARGETS, build_xor_model
 from keras_acts.testing import vector_jacobian_product
 
@@ -547,22 +548,75 @@ def test_unknown_layer_name_is_refused():
         fit(probe_model(), ActivationMonitor(x, layers=["nope"]), x, y)
 
 
-def test_dead_units_of_a_convolution_are_channels():
-    inputs = keras.Input((6, 6, 2))
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("relu", ["in the convolution", "layers after it"])
+def test_dead_units_of_a_convolution_are_channels(data_format, relu):
+    # Two of the four channels are forced off everywhere: half the units,
+    # on whichever axis the channels are; a ReLU layer after the convolution
+    # (through an activation and a dropout) has the same units.
+    if data_format == "channels_first" and BACKEND == "tensorflow":
+        pytest.skip("TensorFlow convolves channels_first on a GPU only.")
+    shape = (6, 6, 2) if data_format == "channels_last" else (2, 6, 6)
+    inputs = keras.Input(shape)
     conv = keras.layers.Conv2D(
         4,
         3,
-        activation="relu",
+        activation="relu" if relu == "in the convolution" else None,
+        data_format=data_format,
         name="conv",
+        kernel_initializer="ones",
         bias_initializer=keras.initializers.Constant([-100.0, -100.0, 0.0, 0.0]),
     )(inputs)
+    measured = "conv"
+    if relu == "layers after it":
+        hidden = keras.layers.Dropout(0.1)(keras.layers.Activation("relu")(conv))
+        conv = keras.layers.ReLU(name="relu")(hidden)
+        measured = "relu"
     model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(conv)))
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
-    x = np.abs(np.random.default_rng(0).normal(size=(8, 6, 6, 2))).astype("float32")
-    monitor = ActivationMonitor(x)
+    x = np.abs(np.random.default_rng(0).normal(size=(8, *shape))).astype("float32")
+    monitor = ActivationMonitor(x, layers=[measured])
     model.fit(x, np.zeros((8, 1)), verbose=0, callbacks=[monitor])
-    # Two of the four channels are forced off everywhere: half the units.
     assert monitor.history[0]["dead_fraction"] == 0.5
+
+
+def test_the_channel_axis_is_read_from_the_graph():
+    def channels_first(*layers, model_kind="functional"):
+        if model_kind == "sequential":
+            model = keras.Sequential([keras.Input((2, 6, 6)), *layers])
+        else:
+            inputs = keras.Input((2, 6, 6))
+            outputs = inputs
+            for layer in layers:
+                outputs = layer(outputs)
+            model = keras.Model(inputs, outputs)
+        return _activation_layers.channels_first(model, layers[-1])
+
+    def conv(data_format):
+        return keras.layers.Conv2D(4, 1, data_format=data_format)
+
+    for model_kind in ("functional", "sequential"):
+        assert channels_first(conv("channels_first"), model_kind=model_kind)
+        assert channels_first(
+            conv("channels_first"),
+            keras.layers.BatchNormalization(axis=1),
+            keras.layers.ReLU(),
+            model_kind=model_kind,
+        )
+        assert not channels_first(
+            conv("channels_last"), keras.layers.ReLU(), model_kind=model_kind
+        )
+        # A Dense applies to the last axis whatever came before it.
+        assert not channels_first(
+            conv("channels_first"),
+            keras.layers.Dense(3, activation="relu"),
+            model_kind=model_kind,
+        )
+        assert not channels_first(
+            keras.layers.BatchNormalization(axis=-1),
+            keras.layers.Activation("relu"),
+            model_kind=model_kind,
+        )
 
 
 @pytest.mark.parametrize("steps_per_execution", [1, 2])

@@ -269,6 +269,30 @@ def _producer(model, layer):
     return sources[0] if len(sources) == 1 else None
 
 
+def channels_first(model, layer) -> bool:
+    """Whether `layer`'s units are on axis 1 of its outputs: it is a layer
+    of `data_format="channels_first"`, or an activation or a dropout that
+    takes the outputs of one, through others, in `model`'s graph (a
+    BatchNormalization then says so by its `axis`)."""
+    while True:
+        data_format = getattr(layer, "data_format", None)
+        if data_format is not None:
+            return data_format == "channels_first"
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return layer.axis == 1
+        passes_units_on = activation_name(layer) is not None and not (
+            getattr(layer, "activation", None) and layer.weights
+        )
+        if not passes_units_on and not isinstance(layer, keras.layers.Dropout):
+            return False
+        in_graph = isinstance(model, keras.Sequential) and layer in model.layers
+        if not (in_graph or _private_api.is_functional(model)):
+            return False
+        layer = _producer(model, layer)
+        if layer is None:
+            return False
+
+
 def _output_losses(model, predictions, names: list[str | None]) -> list:
     """The loss `model` is compiled with for each of its outputs, in
     flattened order: one loss serves all; a list gives one per output; a

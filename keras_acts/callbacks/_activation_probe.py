@@ -23,6 +23,7 @@ from keras_acts import _backends, _private_api
 from keras_acts.callbacks._activation_layers import (
     SHAPE_ONLY,
     activation_name,
+    channels_first,
     holds_layers_in_call_order,
     is_gate,
     layer_paths,
@@ -253,6 +254,9 @@ class Probe:
             if any(id(tensor) in returned for tensor in calls[index])
             or is_gate(self.layers[position])
         }
+        self._channels_first = [
+            channels_first(self.model, layer) for layer in self.layers
+        ]
         self.activations = {
             name: activation_name(layer) or "linear"
             for name, layer in zip(self.names, self.layers, strict=True)
@@ -364,7 +368,7 @@ class Probe:
         calls: list[list] = [[] for _ in self.layers]
         if self.y is None:
             self._forward_reading(self.x, calls)
-            outputs = [_units([_backends.to_numpy(t) for t in c]) for c in calls]
+            outputs = [self._units(index, c) for index, c in enumerate(calls)]
             return outputs, None, None
 
         def loss():
@@ -387,15 +391,23 @@ class Probe:
             [next(gradients) for _ in layer_offsets] for layer_offsets in self._offsets
         ]
         return (
-            [_units([_backends.to_numpy(t) for t in c]) for c in calls],
+            [self._units(index, c) for index, c in enumerate(calls)],
             [
                 None
                 if not layer or any(g is None for g in layer)
-                else _units([_backends.to_numpy(g) for g in layer])
-                for layer in layer_gradients
+                else self._units(index, layer)
+                for index, layer in enumerate(layer_gradients)
             ],
             float(_backends.to_numpy(value)),
         )
+
+    def _units(self, index: int, tensors: list) -> np.ndarray:
+        """The outputs (or gradients) of the layer at `index`, as `_units`
+        gives them, with its units on the last axis."""
+        arrays = [_backends.to_numpy(t) for t in tensors]
+        if self._channels_first[index]:
+            arrays = [np.moveaxis(a, 1, -1) if a.ndim > 2 else a for a in arrays]
+        return _units(arrays)
 
     def _statistics(self, name, values, gradient) -> dict[str, Any]:
         values = np.asarray(values, np.float64)
@@ -442,7 +454,7 @@ class Probe:
             calls: list[list] = [[] for _ in self.layers]
             self._forward_reading(batch, calls)
             for index, read in enumerate(calls):
-                values = _units([_backends.to_numpy(t) for t in read])
+                values = self._units(index, read)
                 unit_max = values.reshape(-1, values.shape[-1]).max(axis=0)
                 if highest[index] is not None:
                     unit_max = np.maximum(highest[index], unit_max)
