@@ -830,6 +830,29 @@ def test_summary_columns_stay_aligned_with_a_long_activation_name():
         assert row[column - 1] != " " and row[column] == " ", row
 
 
+def test_summary_keeps_large_means_and_deviations_apart():
+    # Unscaled inputs give ReLU outputs in the thousands: eight characters
+    # and more, which ran into the next column ("1150.7541114.703").
+    x, y = probe_data()
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, "relu", kernel_initializer="ones", name="big"),
+            keras.layers.Dense(1),
+        ]
+    )
+    raw = 5000.0 * np.abs(x)
+    monitor = ActivationMonitor((raw, y), warn=False)
+    fit(model, monitor, raw, y)
+    header, row = monitor.summary().splitlines()[1:3]
+    record = monitor.history[-1]
+    assert row.split()[2:4] == [f"{record['mean']:.3f}", f"{record['std']:.3f}"]
+    assert record["mean"] > 1000 and record["std"] > 1000
+    assert header.index("std") + len("std") == row.index(f"{record['std']:.3f}") + len(
+        f"{record['std']:.3f}"
+    )
+
+
 def test_inputs_off_center_are_not_flagged_where_the_model_standardizes_them():
     # The advice is already taken: an adapted Standardize (or Keras's
     # Normalization) first. Without it, the same raw inputs are flagged.

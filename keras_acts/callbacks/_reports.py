@@ -79,9 +79,16 @@ def activation_table(
     # At least 13 wide, as the tables in the docs show; wider for a long
     # name such as keras-hub's gelu_approximate.
     name_width = max([12] + [len(row["activation"]) for row in rows]) + 1
+    # Wider for large means and deviations (unscaled inputs), which would
+    # run into each other.
+    number_width = (
+        max([7] + [len(f"{row[key]:.3f}") for row in rows for key in ("mean", "std")])
+        + 1
+    )
     lines = [
         f"Activations at step {step}",
-        f"{'layer':<{width}}  {'activation':<{name_width}}{'mean':>8}{'std':>8}"
+        f"{'layer':<{width}}  {'activation':<{name_width}}"
+        f"{'mean':>{number_width}}{'std':>{number_width}}"
         f"{'dead':>7}{'saturated':>10}{'grad l2':>11}  marks",
     ]
     for row in rows:
@@ -90,7 +97,7 @@ def activation_table(
         gradient = row["output_grad_l2"]
         lines.append(
             f"{row['layer']:<{width}}  {row['activation']:<{name_width}}"
-            f"{row['mean']:>8.3f}{row['std']:>8.3f}"
+            f"{row['mean']:>{number_width}.3f}{row['std']:>{number_width}.3f}"
             f"{'-' if dead is None else f'{dead:.0%}':>7}"
             f"{'-' if saturated is None else f'{saturated:.0%}':>10}"
             f"{'-' if gradient is None else f'{gradient:.2e}':>11}  "
