@@ -677,6 +677,22 @@ def test_stalled_is_judged_on_the_later_half_of_the_steps(late_ratio, stalled):
         assert "median of the 3 records from step 64" in problem
 
 
+def test_inputs_off_center_are_judged_feature_by_feature_too():
+    # One wide feature lifts the average spread above the others' centers:
+    # most features are off-center all the same. A wide feature beside
+    # centered ones, or one off-center feature among many, is not.
+    rng = np.random.default_rng(0)
+    shifted = rng.normal(5.0, size=(256, 64))
+    shifted[:, 0] = rng.normal(0.0, 1000.0, size=256)
+    (finding,) = _rules.input_findings({"(inputs)": shifted})
+    assert finding.flag.kind == "inputs_off_center"
+    assert "63 of 64 features average more than their spread" in finding.flag.problem
+    centered = rng.normal(size=(256, 64))
+    centered[:, 0] *= 1000.0
+    centered[:, 1] += 5.0
+    assert _rules.input_findings({"(inputs)": centered}) == []
+
+
 @pytest.mark.parametrize("rows", [1, 2, 3])
 def test_a_few_examples_say_nothing_of_input_centering(rows):
     standardized = np.random.default_rng(0).normal(size=(rows, 5))

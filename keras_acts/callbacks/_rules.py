@@ -543,17 +543,30 @@ def input_findings(inputs: dict[str, np.ndarray], pixels: bool = True) -> list[F
         features = values.reshape(-1, values.shape[-1]).astype(np.float64)
         if len(features) < MIN_PROBE_ROWS:
             continue
-        mean = float(np.mean(np.abs(features.mean(axis=0))))
-        std = float(np.mean(features.std(axis=0)))
+        centers = np.abs(features.mean(axis=0))
+        spreads = features.std(axis=0)
+        mean, std = float(np.mean(centers)), float(np.mean(spreads))
+        # Feature by feature too: one wide feature raises the average spread
+        # above the centers of all the others.
+        off_center = int(np.sum(centers > spreads))
         if mean > std:
-            findings.append(
-                _finding(
-                    "inputs_off_center",
-                    name,
-                    f"inputs far from zero-centered: features average "
-                    f"{mean:.3g} in absolute value, with a spread of {std:.3g}",
-                )
+            problem = (
+                f"features average {mean:.3g} in absolute value, with a spread "
+                f"of {std:.3g}"
             )
+        elif off_center > len(centers) / 2:
+            problem = (
+                f"{off_center} of {len(centers)} features average more than their "
+                f"spread in absolute value (median {np.median(centers):.3g}, with "
+                f"a median spread of {np.median(spreads):.3g})"
+            )
+        else:
+            continue
+        findings.append(
+            _finding(
+                "inputs_off_center", name, f"inputs far from zero-centered: {problem}"
+            )
+        )
     return findings
 
 
