@@ -239,9 +239,11 @@ class ActivationMonitor(Recorder):
     feedforward_intermediate_dense"`). BatchNormalization layers normalise
     the probe with its own statistics, as in training, and keep their
     moving statistics. A nonlinearity applied as a function inside a
-    `call` cannot be read: the monitor warns once at the start of `fit`
-    about what it cannot read and measures the rest. Backends: TensorFlow,
-    JAX and PyTorch.
+    `call` (`keras.activations.sigmoid(x)`) is neither seen nor measured:
+    make it a layer (`keras.layers.Activation("sigmoid")`) to measure it.
+    The monitor warns at the start of `fit` when it finds no layer to
+    measure, or a selected layer whose outputs it cannot read, and
+    measures the rest. Backends: TensorFlow, JAX and PyTorch.
     """
 
     COLUMNS = COLUMNS
