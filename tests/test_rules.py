@@ -406,6 +406,7 @@ def test_a_run_has_converged_when_its_loss_fell_1000_fold(losses, converged):
         (9.5, "by 950% in one step"),
         (20.0, "by 2.0e+01 times their norm in one step"),
         (5e12, "by 5.0e+12 times their norm in one step"),
+        (float("inf"), "by a non-finite amount in one step"),
     ],
 )
 def test_exploding_says_how_far_the_step_moved_the_weights(update_ratio, says):

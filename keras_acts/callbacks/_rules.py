@@ -376,11 +376,12 @@ def gradient_findings(run: GradientRun, exploding_threshold: float) -> list[Find
             problem += f", above exploding_threshold={exploding_threshold:g}"
         if update_ratio is not None and large_steps:
             # Past 1000%, as a multiple ("by 5.0e+12% of their norm" reads badly).
-            moved = (
-                f"{update_ratio:.0%}"
-                if update_ratio < 10
-                else f"{update_ratio:.1e} times their norm"
-            )
+            if not math.isfinite(update_ratio):
+                moved = "a non-finite amount"
+            elif update_ratio < 10:
+                moved = f"{update_ratio:.0%}"
+            else:
+                moved = f"{update_ratio:.1e} times their norm"
             problem += f", moving the weights by {moved} in one step"
         findings.append(_finding("exploding", GLOBAL, problem))
     vanishing = [
