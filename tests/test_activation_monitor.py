@@ -969,7 +969,7 @@ def test_regression_losses_in_every_form_compile_takes(loss):
 
 def test_only_the_outputs_that_regress_have_their_targets_judged():
     # Two outputs: a regression in the thousands and labels 0 or 1 under
-    # cross-entropy. The flag names the regression's targets by position.
+    # cross-entropy. The flag names the regression's targets by their key.
     x, _ = probe_data()
     rng = np.random.default_rng(0)
     y = {
@@ -991,7 +991,7 @@ def test_only_the_outputs_that_regress_have_their_targets_judged():
     monitor = ActivationMonitor((x, y), warn=False)
     fit(model, monitor, x, y)
     flags = [f.layer for f in monitor.flags() if f.kind == "targets_unscaled"]
-    assert flags == ["(targets 1)"]  # "label" sorts first
+    assert flags == ["(targets 'price')"]
 
 
 @pytest.mark.parametrize("examples, warned", [(2048, False), (2049, True)])
@@ -1046,7 +1046,7 @@ def test_targets_keyed_by_output_names_meet_the_loss_of_their_output():
         flags[scale] = [
             f.layer for f in monitor.flags() if f.kind == "targets_unscaled"
         ]
-    assert flags == {1.0: [], 1000.0: ["(targets 0)"]}
+    assert flags == {1.0: [], 1000.0: ["(targets 'z_price')"]}
 
 
 def test_the_monitor_leaves_keras_free_to_dispatch_batch_ends_asynchronously():

@@ -625,21 +625,20 @@ def test_an_output_layer_that_a_reshape_follows_is_not_hidden(tail):
     assert {flag.layer for flag in monitor.flags()} == {"hidden"}
 
 
+@pytest.mark.parametrize("structure", ["dict", "list"])
 @pytest.mark.parametrize("logits_loss_on", ["classes", "score"])
-def test_each_output_is_judged_by_its_own_loss(logits_loss_on):
+def test_each_output_is_judged_by_its_own_loss(logits_loss_on, structure):
     # Two outputs, a softmax over classes and a sigmoid score: only the one
-    # whose own loss takes logits is flagged, named by its place among the
-    # outputs (the dict's keys, in order), with the nonlinearity it has.
+    # whose own loss takes logits is flagged, named as inputs are, by its
+    # key or its index among the outputs (never "(outputs)", which names a
+    # model's only output), with the nonlinearity it has.
     x, _ = data()
     inputs = keras.Input((4,))
     hidden = keras.layers.Dense(8, "relu")(inputs)
-    model = keras.Model(
-        inputs,
-        {
-            "score": keras.layers.Dense(1, "sigmoid")(hidden),
-            "classes": keras.layers.Dense(3, "softmax")(hidden),
-        },
-    )
+    outputs = {
+        "classes": keras.layers.Dense(3, "softmax")(hidden),
+        "score": keras.layers.Dense(1, "sigmoid")(hidden),
+    }
     losses = {
         "classes": keras.losses.SparseCategoricalCrossentropy(),
         "score": keras.losses.BinaryCrossentropy(),
@@ -648,14 +647,24 @@ def test_each_output_is_judged_by_its_own_loss(logits_loss_on):
         losses["classes"] = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     else:
         losses["score"] = keras.losses.BinaryCrossentropy(from_logits=True)
-    model.compile(optimizer="sgd", loss=losses)
     labels = {
         "classes": (x[:, 0] > 0).astype("int32"),
         "score": (x[:, :1] > 0).astype("float32"),
     }
+    expected = {
+        "classes": ("(output 'classes')", "softmax"),
+        "score": ("(output 'score')", "sigmoid"),
+    }
+    if structure == "list":
+        outputs, losses, labels = (list(d.values()) for d in (outputs, losses, labels))
+        expected = {
+            "classes": ("(output 0)", "softmax"),
+            "score": ("(output 1)", "sigmoid"),
+        }
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss=losses)
     monitor = activation_fit(model, x, labels, epochs=1)
     found = [flag for flag in monitor.flags() if flag.layer.startswith("(output")]
-    expected = {"classes": ("(outputs)", "softmax"), "score": ("(output 1)", "sigmoid")}
     layer, squash = expected[logits_loss_on]
     assert [flag.layer for flag in found] == [layer]
     assert squash in found[0].problem

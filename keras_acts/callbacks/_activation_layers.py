@@ -176,23 +176,39 @@ def _regresses(loss) -> bool:
     return isinstance(loss, REGRESSION_LOSSES) or loss in REGRESSION_LOSS_FUNCTIONS
 
 
+def part_labels(structure, whole: str, part: str) -> list[str]:
+    """The names flags give the arrays of `structure` (the probe's inputs,
+    its targets, the model's outputs), in `keras.tree.flatten` order:
+    `whole` for one array, else `part` with each one's key in a dict, or
+    its index: "(inputs)", "(input 'image')", "(input 1)"."""
+    flat = keras.tree.flatten(structure)
+    if len(flat) == 1:
+        return [f"({whole})"]
+    keys = sorted(structure) if isinstance(structure, dict) else range(len(flat))
+    return [f"({part} {key!r})" for key in keys]
+
+
 def regression_targets(model, y) -> list[tuple[str, np.ndarray]]:
     """`(name, targets)` for each of `model`'s outputs compiled with a
-    regression loss: `"(targets)"` for a model of one output, else
-    `"(targets i)"`, indexed as the model's outputs (`y` in a dict keyed by
-    their layers' names) or as in `keras.tree.flatten(y)`."""
+    regression loss, named as `part_labels` names them (by the output
+    layer's name where `y` is a dict keyed by them, as Keras maps it)."""
     names = _output_names(model)
     if isinstance(y, dict) and names and set(names) <= set(y):
         # Keyed by the output layers' names, which Keras maps them by.
         targets = [y[name] for name in names]
         losses = _output_losses(model, None, names)
+        keyed = dict(zip(names, targets, strict=True))
+        labels = part_labels(keyed, "targets", "targets")
+        by_name = dict(zip(sorted(names), labels, strict=True))
+        labels = [by_name[name] for name in names]
     else:
         targets = keras.tree.flatten(y)
         names = names or [None] * len(targets)
         losses = _output_losses(model, y, names)
+        labels = part_labels(y, "targets", "targets")
     return [
-        ("(targets)" if len(targets) == 1 else f"(targets {index})", values)
-        for index, (values, loss) in enumerate(zip(targets, losses, strict=False))
+        (label, values)
+        for label, values, loss in zip(labels, targets, losses, strict=False)
         if _regresses(loss)
     ]
 
@@ -204,19 +220,20 @@ def takes_logits(model) -> bool:
     return any(getattr(loss, "from_logits", False) is True for loss in losses)
 
 
-def logit_outputs(model, predictions) -> list[tuple[int, np.ndarray, str | None]]:
-    """`(index, values, nonlinearity)` of each of `model`'s outputs whose
-    loss is told that it gets logits (`from_logits=True`), indexed as in
-    `keras.tree.flatten(predictions)`. The nonlinearity is the one that
-    computes the output, None where there is none or where a subclassed
-    model leaves no graph to tell it by."""
+def logit_outputs(model, predictions) -> list[tuple[str, np.ndarray, str | None]]:
+    """`(label, values, nonlinearity)` of each of `model`'s outputs whose
+    loss is told that it gets logits (`from_logits=True`), labelled as
+    `part_labels` names them. The nonlinearity is the one that computes the
+    output, None where there is none or where a subclassed model leaves no
+    graph to tell it by."""
     outputs = keras.tree.flatten(predictions)
     names = _output_names(model) or [None] * len(outputs)
     losses = _output_losses(model, predictions, names)
+    labels = part_labels(predictions, "outputs", "output")
     return [
-        (index, values, _output_nonlinearity(model, name))
-        for index, (values, name, loss) in enumerate(
-            zip(outputs, names, losses, strict=False)
+        (label, values, _output_nonlinearity(model, name))
+        for label, values, name, loss in zip(
+            labels, outputs, names, losses, strict=False
         )
         if getattr(loss, "from_logits", False) is True
     ]

@@ -27,6 +27,7 @@ from keras_acts.callbacks._activation_layers import (
     holds_layers_in_call_order,
     is_gate,
     layer_paths,
+    part_labels,
 )
 from keras_acts.callbacks._gradient_capture import optimizers_of
 from keras_acts.callbacks._rules import (
@@ -152,14 +153,9 @@ def split_probe(
 
 def named_inputs(x: Any) -> dict[str, np.ndarray]:
     """The probe's inputs by the name a flag gives them."""
-    flat = keras.tree.flatten(x)
-    if isinstance(x, dict):
-        names = [f"(input {name!r})" for name in sorted(x)]
-    elif len(flat) == 1:
-        names = ["(inputs)"]
-    else:
-        names = [f"(input {i})" for i in range(len(flat))]
-    return dict(zip(names, flat, strict=True))
+    return dict(
+        zip(part_labels(x, "inputs", "input"), keras.tree.flatten(x), strict=True)
+    )
 
 
 def batches(data: Any, size: int = 256) -> Iterator[Any]:

@@ -600,8 +600,8 @@ def target_findings(name: str, targets: Any) -> list[Finding]:
     ]
 
 
-def logits_findings(outputs: Sequence[tuple[int, Any, str | None]]) -> list[Finding]:
-    """For outputs given to a loss that takes logits (the `(index, values,
+def logits_findings(outputs: Sequence[tuple[str, Any, str | None]]) -> list[Finding]:
+    """For outputs given to a loss that takes logits (the `(name, values,
     nonlinearity)` of each): those already squashed, by a sigmoid or a
     softmax at the end of the model, or seen to be probabilities (each row
     within [0, 1] and summing to 1) where a subclassed model leaves no graph
@@ -610,7 +610,7 @@ def logits_findings(outputs: Sequence[tuple[int, Any, str | None]]) -> list[Find
     keeps every probability between 0.5 and 0.73, and the gradients small
     however confident the model."""
     findings = []
-    for index, values, nonlinearity in outputs:
+    for name, values, nonlinearity in outputs:
         values = np.asarray(_backends.to_numpy(values), np.float64)
         if nonlinearity not in ("sigmoid", "softmax") and not _probability_rows(values):
             continue
@@ -620,7 +620,6 @@ def logits_findings(outputs: Sequence[tuple[int, Any, str | None]]) -> list[Find
             if squash == "sigmoid"
             else "the predictions near uniform"
         )
-        name = "(outputs)" if index == 0 else f"(output {index})"
         finding = _finding(
             "saturated",
             name,
