@@ -707,6 +707,8 @@ def test_nonfinite_steps_skipped_until_the_loss_scale_is_one_are_recorded():
     "kwargs, match",
     [
         ({"freq": 0}, "freq=0"),
+        ({"freq": 2**31}, r"positive integer up to 2147483647.*freq=2147483648"),
+        ({"freq": 10**30}, "freq=1000000000000000000000000000000"),
         ({"freq": -2}, "freq=-2"),
         ({"freq": "batch"}, "freq='batch'"),
         ({"freq": 1.5}, "freq=1.5"),

@@ -20,6 +20,9 @@ from typing import Any
 from keras_acts import _validation
 
 NAMED_FREQS = ("auto", "epoch")
+# The schedule goes into the traced step as a 32-bit integer on every
+# backend (JAX's default), beside the optimizer's step count.
+MAX_FREQ = 2**31 - 1
 
 
 def check_freq(freq: Any) -> int | str:
@@ -28,11 +31,14 @@ def check_freq(freq: Any) -> int | str:
     if isinstance(freq, str) and freq in NAMED_FREQS:
         return freq
     try:
-        return _validation.positive_integer("freq", freq)
+        freq = _validation.positive_integer("freq", freq)
+        if freq > MAX_FREQ:
+            raise ValueError
+        return freq
     except ValueError:
         raise ValueError(
-            '`freq` must be a positive integer, "auto" or "epoch". '
-            f"Received: freq={freq!r}"
+            f'`freq` must be a positive integer up to {MAX_FREQ}, "auto" or '
+            f'"epoch". Received: freq={freq!r}'
         ) from None
 
 
