@@ -70,17 +70,24 @@ def _one_output(caller: str, target, function):
     """`function`, returning its only output tensor (a model built on a list
     of one output returns a list of one tensor)."""
 
+    what = (
+        f"layer {target.name!r}"
+        if isinstance(target, keras.layers.Layer)
+        else f"callable {target!r}"
+    )
+
     def single(inputs):
         outputs = keras.tree.flatten(function(inputs))
         if len(outputs) != 1:
-            what = (
-                f"layer {target.name!r}"
-                if isinstance(target, keras.layers.Layer)
-                else f"callable {target!r}"
-            )
             raise ValueError(
                 f"{caller} takes a layer or model with one input and one "
                 f"output. Received: {what} returning {len(outputs)} tensors."
+            )
+        if not keras.ops.is_tensor(outputs[0]):
+            raise ValueError(
+                f"{caller} differentiates the tensor that its target returns, "
+                f"computed from the inputs. Received: {what} returning "
+                f"{outputs[0]!r}."
             )
         return outputs[0]
 

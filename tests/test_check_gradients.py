@@ -377,6 +377,13 @@ def test_models_of_several_inputs_or_outputs_are_refused(rng):
         check_gradients(two_outputs, x)
     with pytest.raises(ValueError, match="returning 2 tensors"):
         check_gradients(lambda t: (t, 2 * t), x)
+    for returned in (None, 1.0):
+        with pytest.raises(ValueError, match=f"returning {returned}\\.$"):
+            check_gradients(lambda t, returned=returned: returned, x)
+        with pytest.raises(ValueError, match="differentiates the tensor"):
+            vector_jacobian_product(
+                lambda t, returned=returned: returned, x.astype("float32"), x
+            )
     # A list of one output is one output.
     one_output = keras.Model(a, [keras.layers.Dense(2)(a)])
     assert max(check_gradients(one_output, x).values()) < ROUNDING
