@@ -558,6 +558,15 @@ class Surgeon:
                     f"{original.__class__.__name__}."
                 )
             for weight, value in zip(weights, values, strict=True):
+                if tuple(weight.shape) != value.shape:
+                    raise ValueError(
+                        "replace_activations keeps the other layers' weights, "
+                        f"but {weight.path!r} has shape {tuple(weight.shape)} in "
+                        f"the new model where layer {original.name!r} has "
+                        f"{value.shape}: the layers that `new` makes change the "
+                        "shape of what they take (a Maxout of fewer units than "
+                        "its inputs' features, say). `new` must keep it."
+                    )
                 weight.assign(value)
 
     # What stays.

@@ -211,6 +211,14 @@ def test_activations_inside_a_layers_computation_are_named_and_kept():
         (sequential, "relu", lambda: "prelu", {}, "must return a Keras layer"),
         (sequential, "relu", keras_acts.PReLU, {"capped": "drop"}, "capped='drop'"),
         (sequential, "tanh", keras_acts.PReLU, {}, "no use of 'tanh'"),
+        (
+            sequential,
+            "relu",
+            lambda: keras_acts.Maxout(3),
+            {},
+            r"'stack/linear/kernel' has shape \(3, 6\).*layer 'linear' has \(6, 6\)"
+            r".*`new` must keep it",
+        ),
     ],
 )
 def test_invalid_arguments(model, old, new, kwargs, match):
