@@ -370,6 +370,17 @@ def inputs_badly_scaled():
     return _compile(model, _sgd(0.01), "mse"), 1000.0 * x, y
 
 
+def inputs_one_wide_feature():
+    # Standardized pixels beside one feature in raw units (here a noise
+    # feature of spread 1000, in place of a blank pixel): it dominates the
+    # first layer, and one learning rate cannot suit its weights and the
+    # others'.
+    x, y = digits()
+    x[:, 0] = np.random.default_rng(0).normal(0.0, 1000.0, size=len(x))
+    model = mlp(64, 2, kernel_initializer="he_normal")
+    return _compile(model, _adam(1e-3), sparse_ce()), x, y
+
+
 def nan_in_inputs():
     x, y = regression()
     x = x.copy()
@@ -745,6 +756,12 @@ CASES = [
         {"saturated"},
         inputs_badly_scaled,
         {"vanishing", "exploding"},
+    ),
+    _b(
+        "inputs_one_wide_feature",
+        {"inputs_unscaled"},
+        inputs_one_wide_feature,
+        {"dead", "stalled"},
     ),
     _b("nan_in_inputs", {"nonfinite"}, nan_in_inputs, fast=True),
     _b("inf_in_targets", {"nonfinite"}, inf_in_targets),

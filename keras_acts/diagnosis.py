@@ -20,7 +20,7 @@ class Flag:
         kind: What kind of problem: one of `"nonfinite"`, `"exploding"`,
             `"vanishing"`, `"stalled"` (GradientMonitor), `"dead"`,
             `"saturated"`, `"off_center"`, `"inputs_off_center"`,
-            `"frozen"`, `"lr_too_high"`, `"noisy_gradients"`,
+            `"inputs_unscaled"`, `"frozen"`, `"lr_too_high"`, `"noisy_gradients"`,
             `"targets_unscaled"` (ActivationMonitor).
         layer: Where: a layer's name or path, `"(global)"`, `"(inputs)"` or
             `"(targets)"`.

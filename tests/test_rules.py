@@ -700,7 +700,48 @@ def test_inputs_off_center_are_judged_feature_by_feature_too():
     centered = rng.normal(size=(256, 64))
     centered[:, 0] *= 1000.0
     centered[:, 1] += 5.0
-    assert _rules.input_findings({"(inputs)": centered}) == []
+    kinds = [f.flag.kind for f in _rules.input_findings({"(inputs)": centered})]
+    assert kinds == ["inputs_unscaled"]  # not off center
+
+
+def test_a_feature_far_wider_than_the_others_is_flagged():
+    # Standardized features beside one in raw units: flagged once, by how
+    # far it spreads; blank (constant) features do not lower the median.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 16))
+    x[:, :4] = 0.0
+    x[:, 5] *= 1000.0
+    (finding,) = _rules.input_findings({"(inputs)": x})
+    assert finding.flag.kind == "inputs_unscaled"
+    assert "1 of 12 spread more than 100 times the median feature's" in (
+        finding.flag.problem
+    )
+    assert "Standardize them per feature" in finding.flag.advice
+    # One scale for all, however large (pixels centered on 0), or a feature
+    # 50 times wider: nothing to say.
+    assert (
+        _rules.input_findings({"(inputs)": 1000.0 * rng.normal(size=(256, 16))}) == []
+    )
+    x[:, 5] /= 20.0
+    assert _rules.input_findings({"(inputs)": x}) == []
+    # Off-center and on different scales: one flag, the same advice.
+    shifted = rng.normal(5.0, size=(256, 16))
+    shifted[:, 0] *= 1000.0
+    kinds = [f.flag.kind for f in _rules.input_findings({"(inputs)": shifted})]
+    assert kinds == ["inputs_off_center"]
+
+
+def test_a_wide_input_feature_is_flagged_by_the_monitor():
+    x, y = data(samples=64, features=6)
+    x[:, 0] *= 1000.0
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, "relu"), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    monitor = activation_fit(model, x, y, epochs=1)
+    assert [(f.kind, f.layer) for f in monitor.flags()] == [
+        ("inputs_unscaled", "(inputs)")
+    ]
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3])

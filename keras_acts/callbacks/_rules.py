@@ -105,6 +105,14 @@ RULES = (
         "Preprocessing",
     ),
     Rule(
+        "inputs_unscaled",
+        "ActivationMonitor",
+        "inputs on different scales",
+        "Standardize them per feature (keras_acts.Standardize, adapted on the "
+        "training data)",
+        "Preprocessing",
+    ),
+    Rule(
         "frozen",
         "ActivationMonitor",
         "frozen",
@@ -528,10 +536,17 @@ def activation_findings(
 MIN_PROBE_ROWS = 4
 
 
+# An input feature whose spread is this many times the median feature's:
+# it dominates the first layer's sums, and one learning rate cannot suit
+# both its weights and the others'.
+INPUT_SCALE_RATIO_FLAG = 100.0
+
+
 def input_findings(inputs: dict[str, np.ndarray], pixels: bool = True) -> list[Finding]:
     """Inputs (by the name a flag gives them) whose features sit far from 0
     relative to their spread: every weight gradient of a first-layer unit
-    then shares one sign. uint8 inputs are judged as pixels where `pixels`
+    then shares one sign; or, centered, whose features spread on very
+    different scales. uint8 inputs are judged as pixels where `pixels`
     (not where an Embedding takes them); other integers are token or
     category ids."""
     findings = []
@@ -562,6 +577,7 @@ def input_findings(inputs: dict[str, np.ndarray], pixels: bool = True) -> list[F
                 f"a median spread of {np.median(spreads):.3g})"
             )
         else:
+            findings += _scale_findings(name, spreads)
             continue
         findings.append(
             _finding(
@@ -569,6 +585,27 @@ def input_findings(inputs: dict[str, np.ndarray], pixels: bool = True) -> list[F
             )
         )
     return findings
+
+
+def _scale_findings(name: str, spreads: np.ndarray) -> list[Finding]:
+    """A feature far wider than the median one (constant features left
+    out): raw units beside standardized ones, a count beside rates."""
+    varying = spreads[spreads > 0]
+    if varying.size < 2:
+        return []
+    typical, widest = float(np.median(varying)), float(np.max(varying))
+    if widest <= INPUT_SCALE_RATIO_FLAG * typical:
+        return []
+    wide = int(np.sum(varying > INPUT_SCALE_RATIO_FLAG * typical))
+    return [
+        _finding(
+            "inputs_unscaled",
+            name,
+            f"input features on very different scales: {wide} of {varying.size} "
+            f"spread more than {INPUT_SCALE_RATIO_FLAG:g} times the median "
+            f"feature's {typical:.3g}, up to {widest:.3g}",
+        )
+    ]
 
 
 # Regression targets whose mean or spread is this large: the loss and its

@@ -143,7 +143,7 @@ class ActivationMonitor(Recorder):
             problem appears during `fit`, once per kind and layer: `True`
             for every kind, `False` for none, or a list of kinds from
             `"dead"`, `"saturated"`, `"off_center"`, `"inputs_off_center"`,
-            `"frozen"`, `"lr_too_high"`, `"noisy_gradients"`,
+            `"inputs_unscaled"`, `"frozen"`, `"lr_too_high"`, `"noisy_gradients"`,
             `"targets_unscaled"`. Defaults to `True`.
         dynamics_freq: When to measure on the probe batch how training
             moves (when `data` holds targets): the loss, the curvature of
@@ -754,11 +754,14 @@ class ActivationMonitor(Recorder):
           than their standard deviation, so the next layer's inputs share
           one sign (one flag for all of them, under the first).
         - `"inputs_off_center"`: input features whose mean is farther from 0
-          than their spread, on average, over 4 examples (or positions) or
-          more, in a model that does not center its own inputs (with a
-          `keras_acts.Standardize`, a `keras.layers.Normalization` or a
-          `keras.layers.Rescaling` with an offset, the advice is already
-          taken).
+          than their spread, on average or for most features, over 4
+          examples (or positions) or more, in a model that does not center
+          its own inputs (with a `keras_acts.Standardize`, a
+          `keras.layers.Normalization` or a `keras.layers.Rescaling` with an
+          offset, the advice is already taken).
+        - `"inputs_unscaled"`: centered input features one of which spreads
+          more than 100 times as widely as the median feature (constant
+          features left out), in such a model.
         - `"targets_unscaled"`: with a regression loss (mean squared or
           absolute error, Huber, log-cosh), probe targets whose mean or
           standard deviation is above 10.
