@@ -205,11 +205,13 @@ def consumers(layer: Any) -> list:
     return [node.operation for node in nodes]
 
 
-def producers(layer: Any) -> list:
-    """The operations that compute a layer's inputs in a Functional model's
-    graph, from its first inbound node (Keras's `_inbound_nodes`; the
-    public `Layer.input` gives the tensor, not who made it):
-    ActivationMonitor reads the nonlinearity of an output layer that a
-    Reshape or a Flatten follows."""
-    nodes = _lookup(layer, "_inbound_nodes", "Keras's Layer")
-    return [parent.operation for parent in nodes[0].parent_nodes] if nodes else []
+def producer(tensor: Any) -> tuple[Any, list]:
+    """The operation that computed a symbolic tensor of a Functional graph,
+    and the tensors it took in that call, from Keras's `_keras_history` and
+    `_inbound_nodes` (public `Layer.input` gives a layer's first call
+    only): ActivationMonitor reads the nonlinearity of an output layer that
+    a Reshape or a Flatten follows, also one Flatten shared by two
+    outputs."""
+    history = _lookup(tensor, "_keras_history", "Keras's KerasTensor")
+    nodes = _lookup(history.operation, "_inbound_nodes", "Keras's Operation")
+    return history.operation, list(nodes[history.node_index].input_tensors)

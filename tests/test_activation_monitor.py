@@ -528,6 +528,22 @@ def test_dead_data_the_model_cannot_take_is_refused_before_the_first_step():
 
 
 @pytest.mark.needs_tensorflow
+def test_dead_data_may_be_a_dataset_of_x_y_batches():
+    # The training set, as fit takes it: the check before the first step
+    # feeds the model the inputs, not the (x, y) pair.
+    import tensorflow as tf
+
+    x, y = probe_data()
+    monitor = ActivationMonitor(
+        x, dead_data=tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    )
+    fit(probe_model(), monitor, x, y)
+    rows = [r for r in monitor.history if r["dead_fraction_data"] is not None]
+    assert {r["layer"] for r in rows} == {"dead_relu"}
+    assert rows[-1]["dead_fraction_data"] == 1.0
+
+
+@pytest.mark.needs_tensorflow
 def test_unbatched_datasets_are_refused_with_the_fix():
     import tensorflow as tf
 
@@ -597,12 +613,13 @@ def test_the_channel_axis_is_read_from_the_graph():
 
     for model_kind in ("functional", "sequential"):
         assert channels_first(conv("channels_first"), model_kind=model_kind)
-        assert channels_first(
-            conv("channels_first"),
-            keras.layers.BatchNormalization(axis=1),
-            keras.layers.ReLU(),
-            model_kind=model_kind,
-        )
+        for axis in (1, -3):
+            assert channels_first(
+                conv("channels_first"),
+                keras.layers.BatchNormalization(axis=axis),
+                keras.layers.ReLU(),
+                model_kind=model_kind,
+            )
         assert not channels_first(
             conv("channels_last"), keras.layers.ReLU(), model_kind=model_kind
         )
@@ -851,6 +868,27 @@ def test_summary_keeps_large_means_and_deviations_apart():
     assert header.index("std") + len("std") == row.index(f"{record['std']:.3f}") + len(
         f"{record['std']:.3f}"
     )
+
+
+def test_summary_columns_fit_the_longer_of_mean_and_std():
+    from keras_acts.callbacks import _reports
+
+    row = {
+        "layer": "h",
+        "activation": "relu",
+        "dead_fraction": 0.0,
+        "dead_fraction_data": None,
+        "saturated_fraction": None,
+        "output_grad_l2": None,
+    }
+    table = _reports.activation_table(
+        0, [{**row, "mean": 0.5, "std": 123456.789}], []
+    ).splitlines()
+    assert table[2].split()[2:4] == ["0.500", "123456.789"]
+    # Short values keep the docs' width: 8 characters each.
+    table = _reports.activation_table(0, [{**row, "mean": 0.5, "std": 1.25}], [])
+    header, line = table.splitlines()[1:3]
+    assert header.index("    mean") + 8 == line.index("0.500") + 5
 
 
 def test_inputs_off_center_are_not_flagged_where_the_model_standardizes_them():

@@ -723,6 +723,15 @@ def test_invalid_arguments(kwargs, match):
         GradientMonitor(**kwargs)
 
 
+def test_the_largest_freq_records_the_first_step_only():
+    # 2**31 - 1 goes into the traced step as a 32-bit integer on every
+    # backend.
+    x, y = data()
+    monitor = GradientMonitor(freq=2**31 - 1)
+    fit(small_model(), monitor, x, y, epochs=2)
+    assert {r["step"] for r in monitor.history} == {0}
+
+
 @pytest.mark.parametrize("argument", ["log_dir", "csv_path"])
 def test_unwritable_paths_fail_before_any_step(tmp_path, argument):
     blocker = tmp_path / "a_file"

@@ -419,6 +419,40 @@ class EverySecondStepModel(keras.Model):
         return {"loss": loss}
 
 
+class SometimesOutsideModel(EverySecondStepModel):
+    """Applies through its compiled optimizer, or, once `outside` is set,
+    around it."""
+
+    outside = False
+
+    def train_step(self, data):
+        x, y = data
+        variables = self.trainable_variables
+        loss, gradients = squared_error_and_gradients(self, x, y)
+        if self.outside:
+            for variable, gradient in zip(variables, gradients, strict=True):
+                variable.assign(variable - LEARNING_RATE * gradient)
+        else:
+            self.optimizer.apply(list(gradients), variables)
+        return {"loss": loss}
+
+
+@pytest.mark.skipif(BACKEND == "jax", reason="A JAX train_step is traced, not run.")
+def test_a_later_fit_run_eagerly_that_applies_nothing_is_warned_about():
+    # Run eagerly, each fit's steps say whether they apply; an earlier fit
+    # that applied says nothing of this one.
+    x, y = data()
+    model = SometimesOutsideModel()
+    model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
+    monitor = GradientMonitor(freq=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit(model, [monitor], x, y, batch_size=4)
+    model.outside = True
+    with pytest.warns(RuntimeWarning, match="applied no gradients"):
+        fit(model, [monitor], x, y, batch_size=4)
+
+
 def test_later_fits_that_reuse_the_traced_step_are_not_warned_about():
     # The step applies only when it is traced (TensorFlow, JAX), in the
     # first fit; the later fits apply all the same.

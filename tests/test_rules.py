@@ -595,7 +595,9 @@ def test_a_sigmoid_given_to_a_logits_loss(head, from_logits, flagged):
         assert "from_logits=False" in found[0].advice
 
 
-@pytest.mark.parametrize("tail", ["reshape", "flatten", "sequential"])
+@pytest.mark.parametrize(
+    "tail", ["reshape", "flatten", "sequential", "reshape identity", "flatten permute"]
+)
 def test_an_output_layer_that_a_reshape_follows_is_not_hidden(tail):
     # Saturation is by design in the output's sigmoid, also when a Reshape
     # to the targets' shape or a Flatten follows it; a hidden sigmoid before
@@ -606,8 +608,15 @@ def test_an_output_layer_that_a_reshape_follows_is_not_hidden(tail):
         keras.layers.Dense(4, "sigmoid", kernel_initializer=saturating, name="hidden"),
         keras.layers.Flatten(name="between"),
         keras.layers.Dense(1, "sigmoid", kernel_initializer=saturating, name="out"),
-        keras.layers.Reshape(()) if tail == "reshape" else keras.layers.Flatten(),
+        keras.layers.Reshape(())
+        if tail.startswith("reshape")
+        else keras.layers.Flatten(),
     ]
+    # Two layers after the output: an Identity returns its input itself.
+    if tail == "reshape identity":
+        layers.append(keras.layers.Identity())
+    elif tail == "flatten permute":
+        layers.append(keras.layers.Permute((1,)))
     if tail == "sequential":
         model = keras.Sequential([keras.Input((4,)), *layers])
     else:
@@ -618,11 +627,33 @@ def test_an_output_layer_that_a_reshape_follows_is_not_hidden(tail):
         model = keras.Model(inputs, outputs)
     model.compile(optimizer="sgd", loss="binary_crossentropy")
     labels = (x[:, 0] > 0).astype("float32")
-    if tail != "reshape":
+    if not tail.startswith("reshape"):
         labels = labels[:, None]
     monitor = activation_fit(model, x, labels, epochs=1)
     assert monitor._probe.not_hidden == {"out"}
     assert {flag.layer for flag in monitor.flags()} == {"hidden"}
+
+
+def test_outputs_through_one_shared_flatten_are_judged_each_by_its_own_source():
+    # A sigmoid head and a logits head, both through one Flatten, both given
+    # to logits losses: only the sigmoid is squashed already.
+    x, _ = data()
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, "relu")(inputs)
+    flatten = keras.layers.Flatten()
+    model = keras.Model(
+        inputs,
+        [
+            flatten(keras.layers.Dense(1, "sigmoid")(hidden)),
+            flatten(keras.layers.Dense(1)(hidden)),
+        ],
+    )
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    model.compile(optimizer="sgd", loss=[loss, loss])
+    labels = (x[:, :1] > 0).astype("float32")
+    monitor = activation_fit(model, x, [labels, labels], epochs=1)
+    found = [flag.layer for flag in monitor.flags() if flag.layer.startswith("(output")]
+    assert found == ["(output 0)"]
 
 
 @pytest.mark.parametrize("structure", ["dict", "list"])
@@ -702,6 +733,27 @@ def test_inputs_off_center_are_judged_feature_by_feature_too():
     centered[:, 1] += 5.0
     kinds = [f.flag.kind for f in _rules.input_findings({"(inputs)": centered})]
     assert kinds == ["inputs_unscaled"]  # not off center
+    # Half the features off center is not most; blank (constant zero)
+    # features are not off center. A NaN feature is left out of the count.
+    half = rng.normal(size=(256, 8))
+    half[:, :4] += 5.0
+    half[:, 4:6] = 0.0
+    half[:, 6] *= 1000.0
+    kinds = [f.flag.kind for f in _rules.input_findings({"(inputs)": half})]
+    assert kinds == ["inputs_unscaled"]
+    half[:, 4] = 5.0
+    half[0, 5] = np.nan
+    (finding,) = _rules.input_findings({"(inputs)": half})
+    assert "5 of 7 features average more than their spread" in finding.flag.problem
+    assert "nan" not in finding.flag.problem
+    # Under 16 examples, means stray from 0 by chance: the averaged rule
+    # alone judges them.
+    for rows, flagged in ((8, False), (16, True)):
+        few = np.zeros((rows, 3))
+        few[:, :2] = np.resize([0.9, 1.1], rows)[:, None]
+        few[:, 2] = np.resize([-5.0, 5.0], rows)
+        kinds = [f.flag.kind for f in _rules.input_findings({"(inputs)": few})]
+        assert kinds == (["inputs_off_center"] if flagged else [])
 
 
 def test_a_feature_far_wider_than_the_others_is_flagged():

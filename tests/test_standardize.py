@@ -622,6 +622,12 @@ def test_mapping_over_another_number_of_features_is_refused(rng, width):
         batches.batch(2).map(layer)
     with pytest.raises(ValueError, match="statistics for 3 indices on axis 1"):
         layer(np.ones((2, width), "float32"))
+    # Every axis kept is checked, not the first alone.
+    images = Standardize(axis=(1, 2))
+    images.adapt(rng.normal(size=(10, 2, 3, 1)))
+    batches = tf.data.Dataset.from_tensor_slices(np.ones((4, 2, width, 1), "float32"))
+    with pytest.raises(ValueError, match="statistics for 3 indices on axis 2"):
+        batches.batch(2).map(images)
 
 
 def test_values_near_the_float64_maximum_are_counted_not_dropped():

@@ -5,6 +5,8 @@ under its path of layer names."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -230,10 +232,11 @@ def logit_outputs(model, predictions) -> list[tuple[str, np.ndarray, str | None]
     names = _output_names(model) or [None] * len(outputs)
     losses = _output_losses(model, predictions, names)
     labels = part_labels(predictions, "outputs", "output")
+    sources = _output_sources(model) or [None] * len(outputs)
     return [
-        (label, values, _output_nonlinearity(model, name))
-        for label, values, name, loss in zip(
-            labels, outputs, names, losses, strict=False
+        (label, values, None if source is None else _nonlinearity(model, *source))
+        for label, values, source, loss in zip(
+            labels, outputs, sources, losses, strict=False
         )
         if getattr(loss, "from_logits", False) is True
     ]
@@ -249,24 +252,35 @@ def _output_names(model) -> list[str] | None:
     return None
 
 
-def _output_nonlinearity(model, name: str | None) -> str | None:
-    """The nonlinearity of the operation named `name` that computes an
-    output of `model`: a layer's, a Keras op's (`keras.ops.sigmoid` on a
-    symbolic tensor), or that of a nested model's one output."""
-    if name is None:
-        return None
-    operations = (
-        model.layers if isinstance(model, keras.Sequential) else model.operations
-    )
-    operation = next((op for op in operations if op.name == name), None)
+def _output_sources(model) -> list[tuple[Any, list | None]] | None:
+    """For each of `model`'s outputs, in flattened order, the operation
+    computing it and, in a Functional graph, the tensors it took there;
+    None for a model without a graph."""
+    if _private_api.is_functional(model):
+        return [_private_api.producer(tensor) for tensor in model.outputs]
+    if isinstance(model, keras.Sequential) and model.layers:
+        return [(model.layers[-1], None)]
+    return None
+
+
+def _nonlinearity(model, operation, inputs: list | None) -> str | None:
+    """The nonlinearity that computes what `operation` returns in `model`'s
+    graph (taking `inputs` there, None in a Sequential): a layer's, a Keras
+    op's (`keras.ops.sigmoid` on a symbolic tensor), that of a nested
+    model's one output, or that of the layer before a Reshape or a
+    Flatten."""
     if isinstance(operation, keras.Model):
-        names = _output_names(operation)
-        if names and len(names) == 1:
-            return _output_nonlinearity(operation, names[0])
+        sources = _output_sources(operation)
+        if sources and len(sources) == 1:
+            return _nonlinearity(operation, *sources[0])
         return None
     if isinstance(operation, SHAPE_ONLY):
-        source = _producer(model, operation)
-        return None if source is None else _output_nonlinearity(model, source.name)
+        if inputs is None:  # a Sequential's layer
+            source = _producer(model, operation)
+            return None if source is None else _nonlinearity(model, source, None)
+        if len(inputs) == 1:
+            return _nonlinearity(model, *_private_api.producer(inputs[0]))
+        return None
     if isinstance(operation, keras.layers.Layer):
         return activation_name(operation)
     # The op's class is not public: its name is the function's.
@@ -277,13 +291,18 @@ def _output_nonlinearity(model, name: str | None) -> str | None:
 
 
 def _producer(model, layer):
-    """The operation whose output `layer` takes in `model`'s graph, or None
-    where it takes several or none."""
+    """The layer (or operation) whose output `layer` takes in `model`'s
+    graph, at its first call; None where it takes several or none."""
     if isinstance(model, keras.Sequential):
         index = model.layers.index(layer)
         return model.layers[index - 1] if index else None
-    sources = _private_api.producers(layer)
-    return sources[0] if len(sources) == 1 else None
+    try:
+        tensor = layer.input
+    except (AttributeError, ValueError):  # never called in a graph
+        return None
+    if not isinstance(tensor, keras.KerasTensor):  # several inputs
+        return None
+    return _private_api.producer(tensor)[0]
 
 
 def channels_first(model, layer) -> bool:
@@ -296,7 +315,10 @@ def channels_first(model, layer) -> bool:
         if data_format is not None:
             return data_format == "channels_first"
         if isinstance(layer, keras.layers.BatchNormalization):
-            return layer.axis == 1
+            axis = layer.axis
+            if axis < 0 and _producer(model, layer) is not None:
+                axis += len(layer.input.shape)
+            return axis == 1
         passes_units_on = activation_name(layer) is not None and not (
             getattr(layer, "activation", None) and layer.weights
         )

@@ -309,7 +309,12 @@ class Probe:
                         outputs = call(*args, **{**kwargs, "training": True})
                 else:
                     outputs = call(*args, **kwargs)
-                if moved is not None and isinstance(layer, SHAPE_ONLY):
+                # An Identity returns its input itself: nothing to map.
+                if (
+                    moved is not None
+                    and isinstance(layer, SHAPE_ONLY)
+                    and outputs is not (args[0] if args else kwargs["inputs"])
+                ):
                     source = args[0] if args else kwargs["inputs"]
                     moved[id(outputs)] = (outputs, source)
                 if index is None or not keras.ops.is_tensor(outputs):

@@ -159,6 +159,7 @@ class GradientCapture:
         # a watched optimizer, in any of its calls: a traced one applies in
         # its trace only, which an earlier fit may have run.
         self.fit_applies = False
+        self._step_ran = False  # in the train function's current call
         self._functions: dict[Any, Any] = {}
         self._plain_function = None
         self._installed: list[tuple[Any, str, Any]] = []
@@ -374,10 +375,14 @@ class GradientCapture:
     def _guarded(self, recording, plain):
         model = self.model
         ran = False
-        applies = False
+        # Whether the step applies through a watched optimizer, as its
+        # Python said when it last ran: when traced (TensorFlow, JAX,
+        # torch.compile), which later calls and fits reuse, or at every call
+        # of a step run eagerly.
+        step_applies = False
 
         def train_function(*args, **kwargs):
-            nonlocal ran, applies
+            nonlocal ran, step_applies
             if not self._armed or self.request is None:
                 # Called outside a monitored fit (the fit that put it here
                 # was stopped by an exception): the plain function.
@@ -387,6 +392,7 @@ class GradientCapture:
             self._armed = False
             request = self.request
             applies_before = self.applies
+            self._step_ran = False
             try:
                 with self._wrapped():
                     logs = recording(*args, **kwargs)
@@ -406,9 +412,10 @@ class GradientCapture:
                 if model.train_function is train_function:
                     model.train_function = plain
             ran = True
-            applies = applies or self.applies != applies_before
+            if self._step_ran:
+                step_applies = self.applies != applies_before
             self.ran_recording = True
-            self.fit_applies = self.fit_applies or applies
+            self.fit_applies = self.fit_applies or step_applies
             request.after_block()
             return logs
 
@@ -424,6 +431,7 @@ class GradientCapture:
 
             def recording_train_step(*args, **kwargs):
                 self.ran_recording = True
+                self._step_ran = True
                 self.recording = True
                 try:
                     return train_step(*args, **kwargs)

@@ -540,6 +540,7 @@ MIN_PROBE_ROWS = 4
 # it dominates the first layer's sums, and one learning rate cannot suit
 # both its weights and the others'.
 INPUT_SCALE_RATIO_FLAG = 100.0
+FEATURE_CENTERING_ROWS = 16
 
 
 def input_findings(inputs: dict[str, np.ndarray], pixels: bool = True) -> list[Finding]:
@@ -563,8 +564,14 @@ def input_findings(inputs: dict[str, np.ndarray], pixels: bool = True) -> list[F
         spreads = features.std(axis=0)
         mean, std = float(np.mean(centers)), float(np.mean(spreads))
         # Feature by feature too: one wide feature raises the average spread
-        # above the centers of all the others.
+        # above the centers of all the others. Over 16 examples at least,
+        # where a centered feature's mean strays past its spread by chance
+        # once in thousands of features; NaN features are left out.
+        judged = np.isfinite(centers) & np.isfinite(spreads)
+        centers, spreads = centers[judged], spreads[judged]
         off_center = int(np.sum(centers > spreads))
+        if len(features) < FEATURE_CENTERING_ROWS:
+            off_center = 0
         if mean > std:
             problem = (
                 f"features average {mean:.3g} in absolute value, with a spread "

@@ -473,6 +473,7 @@ class ActivationMonitor(Recorder):
         dataset = hasattr(self.dead_data, "element_spec")
         if dataset:
             first = leading_batch(self.dead_data, "dead_data")
+            first = keras.utils.unpack_x_y_sample_weight(first)[0]
         else:
             first = next(batches(self.dead_data, size=1))
         try:
