@@ -419,6 +419,14 @@ class EverySecondStepModel(keras.Model):
         return {"loss": loss}
 
 
+def fit_without_runtime_warnings(model, monitor, x, y):
+    """A fit in batches of 4 in which no RuntimeWarning (the monitor's
+    "applied no gradients") may be given."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit(model, [monitor], x, y, batch_size=4)
+
+
 class SometimesOutsideModel(EverySecondStepModel):
     """Applies through its compiled optimizer, or, once `outside` is set,
     around it."""
@@ -437,22 +445,6 @@ class SometimesOutsideModel(EverySecondStepModel):
         return {"loss": loss}
 
 
-@pytest.mark.skipif(BACKEND == "jax", reason="A JAX train_step is traced, not run.")
-def test_a_later_fit_run_eagerly_that_applies_nothing_is_warned_about():
-    # Run eagerly, each fit's steps say whether they apply; an earlier fit
-    # that applied says nothing of this one.
-    x, y = data()
-    model = SometimesOutsideModel()
-    model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
-    monitor = GradientMonitor(freq=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        fit(model, [monitor], x, y, batch_size=4)
-    model.outside = True
-    with pytest.warns(RuntimeWarning, match="applied no gradients"):
-        fit(model, [monitor], x, y, batch_size=4)
-
-
 def test_later_fits_that_reuse_the_traced_step_are_not_warned_about():
     # The step applies only when it is traced (TensorFlow, JAX), in the
     # first fit; the later fits apply all the same.
@@ -460,24 +452,27 @@ def test_later_fits_that_reuse_the_traced_step_are_not_warned_about():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer="sgd", loss="mse")
     monitor = GradientMonitor(freq=1, append=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        for _ in range(3):
-            fit(model, [monitor], x, y, batch_size=4)
+    for _ in range(3):
+        fit_without_runtime_warnings(model, monitor, x, y)
     assert sorted({r["step"] for r in monitor.history}) == list(range(12))
 
 
 @pytest.mark.skipif(BACKEND == "jax", reason="A JAX train_step is traced, not run.")
-def test_a_step_that_applies_on_some_steps_only_is_not_warned_about():
+def test_steps_run_eagerly_are_judged_by_what_each_fit_applies():
     # Its first step applies nothing: the check waits for the epoch's end.
     x, y = data()
     model = EverySecondStepModel()
     model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
     monitor = GradientMonitor(freq=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        fit(model, [monitor], x, y, batch_size=4)
+    fit_without_runtime_warnings(model, monitor, x, y)
     assert len(monitor.history) > 0
+    # An earlier fit that applied says nothing of a later one that does not.
+    model = SometimesOutsideModel()
+    model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
+    fit_without_runtime_warnings(model, monitor, x, y)
+    model.outside = True
+    with pytest.warns(RuntimeWarning, match="applied no gradients"):
+        fit(model, [monitor], x, y, batch_size=4)
 
 
 def test_a_model_with_no_trainable_weights_is_warned_about_at_its_first_step():
