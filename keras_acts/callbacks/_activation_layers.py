@@ -315,9 +315,10 @@ def channels_first(model, layer) -> bool:
         if data_format is not None:
             return data_format == "channels_first"
         if isinstance(layer, keras.layers.BatchNormalization):
-            axis = layer.axis
-            if axis < 0 and _producer(model, layer) is not None:
-                axis += len(layer.input.shape)
+            # Its input spec, set when it is built, holds its inputs' rank.
+            axis, spec = layer.axis, layer.input_spec
+            if axis < 0 and spec is not None and spec.ndim:
+                axis += spec.ndim
             return axis == 1
         passes_units_on = activation_name(layer) is not None and not (
             getattr(layer, "activation", None) and layer.weights

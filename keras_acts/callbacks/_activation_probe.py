@@ -309,14 +309,10 @@ class Probe:
                         outputs = call(*args, **{**kwargs, "training": True})
                 else:
                     outputs = call(*args, **kwargs)
-                # An Identity returns its input itself: nothing to map.
-                if (
-                    moved is not None
-                    and isinstance(layer, SHAPE_ONLY)
-                    and outputs is not (args[0] if args else kwargs["inputs"])
-                ):
+                if moved is not None and isinstance(layer, SHAPE_ONLY):
                     source = args[0] if args else kwargs["inputs"]
-                    moved[id(outputs)] = (outputs, source)
+                    if outputs is not source:  # an Identity returns its input
+                        moved[id(outputs)] = (outputs, source)
                 if index is None or not keras.ops.is_tensor(outputs):
                     return outputs
                 read_so_far = len(calls[index])

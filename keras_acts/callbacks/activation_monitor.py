@@ -756,8 +756,8 @@ class ActivationMonitor(Recorder):
           one sign (one flag for all of them, under the first).
         - `"inputs_off_center"`: input features whose mean is farther from 0
           than their spread, on average over 4 examples (or positions) or
-          more, or for most features over 16 or more, in a model that does not center
-          its own inputs (with a `keras_acts.Standardize`, a
+          more, or for most features over 16 or more, in a model that does
+          not center its own inputs (with a `keras_acts.Standardize`, a
           `keras.layers.Normalization` or a `keras.layers.Rescaling` with an
           offset, the advice is already taken).
         - `"inputs_unscaled"`: centered input features one of which spreads

@@ -450,6 +450,8 @@ class GradientMonitor(Recorder):
         if self._applies_checked or not self._active:
             return
         self._applies_checked = True
+        # `fit_applies` covers the train function's calls; a step driven by
+        # hand (no train function) counts its applies as they come.
         if (
             self._capture.ran_recording
             and not self._capture.fit_applies
